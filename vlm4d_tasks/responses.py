@@ -1,0 +1,191 @@
+"""Reading model-response files in the official VLM4D formats.
+
+The official evaluation writes one JSON list per model and subset, in one of two shapes:
+
+* raw output: ``{id, question, choices: {A..D}, response, answer}`` where ``answer`` is the
+  ground-truth TEXT;
+* judged output: ``{id, question, choices, response, ground_truth_answer, extracted_answer,
+  correct}`` where ``extracted_answer`` is "B: left" / "No Valid Answer" and ``correct`` is the
+  (human-verified) label.
+
+The subset comes from the caller or from the path (see `official.subset_from_path`). Records
+are joined to the normalized annotations by (subset, id) when those are given; otherwise a
+record is built from the file itself with the official rules (`vlm4d_tasks.official`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from vlm4d_tasks import official
+from vlm4d_tasks.schema import LETTERS, Category, Record, Source, Subset, make_uid
+
+
+class ResponseFileError(ValueError):
+    """A response file or entry that cannot be read; the message names file, record, field."""
+
+
+@dataclass(frozen=True)
+class Response:
+    question_id: str
+    question: str
+    options: list[str]  # A-D order, as text
+    response: object  # the model's raw output (usually a string; kept as given)
+    answer_text: str  # ground truth, as text
+    reference_correct: bool | None = None
+    reference_extracted: str | None = None
+
+
+@dataclass(frozen=True)
+class ResponseFile:
+    path: str
+    name: str  # file stem, e.g. "gpt-4o_32frame"
+    subset: Subset
+    variant: str  # prompt setting from the folder name ("cot", "direct-output"), or ""
+    responses: list[Response] = field(default_factory=list)
+
+    @property
+    def judged(self) -> bool:
+        return any(r.reference_correct is not None for r in self.responses)
+
+    def uid(self, response: Response) -> str:
+        return make_uid(self.subset.value, response.question_id)
+
+
+def _text(value: object, *, file: str, record: str, name: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ResponseFileError(
+            f"{file}: record {record}: field {name!r}: expected text, got {value!r}"
+        )
+    return str(value)
+
+
+def parse_entry(entry: object, *, file: str, index: int) -> Response:
+    """One JSON entry -> `Response`; raises `ResponseFileError` naming file, record and field."""
+    if not isinstance(entry, dict):
+        raise ResponseFileError(f"{file}: entry #{index}: expected an object")
+    record = str(entry.get("id", f"#{index}"))
+    for name in ("id", "question", "choices", "response"):
+        if name not in entry:
+            raise ResponseFileError(f"{file}: record {record}: field {name!r} is missing")
+    choices = entry["choices"]
+    if not isinstance(choices, dict) or sorted(choices) != list(LETTERS):
+        raise ResponseFileError(
+            f"{file}: record {record}: field 'choices': expected keys A-D, got {choices!r}"
+        )
+    if "ground_truth_answer" in entry:
+        answer_key = "ground_truth_answer"
+    elif "answer" in entry:
+        answer_key = "answer"
+    else:
+        raise ResponseFileError(
+            f"{file}: record {record}: field 'answer' (or 'ground_truth_answer') is missing"
+        )
+    correct = entry.get("correct")
+    if correct is not None and not isinstance(correct, bool):
+        raise ResponseFileError(
+            f"{file}: record {record}: field 'correct': expected true/false, got {correct!r}"
+        )
+    extracted = entry.get("extracted_answer")
+    return Response(
+        question_id=_text(entry["id"], file=file, record=record, name="id"),
+        question=_text(entry["question"], file=file, record=record, name="question"),
+        options=[
+            _text(choices[k], file=file, record=record, name=f"choices.{k}") for k in LETTERS
+        ],
+        response=entry["response"],
+        answer_text=_text(entry[answer_key], file=file, record=record, name=answer_key),
+        reference_correct=correct,
+        reference_extracted=None if extracted is None else str(extracted),
+    )
+
+
+def load_response_file(path: str | Path, subset: Subset | str | None = None) -> ResponseFile:
+    """Read one response file; `subset` defaults to the one its path names."""
+    path = Path(path)
+    chosen = Subset(subset) if subset is not None else official.subset_from_path(path)
+    if chosen is None:
+        raise ResponseFileError(
+            f"{path}: cannot tell the subset; name a folder real_mc*/synthetic_mc* or pass --subset"
+        )
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ResponseFileError(f"{path}: not valid JSON ({exc})") from exc
+    if not isinstance(data, list):
+        raise ResponseFileError(f"{path}: expected a JSON list of records")
+    responses = [parse_entry(entry, file=str(path), index=i) for i, entry in enumerate(data)]
+    seen: set[str] = set()
+    for response in responses:
+        if response.question_id in seen:
+            raise ResponseFileError(f"{path}: record {response.question_id}: field 'id' repeats")
+        seen.add(response.question_id)
+    return ResponseFile(
+        path=str(path),
+        name=path.stem,
+        subset=chosen,
+        variant=official.variant_from_path(path),
+        responses=responses,
+    )
+
+
+def record_from_response(response: Response, subset: Subset, *, file: str = "") -> Record:
+    """A record built from the response file alone, with the official rules.
+
+    Perspective of a real question: the id rule (id > 922 = egocentric). Category: a synthetic
+    question whose answer starts with "no " is a false positive (official rule); otherwise the
+    category rules of `vlm4d_tasks.categories` decide.
+    """
+    from vlm4d_tasks.annotations import normalize_entry
+
+    entry = {
+        "id": response.question_id,
+        "question": response.question,
+        "choices": dict(zip(LETTERS, response.options)),
+        "answer": response.answer_text,
+        "video": "",
+    }
+    record, _ = normalize_entry(entry, subset, file=file)
+    perspective = None
+    source = Source.COSMOS.value if subset is Subset.SYNTHETIC else "unknown"
+    if subset is Subset.REAL:
+        perspective = official.real_perspective(response.question_id)
+        if perspective.value == "egocentric":
+            source = Source.EGO4D.value
+        perspective = perspective.value
+    category = record.category
+    if subset is Subset.SYNTHETIC and official.is_synthetic_false_positive(response.answer_text):
+        category = Category.FALSE_POSITIVE.value
+    return replace(record, perspective=perspective, category=category, source=source)
+
+
+def records_for(
+    file: ResponseFile, annotations: Mapping[str, Record] | None = None
+) -> list[Record]:
+    """The record of every response, from the annotations (by uid) or from the file itself."""
+    if annotations is None:
+        return [record_from_response(r, file.subset, file=file.path) for r in file.responses]
+    records = []
+    for response in file.responses:
+        uid = file.uid(response)
+        if uid not in annotations:
+            raise ResponseFileError(
+                f"{file.path}: record {response.question_id}: field 'id': "
+                f"no question {uid} in the annotations"
+            )
+        records.append(annotations[uid])
+    return records
+
+
+def annotation_mismatches(file: ResponseFile, records: Sequence[Record]) -> list[str]:
+    """Ids whose ground-truth text in the file differs from the annotation's (a stale file)."""
+    out = []
+    for response, record in zip(file.responses, records):
+        if " ".join(response.answer_text.split()).casefold() != " ".join(
+            record.answer_text.split()
+        ).casefold():
+            out.append(response.question_id)
+    return out
