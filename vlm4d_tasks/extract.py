@@ -1,23 +1,25 @@
 """Deterministic answer extraction: which option of a VLM4D question did a response choose?
 
 The VLM4D paper (Zhou et al., ICCV 2025, "Towards Spatiotemporal Awareness in Vision Language
-Models", Sec. 4 "Evaluation") does not parse answers with a regular expression: every response
-goes to an LLM judge (o4-mini, cross-checked with o3 and by hand) that reads it together with
-the options and returns the chosen option or "No Valid Answer". The released judged responses
-show how that judge decides:
+Models", Sec. 4, evaluation) does not parse answers with a regular expression: each response
+goes to an LLM judge (o4-mini, cross-checked with o3 and by hand) that reads it with the
+options and returns the chosen option, written "C: right", or "No Valid Answer". The released
+judged responses show how that judge decides, and the rules below follow it:
 
-- an explicit commitment ("Therefore, the final answer is: C", "Answer: B", a bare "D") chooses
-  that option; when the model commits more than once, the last commitment counts;
-- a letter whose attached option text names a different option ("D: left" when D is "right")
-  is not a valid answer: the judge marks it wrong whichever of the two is correct;
+- an explicit commitment ("Therefore, the final answer is: C", "Answer: B", a bare "D")
+  chooses that option; when a response commits more than once, the last commitment counts;
+- a letter whose attached option label names a different option ("D: left" while D is
+  "right") is no valid answer: the judge marks it wrong whichever of the two is correct.
+  An explanatory sentence after the letter ("Answer: B. The bus moves ...") is not checked;
 - a response without a letter is matched on the meaning of its conclusion ("The car is
   moving towards the camera." chooses the option "towards the camera");
-- a response that commits to nothing, lists several letters, refuses or is garbled is
-  "No Valid Answer", never a guess from any letter that appears somewhere in the text.
+- a response that commits to nothing, names several options, refuses or is garbled is
+  "No Valid Answer": never a guess from whatever letter appears somewhere in the text.
 
-`extract` reproduces those verdicts offline with small, ordered, named rules. Each verdict
-carries the rule that decided and the span of the response it rests on; `confident=False`
-marks verdicts that a hybrid scorer should send to the LLM judge instead.
+`extract(response, options)` is pure and deterministic. Each verdict names the rule that
+decided and quotes the span it rests on; `confident=False` marks verdicts that a hybrid scorer
+should hand to the LLM judge instead (conflicts, answers read from prose or unfinished
+reasoning).
 """
 
 from __future__ import annotations
@@ -35,8 +37,11 @@ NO_VALID_ANSWER_LABEL = "No Valid Answer"  # the official judge's wording
 class Extraction:
     """The verdict on one response.
 
-    `letter` is "A".."D" or None ("no valid answer"); `rule` names the rule that decided and
-    `evidence` is the span of the response that decided it.
+    letter: "A".."D", or None when the response commits to no valid option.
+    confident: False when a hybrid scorer should ask the LLM judge instead.
+    rule: the name of the rule that decided.
+    evidence: the span of the response that decided.
+    option_text: the chosen option's text ("" when letter is None).
     """
 
     letter: str | None
@@ -53,16 +58,15 @@ class Extraction:
         return f"{self.letter}: {self.option_text}" if self.option_text else self.letter
 
 
-# --------------------------------------------------------------------------------------------
-# Text normalisation
+# ============================================================================================
+# Cleaning: think blocks, markup
 
 
 _THINK_CLOSE = re.compile(r"</think\s*>", re.IGNORECASE)
 _THINK_OPEN = re.compile(r"<think\s*>", re.IGNORECASE)
-_LATEX_WRAP = re.compile(r"\\(?:text|textbf|mathrm|mathbf|textit|mbox)\s*\{([^{}]*)\}")
-_BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{([^{}]*)\}")
-_MARKUP = re.compile(r"\*\*|__|`+|\$+|\\\(|\\\)|\\\[|\\\]|</?(?:b|strong|em|i|answer)>", re.I)
-_SPACES = re.compile(r"[ \t\u00a0]+")
+_LATEX_WRAP = re.compile(r"\\(?:text|textbf|mathrm|mathbf|textit|mbox|boxed|fbox)\s*\{([^{}]*)\}")
+_MARKUP = re.compile(r"\*+|__|`+|\$+|\\\(|\\\)|\\\[|\\\]|</?(?:b|strong|em|i|answer)>|^#+ ", re.I | re.M)
+_SPACES = re.compile(r"[ \t\u00a0\u3000]+")
 _TRANSLATE = str.maketrans(
     {
         "\u2018": "'",
@@ -79,6 +83,9 @@ _TRANSLATE = str.maketrans(
         "\uff1a": ":",
         "\uff0c": ",",
         "\uff0e": ".",
+        "\u3002": ".",
+        "\uff01": "!",
+        "\uff1b": ";",
     }
 )
 
@@ -88,28 +95,29 @@ def _split_think(text: str) -> tuple[str, bool]:
     closes = list(_THINK_CLOSE.finditer(text))
     if closes:
         after = text[closes[-1].end() :]
-        if after.strip():
+        if re.search(r"[A-Za-z0-9]", after):
             return after, False
         return _THINK_OPEN.sub(" ", _THINK_CLOSE.sub(" ", text)), True
-    if _THINK_OPEN.search(text):  # reasoning was cut off before the model answered
+    if _THINK_OPEN.search(text):  # the reasoning was cut off before the model answered
         return _THINK_OPEN.sub(" ", text), True
     return text, False
 
 
 def _clean(text: str) -> str:
-    """Remove markup that wraps answers (markdown bold, LaTeX, `$`) but keep line structure."""
+    """Remove markup around answers (markdown emphasis, LaTeX, `$`); keep the lines."""
     text = text.translate(_TRANSLATE)
-    text = _BOXED.sub(r"\1", text)
-    for _ in range(2):  # nested wrappers such as \text{\textbf{C}}
+    for _ in range(3):  # nested wrappers such as \boxed{\text{C}}
         text = _LATEX_WRAP.sub(r"\1", text)
     text = _MARKUP.sub("", text)
     text = "\n".join(_SPACES.sub(" ", line).strip() for line in text.splitlines())
     return text.strip()
 
 
+# ============================================================================================
+# Meaning: option texts found literally, or through shared motion concepts
+
 _NUMBER_WORDS = {
     "zero": "0",
-    "none": "0",
     "one": "1",
     "once": "1",
     "single": "1",
@@ -130,47 +138,47 @@ _NUMBER_WORDS = {
     "twenty": "20",
 }
 _NUMBER_WORD_RE = re.compile(r"\b(" + "|".join(_NUMBER_WORDS) + r")\b")
+# Numbers that label frames or steps ("in frame 3") are not counts.
+_NUMBER_LABEL_RE = re.compile(r"\b(?:frames?|images?|steps?|options?|seconds?|image_)\s*$")
+_ARTICLES = frozenset({"a", "an", "the"})
+# Stemmed words after which a direction names the motion, not a place ("moving left").
+_MOTION_SLOT = re.compile(
+    r"(?:mov|go|head|turn|rotat|spin|walk|run|swim|fly|driv|rid|travel|toward|to|is|are|was|"
+    r"were|answer|skat|roll|push|pull|jump|climb|swing|shift|step|wip|cut|put|plac)"
+    r"(?: (?!,)[a-z0-9']+)? $"
+)
 
-
-def _norm(text: str) -> str:
-    """Lower-case words separated by single spaces; hyphens and punctuation become spaces."""
-    text = text.translate(_TRANSLATE).lower()
-    text = re.sub(r"[^a-z0-9']+", " ", text)
-    return f" {text.strip()} "
-
-
-# --------------------------------------------------------------------------------------------
-# Meaning of option texts: literal occurrence first, then shared concepts
-
-# Phrases that mean the same motion. Order matters: longer, more specific phrases first so
-# that "counter-clockwise" is never read as "clockwise".
+# Phrases that mean the same thing. Order matters: earlier, more specific patterns win an
+# overlap, so "counter-clockwise" is never read as "clockwise".
 _CONCEPTS: tuple[tuple[str, str], ...] = (
     ("CCW", r"counter ?clockwise|anti ?clockwise|counter clock wise"),
     ("CW", r"clockwise|clock wise"),
     (
         "UNSURE",
-        r"not sure|unclear|not clear|cannot (?:be )?(?:determined?|tell|say)|can't (?:be )?"
-        r"(?:determined?|tell|say)|(?:not|im)possible to (?:determine|tell|say|know)|"
-        r"(?:not|insufficient|no) (?:enough )?information|unable to determine|"
-        r"not enough information",
+        r"not sure|unclear|not clear|unsure|uncertain|cannot (?:be )?(?:determined?|tell|say)|"
+        r"can't (?:be )?(?:determined?|tell|say)|(?:not |im)possible to (?:determine|tell|say|know)"
+        r"|(?:not|insufficient|no) (?:enough )?information|unable to determine",
     ),
     (
         "ABSENT",
-        r"(?:there (?:is|are) )?no \w+(?: \w+)?(?: \w+)? (?:there|in the (?:video|scene|image|"
-        r"frames?))|(?:is|are) not (?:visible|present|seen|shown)|(?:does|do) not (?:appear|"
-        r"exist)|there (?:is|are) no \w+|no \w+ (?:is|are) (?:visible|present|seen|shown)",
+        r"(?:there (?:is|are) )?no (?:such )?\w+(?: \w+)?(?: \w+)? (?:there|visible|present|in "
+        r"(?:the|this) (?:video|scene|image|frames?|videos))|(?:is|are) not (?:visible|present|"
+        r"seen|shown|in the video)|(?:does|do) not (?:appear|exist)|there (?:is|are) no \w+|"
+        r"no \w+ (?:is|are|can be) (?:visible|present|seen|shown)|absent|cannot be seen|"
+        r"can't be seen|not (?:be )?seen",
     ),
     (
         "STILL",
-        r"not moving|no movement|not move|doesn't move|didn't move|does not move|did not move|"
-        r"stationary|standing still|stands still|staying still|stays still|remains? still|"
-        r"(?:stay|stays|staying|remains?|remaining) (?:in place|in the same (?:place|position|"
-        r"spot|location))|motionless|static|still in (?:place|position)|not in motion",
+        r"not moving|no movement|no motion|not move|doesn't move|didn't move|does not move|"
+        r"did not move|stationary|standing still|stands still|staying still|stays still|remains?"
+        r" still|(?:stay|stays|staying|stayed|remains?|remained|remaining) (?:in place|in the same"
+        r" (?:place|position|spot|location))|motionless|static|still in (?:place|position)|"
+        r"not in motion|steady in position",
     ),
     (
         "NOTURN",
         r"not (?:spinning|rotating|turning)|no (?:spin|spinning|rotation|turn|turning)|"
-        r"does not (?:spin|rotate|turn)|doesn't (?:spin|rotate|turn)",
+        r"(?:does|did) not (?:spin|rotate|turn)|(?:doesn't|didn't) (?:spin|rotate|turn)",
     ),
     (
         "TOWARD",
@@ -182,129 +190,248 @@ _CONCEPTS: tuple[tuple[str, str], ...] = (
         r"away from (?:the )?(?:camera|viewer|observer)|(?:going|moving|getting) (?:further|"
         r"farther) away|further away|farther away|moving away|going away|receding|away(?= *$)",
     ),
-    ("LTR", r"left to (?:the )?right"),
-    ("RTL", r"right to (?:the )?left"),
     ("LEFT", r"left(?:ward|wards)?"),
     ("RIGHT", r"right(?:ward|wards)?"),
     ("UPHILL", r"uphill"),
     ("DOWNHILL", r"downhill"),
-    ("UP", r"up(?:ward|wards)?|ascending|rising|upper"),
-    ("DOWN", r"down(?:ward|wards)?|descending|falling|lower"),
+    ("UP", r"up(?:ward|wards)?|ascending|rising|higher|upper|top"),
+    ("DOWN", r"down(?:ward|wards)?|descending|lower|bottom"),
     ("FWD", r"forwards?|ahead"),
     ("BACK", r"backwards?|reversing|in reverse"),
+    ("ZERO", r"zero|none|no \w+|not any|n't any|not a single|(?:not|never) \w+ (?:any|at all)"),
 )
-_CONCEPT_RES = tuple((name, re.compile(rf"(?<![a-z0-9])(?:{pat})(?![a-z0-9])")) for name, pat in _CONCEPTS)
-# A mention directly negated ("not left", "rather than right") is not a claim.
-_NEGATION = re.compile(r"(?:\bnot|n't|\bnor|\bneither|rather than|instead of|\bno)\s+(?:\w+\s+)?$")
+_CONCEPT_RES = tuple(
+    (name, re.compile(rf"(?<![a-z0-9])(?:{pat})(?![a-z0-9])")) for name, pat in _CONCEPTS
+)
+# Concepts whose own wording is a negation: a preceding "not" does not cancel them.
+_NEGATIVE_CONCEPTS = frozenset({"STILL", "NOTURN", "ABSENT", "UNSURE", "ZERO"})
+# A mention right after a negation ("not left", "rather than right") is not a claim.
+_NEGATION = re.compile(
+    r"(?:\bnot|n't|\bnor|\bneither|rather than|instead of|\bno|\bnever)(?: [a-z0-9']+){0,3} $"
+)
 
 
-def _concept_spans(text: str) -> list[tuple[int, int, str]]:
-    """Non-overlapping concept mentions in normalised text, earlier patterns taking priority."""
+def _normalise(text: str, numeric: bool) -> str:
+    """Lower-case words separated by spaces, clause punctuation kept as " , " tokens."""
+    text = text.translate(_TRANSLATE).lower()
+    if numeric:
+        text = _NUMBER_WORD_RE.sub(lambda m: _NUMBER_WORDS[m.group(1)], text)
+    text = re.sub(r"(?<=[a-z])'(?=[a-z])", "\0", text)  # keep "don't", drop quotes
+    text = re.sub(r"[.,;:!?()\[\]{}\"']+", " , ", text)
+    text = re.sub(r"[^a-z0-9\0,]+", " ", text).replace("\0", "'")
+    return " " + " ".join(text.split()) + " "
+
+
+def _stem(word: str) -> str:
+    """A crude stemmer so that "holding the plate" matches "hold the plate"."""
+    if len(word) >= 4:
+        for suffix in ("ing", "ed", "es", "s"):
+            if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+                word = word[: -len(suffix)]
+                break
+        if word.endswith("e") and len(word) >= 4:
+            word = word[:-1]
+    return word
+
+
+def _stemmed(normalised: str) -> str:
+    words = [_stem(w) for w in normalised.split() if w not in _ARTICLES]
+    return " " + " ".join(words) + " "
+
+
+def _concept_spans(normalised: str) -> list[tuple[int, int, str]]:
+    """Non-overlapping concept mentions, earlier patterns taking priority, negations dropped."""
     taken: list[tuple[int, int, str]] = []
     for name, pattern in _CONCEPT_RES:
-        for m in pattern.finditer(text):
+        for m in pattern.finditer(normalised):
             if any(m.start() < e and s < m.end() for s, e, _ in taken):
                 continue
             taken.append((m.start(), m.end(), name))
-    return sorted(taken)
-
-
-def _concepts_of(text: str) -> frozenset[str]:
-    return frozenset(name for _, _, name in _concept_spans(text))
+    return sorted(
+        (s, e, n)
+        for s, e, n in taken
+        if n in _NEGATIVE_CONCEPTS or not _NEGATION.search(normalised[:s])
+    )
 
 
 @dataclass(frozen=True)
 class _Option:
     letter: str
-    text: str  # as given, str() of ints
-    norm: str  # normalised, padded with spaces
+    text: str  # as given (str() of ints), stripped
+    stem: str  # stemmed words, padded with spaces
     concepts: frozenset[str]
 
 
-def _make_options(options: Sequence[object]) -> list[_Option]:
-    made = []
-    for letter, raw in zip(LETTERS, options):
-        text = str(raw).strip()
-        norm = _norm(_NUMBER_WORD_RE.sub(lambda m: _NUMBER_WORDS[m.group(1)], text.lower()))
-        made.append(_Option(letter, text, norm, _concepts_of(norm)))
-    return made
+class _Options:
+    """The four options of one question, prepared for matching."""
 
+    def __init__(self, options: Sequence[object]) -> None:
+        texts = [str(o).strip() for o in options]
+        self.numeric = bool(texts) and all(re.fullmatch(r"\d+", t) for t in texts)
+        # "from left to right" names "right" unless an option spells out the whole path.
+        self.has_paths = any(re.search(r"\bto (?:the )?(?:left|right)\b", t.lower()) for t in texts)
+        self.items: list[_Option] = []
+        for letter, text in zip(LETTERS, texts):
+            normalised = _normalise(text.rstrip(" ."), self.numeric)
+            concepts = {n for _, _, n in _concept_spans(normalised) if n != "ZERO"}
+            if self.numeric and text == "0":
+                concepts = {"ZERO"}
+            self.items.append(_Option(letter, text, _stemmed(normalised), frozenset(concepts)))
 
-def _literal_hits(text: str, options: list[_Option]) -> list[tuple[int, int, _Option]]:
-    """Occurrences of whole option texts in normalised `text`, longest first, not negated."""
-    spans: list[tuple[int, int, _Option]] = []
-    for opt in sorted(options, key=lambda o: -len(o.norm)):
-        needle = opt.norm.strip()
-        if not needle:
-            continue
-        for m in re.finditer(rf"(?<![a-z0-9']){re.escape(needle)}(?![a-z0-9'])", text):
-            if any(m.start() < e and s < m.end() for s, e, _ in spans):
-                continue  # part of a longer option ("clockwise" in "counter clockwise")
-            if not opt.concepts & {"STILL", "NOTURN", "ABSENT"} and _NEGATION.search(
-                text[: m.start()]
-            ):
+    def by_letter(self, letter: str) -> _Option:
+        return self.items[LETTERS.index(letter)]
+
+    def named(self, text: str) -> list[_Option]:
+        """Options that `text` claims, in order of mention: whole option texts first, else
+        options whose every concept the text mentions (synonyms: "stationary" = "not moving")."""
+        normalised = _normalise(text, self.numeric)
+        if not self.has_paths:
+            normalised = re.sub(r"(?:from )?(left|right) to (?:the )?(left|right)", r"\2", normalised)
+        found = self._literal(normalised) or self._by_concept(normalised)
+        unique: list[_Option] = []
+        for opt in found:
+            if opt not in unique:
+                unique.append(opt)
+        return unique
+
+    def _literal(self, normalised: str) -> list[_Option]:
+        stemmed = _stemmed(normalised)
+        spans: list[tuple[int, int, _Option]] = []
+        for opt in sorted(self.items, key=lambda o: -len(o.stem)):
+            needle = opt.stem.strip()
+            if not needle or needle == ",":
                 continue
-            spans.append((m.start(), m.end(), opt))
-    return sorted(spans, key=lambda s: s[0])
+            for m in re.finditer(rf"(?<![a-z0-9']){re.escape(needle)}(?![a-z0-9'])", stemmed):
+                if any(m.start() < e and s < m.end() for s, e, _ in spans):
+                    continue  # inside a longer option ("clockwise" in "counter clockwise")
+                before = stemmed[: m.start()]
+                if self.numeric and _NUMBER_LABEL_RE.search(before.rstrip()):
+                    continue
+                spans.append((m.start(), m.end(), opt))
+        spans.sort(key=lambda s: s[0])
+        spans = self._drop_negated_lists(stemmed, spans)
+        # "towards the left": a preposition option followed by another option is its object.
+        kept = [
+            (s, e, o)
+            for i, (s, e, o) in enumerate(spans)
+            if not (
+                o.stem.strip() in {"toward", "to"}
+                and i + 1 < len(spans)
+                and spans[i + 1][0] <= e + 1
+            )
+        ]
+        if len({o.letter for _, _, o in kept}) > 1:
+            # "The excavator on the right is moving towards the left": prefer the option
+            # that follows a verb of motion over one that only says where something is.
+            moving = [(s, e, o) for s, e, o in kept if _MOTION_SLOT.search(stemmed[:s])]
+            if moving:
+                kept = moving
+        return [o for _, _, o in kept]
+
+    @staticmethod
+    def _drop_negated_lists(stemmed: str, spans):
+        """Drop negated mentions, continuing through lists: "not left, right, or away"."""
+        kept = []
+        negated_until = -1
+        for s, e, o in spans:
+            if negated_until >= 0 and re.fullmatch(r"[ ,]*(?:(?:or|nor|and) )?[ ,]*", stemmed[negated_until:s]):
+                negated_until = e
+                continue
+            negated_until = -1
+            if not o.concepts & _NEGATIVE_CONCEPTS and _NEGATION.search(stemmed[:s]):
+                negated_until = e
+                continue
+            kept.append((s, e, o))
+        return kept
+
+    def _by_concept(self, normalised: str) -> list[_Option]:
+        spans = _concept_spans(normalised)
+        mentioned = {n for _, _, n in spans}
+        fits = [o for o in self.items if o.concepts and o.concepts <= mentioned]
+        if not fits:
+            return []
+        most = max(len(o.concepts) for o in fits)
+        best = [o for o in fits if len(o.concepts) == most]
+        first = {n: s for s, _, n in reversed(spans)}
+        return sorted(best, key=lambda o: min(first[n] for n in o.concepts))
 
 
-def _concept_hits(text: str, options: list[_Option]) -> list[tuple[int, int, _Option]]:
-    """Mentions of a concept that exactly one option carries (synonym matching)."""
-    hits = []
-    for start, end, name in _concept_spans(text):
-        if name not in {"STILL", "NOTURN", "ABSENT", "UNSURE"} and _NEGATION.search(text[:start]):
-            continue
-        owners = [o for o in options if name in o.concepts]
-        if len(owners) == 1:
-            hits.append((start, end, owners[0]))
-    return hits
-
-
-def _options_named(text: str, options: list[_Option]) -> list[_Option]:
-    """Distinct options that `text` names, literally or else by meaning, in order of mention."""
-    normed = _norm(_NUMBER_WORD_RE.sub(lambda m: _NUMBER_WORDS[m.group(1)], text.lower()))
-    hits = _literal_hits(normed, options) or _concept_hits(normed, options)
-    seen: list[_Option] = []
-    for _, _, opt in hits:
-        if opt not in seen:
-            seen.append(opt)
-    return seen
-
-
-# --------------------------------------------------------------------------------------------
+# ============================================================================================
 # Letter commitments
 
-# A letter as models write it: C, (C), [C], "C", 'C', option C, choice C. The letter must not
-# continue a word, and a following word must not make it an English article ("A car").
-_L = r"(?:\(|\[|\"|'|(?:option|choice)\s+)?(?P<letter>[A-Da-d])(?:\)|\]|\"|')?(?![A-Za-z0-9_'-])"
+# A letter as models write it: C, (C), [C], "C", option C, letter C. It must not continue a
+# word; whether "A" is the article is decided in _is_article.
+_L = (
+    r"(?:(?:option|choice|letter)\s*)?(?:\(|\[|\"|')?(?P<letter>[A-Da-d])(?:\)|\]|\"|')?"
+    r"(?![A-Za-z0-9_'-])"
+)
+_STRONG = "strong"
 _COMMIT_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "final_answer_phrase",
         re.compile(
-            r"(?:answer|option|choice|response)\s*(?:would be|will be|should be|must be|is|=|:|"
-            r"-)\s*(?:that\s+)?(?:option\s+|choice\s+)?:?\s*" + _L,
+            r"(?:answer|option|choice|response)(?:\s+(?!is\b|not\b)[a-z]+){0,3}?\s*(?:would be|"
+            r"will be|should be|must be|is|=|:|-)\s*(?:that\s+)?:?\s*" + _L,
             re.IGNORECASE,
         ),
+    ),
+    ("final_answer_phrase", re.compile(r"(?:最终)?答案\s*(?:是|为)?\s*:?\s*" + _L)),
+    (
+        "final_answer_phrase",  # "Answer C." closing a line
+        re.compile(r"\banswer\s+" + _L + r"(?=[\s.!)]*(?:$|\n))", re.IGNORECASE),
+    ),
+    (
+        "final_answer_phrase",  # "Therefore, B." closing the response
+        re.compile(r"(?:therefore|thus|hence|so|因此)\s*,?\s*" + _L + r"(?=[\s.!)]*$)", re.I),
     ),
     (
         "choose_phrase",
         re.compile(
-            r"\bI\s*(?:would|will|'d|'ll)?\s*(?:choose|select|pick|go with|answer)\s*:?\s*"
-            r"(?:option\s+|choice\s+)?" + _L,
+            r"\bI\s*(?:would|will|'d|'ll)?\s*(?:choose|chose|select|selected|pick|picked|take|"
+            r"took|go with|went with|answer)\s*:?\s*" + _L,
             re.IGNORECASE,
         ),
     ),
     (
         "letter_is_correct",
         re.compile(
-            r"(?:option|choice|answer)\s+" + _L + r"\s*(?:\([^)]*\)\s*)?(?:is|seems|would be)\s+"
-            r"(?:the\s+)?(?:most\s+)?(?:correct|right|best|accurate|appropriate)",
+            r"(?<![A-Za-z0-9])(?:(?:option|choice|answer)\s+)?" + _L + r"\s*(?:\([^)\n]*\)\s*)?"
+            r"(?:is|seems|would be)\s+(?:the\s+|my\s+)?(?:most\s+)?(?:final|correct|right|best|"
+            r"accurate|appropriate)(?:\s+(?:answer|option|choice))?",
+            re.IGNORECASE,
+        ),
+    ),
+    (
+        "letter_is_correct",
+        re.compile(
+            r"(?<![A-Za-z0-9])" + _L + r"\s+is\s+the\s+(?:answer|option|choice)\b", re.IGNORECASE
+        ),
+    ),
+)
+# Weak commitments count only when no strong one exists: "consistent with option D".
+_WEAK_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    (
+        "option_reference",
+        re.compile(
+            r"(?:align(?:s|ed)? with|consistent with|correspond(?:s|ing)? to|match(?:es)?|"
+            r"points? to|in line with)\s+(?:the\s+)?(?:option|choice|letter)\s*" + _L,
+            re.IGNORECASE,
+        ),
+    ),
+    (
+        "option_reference",
+        re.compile(
+            r"(?:align(?:s|ed)? with|consistent with|correspond(?:s|ing)? to|match(?:es)?|"
+            r"points? to|in line with)\s+\((?P<letter>[A-D])\)",
             re.IGNORECASE,
         ),
     ),
 )
-_STANDALONE = re.compile(r"^(?:answer\s*:?\s*)?" + _L + r"\s*(?:[.:)\-,]|$)", re.IGNORECASE)
-_LINE_LABEL = re.compile(r"^\s*(?:[-*#>]+\s*)?(?:option\s+|choice\s+)?\(?([A-D])\s*[.:)]", re.I)
+_STANDALONE = re.compile(
+    r"^(?:(?:final\s+)?answer\s*:?\s*|letter\s*)?" + _L + r"\s*(?:[.:)\-,]|$)", re.IGNORECASE
+)
+_LINE_LABEL = re.compile(r"^\s*(?:[-*>]+\s*)?(?:option\s+|choice\s+)?\(?([A-D])\s*[.:)]", re.I)
+_MORE_LETTERS = re.compile(r"^\s*(?:[,/&]|or|and)?\s*\(?([A-D])\)?(?![A-Za-z0-9])")
 
 
 @dataclass(frozen=True)
@@ -313,219 +440,231 @@ class _Commit:
     letter: str
     start: int
     end: int
-    tail: str  # text after the letter on the same line: the option text models often attach
+    tail: str  # the rest of the line after the letter: often the option's text
 
 
-def _is_article(text: str, m: re.Match[str], options: list[_Option]) -> bool:
-    """'A' followed by a lower-case word reads as an article unless it spells option A."""
+def _is_article(text: str, m: re.Match[str], options: _Options) -> bool:
+    """Whether a matched letter is really a word: "A car", lower-case "a" or "c" mid-clause."""
     letter = m.group("letter")
     rest = text[m.end() :]
-    if letter in "bcd":  # lower-case b/c/d stand alone only at the end of a clause
-        return not re.match(r"\s*(?:$|[.,;:!?)\]\n])", rest)
-    if letter not in "Aa":
+    at_clause_end = re.match(r"\s*(?:$|[.,;:!?)\]\n])", rest)
+    if letter.islower():
+        return not at_clause_end
+    if letter != "A" or not re.match(r"\s+[a-z]", rest):
         return False
-    word = re.match(r"\s+([a-z][a-z'-]*)", rest)
-    if letter == "a" and not re.match(r"\s*(?:$|[.,;:!?)\]\n])", rest):
-        return True
-    if not word:
-        return False
-    return not _norm(rest).startswith(options[0].norm) if options else True
+    # "A moving car" is an article; "A not moving" spells option A's text.
+    return not _normalise(rest, options.numeric).startswith(
+        _normalise(options.items[0].text, options.numeric).rstrip(", ")
+    )
 
 
-def _find_commits(text: str, options: list[_Option]) -> list[_Commit]:
-    commits: list[_Commit] = []
-    for rule, pattern in _COMMIT_PATTERNS:
+def _collect(text: str, patterns, options: _Options) -> list[_Commit]:
+    found = []
+    valid = LETTERS[: len(options.items)]
+    for rule, pattern in patterns:
         for m in pattern.finditer(text):
-            if _is_article(text, m, options):
-                continue
             letter = m.group("letter").upper()
-            if letter not in LETTERS[: len(options)]:
+            if letter not in valid or _is_article(text, m, options):
                 continue
             line_end = text.find("\n", m.end())
             tail = text[m.end() : line_end if line_end >= 0 else len(text)]
-            commits.append(_Commit(rule, letter, m.start(), m.end(), tail))
-    # A line that holds only a letter (optionally with its option text) commits too; an
-    # enumeration of options line by line does not, so those lines are skipped below.
+            found.append(_Commit(rule, letter, m.start(), m.end(), tail))
+    return found
+
+
+def _find_commits(text: str, options: _Options) -> list[_Commit]:
+    commits = _collect(text, _COMMIT_PATTERNS, options)
+    # A line holding only a letter (maybe with its option text) commits as well.
     offset = 0
     for line in text.split("\n"):
         m = _STANDALONE.match(line)
-        if m and not _is_article(line, m, options):
-            letter = m.group("letter").upper()
-            if letter in LETTERS[: len(options)]:
-                commits.append(
-                    _Commit(
-                        "letter_line", letter, offset + m.start(), offset + m.end(), line[m.end() :]
-                    )
-                )
+        if m and not _is_article(line, m, options) and m.group("letter").upper() in LETTERS:
+            start, end = offset + m.start("letter"), offset + m.end()
+            commits.append(_Commit("letter_line", m.group("letter").upper(), start, end, line[m.end() :]))
         offset += len(line) + 1
-    commits.sort(key=lambda c: (c.start, c.end))
-    # Keep one commitment per position (a phrase and a letter line may find the same letter).
+    if not commits:
+        commits = _collect(text, _WEAK_PATTERNS, options)
+    commits.sort(key=lambda c: (c.start, -c.end))
     unique: list[_Commit] = []
-    for c in commits:
+    for c in commits:  # one commitment per place: phrase and letter line may overlap
         if unique and c.start < unique[-1].end:
-            if c.rule != "letter_line" and unique[-1].rule == "letter_line":
-                unique[-1] = c
             continue
         unique.append(c)
     return unique
 
 
-def _enumerated_letters(text: str) -> set[str]:
-    """Letters used as line labels ("A. left", "- Option B: right"): a list of options."""
-    return {m.group(1).upper() for line in text.split("\n") if (m := _LINE_LABEL.match(line))}
-
-
-# --------------------------------------------------------------------------------------------
-# Consistency of a letter with the text attached to it
-
-
 def _label_of(tail: str) -> str:
-    """The option label written right after a letter ("D: left", "(C) towards."), if any.
-
-    An explanatory sentence after the letter ("Answer: B. The bus moves ...") is no label:
-    the judge reads the letter there and ignores what the sentence claims.
-    """
+    """The label written right after a letter: "left" in "D: left", "towards" in "(C) towards."."""
     tail = re.sub(r"^[\s.:)\]\-,=]+", "", tail).strip()
-    tail = re.sub(r"^[\"'(\[]+|[\"')\].!,;]+$", "", tail).strip()
-    return tail
+    return re.sub(r"^[\"'(\[]+|[\"')\].!,;]+$", "", tail).strip()
 
 
-def _tail_conflicts(commit: _Commit, options: list[_Option]) -> bool:
-    """True when the label after the letter names a different option than the letter does."""
+_LABEL_CUT = re.compile(r"[,;(]|\s-\s|\. |\s(?:as|because|since|which|so|and)\s")
+
+
+def _label_conflicts(commit: _Commit, options: _Options) -> bool:
+    """True when the label after the letter names another option than the letter does."""
     label = _label_of(commit.tail)
     if not label:
         return False
-    chosen = options[LETTERS.index(commit.letter)]
+    chosen = options.by_letter(commit.letter)
     pieces = [label] + [label[: m.start()] for m in _LABEL_CUT.finditer(label)]
     for piece in pieces:
-        normed = _norm(_NUMBER_WORD_RE.sub(lambda m: _NUMBER_WORDS[m.group(1)], piece.lower()))
-        if normed.strip() == chosen.norm.strip():
+        stem = _stemmed(_normalise(piece, options.numeric)).replace(" , ", " ").strip()
+        if stem == chosen.stem.strip():
             return False
-        if any(normed.strip() == o.norm.strip() for o in options if o.norm != chosen.norm):
+        if any(stem == o.stem.strip() for o in options.items if o.stem != chosen.stem):
             return True  # "D: left" while D is "right" and B is "left"
-    words = _norm(_NUMBER_WORD_RE.sub(lambda m: _NUMBER_WORDS[m.group(1)], label.lower())).split()
-    if not words or len(words) > 3 or _norm(label).startswith(chosen.norm):
-        return False  # a sentence, or the chosen text followed by more words ("3 cars")
-    # A short label that is no option at all: a different count ("B: 3" when B is 5) or a
-    # different motion ("B: Away" when B is "no bus there"). Unknown words do not conflict.
+    words = _normalise(label, options.numeric).replace(" , ", " ").split()
+    if not words or len(words) > 3:
+        return False  # a sentence: the judge reads the letter and not what the sentence says
+    if " ".join(_stem(w) for w in words if w not in _ARTICLES).startswith(chosen.stem.strip()):
+        return False  # the chosen text with a unit: "B (3 cars)"
+    # A short label that is no option: another count ("B: 3" while B is 5) or another motion
+    # ("B: Away" while B is "no bus there"). Unknown words do not conflict.
     if words[0].isdigit():
-        return chosen.norm.strip().isdigit() and words[0] != chosen.norm.strip()
-    label_concepts = _concepts_of(_norm(label))
+        return options.numeric and words[0] != chosen.text
+    label_concepts = {n for _, _, n in _concept_spans(" " + " ".join(words) + " ") if n != "ZERO"}
     return bool(label_concepts) and not label_concepts <= chosen.concepts
 
 
-_LABEL_CUT = re.compile(r"(?:[,;(]|\s-\s|\. |\s(?:as|because|since|which|so|and)\s)")
-
-
-# --------------------------------------------------------------------------------------------
+# ============================================================================================
 # Rules
 
 _REFUSAL = re.compile(
     r"\b(?:I'?m sorry|I am sorry|I cannot|I can ?not|I can't|I am unable|I'm unable|unable to "
-    r"(?:determine|answer|provide)|cannot (?:be )?determined?|can't (?:be )?determined?|"
-    r"not possible to determine|impossible to (?:determine|tell|say)|no correct answer|"
-    r"none of the (?:above|options|choices))",
+    r"(?:determine|answer|provide|tell)|cannot (?:be )?(?:determined?|tell|say|provide)|can't "
+    r"(?:be )?(?:determined?|tell|say)|(?:not |im)possible to (?:determine|tell|say|know|answer)|"
+    r"no (?:correct|right|definitive) answer|none of the (?:above|options|choices)|(?:not clear|"
+    r"unclear)(?: \w+){0,4}? (?:whether|if|what|which|where|how)|not applicable)",
     re.IGNORECASE,
 )
 _CONCLUSION = re.compile(
     r"\b(?:therefore|thus|hence|so|in conclusion|overall|final answer|the answer|answer|"
-    r"conclusion|consequently|this (?:means|indicates|suggests)|which means)\b",
+    r"conclusion|conclude|consequently|in summary)\b|答案|因此",
+    re.IGNORECASE,
+)
+_ANSWER_TEXT = re.compile(
+    r"(?:(?:answer|option|choice)\s*(?:is|would be|:)|答案\s*(?:是|为)?)\s*:?\s*(?:that\s+)?"
+    r"([^\n]+)",
     re.IGNORECASE,
 )
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'(])|\n+")
-
-
-def _sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
+_SHORT_RESPONSE = 3  # sentences: a short answer states its claim in any of them
 
 
 def _no_answer(rule: str, evidence: str = "", confident: bool = True) -> Extraction:
-    return Extraction(NO_ANSWER, confident, rule, evidence[:200])
+    return Extraction(NO_ANSWER, confident, rule, evidence.strip()[:200])
 
 
-def _answer(letter: str, options: list[_Option], rule: str, evidence: str, confident: bool):
-    text = options[LETTERS.index(letter)].text
+def _answer(letter: str, options: _Options, rule: str, evidence: str, confident: bool):
+    text = options.by_letter(letter).text
     return Extraction(letter, confident, rule, evidence.strip()[:200], text)
 
 
-def _from_commits(text: str, options: list[_Option], commits: list[_Commit]) -> Extraction:
+def _from_commits(text: str, options: _Options, commits: list[_Commit]) -> Extraction:
     last = commits[-1]
     evidence = text[last.start : last.end + len(last.tail)]
-    letters_only = re.sub(r"[^A-Za-z]", "", text)
+    more = _MORE_LETTERS.match(last.tail)
+    if more and more.group(1) != last.letter:
+        return _no_answer("several_letters", evidence, False)  # "A or B", "(A B C D)"
     if len(commits) >= 2 and commits[-2].letter != last.letter:
         between = text[commits[-2].end : last.start]
-        between = between.replace(commits[-2].tail, "", 1) if commits[-2].tail else between
         if not re.search(r"[A-Za-z]{3,}", between):
-            # "B\nC" or "Answer: C\nD": two answers with nothing that explains the change.
+            # "B\nC" or "Answer: C\nD": two answers and no words that explain the change.
             return _no_answer("contradictory_letters", text[commits[-2].start : last.end], False)
-    if last.rule == "letter_line":
-        listed = _enumerated_letters(text)
-        if len(listed) >= 3 and len(letters_only) > 1:
-            return _no_answer("enumeration_only", evidence, False)
-    # Every commitment to the final letter must agree with the text attached to it.
-    for c in commits:
-        if c.letter == last.letter and _tail_conflicts(c, options):
+    if last.rule == "letter_line" and len(_enumerated(text)) >= 3:
+        return _no_answer("enumeration_only", evidence, False)  # "A. left\nB. right\nC. ..."
+    for c in commits:  # every commitment to the chosen letter must agree with its label
+        if c.letter == last.letter and _label_conflicts(c, options):
             return _no_answer("letter_text_conflict", text[c.start : c.end + len(c.tail)], False)
     return _answer(last.letter, options, last.rule, evidence, True)
 
 
-def _from_prose(text: str, options: list[_Option]) -> Extraction | None:
-    """A response without a letter: match the option its conclusion names."""
-    # "The final answer is: not moving" names the option right after a commitment phrase.
-    m = None
-    for m in re.finditer(r"(?:answer|option|choice)\s*(?:is|:)\s*:?\s*([^\n]+)", text, re.I):
+def _enumerated(text: str) -> set[str]:
+    """Letters used as line labels ("A. left", "- Option B: right")."""
+    return {m.group(1).upper() for line in text.split("\n") if (m := _LINE_LABEL.match(line))}
+
+
+def _decide_sentence(sentence: str, options: _Options, rule: str, confident: bool):
+    """The verdict one sentence supports, or None when it names no option."""
+    refusal = _REFUSAL.search(sentence)
+    named = options.named(sentence)
+    if refusal:
+        # "There is no fairy, so its direction cannot be determined" picks "no fairy there".
+        named = [o for o in named if o.concepts & {"UNSURE", "ABSENT"}]
+        if not named:
+            return _no_answer("refusal", sentence)
+    if len(named) == 1:
+        return _answer(named[0].letter, options, rule, sentence, confident)
+    if len(named) > 1:
+        return _no_answer("several_options_named", sentence, False)
+    return None
+
+
+def _from_prose(text: str, options: _Options) -> Extraction | None:
+    """A response without a letter: the option its conclusion names."""
+    phrase = None
+    for phrase in _ANSWER_TEXT.finditer(text):
         pass
-    if m is not None:
-        named = _options_named(m.group(1), options)
-        if len(named) == 1:
-            return _answer(named[0].letter, options, "answer_phrase_text", m.group(0), True)
-    sentences = _sentences(text)
-    if not sentences:
-        return None
+    if phrase is not None:  # "The final answer is: not moving."
+        claim = _SENTENCE_END.split(phrase.group(1))[0]
+        verdict = _decide_sentence(claim, options, "answer_phrase_text", True)
+        if verdict is not None:
+            return verdict
+        if re.search(r"final answer|answer is", phrase.group(0), re.IGNORECASE) and re.search(
+            r"[A-Za-z0-9]", claim
+        ):
+            # "the final answer is: N/A" or "$LETTER": the model gave up at the answer.
+            return _no_answer("final_answer_unresolved", phrase.group(0))
+    sentences = [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
     conclusions = [s for s in sentences if _CONCLUSION.search(s)]
-    candidates = [conclusions[-1]] if conclusions else [sentences[-1]]
-    if len(sentences) <= 3:  # short answers state the claim in any sentence
-        candidates = list(reversed(sentences))
-    for sentence in candidates:
-        named = _options_named(sentence, options)
-        if len(named) == 1:
-            return _answer(named[0].letter, options, "option_text", sentence, len(sentences) <= 3)
-        if len(named) > 1:
-            return _no_answer("several_options_named", sentence, False)
+    if conclusions:
+        verdict = _decide_sentence(conclusions[-1], options, "option_text", False)
+        if verdict is not None:
+            return verdict
+    if len(sentences) <= _SHORT_RESPONSE:
+        for sentence in sentences:
+            verdict = _decide_sentence(sentence, options, "option_text", True)
+            if verdict is not None:
+                return verdict
+        return None
+    if not conclusions:
+        verdict = _decide_sentence(sentences[-1], options, "option_text", False)
+        if verdict is not None:
+            return verdict
     return None
 
 
 def extract(response: object, options: Sequence[object]) -> Extraction:
     """Return which option `response` commits to.
 
-    `options` are the option texts in A-D order (integers allowed: counting questions).
-    The letter is one of "A".."D" or None when the response commits to no valid option.
+    response: the model's raw output (a one-element list is unwrapped; None or a non-string
+    is "no valid answer"). options: the option texts in A-D order; integers are allowed
+    (counting questions) and compared as text.
     """
     if isinstance(response, (list, tuple)) and len(response) == 1:
-        response = response[0]  # lmms-eval sometimes keeps one generation in a list
+        response = response[0]  # lmms-eval keeps one generation per document in a list
     if response is None:
         return _no_answer("empty")
     if not isinstance(response, str):
-        return _no_answer("not_text", repr(response)[:200])
-    opts = _make_options(options)
+        return _no_answer("not_text", repr(response))
+    opts = _Options(options)
     raw, reasoning_only = _split_think(response)
     text = _clean(raw)
     if not re.search(r"[A-Za-z0-9]", text):
         return _no_answer("empty", text)
     commits = _find_commits(text, opts)
-    if commits:
-        verdict = _from_commits(text, opts, commits)
-    else:
-        verdict = _from_prose(text, opts)
-        if verdict is None:
-            refusal = _REFUSAL.search(text)
-            if refusal:
-                unsure = [o for o in opts if "UNSURE" in o.concepts]
-                if len(unsure) == 1:
-                    return _answer(unsure[0].letter, opts, "refusal_option", refusal.group(0), False)
-                return _no_answer("refusal", refusal.group(0))
-            return _no_answer("no_commitment", text[-200:])
+    verdict = _from_commits(text, opts, commits) if commits else _from_prose(text, opts)
+    if verdict is None:
+        refusal = _REFUSAL.search(text)
+        if refusal:
+            unsure = [o for o in opts.items if "UNSURE" in o.concepts]
+            if len(unsure) == 1:
+                return _answer(unsure[0].letter, opts, "refusal_option", refusal.group(0), False)
+            return _no_answer("refusal", refusal.group(0))
+        return _no_answer("no_commitment", text[-200:])
     if reasoning_only and verdict.letter is not None:
-        # The answer was read from unfinished reasoning: let a judge confirm it.
+        # Read from unfinished or unanswered reasoning: let a judge confirm it.
         return Extraction(verdict.letter, False, verdict.rule, verdict.evidence, verdict.option_text)
     return verdict

@@ -28,6 +28,24 @@ def _unreachable(what: str, exc: BaseException, hint: str) -> HubUnavailableErro
     )
 
 
+# One short request decides whether the hub is there: huggingface_hub itself retries a
+# refused connection five times with backoff (about 25 s) before giving up.
+PROBE_TIMEOUT_SECONDS = 5.0
+
+
+def ensure_reachable(hint: str) -> None:
+    """Raise `HubUnavailableError` at once when the hub endpoint does not answer."""
+    from huggingface_hub import constants
+    from huggingface_hub.utils import get_session
+
+    if constants.HF_HUB_OFFLINE:
+        raise HubUnavailableError(f"HF_HUB_OFFLINE is set, so the hub is not used. {hint}")
+    try:
+        get_session().head(constants.ENDPOINT, timeout=PROBE_TIMEOUT_SECONDS)
+    except Exception as exc:  # any transport error: refused, DNS, timeout, proxy
+        raise _unreachable(constants.ENDPOINT, exc, hint) from exc
+
+
 def download_annotations(
     repo_id: str = OFFICIAL_REPO_ID, revision: str = OFFICIAL_REVISION
 ) -> Path:
@@ -35,6 +53,7 @@ def download_annotations(
     from huggingface_hub import hf_hub_download, list_repo_files
 
     hint = "Pass a local folder with real_mc.json and synthetic_mc.json instead (--annotations DIR)."
+    ensure_reachable(hint)
     try:
         files = list_repo_files(repo_id, repo_type="dataset", revision=revision)
     except Exception as exc:  # any transport or offline-mode error means "not reachable"
@@ -67,12 +86,12 @@ def download_video(
                                     local_files_only=True))
     except Exception:
         pass  # not cached yet
+    hint = "Pass a local video folder (the release's layout)."
+    ensure_reachable(hint)
     try:
         return Path(hf_hub_download(repo_id, video, repo_type="dataset", revision=revision))
     except Exception as exc:
-        raise _unreachable(
-            f"{repo_id}/{video}", exc, "Pass a local video folder (the release's layout)."
-        ) from exc
+        raise _unreachable(f"{repo_id}/{video}", exc, hint) from exc
 
 
 def push_dataset(folder: str | Path, repo_id: str, *, private: bool = False,

@@ -92,7 +92,12 @@ def make_uid(subset: str, question_id: str) -> str:
 
 def hf_features():
     """The `datasets.Features` of a record (imported lazily: `datasets` is heavy)."""
-    from datasets import Features, Sequence, Value
+    from datasets import Features, Value
+
+    try:  # datasets >= 4 names list columns `List`; older releases `Sequence`
+        from datasets import List as Sequence
+    except ImportError:  # pragma: no cover - datasets < 4
+        from datasets import Sequence
 
     return Features(
         {

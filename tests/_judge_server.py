@@ -1,0 +1,182 @@
+"""A real OpenAI-style chat-completions server on 127.0.0.1 for the judge tests.
+
+stdlib `http.server` in a thread on an ephemeral port. A `script(body, n)` callable decides the
+reply to the n-th request (0-based) from its JSON body: answer well, fail with a status,
+hang, send garbage. Every request is recorded (body, headers, arrival time) and the server
+tracks how many requests were in flight at once.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+RESPONSE_SECTION = re.compile(r"<<<RESPONSE\n(.*?)\nRESPONSE>>>", re.S)
+TEST_ANSWER = re.compile(r"\b(?:my answer is|Answer:) ([A-D])\b")
+OPTION_LINE = re.compile(r"^([A-D]): (.*)$", re.M)
+
+
+@dataclass
+class Action:
+    status: int = 200
+    content: str | None = None  # the assistant message content (status 200)
+    body: bytes | None = None  # raw body instead of a chat-completions payload
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0  # seconds to wait before answering (a hang, if above the timeout)
+    usage: tuple[int, int] = (100, 20)
+
+
+def prompt_of(body: dict) -> str:
+    return body["messages"][-1]["content"]
+
+
+def response_section(prompt: str) -> str:
+    match = RESPONSE_SECTION.search(prompt)
+    assert match, "the judge prompt has no response section"
+    return match.group(1)
+
+
+def good_verdict(body: dict) -> str:
+    """What a careful judge would reply for the test responses ("my answer is C", "Answer: C")."""
+    prompt = prompt_of(body)
+    options = dict(OPTION_LINE.findall(prompt.split("Ground-truth answer:")[0]))
+    found = TEST_ANSWER.findall(response_section(prompt))
+    if not found:
+        return json.dumps({"extracted_answer": "No Valid Answer", "correct": False})
+    letter = found[-1]
+    truth = re.search(r"Ground-truth answer: ([A-D]):", prompt).group(1)
+    return json.dumps(
+        {"extracted_answer": f"{letter}: {options[letter]}", "correct": letter == truth}
+    )
+
+
+def answer_well(body: dict, n: int) -> Action:
+    return Action(content=good_verdict(body))
+
+
+def openai_error(status: int, message: str, param: str | None = None) -> Action:
+    payload = {
+        "error": {"message": message, "type": "invalid_request_error", "param": param, "code": None}
+    }
+    return Action(status=status, body=json.dumps(payload).encode())
+
+
+class ScriptedChatServer:
+    def __init__(self, script: Callable[[dict, int], Action] = answer_well) -> None:
+        self.script = script
+        self.requests: list[dict] = []
+        self.headers: list[dict[str, str]] = []
+        self.times: list[float] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:  # keep test output quiet
+                pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", 0))
+                body = json.loads(self.rfile.read(length))
+                with server._lock:
+                    n = len(server.requests)
+                    server.requests.append(body)
+                    server.headers.append(dict(self.headers))
+                    server.times.append(time.monotonic())
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                try:
+                    action = server.script(body, n)
+                    if action.delay:
+                        time.sleep(action.delay)
+                    if action.body is not None:
+                        payload = action.body
+                    else:
+                        prompt_tokens, completion_tokens = action.usage
+                        payload = json.dumps(
+                            {
+                                "id": f"chatcmpl-{n}",
+                                "object": "chat.completion",
+                                "model": body.get("model"),
+                                "choices": [
+                                    {
+                                        "index": 0,
+                                        "message": {"role": "assistant", "content": action.content},
+                                        "finish_reason": "stop",
+                                    }
+                                ],
+                                "usage": {
+                                    "prompt_tokens": prompt_tokens,
+                                    "completion_tokens": completion_tokens,
+                                    "total_tokens": prompt_tokens + completion_tokens,
+                                },
+                            }
+                        ).encode()
+                    try:
+                        self.send_response(action.status)
+                        self.send_header("Content-Type", "application/json")
+                        self.send_header("Content-Length", str(len(payload)))
+                        for key, value in action.headers.items():
+                            self.send_header(key, value)
+                        self.end_headers()
+                        self.wfile.write(payload)
+                    except (BrokenPipeError, ConnectionResetError):
+                        pass  # the client gave up (timeout): nothing to answer
+                finally:
+                    with server._lock:
+                        server.in_flight -= 1
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    @property
+    def prompts(self) -> list[str]:
+        with self._lock:
+            return [prompt_of(b) for b in self.requests]
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests.clear()
+            self.headers.clear()
+            self.times.clear()
+            self.max_in_flight = 0
+
+    def __enter__(self) -> ScriptedChatServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+
+def make_items(n: int, *, prefix: str = "real/validation_"):
+    """n judge items whose responses say "my answer is X" (cycling A-D); truth is A."""
+    from vlm4d_tasks.judge import JudgeItem
+
+    options = ["left", "right", "towards the camera", "not moving"]
+    return [
+        JudgeItem(
+            key=f"{prefix}{i}",
+            question=f"Which way does object number {i} move?",
+            options=options,
+            response=f"Looking at clip {i} frame by frame, my answer is {'ABCD'[i % 4]}.",
+            answer_letter="A",
+            answer_text="left",
+        )
+        for i in range(n)
+    ]

@@ -1,0 +1,30 @@
+"""Shared fixtures. Nothing here reads ../shared: tests write their own data."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # the tests' own helper modules
+
+# The hub cannot be reached from tests; keep huggingface_hub and datasets from trying.
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+
+@pytest.fixture
+def annotations_dir(tmp_path: Path) -> Path:
+    from _annotation_fixtures import write_annotations
+
+    return write_annotations(tmp_path / "annotations")
+
+
+@pytest.fixture
+def hf_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty, private Hugging Face cache for tests that load datasets."""
+    home = tmp_path / "hf_home"
+    monkeypatch.setenv("HF_HOME", str(home))
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(home / "datasets"))
+    return home

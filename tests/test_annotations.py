@@ -1,0 +1,119 @@
+"""Official annotation files -> records: normalization and every validation flag."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from _annotation_fixtures import EXPECTED_FLAGS, REAL, SYNTHETIC
+
+from vlm4d_tasks.annotations import (
+    AnnotationError,
+    load_annotation_file,
+    load_annotations,
+    normalize_entry,
+)
+from vlm4d_tasks.schema import FIELDS, Record, Subset
+
+
+def test_literal_entry_to_record():
+    entry = {
+        "id": "validation_3",
+        "video": "https://huggingface.co/datasets/shijiezhou/VLM4D/resolve/main/"
+        "videos_real/youtube-vos/0a1b2c.mp4",
+        "question_type": "multiple-choice",
+        "question": "How many times does the goat jump to the left?",
+        "choices": {"A": 0, "B": 1, "C": 2, "D": 3},
+        "answer": 2,
+    }
+    record, problems = normalize_entry(entry, Subset.REAL)
+    assert problems == []
+    assert record == Record(
+        uid="real/validation_3",
+        question_id="validation_3",
+        subset="real",
+        source="youtube-vos",
+        perspective="exocentric",
+        category="counting",
+        question="How many times does the goat jump to the left?",
+        options=["0", "1", "2", "3"],
+        answer="C",
+        answer_text="2",
+        video="videos_real/youtube-vos/0a1b2c.mp4",
+        flags=[],
+    )
+
+
+def test_fixture_loads_with_every_flag(annotations_dir):
+    result = load_annotations(annotations_dir)
+    assert len(result.records) == len(REAL) + len(SYNTHETIC)
+    by_uid = {r.uid: r for r in result.records}
+    assert len(by_uid) == len(result.records), "uids are unique"
+    flagged = {r.uid: r.flags for r in result.records if r.flags}
+    assert flagged == EXPECTED_FLAGS
+    # every problem names the file, the record and the field
+    for problem in result.problems:
+        assert problem.file.endswith("real_mc.json")
+        assert problem.record and problem.field
+        assert problem.record in str(problem) and problem.file in str(problem)
+    # a defect is kept, not dropped or fixed
+    assert by_uid["real/validation_925"].answer == ""
+    assert by_uid["real/validation_925"].answer_text == "upwards"
+    assert by_uid["real/validation_926"].answer == "B"  # first of the two matches
+    assert by_uid["real/validation_928"].source == "unknown"
+
+
+def test_records_have_exactly_the_schema_fields(annotations_dir):
+    for record in load_annotations(annotations_dir).records:
+        row = record.to_dict()
+        assert list(row) == list(FIELDS)
+        for name, (kind, nullable) in FIELDS.items():
+            assert isinstance(row[name], kind) or (nullable and row[name] is None), name
+        assert all(isinstance(o, str) for o in row["options"])
+
+
+def test_perspective_and_sources(annotations_dir):
+    records = {r.uid: r for r in load_annotations(annotations_dir).records}
+    assert records["real/validation_923"].perspective == "egocentric"
+    assert records["real/validation_923"].source == "ego4d"
+    assert records["real/validation_1"].perspective == "exocentric"
+    assert records["synthetic/validation_1"].perspective is None
+    assert records["synthetic/validation_1"].source == "cosmos"
+    assert records["synthetic/validation_2"].category == "false_positive"
+    assert records["real/validation_924"].category == "false_positive"
+
+
+def test_subset_selection_and_qa_folder(tmp_path, annotations_dir):
+    assert {r.subset for r in load_annotations(annotations_dir, ["synthetic"])} == {"synthetic"}
+    release = tmp_path / "release"
+    (release / "QA").mkdir(parents=True)
+    for name in ("real_mc.json", "synthetic_mc.json"):
+        (release / "QA" / name).write_bytes((annotations_dir / name).read_bytes())
+    assert len(load_annotations(release)) == len(REAL) + len(SYNTHETIC)
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("not json at all", "not valid JSON"),
+        ('{"id": "validation_1"}', "expected a JSON list"),
+        ("[1, 2]", "entry #0 is int"),
+    ],
+)
+def test_file_that_is_not_the_expected_json_fails_naming_it(tmp_path, content, message):
+    path = tmp_path / "real_mc.json"
+    path.write_text(content)
+    with pytest.raises(AnnotationError, match=message) as info:
+        load_annotation_file(path, "real")
+    assert str(path) in str(info.value)
+
+
+def test_missing_subset_file_is_named(tmp_path):
+    (tmp_path / "real_mc.json").write_text(json.dumps(REAL[:1]))
+    with pytest.raises(FileNotFoundError, match="synthetic_mc.json"):
+        load_annotations(tmp_path, ["real", "synthetic"])
+
+
+def test_unknown_enum_value_raises():
+    with pytest.raises(ValueError):
+        Subset("imaginary")

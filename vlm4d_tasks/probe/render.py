@@ -1,0 +1,456 @@
+"""A small numpy software renderer for the 4D probe scenes, and H.264 encoding with PyAV.
+
+Every pixel casts one ray through a pinhole camera (no OpenGL): the floor is a textured
+plane, optional walls close an arena, and each object is an analytic primitive (sphere,
+box, cylinder, cone) intersected in its own local frame. Depth order between objects uses a
+z-buffer; objects are always in front of floor and walls (they stand inside the arena, above
+the floor). Shading is flat Lambert plus ambient, with a soft blob shadow under each object.
+A white stripe marks every object's front so that its heading, and so its rotation, shows.
+
+Speed: the camera keeps a constant height and pitch, so the ray of a pixel only turns with
+the yaw; floor hit distances and fog are per-row constants computed once per clip, and only
+the pixels inside an object's projected bounding box are ray-cast against it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from vlm4d_tasks.probe.scene import COLOURS, MARKER_COLOUR, Scene, SceneObject, project
+
+LIGHT = np.array([-0.45, 1.0, -0.6]) / np.linalg.norm([-0.45, 1.0, -0.6])
+AMBIENT = 0.45
+DIFFUSE = 0.55
+TEX_SIZE = 256  # texels per texture side (a power of two: wrap with a bit mask)
+TEX_PER_M = 32.0  # texels per metre, so one texture covers 8 m x 8 m
+TEX_OFFSET = 4096.0  # metres added before the int cast so that indices stay non-negative
+FAR = 400.0  # floor hits beyond this are pure fog
+ARENA_HALF = 11.0
+WALL_HEIGHT = 3.2
+
+# (floor light, floor dark, wall, fog/horizon, zenith); all unsaturated (HSV saturation < 0.3)
+PALETTES: tuple[tuple[tuple[int, int, int], ...], ...] = (
+    ((172, 172, 166), (104, 104, 108), (178, 172, 160), (206, 212, 218), (150, 178, 210)),
+    ((168, 160, 146), (112, 104, 94), (160, 166, 170), (214, 210, 204), (160, 184, 212)),
+    ((160, 168, 162), (98, 106, 102), (182, 176, 168), (204, 214, 214), (146, 174, 204)),
+)
+
+
+def floor_texture(kind: str, palette: int, seed: int) -> np.ndarray:
+    """(TEX_SIZE, TEX_SIZE, 3) float32 floor texture; one tile is one metre."""
+    light, dark = (np.array(c, np.float32) for c in PALETTES[palette][:2])
+    i = np.arange(TEX_SIZE)
+    tile_i = (i // int(TEX_PER_M))[:, None]
+    tile_j = (i // int(TEX_PER_M))[None, :]
+    if kind == "checker":
+        odd = ((tile_i + tile_j) & 1).astype(np.float32)[..., None]
+        return light * (1 - odd) + dark * odd
+    if kind != "tiles":
+        raise ValueError(f"unknown floor kind {kind!r}")
+    rng = np.random.default_rng(seed)
+    n = TEX_SIZE // int(TEX_PER_M)
+    tone = rng.uniform(0.25, 0.75, size=(n, n)).astype(np.float32)
+    grain = rng.uniform(-0.08, 0.08, size=(TEX_SIZE, TEX_SIZE)).astype(np.float32)
+    mix = np.clip(tone[tile_i, tile_j] + grain, 0, 1)[..., None]
+    tex = light * (1 - mix) + dark * mix
+    grout = ((i % int(TEX_PER_M)) < 2)[:, None] | ((i % int(TEX_PER_M)) < 2)[None, :]
+    tex[grout] = dark * 0.8
+    return tex.astype(np.float32)
+
+
+def wall_texture(palette: int) -> np.ndarray:
+    """(TEX_SIZE, TEX_SIZE, 3) wall texture: 2 m panels with seams and a skirting board."""
+    base = np.array(PALETTES[palette][2], np.float32)
+    i = np.arange(TEX_SIZE)
+    panel = (i // 64) % 2  # 2 m panels along the wall
+    tone = np.where(panel == 0, 1.0, 0.9).astype(np.float32)[None, :]
+    tex = np.broadcast_to(tone[..., None] * base, (TEX_SIZE, TEX_SIZE, 3)).copy()
+    tex[:, (i % 64) < 2] *= 0.7
+    tex[: int(0.3 * TEX_PER_M)] *= 0.6  # skirting board (row 0 is the floor line)
+    return tex
+
+
+class FrameRenderer:
+    """Renders the frames of one scene; build once per clip (precomputes per-row constants)."""
+
+    def __init__(self, scene: Scene) -> None:
+        self.scene = scene
+        cam = scene.camera
+        w, h = scene.width, scene.height
+        self.focal = (w / 2.0) / math.tan(math.radians(cam.hfov) / 2.0)
+        self.xc = (np.arange(w) + 0.5 - w / 2.0) / self.focal
+        yc = -(np.arange(h) + 0.5 - h / 2.0) / self.focal
+        p = math.radians(cam.pitch)
+        # Unnormalised ray direction at yaw 0: (xc[col], dy[row], dz[row]).
+        self.dy = yc * math.cos(p) - math.sin(p)
+        self.dz = yc * math.sin(p) + math.cos(p)
+        ground = np.nonzero(self.dy < -1e-4)[0]
+        self.g0 = int(ground[0]) if len(ground) else h
+        palette = PALETTES[scene.palette]
+        self.fog = np.array(palette[3], np.float32)
+        zenith = np.array(palette[4], np.float32)
+        elev = np.clip(self.dy / np.sqrt(self.dy**2 + self.dz**2), 0, None)
+        wsky = np.clip(elev / 0.45, 0, 1)[:, None]
+        self.sky = (self.fog * (1 - wsky) + zenith * wsky).astype(np.float32)  # (h, 3)
+        self._init_floor()
+        if scene.walls:
+            self._init_walls()
+        self._static_bg: np.ndarray | None = None
+
+    def _init_floor(self) -> None:
+        scene, cam = self.scene, self.scene.camera
+        rows = slice(self.g0, scene.height)
+        # Floor hit: the ray parameter t is constant per row (constant height and pitch).
+        t = np.minimum(-cam.height / self.dy[rows], FAR)
+        self.t_floor = t
+        self.gx0 = t[:, None] * self.xc[None, :]  # hit offset from the camera at yaw 0
+        self.gz0 = (t * self.dz[rows])[:, None]
+        ray_len = np.sqrt(self.xc[None, :] ** 2 + (self.dy**2 + self.dz**2)[rows, None])
+        self.horizontal = t[:, None] * np.sqrt(self.xc[None, :] ** 2 + self.dz[rows, None] ** 2)
+        # Footprint of a pixel on the floor, metres: past ~0.12 m the 1 m tiles would alias,
+        # so the texture fades to its mean colour (a one-level mip map), then into fog.
+        footprint = np.maximum(t / self.focal, np.abs(np.gradient(self.gz0[:, 0])))[:, None]
+        w_mip = np.clip((footprint - 0.12) / 0.3, 0, 1)
+        w_fog = 1.0 - np.exp(-np.maximum(t[:, None] * ray_len - 10.0, 0.0) / 45.0)
+        shade = AMBIENT + DIFFUSE * LIGHT[1]
+        tex = floor_texture(scene.floor, scene.palette, scene.texture_seed)
+        self.floor_flat = tex.reshape(-1, 3)
+        a = (1 - w_mip) * (1 - w_fog) * shade
+        b = (w_mip * (1 - w_fog) * shade)[..., None] * tex.reshape(-1, 3).mean(0)
+        b = b + w_fog[..., None] * self.fog
+        # Rows whose texture weight is negligible are a constant colour: drawn once.
+        textured = np.nonzero(a.max(1) > 1e-3)[0]
+        self.gt = self.g0 + (int(textured[0]) if len(textured) else len(t))
+        k = self.gt - self.g0
+        self.floor_const = b[:k].astype(np.float32)
+        self.floor_a = a[k:, :, None].astype(np.float32)
+        self.floor_b = b[k:].astype(np.float32)
+        self.gx0_tex = (self.gx0[k:] * TEX_PER_M).astype(np.float32)
+        self.gz0_tex = (self.gz0[k:] * TEX_PER_M).astype(np.float32)
+
+    def _init_walls(self) -> None:
+        scene, cam = self.scene, self.scene.camera
+        w = scene.width
+        self.wall_flat = wall_texture(scene.palette).reshape(-1, 3)
+        # Pixels that can show a wall whatever the yaw: sky, and floor hits far enough away
+        # (the horizontal hit distance of a pixel does not depend on the yaw).
+        max_cam = max(abs(c) for c in (*cam.start, *cam.end))
+        candidate = np.ones((scene.height, w), bool)
+        candidate[self.g0 :] = self.horizontal > ARENA_HALF - max_cam - 0.5
+        idx = np.flatnonzero(candidate)
+        rows, cols = np.divmod(idx, w)
+        self.wall_idx = idx
+        self.wall_xc = self.xc[cols].astype(np.float32)
+        self.wall_dy = self.dy[rows].astype(np.float32)
+        self.wall_dz = self.dz[rows].astype(np.float32)
+        floor_t = np.full(scene.height, np.inf)
+        floor_t[self.g0 :] = self.t_floor
+        self.wall_floor_t = floor_t[rows].astype(np.float32)
+        self.wall_len = np.sqrt(self.wall_xc**2 + self.wall_dy**2 + self.wall_dz**2)
+
+    # -- background ------------------------------------------------------------------------
+
+    def background(self, cx: float, cz: float, yaw: float) -> np.ndarray:
+        """Sky, floor and walls for one camera pose, (h, w, 3) uint8."""
+        scene = self.scene
+        h, w = scene.height, scene.width
+        img = np.empty((h, w, 3), np.float32)
+        img[: self.g0] = self.sky[: self.g0, None, :]
+        img[self.g0 : self.gt] = self.floor_const
+        c, s = math.cos(math.radians(yaw)), math.sin(math.radians(yaw))
+        if self.gt < h:
+            ox, oz = (cx + TEX_OFFSET) * TEX_PER_M, (cz + TEX_OFFSET) * TEX_PER_M
+            gx = self.gx0_tex * np.float32(c) + (self.gz0_tex * np.float32(s) + np.float32(ox))
+            gz = self.gz0_tex * np.float32(c) - (self.gx0_tex * np.float32(s) - np.float32(oz))
+            index = gz.astype(np.int32) & (TEX_SIZE - 1)
+            index <<= 8  # * TEX_SIZE
+            index |= gx.astype(np.int32) & (TEX_SIZE - 1)
+            texel = self.floor_flat[index]
+            texel *= self.floor_a
+            texel += self.floor_b
+            img[self.gt :] = texel
+        if scene.walls:
+            self._draw_walls(img, cx, cz, c, s)
+        return img.astype(np.uint8)
+
+    def _draw_walls(self, img: np.ndarray, cx: float, cz: float, c: float, s: float) -> None:
+        cam = self.scene.camera
+        xc, dy, dz = self.wall_xc, self.wall_dy, self.wall_dz
+        dxw = xc * np.float32(c) + dz * np.float32(s)
+        dzw = dz * np.float32(c) - xc * np.float32(s)
+        # Distance to the wall ahead along x and along z (inside the arena, so positive).
+        with np.errstate(divide="ignore"):
+            tx = np.where(dxw > 0, np.float32(ARENA_HALF - cx), np.float32(ARENA_HALF + cx))
+            tx /= np.abs(dxw)
+            tz = np.where(dzw > 0, np.float32(ARENA_HALF - cz), np.float32(ARENA_HALF + cz))
+            tz /= np.abs(dzw)
+        on_x = tx < tz  # hits a wall of constant x (east or west)
+        tw = np.minimum(tx, tz)
+        yh = tw * dy
+        yh += np.float32(cam.height)
+        hit = (yh < WALL_HEIGHT) & (tw < self.wall_floor_t)
+        if not hit.any():
+            return
+        on_x, tw, yh = on_x[hit], tw[hit], yh[hit]
+        dxw, dzw = dxw[hit], dzw[hit]
+        along = np.where(on_x, cz + tw * dzw, cx + tw * dxw)
+        iu = ((along + TEX_OFFSET) * TEX_PER_M).astype(np.int32) & (TEX_SIZE - 1)
+        iv = np.clip((yh * TEX_PER_M).astype(np.int32), 0, TEX_SIZE - 1)
+        texel = self.wall_flat[iv * TEX_SIZE + iu]
+        # Lambert per wall: its inward normal is minus the sign of the ray component.
+        lit = np.where(on_x, -np.sign(dxw) * LIGHT[0], -np.sign(dzw) * LIGHT[2])
+        shade = AMBIENT + DIFFUSE * np.maximum(0.0, lit)
+        w_fog = 1.0 - np.exp(-np.maximum(tw * self.wall_len[hit] - 10.0, 0.0) / 45.0)
+        colour = texel * (shade * (1 - w_fog))[:, None] + w_fog[:, None] * self.fog
+        img.reshape(-1, 3)[self.wall_idx[hit]] = colour
+
+    # -- frames ----------------------------------------------------------------------------
+
+    def frame(self, index: int) -> np.ndarray:
+        """Frame `index` as (h, w, 3) uint8 RGB."""
+        scene = self.scene
+        s = scene.times()[index]
+        cx, cz, yaw = (float(v) for v in scene.camera.state(np.array(s)))
+        if scene.camera.moves:
+            img = self.background(cx, cz, yaw)
+        else:
+            if self._static_bg is None:
+                self._static_bg = self.background(cx, cz, yaw)
+            img = self._static_bg.copy()
+        states = [tuple(float(v) for v in obj.motion.state(np.array(s))) for obj in scene.objects]
+        pose = (cx, cz, yaw)
+        for obj, state in zip(scene.objects, states, strict=True):
+            self._draw_shadow(img, obj, state, pose)
+        zbuf = np.full((scene.height, scene.width), np.inf)
+        for obj, state in zip(scene.objects, states, strict=True):
+            self._draw_object(img, zbuf, obj, state, pose)
+        return img
+
+    def frames(self) -> Iterator[np.ndarray]:
+        for k in range(self.scene.n_frames):
+            yield self.frame(k)
+
+    def _bbox(self, corners: np.ndarray, pose) -> tuple[int, int, int, int] | None:
+        """Pixel box (v0, v1, u0, u1) holding the projection of a convex hull's corners."""
+        scene = self.scene
+        cx, cz, yaw = pose
+        u, v, zc = project(scene.camera, cx, cz, yaw, corners, scene.width, scene.height)
+        if np.any(zc <= 0.05):
+            return (0, scene.height, 0, scene.width) if np.any(zc > 0.05) else None
+        u0 = int(max(0, math.floor(u.min()) - 1))
+        u1 = int(min(scene.width, math.ceil(u.max()) + 1))
+        v0 = int(max(0, math.floor(v.min()) - 1))
+        v1 = int(min(scene.height, math.ceil(v.max()) + 1))
+        if u0 >= u1 or v0 >= v1:
+            return None
+        return v0, v1, u0, u1
+
+    def _draw_shadow(self, img, obj: SceneObject, state, pose) -> None:
+        ox, oy, oz, _ = state
+        cx, cz, yaw = pose
+        rho = obj.half_width * 1.35
+        corners = np.array([[ox + i * rho, 0.0, oz + j * rho] for i in (-1, 1) for j in (-1, 1)])
+        box = self._bbox(corners, pose)
+        if box is None:
+            return
+        v0, v1, u0, u1 = box
+        v0 = max(v0, self.g0)
+        if v0 >= v1:
+            return
+        c, s = math.cos(math.radians(yaw)), math.sin(math.radians(yaw))
+        gx0 = self.gx0[v0 - self.g0 : v1 - self.g0, u0:u1]
+        gz0 = self.gz0[v0 - self.g0 : v1 - self.g0]
+        gx = cx + gx0 * c + gz0 * s
+        gz = cz + gz0 * c - gx0 * s
+        d2 = ((gx - ox) ** 2 + (gz - oz) ** 2) / (rho * rho)
+        # The shadow softens and fades as the object leaves the floor (bounces).
+        strength = 0.5 * math.exp(-oy / 0.8)
+        factor = 1.0 - strength * np.clip(1.0 - d2, 0.0, 1.0) ** 1.5
+        region = img[v0:v1, u0:u1]
+        region[:] = (region * factor[..., None]).astype(np.uint8)
+
+    def _draw_object(self, img, zbuf, obj: SceneObject, state, pose) -> None:
+        ox, oy, oz, heading = state
+        cx, cz, yaw = pose
+        ch, sh = math.cos(math.radians(heading)), math.sin(math.radians(heading))
+        a, hgt = obj.half_width, obj.height
+        local = np.array([[i * a, y, j * a] for i in (-1, 1) for j in (-1, 1) for y in (0, hgt)])
+        # Local (right, up, front) -> world: right = (cos, -sin), front = (sin, cos).
+        corners = np.stack(
+            [
+                ox + local[:, 0] * ch + local[:, 2] * sh,
+                oy + local[:, 1],
+                oz - local[:, 0] * sh + local[:, 2] * ch,
+            ],
+            axis=-1,
+        )
+        box = self._bbox(corners, pose)
+        if box is None:
+            return
+        v0, v1, u0, u1 = box
+        c, s = math.cos(math.radians(yaw)), math.sin(math.radians(yaw))
+        xc = self.xc[None, u0:u1]
+        dz = self.dz[v0:v1, None]
+        dy = np.broadcast_to(self.dy[v0:v1, None], (v1 - v0, u1 - u0))
+        dxw = xc * c + dz * s
+        dzw = dz * c - xc * s
+        # Into the object's frame: local x = its right, local z = its front.
+        lx = dxw * ch - dzw * sh
+        lz = dxw * sh + dzw * ch
+        wx, wz = cx - ox, cz - oz
+        origin = (wx * ch - wz * sh, self.scene.camera.height - oy, wx * sh + wz * ch)
+        t, normal, marker = intersect(obj, origin, (lx, dy, lz))
+        region_z = zbuf[v0:v1, u0:u1]
+        hit = t < region_z
+        if not hit.any():
+            return
+        region_z[hit] = t[hit]
+        light = (LIGHT[0] * ch - LIGHT[2] * sh, LIGHT[1], LIGHT[0] * sh + LIGHT[2] * ch)
+        nx, ny, nz = (n[hit] for n in normal)
+        lambert = np.maximum(0.0, nx * light[0] + ny * light[1] + nz * light[2])
+        colour = (AMBIENT + DIFFUSE * lambert)[:, None] * np.array(COLOURS[obj.colour], float)
+        # The marker is nearly self-lit so that it stays the brightest thing in the frame.
+        on_marker = marker[hit]
+        colour[on_marker] = (0.88 + 0.12 * lambert[on_marker])[:, None] * np.array(
+            MARKER_COLOUR, float
+        )
+        region = img[v0:v1, u0:u1]
+        region[hit] = np.clip(colour, 0, 255).astype(np.uint8)
+
+
+def intersect(obj: SceneObject, origin, direction):
+    """Ray/primitive intersection in the object's local frame (base centre at the origin,
+    y up, +z = front). Returns (t, normal (nx, ny, nz), marker mask); t = inf on a miss."""
+    ox, oy, oz = origin
+    dx, dy, dz = direction
+    a = obj.half_width
+    h = obj.height
+    inf = np.inf
+    if obj.shape == "sphere":
+        cy = oy - a
+        qa = dx * dx + dy * dy + dz * dz
+        qb = ox * dx + cy * dy + oz * dz
+        qc = ox * ox + cy * cy + oz * oz - a * a
+        disc = qb * qb - qa * qc
+        ok = disc > 0
+        t = np.where(ok, (-qb - np.sqrt(np.where(ok, disc, 0))) / qa, inf)
+        t = np.where(t > 0, t, inf)
+        px, py, pz = ox + t * dx, oy + t * dy, oz + t * dz
+        with np.errstate(invalid="ignore"):
+            normal = (px / a, (py - a) / a, pz / a)
+            marker = (pz > 0) & (np.abs(px) < 0.3 * a) & (np.abs(py - a) < 0.6 * a)
+    elif obj.shape == "cube":
+        lo = (-a, 0.0, -a)
+        hi = (a, h, a)
+        tnear = np.full(dx.shape, -inf)
+        tfar = np.full(dx.shape, inf)
+        axis = np.zeros(dx.shape, np.int8)
+        sign = np.zeros(dx.shape)
+        for k, (o, d) in enumerate(((ox, dx), (oy, dy), (oz, dz))):
+            d = np.where(np.abs(d) < 1e-12, 1e-12, d)
+            t1 = (lo[k] - o) / d
+            t2 = (hi[k] - o) / d
+            tmin = np.minimum(t1, t2)
+            tmax = np.maximum(t1, t2)
+            better = tmin > tnear
+            axis = np.where(better, k, axis)
+            sign = np.where(better, -np.sign(d), sign)
+            tnear = np.maximum(tnear, tmin)
+            tfar = np.minimum(tfar, tmax)
+        ok = (tnear < tfar) & (tnear > 0)
+        t = np.where(ok, tnear, inf)
+        normal = tuple(np.where(axis == k, sign, 0.0) for k in range(3))
+        px = ox + np.where(ok, t, 0) * dx
+        marker = (axis == 2) & (sign > 0) & (np.abs(px) < 0.3 * a)
+    elif obj.shape in ("cylinder", "cone"):
+        # Side surface x^2 + z^2 = r(y)^2 with r(y) = a (cylinder) or k (h - y) (cone).
+        k = a / h if obj.shape == "cone" else 0.0
+        q = h - oy
+        qa = dx * dx + dz * dz - k * k * dy * dy
+        qb = ox * dx + oz * dz + k * k * q * dy
+        if obj.shape == "cone":
+            qc = ox * ox + oz * oz - k * k * q * q
+        else:
+            qc = ox * ox + oz * oz - a * a
+        disc = qb * qb - qa * qc
+        ok = (disc >= 0) & (np.abs(qa) > 1e-12)
+        root = np.sqrt(np.where(ok, disc, 0))
+        safe_qa = np.where(np.abs(qa) > 1e-12, qa, 1.0)
+        t_side = inf
+        for r in ((-qb - root) / safe_qa, (-qb + root) / safe_qa):
+            y = oy + r * dy
+            valid = ok & (r > 0) & (y >= 0) & (y <= h)
+            t_side = np.minimum(t_side, np.where(valid, r, inf))
+        dy_safe = np.where(np.abs(dy) < 1e-12, 1e-12, dy)
+        caps = [(0.0, a, -1.0)] + ([(h, a, 1.0)] if obj.shape == "cylinder" else [])
+        t = t_side
+        cap_n = np.zeros(dx.shape)
+        for y_cap, radius, ny in caps:
+            tc = (y_cap - oy) / dy_safe
+            cxp, czp = ox + tc * dx, oz + tc * dz
+            valid = (tc > 0) & (cxp * cxp + czp * czp <= radius * radius)
+            tc = np.where(valid, tc, inf)
+            closer = tc < t
+            cap_n = np.where(closer, ny, cap_n)
+            t = np.minimum(t, tc)
+        on_side = np.isfinite(t) & (cap_n == 0)
+        tt = np.where(np.isfinite(t), t, 0)
+        px, py, pz = ox + tt * dx, oy + tt * dy, oz + tt * dz
+        radial = np.sqrt(px * px + pz * pz) + 1e-12
+        if obj.shape == "cone":
+            # Gradient of x^2 + z^2 - k^2 (h - y)^2, normalised.
+            gy = k * k * (h - py)
+            norm = np.sqrt(radial**2 + gy**2) + 1e-12
+            side_n = (px / norm, gy / norm, pz / norm)
+            r_here = k * (h - py)
+        else:
+            side_n = (px / radial, np.zeros_like(px), pz / radial)
+            r_here = a
+        normal = (
+            np.where(on_side, side_n[0], 0.0),
+            np.where(on_side, side_n[1], cap_n),
+            np.where(on_side, side_n[2], 0.0),
+        )
+        marker = on_side & (pz > 0) & (np.abs(px) < 0.3 * r_here) & (py < 0.8 * h)
+    else:
+        raise ValueError(f"cannot render shape {obj.shape!r}")
+    return t, normal, marker
+
+
+def encode_mp4(
+    frames: Iterator[np.ndarray], path: str | Path, width: int, height: int, fps: int, crf: int = 20
+) -> int:
+    """Write RGB frames as H.264 (libx264, yuv420p) MP4; returns the number of frames.
+
+    Deterministic: one encoder thread, a fixed preset, and the muxer's bit-exact mode (no
+    creation time or version strings that vary), so the same frames give identical bytes.
+    """
+    import av
+
+    count = 0
+    with av.open(str(path), mode="w", format="mp4", options={"fflags": "+bitexact"}) as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width = width
+        stream.height = height
+        stream.pix_fmt = "yuv420p"
+        stream.codec_context.thread_count = 1
+        stream.options = {"crf": str(crf), "preset": "veryfast", "threads": "1"}
+        for rgb in frames:
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+            count += 1
+        for packet in stream.encode():
+            container.mux(packet)
+    return count
+
+
+def render_clip(scene: Scene, path: str | Path, crf: int = 20) -> int:
+    """Render and encode one scene to `path`; returns the frame count."""
+    renderer = FrameRenderer(scene)
+    return encode_mp4(renderer.frames(), path, scene.width, scene.height, scene.fps, crf=crf)
+
