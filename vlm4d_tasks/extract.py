@@ -550,7 +550,7 @@ _ANSWER_TEXT = re.compile(
     re.IGNORECASE,
 )
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'(])|\n+")
-_SHORT_RESPONSE = 3  # sentences: a short answer states its claim in any of them
+_SHORT_RESPONSE = 4  # sentences: a short answer states its claim in any of them
 
 
 def _no_answer(rule: str, evidence: str = "", confident: bool = True) -> Extraction:

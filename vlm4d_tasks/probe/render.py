@@ -201,11 +201,17 @@ class FrameRenderer:
         iu = ((along + TEX_OFFSET) * TEX_PER_M).astype(np.int32) & (TEX_SIZE - 1)
         iv = np.clip((yh * TEX_PER_M).astype(np.int32), 0, TEX_SIZE - 1)
         texel = self.wall_flat[iv * TEX_SIZE + iu]
-        # Lambert per wall: its inward normal is minus the sign of the ray component.
-        lit = np.where(on_x, -np.sign(dxw) * LIGHT[0], -np.sign(dzw) * LIGHT[2])
-        shade = AMBIENT + DIFFUSE * np.maximum(0.0, lit)
-        w_fog = 1.0 - np.exp(-np.maximum(tw * self.wall_len[hit] - 10.0, 0.0) / 45.0)
-        colour = texel * (shade * (1 - w_fog))[:, None] + w_fog[:, None] * self.fog
+        # Lambert per wall (its inward normal is minus the sign of the ray component), folded
+        # with the fog weight into one float32 factor per pixel.
+        lit = np.where(on_x, np.sign(dxw) * -float(LIGHT[0]), np.sign(dzw) * -float(LIGHT[2]))
+        shade = np.maximum(lit, np.float32(0.0))
+        shade *= np.float32(DIFFUSE)
+        shade += np.float32(AMBIENT)
+        dist = tw * self.wall_len[hit]
+        w_fog = 1.0 - np.exp(-np.maximum(dist - np.float32(10.0), np.float32(0.0)) / np.float32(45.0))
+        texel *= (shade * (1 - w_fog))[:, None]
+        texel += w_fog[:, None] * self.fog
+        colour = texel
         img.reshape(-1, 3)[self.wall_idx[hit]] = colour
 
     # -- frames ----------------------------------------------------------------------------
