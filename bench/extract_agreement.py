@@ -80,7 +80,9 @@ def main(argv: list[str] | None = None) -> int:
         n, dis, rules = score_file(path)
         name = f"{path.parent.name}/{path.name}"
         per_file[name] = {"n": n, "disagreements": len(dis), "agreement": 1 - len(dis) / n}
-        print(f"{name:<{width}}  n={n:5d}  disagree={len(dis):3d}  agreement={1 - len(dis) / n:.4f}")
+        print(
+            f"{name:<{width}}  n={n:5d}  disagree={len(dis):3d}  agreement={1 - len(dis) / n:.4f}"
+        )
         all_dis.extend(dis)
         all_rules.update(rules)
         total += n

@@ -74,6 +74,7 @@ def write_video(
     *,
     count: int | None = None,
     bframes: int | None = None,
+    fixed_gop: bool = True,
     options: dict[str, str] | None = None,
     container_options: dict[str, str] | None = None,
 ) -> str:
@@ -82,7 +83,9 @@ def write_video(
     ``frames_or_fn`` is either an iterable of RGB uint8 arrays of shape (height, width, 3) or a
     function ``index -> frame``, in which case ``count`` says how many frames to write.
     ``gop`` is the keyframe interval (x264 ``keyint``); ``bframes`` None keeps the encoder's
-    default (x264: 3). x264 output does not depend on its thread count, so files are
+    default (x264: 3). ``fixed_gop`` turns x264's scene-cut keyframes off so that keyframes
+    fall exactly every ``gop`` frames; False keeps x264's defaults apart from ``keyint``.
+    x264 output does not depend on its thread count, so files are
     byte-identical across runs.
     """
     import av
@@ -105,7 +108,7 @@ def write_video(
         if codec == "libx264":
             # A fixed keyframe interval: scene-cut detection would add keyframes to noisy
             # content and make the GOP structure depend on the pixels.
-            params = f"keyint={gop}:min-keyint={gop}:scenecut=0"
+            params = f"keyint={gop}" + (f":min-keyint={gop}:scenecut=0" if fixed_gop else "")
             if bframes is not None:
                 params += f":bframes={bframes}"
             codec_options["x264-params"] = params

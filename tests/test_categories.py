@@ -56,8 +56,10 @@ def test_absent_distractor_is_not_false_positive():
 
 @pytest.mark.parametrize("answer", ["no rotation", "no turn", "No movement"])
 def test_absent_motion_is_not_false_positive(answer):
-    assert categorize("Which way does the cook rotate the bowl?", ["a", "b", "c", answer],
-                      answer) is not Category.FALSE_POSITIVE
+    assert (
+        categorize("Which way does the cook rotate the bowl?", ["a", "b", "c", answer], answer)
+        is not Category.FALSE_POSITIVE
+    )
 
 
 @pytest.mark.parametrize(

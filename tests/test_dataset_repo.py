@@ -74,7 +74,8 @@ def test_build_is_byte_identical(tmp_path, annotations_dir, hf_home):
     def digest(folder: Path) -> dict[str, str]:
         return {
             str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()
+            for p in sorted(folder.rglob("*"))
+            if p.is_file()
         }
 
     a, b = tmp_path / "a", tmp_path / "b"
@@ -88,21 +89,22 @@ def test_videos_are_linked_and_missing_ones_reported(tmp_path, annotations_dir, 
     present = "videos_real/davis/tram-run.mp4"
     (videos / present).parent.mkdir(parents=True)
     (videos / present).write_bytes(b"not really a video")
-    result = build_dataset_repo(load_annotations(annotations_dir), tmp_path / "out",
-                                videos=videos)
+    result = build_dataset_repo(load_annotations(annotations_dir), tmp_path / "out", videos=videos)
     assert (tmp_path / "out" / present).read_bytes() == b"not really a video"
     assert present not in result.missing_videos
     assert "videos_synthetic/synth_001.mp4" in result.missing_videos
-    build_dataset_repo(load_annotations(annotations_dir), tmp_path / "copy", videos=videos,
-                       copy_videos=True)
+    build_dataset_repo(
+        load_annotations(annotations_dir), tmp_path / "copy", videos=videos, copy_videos=True
+    )
     assert not (tmp_path / "copy" / present).is_symlink()
     assert (tmp_path / "copy" / present).read_bytes() == b"not really a video"
 
 
 def _run(args, cwd, env_home):
     env = {**os.environ, "HF_HOME": str(env_home), "HF_HUB_OFFLINE": "1"}
-    return subprocess.run(VLM4D + args, cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        VLM4D + args, cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_cli_build_default_out_then_load_dataset_by_name(tmp_path, annotations_dir, hf_home):
@@ -111,10 +113,18 @@ def test_cli_build_default_out_then_load_dataset_by_name(tmp_path, annotations_d
     assert "validation_925" in done.stdout  # the report is printed
     assert (tmp_path / "vlm4d" / "README.md").is_file()
     # `load_dataset("vlm4d")` as users write it, from the folder where they built it
-    code = ("from datasets import load_dataset; "
-            "print(len(load_dataset('vlm4d', 'real')['test']), len(load_dataset('vlm4d')['test']))")
-    loaded = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
-                            text=True, env={**os.environ, "HF_HOME": str(hf_home)}, timeout=300)
+    code = (
+        "from datasets import load_dataset; "
+        "print(len(load_dataset('vlm4d', 'real')['test']), len(load_dataset('vlm4d')['test']))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HOME": str(hf_home)},
+        timeout=300,
+    )
     assert loaded.stdout.split() == [str(len(REAL)), str(len(REAL) + len(SYNTHETIC))], loaded.stderr
 
     stats = _run(["stats", "vlm4d"], tmp_path, hf_home)
@@ -124,7 +134,18 @@ def test_cli_build_default_out_then_load_dataset_by_name(tmp_path, annotations_d
 
 def test_cli_bad_annotation_file_names_it(tmp_path, hf_home):
     (tmp_path / "real_mc.json").write_text("{broken")
-    done = _run(["build-dataset", "--annotations", str(tmp_path), "--subsets", "real",
-                 "--out", str(tmp_path / "o")], tmp_path, hf_home)
+    done = _run(
+        [
+            "build-dataset",
+            "--annotations",
+            str(tmp_path),
+            "--subsets",
+            "real",
+            "--out",
+            str(tmp_path / "o"),
+        ],
+        tmp_path,
+        hf_home,
+    )
     assert done.returncode == 1
     assert "real_mc.json" in done.stderr and "not valid JSON" in done.stderr

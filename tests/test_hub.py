@@ -26,13 +26,21 @@ def _closed_port() -> int:
 
 def test_unreachable_hub_fails_fast_with_advice(tmp_path):
     # A real huggingface_hub call against an endpoint where nothing listens.
-    env = {**os.environ, "HF_ENDPOINT": f"http://127.0.0.1:{_closed_port()}",
-           "HF_HOME": str(tmp_path / "hf"), "HF_HUB_DISABLE_TELEMETRY": "1"}
+    env = {
+        **os.environ,
+        "HF_ENDPOINT": f"http://127.0.0.1:{_closed_port()}",
+        "HF_HOME": str(tmp_path / "hf"),
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+    }
     env.pop("HF_HUB_OFFLINE", None)
     start = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "vlm4d_tasks.cli", "build-dataset",
-                           "--out", str(tmp_path / "out")],
-                          env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "vlm4d_tasks.cli", "build-dataset", "--out", str(tmp_path / "out")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     elapsed = time.monotonic() - start
     assert done.returncode == 1
     assert "cannot reach the Hugging Face hub" in done.stderr

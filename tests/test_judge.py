@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from _judge_server import (
     Action,
     ScriptedChatServer,
@@ -21,6 +20,7 @@ from _judge_server import (
     openai_error,
     prompt_of,
 )
+
 from vlm4d_tasks.grading import Mode, grade
 from vlm4d_tasks.judge import (
     Judge,
@@ -132,7 +132,7 @@ def test_parse_reply_tolerates_real_shapes(content, letter, said_correct):
         "I cannot help with that.",
         '{"correct": true}',
         '{"extracted_answer": "upwards", "correct": false}',
-        "```json\n{\"extracted_answer\": \n```",
+        '```json\n{"extracted_answer": \n```',
     ],
 )
 def test_parse_reply_rejects_unusable(content):
@@ -183,6 +183,8 @@ def test_settings_from_options_and_env(monkeypatch):
         7.0,
         4,
     )
+    with pytest.raises(JudgeConfigError, match="http"):
+        JudgeSettings.resolve(base_url="localhost:8000/v1")
     # explicit arguments win over the environment
     s = JudgeSettings.resolve("gpt-4o", "http://x/v1/chat/completions", "other")
     assert (s.model, s.url, s.api_key) == ("gpt-4o", "http://x/v1/chat/completions", "other")
@@ -290,8 +292,9 @@ def test_garbage_until_the_last_retry_is_unresolved_not_wrong(tmp_path):
     # Scored: the unresolved answer leaves the denominator and is listed, never "wrong".
     records = [_record(item) for item in items]
     with ScriptedChatServer(garbage_for_one) as server:
-        grading = grade(records, {i.key: i.response for i in items}, Mode.LLM,
-                        [Judge(settings(server, max_retries=0), cache)], progress=False)  # fmt: skip
+        judge = Judge(settings(server, max_retries=0), cache)
+        answers = {i.key: i.response for i in items}
+        grading = grade(records, answers, Mode.LLM, [judge], progress=False)
         assert len(server.requests) == 1  # the two judged answers came from the cache
     statuses = [v.status for v in grading.verdicts]
     assert statuses == [VerdictStatus.ANSWERED, VerdictStatus.UNRESOLVED, VerdictStatus.ANSWERED]
@@ -360,12 +363,16 @@ def test_other_400_is_not_retried_and_401_stops_the_run():
             Judge(settings(server, concurrency=1)).judge_many(make_items(3), progress=False)
 
 
-def test_connection_refused_is_retried_then_unresolved():
+def test_connection_refused_is_retried_then_unresolved_and_stops_a_run():
     with ScriptedChatServer() as server:
-        url = server.url
+        url = server.url  # closed on exit: nothing listens there any more
     s = JudgeSettings(model="m", base_url=url, max_retries=2, backoff_base=0.001, timeout=1.0)
     outcome = Judge(s).judge(make_items(1)[0])
-    assert not outcome.resolved and outcome.requests == 3
+    assert not outcome.resolved and outcome.unreachable and outcome.requests == 3
+    # A whole run against a dead endpoint stops instead of marking every answer unresolved.
+    s = JudgeSettings(model="m", base_url=url, max_retries=0, concurrency=1, unreachable_after=3)
+    with pytest.raises(JudgeFatalError, match="unreachable: 3 answers in a row"):
+        Judge(s).judge_many(make_items(10), progress=False)
 
 
 def test_rerun_is_served_from_the_cache(tmp_path):

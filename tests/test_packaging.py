@@ -13,9 +13,21 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_wheel_install_finds_templates(tmp_path):
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation",
-         "-q", "-w", str(tmp_path / "dist")],
-        check=True, capture_output=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            str(ROOT),
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path / "dist"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
     )
     (wheel,) = (tmp_path / "dist").glob("vlm4d_tasks-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
@@ -29,8 +41,14 @@ def test_wheel_install_finds_templates(tmp_path):
         "print(vlm4d_tasks.__file__);"
         "print(' '.join(t.template_names()))"
     )
-    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
-                          text=True, env={**os.environ, "PYTHONPATH": str(site)}, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(site)},
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     module_file, templates = done.stdout.splitlines()[:2]
     assert module_file.startswith(str(site))
@@ -38,6 +56,9 @@ def test_wheel_install_finds_templates(tmp_path):
     expected = sorted(p.name for p in (ROOT / "templates").glob("*.jinja"))
     assert templates.split() == expected
     # and every task file
-    tasks = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "vlm4d_tasks/tasks").rglob("*")
-                   if p.is_file() and p.suffix != ".pyc" and "__pycache__" not in p.parts)
+    tasks = sorted(
+        str(p.relative_to(ROOT))
+        for p in (ROOT / "vlm4d_tasks/tasks").rglob("*")
+        if p.is_file() and p.suffix != ".pyc" and "__pycache__" not in p.parts
+    )
     assert [t for t in tasks if t not in names] == []

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from vlm4d_tasks.categories import categorize
+from vlm4d_tasks.official import real_perspective
 from vlm4d_tasks.schema import LETTERS, Perspective, Record, Source, Subset, make_uid
 
 ANNOTATION_FILES: dict[Subset, str] = {
@@ -42,9 +43,6 @@ VIDEO_FOLDERS: dict[str, Source] = {
 }
 UNKNOWN_SOURCE = "unknown"
 
-# Official rule (shared/vlm4d README, paper Sec. 3): real ids above 922 are the Ego4D
-# (egocentric) clips. Used only as a cross-check of the video folder.
-EGOCENTRIC_ID_THRESHOLD = 922
 
 _HUB_PATH = re.compile(r"/resolve/[^/]+/(.+)$")
 _ID_NUMBER = re.compile(r"(\d+)$")
@@ -166,16 +164,22 @@ def normalize_entry(
     if choices is None:
         check.flag(FLAG_MISSING.format("choices"), "choices", "missing")
     elif not isinstance(choices, dict) or sorted(choices) != list(LETTERS):
-        check.flag(FLAG_ILL_TYPED.format("choices"), "choices",
-                   f"expected an object with keys A-D, got {choices!r}")
+        check.flag(
+            FLAG_ILL_TYPED.format("choices"),
+            "choices",
+            f"expected an object with keys A-D, got {choices!r}",
+        )
         if isinstance(choices, dict):
             options = [_option_text(choices[k]) for k in LETTERS if k in choices]
     else:
         for letter in LETTERS:
             value = choices[letter]
             if isinstance(value, bool) or not isinstance(value, (str, int)):
-                check.flag(FLAG_ILL_TYPED.format("choices"), f"choices.{letter}",
-                           f"expected a string or integer, got {value!r}")
+                check.flag(
+                    FLAG_ILL_TYPED.format("choices"),
+                    f"choices.{letter}",
+                    f"expected a string or integer, got {value!r}",
+                )
             options.append(_option_text(value))
 
     keys = [_match_key(o) for o in options]
@@ -187,13 +191,19 @@ def normalize_entry(
     if answer_text or "answer" in entry:
         matches = [LETTERS[i] for i, k in enumerate(keys) if k == _match_key(answer_text)]
         if not matches:
-            check.flag(FLAG_ANSWER_NO_MATCH, "answer",
-                       f"answer {answer_text!r} matches none of the options {options}")
+            check.flag(
+                FLAG_ANSWER_NO_MATCH,
+                "answer",
+                f"answer {answer_text!r} matches none of the options {options}",
+            )
         else:
             answer = matches[0]
             if len(matches) > 1:
-                check.flag(FLAG_ANSWER_SEVERAL, "answer",
-                           f"answer {answer_text!r} matches options {', '.join(matches)}")
+                check.flag(
+                    FLAG_ANSWER_SEVERAL,
+                    "answer",
+                    f"answer {answer_text!r} matches options {', '.join(matches)}",
+                )
 
     source = source_of(video)
     if source == UNKNOWN_SOURCE and video:
@@ -203,12 +213,15 @@ def normalize_entry(
     if subset is Subset.REAL:
         egocentric = source == Source.EGO4D.value
         perspective = (Perspective.EGOCENTRIC if egocentric else Perspective.EXOCENTRIC).value
-        number = _ID_NUMBER.search(question_id)
-        if number and source != UNKNOWN_SOURCE:
-            by_id = int(number.group(1)) > EGOCENTRIC_ID_THRESHOLD
+        # The official id rule (`official.real_perspective`) cross-checks the video folder.
+        if _ID_NUMBER.search(question_id) and source != UNKNOWN_SOURCE:
+            by_id = real_perspective(question_id) is Perspective.EGOCENTRIC
             if by_id != egocentric:
-                check.flag(FLAG_PERSPECTIVE_MISMATCH, "video",
-                           f"video {video!r} is {perspective} but the id rule says otherwise")
+                check.flag(
+                    FLAG_PERSPECTIVE_MISMATCH,
+                    "video",
+                    f"video {video!r} is {perspective} but the id rule says otherwise",
+                )
 
     record = Record(
         uid=make_uid(subset.value, question_id),
@@ -234,10 +247,22 @@ def _mark_duplicate_ids(records: list[Record], file: str) -> tuple[list[Record],
         seen[rec.question_id] += 1
         n = seen[rec.question_id]
         if n > 1:
-            problems.append(Problem(file, rec.question_id, "id", FLAG_DUPLICATE_ID,
-                                    f"id {rec.question_id!r} occurs {n} times"))
-            rec = Record(**{**rec.to_dict(), "uid": f"{rec.uid}#{n}",
-                            "flags": [*rec.flags, FLAG_DUPLICATE_ID]})
+            problems.append(
+                Problem(
+                    file,
+                    rec.question_id,
+                    "id",
+                    FLAG_DUPLICATE_ID,
+                    f"id {rec.question_id!r} occurs {n} times",
+                )
+            )
+            rec = Record(
+                **{
+                    **rec.to_dict(),
+                    "uid": f"{rec.uid}#{n}",
+                    "flags": [*rec.flags, FLAG_DUPLICATE_ID],
+                }
+            )
         out.append(rec)
     return out, problems
 
@@ -250,7 +275,9 @@ def read_json_list(path: Path) -> list:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise AnnotationError(f"{path}: not valid JSON ({exc})") from exc
     if not isinstance(data, list):
-        raise AnnotationError(f"{path}: expected a JSON list of questions, got {type(data).__name__}")
+        raise AnnotationError(
+            f"{path}: expected a JSON list of questions, got {type(data).__name__}"
+        )
     return data
 
 
@@ -286,8 +313,13 @@ def load_probe_record_file(path: str | Path) -> Annotations:
         }
         record, found = normalize_entry(official, Subset.PROBE, file=str(path), index=index)
         # Category and perspective are exact by construction; keep the generator's.
-        record = Record(**{**record.to_dict(), "category": row["category"],
-                           "perspective": row.get("perspective")})
+        record = Record(
+            **{
+                **record.to_dict(),
+                "category": row["category"],
+                "perspective": row.get("perspective"),
+            }
+        )
         records.append(record)
         problems.extend(found)
     records, dup_problems = _mark_duplicate_ids(records, str(path))
@@ -333,8 +365,11 @@ def load_annotations(
     result = Annotations([], [], [])
     for subset in sorted(wanted, key=list(Subset).index):
         path = files[subset]
-        part = (load_probe_record_file(path) if path.name == PROBE_RECORDS_FILE
-                else load_annotation_file(path, subset))
+        part = (
+            load_probe_record_file(path)
+            if path.name == PROBE_RECORDS_FILE
+            else load_annotation_file(path, subset)
+        )
         result.records += part.records
         result.problems += part.problems
         result.files += part.files

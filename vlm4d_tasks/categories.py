@@ -71,15 +71,31 @@ def _is_rotational(question: str, options: Sequence[str], answer_text: str) -> b
 
 
 RULES: tuple[CategoryRule, ...] = (
-    CategoryRule("how_many", Category.COUNTING, _is_counting,
-                 'the question asks "how many", or every option is a whole number'),
-    CategoryRule("absent_answer", Category.FALSE_POSITIVE, _is_false_positive,
-                 "the correct answer says the asked-about object is absent"),
-    CategoryRule("rotation_words", Category.ROTATIONAL, _is_rotational,
-                 "the question names clockwise/counter-clockwise, spinning, rotating, "
-                 "revolutions, flips, turning or panning, or the answer is a rotation sense"),
-    CategoryRule("default", Category.TRANSLATIONAL, lambda q, o, a: True,
-                 "everything else: the direction of movement"),
+    CategoryRule(
+        "how_many",
+        Category.COUNTING,
+        _is_counting,
+        'the question asks "how many", or every option is a whole number',
+    ),
+    CategoryRule(
+        "absent_answer",
+        Category.FALSE_POSITIVE,
+        _is_false_positive,
+        "the correct answer says the asked-about object is absent",
+    ),
+    CategoryRule(
+        "rotation_words",
+        Category.ROTATIONAL,
+        _is_rotational,
+        "the question names clockwise/counter-clockwise, spinning, rotating, "
+        "revolutions, flips, turning or panning, or the answer is a rotation sense",
+    ),
+    CategoryRule(
+        "default",
+        Category.TRANSLATIONAL,
+        lambda q, o, a: True,
+        "everything else: the direction of movement",
+    ),
 )
 
 

@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "push-dataset": ("push_dataset", "upload a built dataset folder to the Hugging Face hub"),
     "score": ("score", "score model-response files (paper table, JSON/Markdown/PNG)"),
     "report": ("report", "render Markdown and a PNG plot from a `vlm4d score --json` file"),
+    "eval": ("eval", "run lmms-eval with the VLM4D tasks on its path (arguments pass through)"),
 }
 
 

@@ -80,8 +80,9 @@ class _NoAliasDumper:
         return Dumper
 
 
-def card_metadata(configs: dict[str, list[str]], counts: dict[str, int],
-                  sizes: dict[str, int]) -> dict:
+def card_metadata(
+    configs: dict[str, list[str]], counts: dict[str, int], sizes: dict[str, int]
+) -> dict:
     """The YAML header of the card: configs, dataset_info, licence, tags."""
     from vlm4d_tasks.schema import hf_features
 
@@ -106,25 +107,32 @@ def card_metadata(configs: dict[str, list[str]], counts: dict[str, int],
             {
                 "config_name": name,
                 "features": features,
-                "splits": [{"name": SPLIT, "num_bytes": sizes[name],
-                            "num_examples": counts[name]}],
+                "splits": [{"name": SPLIT, "num_bytes": sizes[name], "num_examples": counts[name]}],
             }
             for name in configs
         ],
     }
 
 
-def render_card(records: Sequence[Record], annotations: Annotations,
-                configs: dict[str, list[str]], counts: dict[str, int],
-                sizes: dict[str, int]) -> str:
+def render_card(
+    records: Sequence[Record],
+    annotations: Annotations,
+    configs: dict[str, list[str]],
+    counts: dict[str, int],
+    sizes: dict[str, int],
+) -> str:
     import yaml
 
     from vlm4d_tasks import categories
     from vlm4d_tasks.stats import count_table, markdown_table
     from vlm4d_tasks.templating import render
 
-    metadata = yaml.dump(card_metadata(configs, counts, sizes), Dumper=_NoAliasDumper.make(),
-                         sort_keys=False, allow_unicode=True)
+    metadata = yaml.dump(
+        card_metadata(configs, counts, sizes),
+        Dumper=_NoAliasDumper.make(),
+        sort_keys=False,
+        allow_unicode=True,
+    )
     return render(
         "dataset_card.jinja",
         metadata_yaml=metadata.rstrip("\n"),
@@ -162,8 +170,10 @@ def validation_markdown(report: dict) -> str:
     if report["problems"]:
         lines += ["| file | record | field | flag | problem |", "|---|---|---|---|---|"]
         for p in report["problems"]:
-            lines.append(f"| {Path(p['file']).name} | {p['record']} | {p['field']} | "
-                         f"{p['flag']} | {p['message'].replace('|', '/')} |")
+            lines.append(
+                f"| {Path(p['file']).name} | {p['record']} | {p['field']} | "
+                f"{p['flag']} | {p['message'].replace('|', '/')} |"
+            )
         lines.append("")
     if report["missing_videos"]:
         lines += [f"{len(report['missing_videos'])} video(s) missing from the video folder:", ""]
@@ -205,8 +215,9 @@ def build_dataset_repo(
     if (out / "data").is_dir():
         shutil.rmtree(out / "data")
     file_bytes = {
-        data_file(subset): _write_parquet([r for r in records if r.subset == subset.value],
-                                          out / data_file(subset))
+        data_file(subset): _write_parquet(
+            [r for r in records if r.subset == subset.value], out / data_file(subset)
+        )
         for subset in subsets
     }
     configs = _configs_for(subsets)
@@ -216,11 +227,13 @@ def build_dataset_repo(
     }
     sizes = {name: sum(file_bytes[f] for f in files) for name, files in configs.items()}
     missing = _place_videos(records, Path(videos), out, copy_videos) if videos else []
-    (out / "README.md").write_text(render_card(records, annotations, configs, counts, sizes),
-                                   encoding="utf-8")
+    (out / "README.md").write_text(
+        render_card(records, annotations, configs, counts, sizes), encoding="utf-8"
+    )
     report = validation_report(annotations, missing)
-    (out / REPORT_JSON).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n",
-                                   encoding="utf-8")
+    (out / REPORT_JSON).write_text(
+        json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     (out / REPORT_MARKDOWN).write_text(validation_markdown(report), encoding="utf-8")
     return BuildResult(out, configs, counts, annotations.problems, missing)
 

@@ -21,15 +21,19 @@ def _step(title: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vlm4d_tasks.demo")
     parser.add_argument("--out", default="demo-out", help="folder for everything the demo writes")
-    parser.add_argument("--annotations", default=None,
-                        help=f"official annotations (default: {SHARED_ANNOTATIONS} if present)")
+    parser.add_argument(
+        "--annotations",
+        default=None,
+        help=f"official annotations (default: {SHARED_ANNOTATIONS} if present)",
+    )
     args = parser.parse_args(argv)
     out = Path(args.out)
 
     from vlm4d_tasks.cli import main as vlm4d
 
-    annotations = args.annotations or (str(SHARED_ANNOTATIONS) if SHARED_ANNOTATIONS.is_dir()
-                                       else None)
+    annotations = args.annotations or (
+        str(SHARED_ANNOTATIONS) if SHARED_ANNOTATIONS.is_dir() else None
+    )
     _step(f"build the dataset from {annotations or 'the hub'}")
     build = ["build-dataset", "--out", str(out / "vlm4d")]
     if annotations:

@@ -65,7 +65,9 @@ class Extraction:
 _THINK_CLOSE = re.compile(r"</think\s*>", re.IGNORECASE)
 _THINK_OPEN = re.compile(r"<think\s*>", re.IGNORECASE)
 _LATEX_WRAP = re.compile(r"\\(?:text|textbf|mathrm|mathbf|textit|mbox|boxed|fbox)\s*\{([^{}]*)\}")
-_MARKUP = re.compile(r"\*+|__|`+|\$+|\\\(|\\\)|\\\[|\\\]|</?(?:b|strong|em|i|answer)>|^#+ ", re.I | re.M)
+_MARKUP = re.compile(
+    r"\*+|__|`+|\$+|\\\(|\\\)|\\\[|\\\]|</?(?:b|strong|em|i|answer)>|^#+ ", re.I | re.M
+)
 _SPACES = re.compile(r"[ \t\u00a0\u3000]+")
 _TRANSLATE = str.maketrans(
     {
@@ -141,6 +143,9 @@ _NUMBER_WORD_RE = re.compile(r"\b(" + "|".join(_NUMBER_WORDS) + r")\b")
 # Numbers that label frames or steps ("in frame 3") are not counts.
 _NUMBER_LABEL_RE = re.compile(r"\b(?:frames?|images?|steps?|options?|seconds?|image_)\s*$")
 _ARTICLES = frozenset({"a", "an", "the"})
+_RESTATEMENT = re.compile(r" (?:which means|meaning|this means|that is|i e|in other words) ")
+# Words that make "right"/"left" a place or a hand rather than a direction of motion.
+_BODY_PART = re.compile(r"^(?:hand|arm|leg|foot|feet|shoulder|eye|ear|knee|wrist|palm|finger)")
 # Stemmed words after which a direction names the motion, not a place ("moving left").
 _MOTION_SLOT = re.compile(
     r"(?:mov|go|head|turn|rotat|spin|walk|run|swim|fly|driv|rid|travel|toward|to|is|are|was|"
@@ -148,6 +153,12 @@ _MOTION_SLOT = re.compile(
     r"(?: (?!,)[a-z0-9']+)? $"
 )
 
+# "There is no indication ..." denies a claim, not the object's presence.
+_ABSTRACT = (
+    r"(?:indication|evidence|sign|signs|way|information|need|clear|movement|motion|change|"
+    r"reason|doubt|mention|definitive|specific|obvious|apparent|significant|noticeable|"
+    r"further|additional|other|direction|visible|real|correct|answer|option)\b"
+)
 # Phrases that mean the same thing. Order matters: earlier, more specific patterns win an
 # overlap, so "counter-clockwise" is never read as "clockwise".
 _CONCEPTS: tuple[tuple[str, str], ...] = (
@@ -161,11 +172,11 @@ _CONCEPTS: tuple[tuple[str, str], ...] = (
     ),
     (
         "ABSENT",
-        r"(?:there (?:is|are) )?no (?:such )?\w+(?: \w+)?(?: \w+)? (?:there|visible|present|in "
-        r"(?:the|this) (?:video|scene|image|frames?|videos))|(?:is|are) not (?:visible|present|"
-        r"seen|shown|in the video)|(?:does|do) not (?:appear|exist)|there (?:is|are) no \w+|"
-        r"no \w+ (?:is|are|can be) (?:visible|present|seen|shown)|absent|cannot be seen|"
-        r"can't be seen|not (?:be )?seen",
+        r"(?:there (?:is|are) )?no (?:such )?(?!" + _ABSTRACT + r")\w+(?: \w+)?(?: \w+)? (?:there|"
+        r"visible|present|in (?:the|this) (?:video|scene|image|frames?|videos))|(?:is|are) not "
+        r"(?:visible|present|seen|shown|in the video)|(?:does|do) not (?:appear|exist)|there "
+        r"(?:is|are) no (?!" + _ABSTRACT + r")\w+|no \w+ (?:is|are|can be) (?:visible|present|"
+        r"seen|shown)|absent|cannot be seen|can't be seen|not (?:be )?seen",
     ),
     (
         "STILL",
@@ -206,6 +217,7 @@ _CONCEPT_RES = tuple(
 # Concepts whose own wording is a negation: a preceding "not" does not cancel them.
 _NEGATIVE_CONCEPTS = frozenset({"STILL", "NOTURN", "ABSENT", "UNSURE", "ZERO"})
 # A mention right after a negation ("not left", "rather than right") is not a claim.
+_LIST_GAP = re.compile(r"[ ,]*(?:(?:or|nor|and) )?(?:the )?[ ,]*")
 _NEGATION = re.compile(
     r"(?:\bnot|n't|\bnor|\bneither|rather than|instead of|\bno|\bnever)(?: [a-z0-9']+){0,3} $"
 )
@@ -234,8 +246,11 @@ def _stem(word: str) -> str:
     return word
 
 
+_SAME_WORDS = {"into": "in", "onto": "on"}
+
+
 def _stemmed(normalised: str) -> str:
-    words = [_stem(w) for w in normalised.split() if w not in _ARTICLES]
+    words = [_SAME_WORDS.get(w) or _stem(w) for w in normalised.split() if w not in _ARTICLES]
     return " " + " ".join(words) + " "
 
 
@@ -247,11 +262,29 @@ def _concept_spans(normalised: str) -> list[tuple[int, int, str]]:
             if any(m.start() < e and s < m.end() for s, e, _ in taken):
                 continue
             taken.append((m.start(), m.end(), name))
-    return sorted(
-        (s, e, n)
-        for s, e, n in taken
-        if n in _NEGATIVE_CONCEPTS or not _NEGATION.search(normalised[:s])
-    )
+    taken.sort()
+    return _drop_negated(normalised, taken, lambda n: n in _NEGATIVE_CONCEPTS)
+
+
+def _drop_negated(text: str, spans: list, is_negative) -> list:
+    """Drop mentions after a negation, continuing through a list: "not left, right, or away".
+
+    `is_negative(payload)` says whether a mention is itself negative ("not moving"), which a
+    preceding "not" does not cancel.
+    """
+    kept = []
+    negated_until = -1
+    for span in spans:
+        start, end, payload = span
+        if negated_until >= 0 and _LIST_GAP.fullmatch(text[negated_until:start]):
+            negated_until = end
+            continue
+        negated_until = -1
+        if not is_negative(payload) and _NEGATION.search(text[:start]):
+            negated_until = end
+            continue
+        kept.append(span)
+    return kept
 
 
 @dataclass(frozen=True)
@@ -285,9 +318,17 @@ class _Options:
         """Options that `text` claims, in order of mention: whole option texts first, else
         options whose every concept the text mentions (synonyms: "stationary" = "not moving")."""
         normalised = _normalise(text, self.numeric)
+        # "from the right end to the left end" is "right to left".
+        normalised = re.sub(r"\b(left|right|top|bottom) (?:end|side|edge)\b", r"\1", normalised)
         if not self.has_paths:
-            normalised = re.sub(r"(?:from )?(left|right) to (?:the )?(left|right)", r"\2", normalised)
+            normalised = re.sub(
+                r"(?:from )?(left|right) to (?:the )?(left|right)", r"\2", normalised
+            )
         found = self._literal(normalised) or self._by_concept(normalised)
+        restated = _RESTATEMENT.split(normalised)
+        if len({o.letter for o in found}) > 1 and len(restated) > 1:
+            # "towards the camera, which means it is coming closer": the restatement answers.
+            found = self._literal(restated[-1]) or self._by_concept(restated[-1]) or found
         unique: list[_Option] = []
         for opt in found:
             if opt not in unique:
@@ -305,11 +346,16 @@ class _Options:
                 if any(m.start() < e and s < m.end() for s, e, _ in spans):
                     continue  # inside a longer option ("clockwise" in "counter clockwise")
                 before = stemmed[: m.start()]
-                if self.numeric and _NUMBER_LABEL_RE.search(before.rstrip()):
-                    continue
+                after = stemmed[m.end() :]
+                if self.numeric and (
+                    _NUMBER_LABEL_RE.search(before.rstrip()) or re.match(r" (?:of|by) ", after)
+                ):
+                    continue  # "frame 3", "one of them", "one by one" are no counts
+                if needle in {"left", "right"} and _BODY_PART.match(after.lstrip()):
+                    continue  # "in their right hand" says which hand, not which way
                 spans.append((m.start(), m.end(), opt))
         spans.sort(key=lambda s: s[0])
-        spans = self._drop_negated_lists(stemmed, spans)
+        spans = _drop_negated(stemmed, spans, lambda o: bool(o.concepts & _NEGATIVE_CONCEPTS))
         # "towards the left": a preposition option followed by another option is its object.
         kept = [
             (s, e, o)
@@ -327,22 +373,6 @@ class _Options:
             if moving:
                 kept = moving
         return [o for _, _, o in kept]
-
-    @staticmethod
-    def _drop_negated_lists(stemmed: str, spans):
-        """Drop negated mentions, continuing through lists: "not left, right, or away"."""
-        kept = []
-        negated_until = -1
-        for s, e, o in spans:
-            if negated_until >= 0 and re.fullmatch(r"[ ,]*(?:(?:or|nor|and) )?[ ,]*", stemmed[negated_until:s]):
-                negated_until = e
-                continue
-            negated_until = -1
-            if not o.concepts & _NEGATIVE_CONCEPTS and _NEGATION.search(stemmed[:s]):
-                negated_until = e
-                continue
-            kept.append((s, e, o))
-        return kept
 
     def _by_concept(self, normalised: str) -> list[_Option]:
         spans = _concept_spans(normalised)
@@ -365,17 +395,20 @@ _L = (
     r"(?:(?:option|choice|letter)\s*)?(?:\(|\[|\"|')?(?P<letter>[A-Da-d])(?:\)|\]|\"|')?"
     r"(?![A-Za-z0-9_'-])"
 )
-_STRONG = "strong"
 _COMMIT_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "final_answer_phrase",
         re.compile(
-            r"(?:answer|option|choice|response)(?:\s+(?!is\b|not\b)[a-z]+){0,3}?\s*(?:would be|"
-            r"will be|should be|must be|is|=|:|-)\s*(?:that\s+)?:?\s*" + _L,
+            r"\b(?:answer|option|choice|response|conclusion)(?:\s+(?!is\b|not\b|choices\b|"
+            r"options\b)[a-z]+){0,3}?\s*(?:would be|will be|should be|must be|is|=|:|-)\s*"
+            r"(?:that\s+)?:?\s*" + _L,
             re.IGNORECASE,
         ),
     ),
-    ("final_answer_phrase", re.compile(r"(?:最终)?答案\s*(?:是|为)?\s*:?\s*" + _L)),
+    (
+        "final_answer_phrase",
+        re.compile(r"(?:答案\s*(?:是|为)?|(?:选项|选择)\s*(?:是|为|:))\s*:?\s*" + _L),
+    ),
     (
         "final_answer_phrase",  # "Answer C." closing a line
         re.compile(r"\banswer\s+" + _L + r"(?=[\s.!)]*(?:$|\n))", re.IGNORECASE),
@@ -427,11 +460,29 @@ _WEAK_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
         ),
     ),
 )
+# Weak commitments that close the response: "... it is moving towards D.", "... (B)".
+_CLOSING_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    (
+        "closing_letter",
+        re.compile(
+            r"\b(?:is|are|moving|moves|going|goes|heading)\s+(?:towards?\s+)?(?:option\s+)?"
+            r"(?P<letter>[A-D])[\s.!]*$"
+        ),
+    ),
+    ("closing_letter", re.compile(r"\((?P<letter>[A-D])\)[\s.!]*$")),
+)
 _STANDALONE = re.compile(
     r"^(?:(?:final\s+)?answer\s*:?\s*|letter\s*)?" + _L + r"\s*(?:[.:)\-,]|$)", re.IGNORECASE
 )
 _LINE_LABEL = re.compile(r"^\s*(?:[-*>]+\s*)?(?:option\s+|choice\s+)?\(?([A-D])\s*[.:)]", re.I)
 _MORE_LETTERS = re.compile(r"^\s*(?:[,/&]|or|and)?\s*\(?([A-D])\)?(?![A-Za-z0-9])")
+
+
+# Words that cannot follow the article "a", so "A" before them is the letter.
+_NOT_AFTER_ARTICLE = frozenset(
+    "because since as and or is was which with from for but so given based here there in on at "
+    "to of by it this that the an be are were seems would".split()
+)
 
 
 @dataclass(frozen=True)
@@ -450,8 +501,11 @@ def _is_article(text: str, m: re.Match[str], options: _Options) -> bool:
     at_clause_end = re.match(r"\s*(?:$|[.,;:!?)\]\n])", rest)
     if letter.islower():
         return not at_clause_end
-    if letter != "A" or not re.match(r"\s+[a-z]", rest):
-        return False
+    word = re.match(r"\s+([a-z]+)", rest)
+    if letter != "A" or not word or m.group(0)[-1] in ")]\"'":
+        return False  # a wrapped letter ("'A'", "(A)") is never the article
+    if word.group(1) in _NOT_AFTER_ARTICLE:
+        return False  # "A because ...", "A is correct": the letter, not the article
     # "A moving car" is an article; "A not moving" spells option A's text.
     return not _normalise(rest, options.numeric).startswith(
         _normalise(options.items[0].text, options.numeric).rstrip(", ")
@@ -478,12 +532,15 @@ def _find_commits(text: str, options: _Options) -> list[_Commit]:
     offset = 0
     for line in text.split("\n"):
         m = _STANDALONE.match(line)
-        if m and not _is_article(line, m, options) and m.group("letter").upper() in LETTERS:
+        letter = m.group("letter").upper() if m else ""
+        if m and letter in LETTERS[: len(options.items)] and not _is_article(line, m, options):
             start, end = offset + m.start("letter"), offset + m.end()
-            commits.append(_Commit("letter_line", m.group("letter").upper(), start, end, line[m.end() :]))
+            commits.append(_Commit("letter_line", letter, start, end, line[m.end() :]))
         offset += len(line) + 1
     if not commits:
-        commits = _collect(text, _WEAK_PATTERNS, options)
+        commits = _collect(text, _WEAK_PATTERNS, options) or _collect(
+            text, _CLOSING_PATTERNS, options
+        )
     commits.sort(key=lambda c: (c.start, -c.end))
     unique: list[_Commit] = []
     for c in commits:  # one commitment per place: phrase and letter line may overlap
@@ -550,7 +607,7 @@ _ANSWER_TEXT = re.compile(
     re.IGNORECASE,
 )
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'(])|\n+")
-_SHORT_RESPONSE = 4  # sentences: a short answer states its claim in any of them
+_SHORT_RESPONSE = 3  # sentences: a short answer states its claim in any of them
 
 
 def _no_answer(rule: str, evidence: str = "", confident: bool = True) -> Extraction:
@@ -602,12 +659,21 @@ def _decide_sentence(sentence: str, options: _Options, rule: str, confident: boo
     return None
 
 
+def _absence_claim(sentences: list[str], options: _Options) -> Extraction | None:
+    absent = [o for o in options.items if "ABSENT" in o.concepts]
+    if len(absent) != 1:
+        return None
+    for sentence in sentences:
+        if options.named(sentence) == absent:
+            return _answer(absent[0].letter, options, "absence_claim", sentence, False)
+    return None
+
+
 def _from_prose(text: str, options: _Options) -> Extraction | None:
     """A response without a letter: the option its conclusion names."""
-    phrase = None
-    for phrase in _ANSWER_TEXT.finditer(text):
-        pass
-    if phrase is not None:  # "The final answer is: not moving."
+    phrases = list(_ANSWER_TEXT.finditer(text))
+    if phrases:
+        phrase = phrases[-1]  # "The final answer is: not moving."
         claim = _SENTENCE_END.split(phrase.group(1))[0]
         verdict = _decide_sentence(claim, options, "answer_phrase_text", True)
         if verdict is not None:
@@ -621,6 +687,10 @@ def _from_prose(text: str, options: _Options) -> Extraction | None:
     conclusions = [s for s in sentences if _CONCLUSION.search(s)]
     if conclusions:
         verdict = _decide_sentence(conclusions[-1], options, "option_text", False)
+        if verdict is not None and verdict.rule == "refusal":
+            # "There are no dogs in the video. So the question is not applicable": the
+            # refusal rests on the absence that the "no dog there" option states.
+            return _absence_claim(sentences, options) or verdict
         if verdict is not None:
             return verdict
     if len(sentences) <= _SHORT_RESPONSE:
@@ -666,5 +736,7 @@ def extract(response: object, options: Sequence[object]) -> Extraction:
         return _no_answer("no_commitment", text[-200:])
     if reasoning_only and verdict.letter is not None:
         # Read from unfinished or unanswered reasoning: let a judge confirm it.
-        return Extraction(verdict.letter, False, verdict.rule, verdict.evidence, verdict.option_text)
+        return Extraction(
+            verdict.letter, False, verdict.rule, verdict.evidence, verdict.option_text
+        )
     return verdict

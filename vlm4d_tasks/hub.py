@@ -52,7 +52,9 @@ def download_annotations(
     """Download the official annotation files into the hub cache; return their folder."""
     from huggingface_hub import hf_hub_download, list_repo_files
 
-    hint = "Pass a local folder with real_mc.json and synthetic_mc.json instead (--annotations DIR)."
+    hint = (
+        "Pass a local folder with real_mc.json and synthetic_mc.json instead (--annotations DIR)."
+    )
     ensure_reachable(hint)
     try:
         files = list_repo_files(repo_id, repo_type="dataset", revision=revision)
@@ -71,7 +73,9 @@ def download_annotations(
             raise _unreachable(f"{repo_id}/{name}", exc, hint) from exc
         folders.add(Path(local).parent)
     if len(folders) != 1:
-        raise FileNotFoundError(f"{repo_id}: annotation files in several folders: {sorted(folders)}")
+        raise FileNotFoundError(
+            f"{repo_id}: annotation files in several folders: {sorted(folders)}"
+        )
     return folders.pop()
 
 
@@ -82,8 +86,11 @@ def download_video(
     from huggingface_hub import hf_hub_download
 
     try:
-        return Path(hf_hub_download(repo_id, video, repo_type="dataset", revision=revision,
-                                    local_files_only=True))
+        return Path(
+            hf_hub_download(
+                repo_id, video, repo_type="dataset", revision=revision, local_files_only=True
+            )
+        )
     except Exception:
         pass  # not cached yet
     hint = "Pass a local video folder (the release's layout)."
@@ -94,13 +101,18 @@ def download_video(
         raise _unreachable(f"{repo_id}/{video}", exc, hint) from exc
 
 
-def push_dataset(folder: str | Path, repo_id: str, *, private: bool = False,
-                 token: str | None = None) -> str:
+def push_dataset(
+    folder: str | Path, repo_id: str, *, private: bool = False, token: str | None = None
+) -> str:
     """Upload a folder made by `vlm4d build-dataset` as a dataset repo; return its URL."""
     from huggingface_hub import HfApi
 
     api = HfApi(token=token)
     api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-    commit = api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type="dataset",
-                               commit_message="Upload VLM4D dataset built by vlm4d-tasks")
+    commit = api.upload_folder(
+        folder_path=str(folder),
+        repo_id=repo_id,
+        repo_type="dataset",
+        commit_message="Upload VLM4D dataset built by vlm4d-tasks",
+    )
     return str(getattr(commit, "commit_url", commit))

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timezone
 from typing import Any
 
-from vlm4d_tasks.judge_cache import CachedJudgment, JudgeCache
+from vlm4d_tasks.judge_cache import CachedJudgment, JudgeCache, prompt_sha256
 from vlm4d_tasks.official import NO_VALID_ANSWER, option_label
 from vlm4d_tasks.schema import LETTERS
 
@@ -86,6 +86,9 @@ class JudgeSettings:
     backoff_max: float = 60.0  # also caps a server's Retry-After
     max_tokens: int | None = None  # None: by model kind (see STANDARD/REASONING_MAX_TOKENS)
     seed: int = 0  # seeds the jitter
+    # Stop the run (JudgeFatalError) after this many answers in a row ended unresolved because
+    # the endpoint could not be reached at all; 0 never stops.
+    unreachable_after: int = 8
 
     @classmethod
     def resolve(
@@ -103,6 +106,8 @@ class JudgeSettings:
                 "(with the endpoint in --judge-base-url / " + ENV_BASE_URL + ")"
             )
         base_url = base_url or os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL
+        if not base_url.startswith(("http://", "https://")):
+            raise JudgeConfigError(f"judge base URL {base_url!r} must start with http(s)://")
         api_key = api_key if api_key is not None else os.environ.get(ENV_API_KEY)
         given = {k: v for k, v in overrides.items() if v is not None}
         return cls(model=model, base_url=base_url, api_key=api_key or None, **given)
@@ -232,9 +237,10 @@ def parse_reply(content: object, options: Sequence[str]) -> JudgeReply:
 
 
 class _Retryable(Exception):
-    def __init__(self, reason: str, retry_after: float | None = None):
+    def __init__(self, reason: str, retry_after: float | None = None, unreachable: bool = False):
         super().__init__(reason)
         self.retry_after = retry_after
+        self.unreachable = unreachable  # no connection at all (refused, unknown host)
 
 
 class _Rejected(Exception):
@@ -340,7 +346,11 @@ def _post(settings: JudgeSettings, body: dict) -> tuple[str, dict]:
         param = rejected_parameter(detail) if exc.code == 400 else None
         raise _Rejected(reason, param) from exc
     except (TimeoutError, urllib.error.URLError, http.client.HTTPException, OSError) as exc:
-        raise _Retryable(f"{type(exc).__name__}: {exc}") from exc
+        reason = getattr(exc, "reason", exc)
+        unreachable = isinstance(exc, urllib.error.URLError) and not isinstance(
+            reason, TimeoutError
+        )
+        raise _Retryable(f"{type(exc).__name__}: {exc}", unreachable=unreachable) from exc
     try:
         payload = json.loads(raw)
         content = payload["choices"][0]["message"]["content"]
@@ -368,6 +378,7 @@ class JudgeOutcome:
     total_tokens: int = 0
     error: str = ""
     raw_reply: str = ""
+    unreachable: bool = False  # unresolved because no connection could be made
 
 
 def _tokens(usage: dict) -> tuple[int, int, int]:
@@ -410,17 +421,14 @@ class Judge:
         hit = self._from_cache(key, prompt)
         if hit is not None:
             return hit
-        from vlm4d_tasks.judge_cache import prompt_sha256
-
         # Jitter seeded per prompt: the same run waits the same way, whatever the thread order.
         rng = random.Random(f"{self.settings.seed}:{prompt_sha256(prompt)}")
         failures, requests, tokens = 0, 0, [0, 0, 0]
         relearned: set[str] = set()
-        error = ""
+        error, unreachable = "", False
         while True:
             body = request_body(self.settings, prompt, self._rules)
             requests += 1
-            retry_after = None
             try:
                 content, usage = _post(self.settings, body)
                 for i, n in enumerate(_tokens(usage)):
@@ -435,6 +443,7 @@ class Judge:
                 break
             except (_Retryable, MalformedReply) as exc:
                 error = str(exc)
+                unreachable = getattr(exc, "unreachable", False)
                 retry_after = getattr(exc, "retry_after", None)
                 failures += 1
                 if failures > self.settings.max_retries:
@@ -456,18 +465,21 @@ class Judge:
         return JudgeOutcome(
             key, model, False, requests=requests, prompt_tokens=tokens[0],
             completion_tokens=tokens[1], total_tokens=tokens[2],
-            error=f"unresolved after {requests} request(s): {error}",
+            error=f"unresolved after {requests} request(s): {error}", unreachable=unreachable,
         )  # fmt: skip
 
     def judge(self, item: JudgeItem) -> JudgeOutcome:
         return self.judge_prompt(item.key, build_prompt(item), item.options)
 
-    def judge_many(self, items: Sequence[JudgeItem], *, progress: bool = True) -> list[JudgeOutcome]:
+    def judge_many(
+        self, items: Sequence[JudgeItem], *, progress: bool = True
+    ) -> list[JudgeOutcome]:
         """Judge items concurrently (at most `settings.concurrency` requests in flight).
 
         Results come back in input order. Cached answers are served first without the pool;
-        identical prompts are sent once. A fatal endpoint error stops the run (raised) after
-        the requests in flight finish; what was judged so far stays in the cache.
+        identical prompts are sent once. A fatal endpoint error (401/403/404, or
+        `unreachable_after` answers in a row without a connection) stops the run (raised)
+        after the requests in flight finish; what was judged so far stays in the cache.
         """
         prompts = [build_prompt(item) for item in items]
         results: list[JudgeOutcome | None] = [None] * len(items)
@@ -485,13 +497,22 @@ class Judge:
                 total=len(pending), desc=f"judge {self.model}", unit="answer", disable=not progress
             )
             with ThreadPoolExecutor(max_workers=max(1, self.settings.concurrency)) as pool:
-                futures = {
-                    pool.submit(self.judge_prompt, items[idx[0]].key, prompt, items[idx[0]].options): idx
-                    for prompt, idx in pending.items()
-                }  # fmt: skip
+                futures = {}
+                for prompt, indices in pending.items():
+                    first = items[indices[0]]
+                    job = pool.submit(self.judge_prompt, first.key, prompt, first.options)
+                    futures[job] = indices
+                streak = 0
                 try:
                     for future in as_completed(futures):
                         outcome = future.result()
+                        streak = streak + 1 if outcome.unreachable else 0
+                        limit = self.settings.unreachable_after
+                        if limit and streak >= limit:
+                            raise JudgeFatalError(
+                                f"{self.settings.url} (model {self.model}) unreachable: "
+                                f"{streak} answers in a row failed: {outcome.error}"
+                            )
                         for n, i in enumerate(futures[future]):
                             # a duplicate prompt shares the first one's call: only it counts
                             results[i] = (
@@ -572,5 +593,3 @@ def judge_stats(model: str, outcomes: Sequence[JudgeOutcome]) -> JudgeStats:
         total_tokens=sum(o.total_tokens for o in fresh),
         cached_total_tokens=sum(o.total_tokens for o in outcomes if o.cached),
     )
-
-

@@ -29,7 +29,9 @@ def video_path(record: Any, root: str | Path | None = None) -> Path:
         try:
             return download_video(video)
         except Exception as exc:
-            raise VideoNotFoundError(f"video {video!r} of question {uid} is not available: {exc}") from exc
+            raise VideoNotFoundError(
+                f"video {video!r} of question {uid} is not available: {exc}"
+            ) from exc
     path = Path(root) / video
     if not path.is_file():
         raise VideoNotFoundError(f"video of question {uid} not found: {path}")

@@ -69,10 +69,25 @@ def markdown_report(score: dict[str, Any]) -> str:
         f"{MISSING} = no questions of that kind. A response that commits to no option counts as "
         f"wrong ({nva} such answers). Unresolved answers (the LLM judge failed after its "
         f"retries) are excluded from every denominator and listed in the JSON: {unresolved}.",
-        "",
-        "## Runs",
-        "",
     ]
+    agreement = score.get("summary", {}).get("agreement")
+    if agreement is not None:
+        summary = score["summary"]
+        worst = summary["agreement_min"]
+        lines += [
+            "",
+            f"Agreement with the reference labels: {100 * agreement:.2f}% of "
+            f"{summary['agreement_n']} answers; lowest run `{worst['run']}` "
+            f"{100 * worst['agreement']:.2f}%.",
+        ]
+    for model, totals in score.get("summary", {}).get("judges", {}).items():
+        lines += [
+            "",
+            f"Judge `{model}`: {score['summary']['sent_to_llm']} answers sent to the LLM, "
+            f"{totals['requests']} requests, {totals['cached']} from the cache, "
+            f"{totals['unresolved']} unresolved, {totals['tokens'].get('total', 0)} tokens.",
+        ]
+    lines += ["", "## Runs", ""]
     for run in score["runs"]:
         parts = [
             f"{percent(run['accuracy'])}%{_ci(run)}",
@@ -82,7 +97,11 @@ def markdown_report(score: dict[str, Any]) -> str:
         ]
         if run.get("reference_accuracy") is not None:
             parts.append(f"reference {percent(run['reference_accuracy'])}%")
-            parts.append(f"agreement {100 * run['agreement']:.2f}%" if run.get("agreement") is not None else "agreement –")
+            parts.append(
+                f"agreement {100 * run['agreement']:.2f}%"
+                if run.get("agreement") is not None
+                else "agreement –"
+            )
         grading = run.get("grading", {})
         if grading.get("mode", "rule") != "rule":
             parts.append(f"sent to LLM {grading.get('sent_to_llm', 0)}")

@@ -93,9 +93,7 @@ def parse_entry(entry: object, *, file: str, index: int) -> Response:
     return Response(
         question_id=_text(entry["id"], file=file, record=record, name="id"),
         question=_text(entry["question"], file=file, record=record, name="question"),
-        options=[
-            _text(choices[k], file=file, record=record, name=f"choices.{k}") for k in LETTERS
-        ],
+        options=[_text(choices[k], file=file, record=record, name=f"choices.{k}") for k in LETTERS],
         response=entry["response"],
         answer_text=_text(entry[answer_key], file=file, record=record, name=answer_key),
         reference_correct=correct,
@@ -184,8 +182,9 @@ def annotation_mismatches(file: ResponseFile, records: Sequence[Record]) -> list
     """Ids whose ground-truth text in the file differs from the annotation's (a stale file)."""
     out = []
     for response, record in zip(file.responses, records):
-        if " ".join(response.answer_text.split()).casefold() != " ".join(
-            record.answer_text.split()
-        ).casefold():
+        if (
+            " ".join(response.answer_text.split()).casefold()
+            != " ".join(record.answer_text.split()).casefold()
+        ):
             out.append(response.question_id)
     return out

@@ -78,7 +78,7 @@ class Record:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, row: dict[str, Any]) -> "Record":
+    def from_dict(cls, row: dict[str, Any]) -> Record:
         return cls(**{name: row[name] for name in FIELDS})
 
     @property

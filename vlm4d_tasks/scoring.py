@@ -151,9 +151,7 @@ def summarize(
         correct=correct,
         accuracy=round(correct / len(outcomes), 6) if outcomes else None,
         ci95=bootstrap_ci(outcomes, n_resamples=n_resamples, seed=seed),
-        no_valid_answer=sum(
-            item.verdict.status is VerdictStatus.NO_VALID_ANSWER for item in items
-        ),
+        no_valid_answer=sum(item.verdict.status is VerdictStatus.NO_VALID_ANSWER for item in items),
         unresolved=len(items) - len(outcomes),
     )
 
@@ -255,15 +253,19 @@ def score_records(
 
 # The paper's table (VLM4D Table 2): column -> which questions it covers.
 PAPER_COLUMNS: dict[str, Callable[[Record], bool]] = {
-    "real_egocentric": lambda r: r.subset == Subset.REAL.value
-    and r.perspective == Perspective.EGOCENTRIC.value,
-    "real_exocentric": lambda r: r.subset == Subset.REAL.value
-    and r.perspective == Perspective.EXOCENTRIC.value,
+    "real_egocentric": lambda r: (
+        r.subset == Subset.REAL.value and r.perspective == Perspective.EGOCENTRIC.value
+    ),
+    "real_exocentric": lambda r: (
+        r.subset == Subset.REAL.value and r.perspective == Perspective.EXOCENTRIC.value
+    ),
     "real": lambda r: r.subset == Subset.REAL.value,
-    "synthetic_directional": lambda r: r.subset == Subset.SYNTHETIC.value
-    and r.category != Category.FALSE_POSITIVE.value,
-    "synthetic_false_positive": lambda r: r.subset == Subset.SYNTHETIC.value
-    and r.category == Category.FALSE_POSITIVE.value,
+    "synthetic_directional": lambda r: (
+        r.subset == Subset.SYNTHETIC.value and r.category != Category.FALSE_POSITIVE.value
+    ),
+    "synthetic_false_positive": lambda r: (
+        r.subset == Subset.SYNTHETIC.value and r.category == Category.FALSE_POSITIVE.value
+    ),
     "synthetic": lambda r: r.subset == Subset.SYNTHETIC.value,
     "overall": lambda r: True,
 }

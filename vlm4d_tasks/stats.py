@@ -33,12 +33,19 @@ def count_table(rows: Iterable[Any]) -> dict[str, dict[str, int]]:
 
     add("questions", lambda r: True)
     if rows:
-        videos = {s: len({_get(r, "video") for r in rows if _get(r, "subset") == s}) for s in subsets}
+        videos = {
+            s: len({_get(r, "video") for r in rows if _get(r, "subset") == s}) for s in subsets
+        }
         table["videos"] = videos | {"total": len({_get(r, "video") for r in rows})}
     for label, name, values in _GROUPS:
         known = set(values)
-        others = sorted({str(_get(r, name)) for r in rows
-                         if _get(r, name) is not None and _get(r, name) not in known})
+        others = sorted(
+            {
+                str(_get(r, name))
+                for r in rows
+                if _get(r, name) is not None and _get(r, name) not in known
+            }
+        )
         for value in (*values, *others):
             add(f"{label}: {value}", lambda r, n=name, v=value: _get(r, n) == v)
     add("flagged", lambda r: bool(_get(r, "flags")))

@@ -30,7 +30,9 @@ def _load_source(name: str) -> str:
     try:
         return resources.files(TEMPLATE_PACKAGE).joinpath(name).read_text(encoding="utf-8")
     except FileNotFoundError as exc:
-        raise FileNotFoundError(f"template {name!r} not found in package {TEMPLATE_PACKAGE}") from exc
+        raise FileNotFoundError(
+            f"template {name!r} not found in package {TEMPLATE_PACKAGE}"
+        ) from exc
 
 
 def template_names() -> list[str]:

@@ -215,6 +215,9 @@ class _PacketIndex:
     dts: list[int | None]
     keyframe: list[bool]
     discard: list[bool]
+    # False for pictures no other picture references (H.264 nal_ref_idc 0): a decoder may
+    # skip them unless they are wanted themselves.
+    reference: list[bool] = field(default_factory=list)
     # Presentation order: decode position of presentation frame k.
     order: list[int] = field(default_factory=list)
     ordered_by_pts: bool = True
@@ -256,6 +259,8 @@ def _read_index(container: Any, stream: Any, path: str) -> _PacketIndex:
     dts: list[int | None] = []
     keyframe: list[bool] = []
     discard: list[bool] = []
+    reference: list[bool] = []
+    is_reference = _reference_parser(stream)
     last = None
     try:
         for packet in container.demux(stream):
@@ -265,11 +270,12 @@ def _read_index(container: Any, stream: Any, path: str) -> _PacketIndex:
             dts.append(packet.dts)
             keyframe.append(bool(packet.is_keyframe))
             discard.append(bool(packet.is_discard))
+            reference.append(is_reference(packet))
             last = (packet.pos, packet.size, bool(packet.is_corrupt))
     except av.error.FFmpegError as exc:
         raise VideoError(f"{path}: cannot read packets (truncated or corrupt): {exc}") from exc
     _check_complete(path, stream, len(pts), last)
-    index = _PacketIndex(pts=pts, dts=dts, keyframe=keyframe, discard=discard)
+    index = _PacketIndex(pts=pts, dts=dts, keyframe=keyframe, discard=discard, reference=reference)
     shown = [i for i in range(len(pts)) if not discard[i]]
     shown_pts = [pts[i] for i in shown]
     if (
@@ -283,6 +289,45 @@ def _read_index(container: Any, stream: Any, path: str) -> _PacketIndex:
     else:
         index.order = sorted(shown, key=lambda i: pts[i])
     return index
+
+
+def _reference_parser(stream: Any):
+    """A function packet -> False when the packet is a picture nothing refers to."""
+    if stream.codec_context.name != "h264":
+        return lambda packet: True
+    extradata = stream.codec_context.extradata or b""
+    if len(extradata) >= 5 and extradata[0] == 1:  # avcC: length-prefixed NAL units (MP4, MKV)
+        length_size = (extradata[4] & 3) + 1
+        return lambda packet: _h264_avcc_reference(memoryview(packet), length_size)
+    return lambda packet: _h264_annexb_reference(bytes(packet))  # start codes (MPEG-TS, raw)
+
+
+def _h264_avcc_reference(data: memoryview, length_size: int) -> bool:
+    pos, end, slices = 0, len(data), 0
+    while pos + length_size < end:
+        length = int.from_bytes(data[pos : pos + length_size], "big")
+        header = data[pos + length_size]
+        if header & 0x1F in (1, 5):  # coded slice (non-IDR, IDR)
+            slices += 1
+            if header & 0x60:  # nal_ref_idc != 0
+                return True
+        if length <= 0:
+            return True  # malformed: assume it matters
+        pos += length_size + length
+    # Non-reference only when every slice says so (both fields of a field pair, all slices).
+    return slices == 0
+
+
+def _h264_annexb_reference(data: bytes) -> bool:
+    pos, slices = data.find(b"\x00\x00\x01"), 0
+    while 0 <= pos < len(data) - 3:
+        header = data[pos + 3]
+        if header & 0x1F in (1, 5):
+            slices += 1
+            if header & 0x60:
+                return True
+        pos = data.find(b"\x00\x00\x01", pos + 3)
+    return slices == 0
 
 
 def _check_complete(path: str, stream: Any, packets: int, last: tuple | None) -> None:
@@ -447,6 +492,7 @@ class _Collector:
     """Maps decoded frames to presentation indices and converts the targets."""
 
     def __init__(self, index: _PacketIndex, targets: list[int], convert: _Converter) -> None:
+        self.target_packets = {index.order[k] for k in targets}
         self.by_pts = {index.pts[d]: k for k, d in enumerate(index.order)}
         self.wanted = set(targets)
         self.convert = convert
@@ -460,9 +506,17 @@ class _Collector:
     def new_range(self, index: _PacketIndex, start: int, end: int) -> None:
         # The range's pts in presentation order: the decoder's n-th output of the range, used
         # only if a decoded frame comes without pts.
-        self.shown = sorted(index.pts[d] for d in range(start, end + 1) if not index.discard[d])
+        self.shown = sorted(
+            index.pts[d]
+            for d in range(start, end + 1)
+            if not index.discard[d] and self.feeds(index, d)
+        )
         self.emitted = 0
         self.last_pts = None
+
+    def feeds(self, index: _PacketIndex, position: int) -> bool:
+        """Whether the packet at decode ``position`` goes to the decoder."""
+        return index.reference[position] or position in self.target_packets
 
     def take(self, frames: list[Any]) -> None:
         for frame in frames:
@@ -499,7 +553,8 @@ def _decode_ranges(
             for position, packet in _packets_from(container, stream, index, start, path):
                 if position < start:
                     continue
-                collect.take(codec.decode(packet))
+                if collect.feeds(index, position):
+                    collect.take(codec.decode(packet))
                 if position >= end:
                     break
             # Drain: the frames still in the decoder (B-frame reordering, frame threads)

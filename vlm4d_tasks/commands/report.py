@@ -9,7 +9,9 @@ from pathlib import Path
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("score", metavar="SCORE.json", help="output of `vlm4d score --json`")
-    parser.add_argument("--markdown", metavar="OUT", help="write the Markdown here (default: stdout)")
+    parser.add_argument(
+        "--markdown", metavar="OUT", help="write the Markdown here (default: stdout)"
+    )
     parser.add_argument("--plot", metavar="OUT.png", help="write the PNG plot here")
 
 

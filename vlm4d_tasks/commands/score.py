@@ -22,39 +22,66 @@ SCORE_FORMAT_VERSION = 1
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", metavar="FILE", help="response JSON files")
-    parser.add_argument("--annotations", metavar="DIR",
-                        help="folder with real_mc.json / synthetic_mc.json: perspective and "
-                             "category from the normalized records (default: official rules)")
-    parser.add_argument("--subset", choices=["real", "synthetic"],
-                        help="subset of every file (default: from a real_mc*/synthetic_mc* path part)")
-    parser.add_argument("--judge", default="rule", choices=["rule", "llm", "hybrid", "crosscheck"],
-                        help="rule: extraction only (default, offline); llm: every answer to the "
-                             "judge; hybrid: the judge only where extraction is unsure; "
-                             "crosscheck: two judges, disagreements listed")
+    parser.add_argument(
+        "--annotations",
+        metavar="DIR",
+        help="folder with real_mc.json / synthetic_mc.json: perspective and "
+        "category from the normalized records (default: official rules)",
+    )
+    parser.add_argument(
+        "--subset",
+        choices=["real", "synthetic"],
+        help="subset of every file (default: from a real_mc*/synthetic_mc* path part)",
+    )
+    parser.add_argument(
+        "--judge",
+        default="rule",
+        choices=["rule", "llm", "hybrid", "crosscheck"],
+        help="rule: extraction only (default, offline); llm: every answer to the "
+        "judge; hybrid: the judge only where extraction is unsure; "
+        "crosscheck: two judges, disagreements listed",
+    )
     parser.add_argument("--json", metavar="OUT", help="write the full score JSON here")
     parser.add_argument("--markdown", metavar="OUT", help="write the Markdown table here")
     parser.add_argument("--plot", metavar="OUT.png", help="write the PNG plot here")
     group = parser.add_argument_group("LLM judge (modes llm, hybrid, crosscheck)")
     group.add_argument("--judge-model", help="judge model (default: $VLM4D_JUDGE_MODEL)")
-    group.add_argument("--judge-base-url",
-                       help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1 "
-                            "(default: $VLM4D_JUDGE_BASE_URL, else the OpenAI API)")
-    group.add_argument("--judge-api-key-env", default="VLM4D_JUDGE_API_KEY", metavar="VAR",
-                       help="environment variable holding the API key (default: %(default)s)")
-    group.add_argument("--judge-model-2",
-                       help="second judge for crosscheck (default: $VLM4D_JUDGE_MODEL_2)")
-    group.add_argument("--judge-base-url-2",
-                       help="second judge's base URL (default: $VLM4D_JUDGE_BASE_URL_2, else "
-                            "the first judge's)")
-    group.add_argument("--judge-api-key-env-2", metavar="VAR",
-                       help="environment variable with the second judge's key (default: the first's)")
+    group.add_argument(
+        "--judge-base-url",
+        help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1 "
+        "(default: $VLM4D_JUDGE_BASE_URL, else the OpenAI API)",
+    )
+    group.add_argument(
+        "--judge-api-key-env",
+        default="VLM4D_JUDGE_API_KEY",
+        metavar="VAR",
+        help="environment variable holding the API key (default: %(default)s)",
+    )
+    group.add_argument(
+        "--judge-model-2", help="second judge for crosscheck (default: $VLM4D_JUDGE_MODEL_2)"
+    )
+    group.add_argument(
+        "--judge-base-url-2",
+        help="second judge's base URL (default: $VLM4D_JUDGE_BASE_URL_2, else the first judge's)",
+    )
+    group.add_argument(
+        "--judge-api-key-env-2",
+        metavar="VAR",
+        help="environment variable with the second judge's key (default: the first's)",
+    )
     group.add_argument("--judge-concurrency", type=int, default=4, help="requests in flight")
     group.add_argument("--judge-timeout", type=float, default=60.0, help="seconds per request")
-    group.add_argument("--judge-retries", type=int, default=4,
-                       help="retries of a failed call before the answer is UNRESOLVED")
-    group.add_argument("--judge-cache", metavar="PATH",
-                       help="SQLite cache (default: $VLM4D_CACHE_DIR/judge.sqlite or "
-                            "~/.cache/vlm4d/judge.sqlite)")
+    group.add_argument(
+        "--judge-retries",
+        type=int,
+        default=4,
+        help="retries of a failed call before the answer is UNRESOLVED",
+    )
+    group.add_argument(
+        "--judge-cache",
+        metavar="PATH",
+        help="SQLite cache (default: $VLM4D_CACHE_DIR/judge.sqlite or ~/.cache/vlm4d/judge.sqlite)",
+    )
     parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap and jitter seed")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -81,7 +108,9 @@ def _judges(args: argparse.Namespace, mode) -> tuple[list, Any]:
     if needed > 1:
         model_2 = args.judge_model_2 or os.environ.get("VLM4D_JUDGE_MODEL_2")
         if not model_2:
-            raise SystemExit("crosscheck needs a second judge: --judge-model-2 or VLM4D_JUDGE_MODEL_2")
+            raise SystemExit(
+                "crosscheck needs a second judge: --judge-model-2 or VLM4D_JUDGE_MODEL_2"
+            )
         base_2 = args.judge_base_url_2 or os.environ.get("VLM4D_JUDGE_BASE_URL_2") or first.base_url
         key_2 = (os.environ.get(args.judge_api_key_env_2) if args.judge_api_key_env_2
                  else first.api_key)  # fmt: skip
@@ -109,8 +138,10 @@ def score_files(args: argparse.Namespace) -> dict[str, Any]:
     runs: list[dict[str, Any]] = []
     model_items: dict[str, list] = {}
     seen: set[tuple[str, str]] = set()
+    from tqdm import tqdm
+
     try:
-        for file in files:
+        for file in tqdm(files, desc="score", unit="file", disable=args.no_progress):
             model = f"{file.name} ({file.variant})" if file.variant else file.name
             if (model, file.subset.value) in seen:
                 raise SystemExit(f"{file.path}: a second {file.subset.value} file for {model}")
@@ -160,9 +191,44 @@ def score_files(args: argparse.Namespace) -> dict[str, Any]:
         "judge": {"mode": mode.value, "models": [j.model for j in judges]},
         "bootstrap": {"resamples": args.resamples, "seed": args.seed, "level": 0.95},
         "annotations": args.annotations,
+        "summary": summary(runs),
         "runs": runs,
         "models": [row.to_dict() for row in table],
     }
+
+
+def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Totals over all runs; agreement pooled over every answer with a reference label."""
+    out: dict[str, Any] = {
+        "runs": len(runs),
+        "n": sum(r["n"] for r in runs),
+        "no_valid_answer": sum(r["no_valid_answer"] for r in runs),
+        "unresolved": sum(r["unresolved"] for r in runs),
+    }
+    judges: dict[str, dict[str, Any]] = {}
+    for run in runs:
+        for stats in run["grading"].get("judges", []):
+            total = judges.setdefault(
+                stats["model"],
+                {"answers": 0, "requests": 0, "cached": 0, "unresolved": 0, "tokens": {}},
+            )
+            for key in ("answers", "requests", "cached", "unresolved"):
+                total[key] += stats[key]
+            for key, value in stats["tokens"].items():
+                total["tokens"][key] = total["tokens"].get(key, 0) + value
+    if judges:
+        out["sent_to_llm"] = sum(r["grading"].get("sent_to_llm", 0) for r in runs)
+        out["judges"] = judges
+    judged = [r for r in runs if r.get("agreement") is not None]
+    if judged:
+        compared = sum(r["agreement_n"] for r in judged)
+        agreeing = sum(r["agreement_n"] - len(r["disagreement_ids"]) for r in judged)
+        worst = min(judged, key=lambda r: r["agreement"])
+        out["agreement"] = round(agreeing / compared, 6)
+        out["agreement_n"] = compared
+        out["agreement_min"] = {"run": f"{worst['subset']}/{worst['model']}",
+                                "agreement": worst["agreement"]}  # fmt: skip
+    return out
 
 
 def write_outputs(score: dict[str, Any], args: argparse.Namespace) -> str:

@@ -206,23 +206,36 @@ def project(
     return u, v, zc
 
 
-def screen_disks(scene: Scene) -> dict[str, np.ndarray]:
-    """Per object and frame: projected centre (u, v), radius and depth of its bounding sphere.
+def object_corners(obj: SceneObject, s: np.ndarray) -> np.ndarray:
+    """World corners (n_times, 8, 3) of the object's local bounding box over time."""
+    x, y, z, heading = obj.motion.state(s)
+    a, h = obj.half_width, obj.height
+    local = np.array([[i * a, yy, j * a] for i in (-1, 1) for j in (-1, 1) for yy in (0.0, h)])
+    ch, sh = np.cos(np.radians(heading))[:, None], np.sin(np.radians(heading))[:, None]
+    # Local (right, up, front) -> world, with right = (cos, -sin) and front = (sin, cos).
+    wx = x[:, None] + local[None, :, 0] * ch + local[None, :, 2] * sh
+    wz = z[:, None] - local[None, :, 0] * sh + local[None, :, 2] * ch
+    wy = y[:, None] + local[None, :, 1]
+    return np.stack([wx, wy, wz], axis=-1)
 
-    Arrays of shape (n_objects, n_frames); used to keep every object in view and apart.
+
+def screen_boxes(scene: Scene) -> dict[str, np.ndarray]:
+    """Per object and frame: the pixel box holding its projection, and its nearest depth.
+
+    Arrays of shape (n_objects, n_frames): u0, u1, v0, v1, depth. Used to keep every object
+    in view and apart from the others.
     """
     s = scene.times()
     cx, cz, yaw = scene.camera.state(s)
-    f = (scene.width / 2.0) / math.tan(math.radians(scene.camera.hfov) / 2.0)
-    us, vs, rs, zs = [], [], [], []
+    out: dict[str, list[np.ndarray]] = {k: [] for k in ("u0", "u1", "v0", "v1", "depth")}
     for obj in scene.objects:
-        x, y, z, _ = obj.motion.state(s)
-        centre = np.stack([x, y + obj.height / 2.0, z], axis=-1)
-        u, v, zc = project(scene.camera, cx, cz, yaw, centre, scene.width, scene.height)
-        # 1.15: a sphere off the optical axis projects to a slightly larger ellipse.
-        r = 1.15 * f * obj.bound_radius / np.maximum(zc, 1e-3)
-        us.append(u)
-        vs.append(v)
-        rs.append(r)
-        zs.append(zc)
-    return {"u": np.array(us), "v": np.array(vs), "r": np.array(rs), "depth": np.array(zs)}
+        corners = object_corners(obj, s)
+        u, v, zc = project(
+            scene.camera, cx[:, None], cz[:, None], yaw[:, None], corners, scene.width, scene.height
+        )
+        out["u0"].append(u.min(1))
+        out["u1"].append(u.max(1))
+        out["v0"].append(v.min(1))
+        out["v1"].append(v.max(1))
+        out["depth"].append(zc.min(1))
+    return {k: np.array(v) for k, v in out.items()}

@@ -1,0 +1,290 @@
+"""Scoring arithmetic on a small hand-checked example, official rules, response-file parsing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from vlm4d_tasks import official
+from vlm4d_tasks.report import markdown_report
+from vlm4d_tasks.responses import (
+    ResponseFileError,
+    load_response_file,
+    record_from_response,
+    records_for,
+)
+from vlm4d_tasks.schema import Record
+from vlm4d_tasks.scoring import (
+    Verdict,
+    VerdictStatus,
+    bootstrap_ci,
+    group_items,
+    is_correct,
+    join,
+    paper_table,
+    score_records,
+)
+
+OPTS = ["left", "right", "not moving", "no dragon there"]
+
+
+def rec(uid: str, answer: str, *, perspective=None, category="translational", options=OPTS):
+    subset, qid = uid.split("/")
+    return Record(
+        uid=uid,
+        question_id=qid,
+        subset=subset,
+        source="davis" if subset == "real" else "cosmos",
+        perspective=perspective,
+        category=category,
+        question="Which way?",
+        options=list(options),
+        answer=answer,
+        answer_text=options["ABCD".index(answer)],
+        video="v.mp4",
+    )
+
+
+REAL = [
+    rec("real/validation_1", "A", perspective="exocentric"),
+    rec("real/validation_2", "B", perspective="exocentric", category="rotational"),
+    rec("real/validation_950", "C", perspective="egocentric"),
+    rec("real/validation_951", "D", perspective="egocentric", category="counting"),
+]
+REAL_VERDICTS = [
+    Verdict.chosen("real/validation_1", "A", "rule:boxed"),  # right
+    Verdict.chosen("real/validation_2", "C", "rule:boxed"),  # wrong
+    Verdict.chosen("real/validation_950", "C", "rule:boxed"),  # right
+    Verdict.chosen("real/validation_951", "D", "rule:boxed"),  # right
+]
+SYN = [
+    rec("synthetic/validation_1", "A"),
+    rec("synthetic/validation_2", "B"),
+    rec("synthetic/validation_3", "D", category="false_positive"),
+    rec("synthetic/validation_4", "D", category="false_positive"),
+    rec("synthetic/validation_5", "A"),
+    rec("synthetic/validation_6", "B"),
+]
+SYN_VERDICTS = [
+    Verdict.chosen("synthetic/validation_1", "A", "rule:boxed"),  # right
+    Verdict.chosen("synthetic/validation_2", None, "rule:no_commitment"),  # no answer: wrong
+    Verdict.chosen("synthetic/validation_3", "D", "rule:boxed"),  # right
+    Verdict.chosen("synthetic/validation_4", "A", "rule:boxed"),  # wrong
+    Verdict.unresolved("synthetic/validation_5", "judge:o4-mini", "HTTP 503"),  # excluded
+    Verdict.chosen("synthetic/validation_6", "B", "judge:o4-mini"),  # right
+]
+
+
+def test_run_score_by_hand():
+    reference = {
+        "real/validation_1": True,
+        "real/validation_2": False,
+        "real/validation_950": False,  # we say right: one disagreement
+        "real/validation_951": True,
+    }
+    score = score_records(REAL_VERDICTS, REAL, reference=reference)
+    assert (score["n"], score["scored"], score["correct"]) == (4, 4, 3)
+    assert score["accuracy"] == 0.75
+    assert score["by_perspective"]["egocentric"]["accuracy"] == 1.0
+    assert score["by_perspective"]["exocentric"]["accuracy"] == 0.5
+    # exact category values; an absent category is left out, a present one at 0 stays 0.0
+    assert set(score["by_category"]) == {"counting", "rotational", "translational"}
+    assert score["by_category"]["rotational"]["accuracy"] == 0.0
+    assert score["by_category"]["translational"]["correct"] == 2
+    assert score["reference_accuracy"] == 0.5
+    assert (score["agreement"], score["agreement_n"]) == (0.75, 4)
+    assert score["disagreement_ids"] == ["real/validation_950"]
+
+    syn = score_records(SYN_VERDICTS, SYN)
+    assert (syn["n"], syn["scored"], syn["correct"]) == (6, 5, 3)
+    assert syn["accuracy"] == 0.6  # 3 of 5: the unresolved answer is not in the denominator
+    assert (syn["no_valid_answer"], syn["unresolved"]) == (1, 1)
+    assert syn["unresolved_ids"] == ["synthetic/validation_5"]
+    assert syn["by_perspective"] == {}  # synthetic questions have no perspective
+    assert syn["by_category"]["translational"]["scored"] == 3
+    assert syn["by_category"]["false_positive"]["accuracy"] == 0.5
+    assert "agreement" not in syn
+
+
+def test_paper_table_by_hand_and_markdown():
+    items = join(REAL_VERDICTS, REAL) + join(SYN_VERDICTS, SYN)
+    [row] = paper_table({"m": items})
+    acc = {name: a.accuracy for name, a in row.columns.items()}
+    assert acc == {
+        "real_egocentric": 1.0,  # 2/2
+        "real_exocentric": 0.5,  # 1/2
+        "real": 0.75,  # 3/4
+        "synthetic_directional": 0.666667,  # 2/3 (one unresolved left out)
+        "synthetic_false_positive": 0.5,  # 1/2
+        "synthetic": 0.6,  # 3/5
+        "overall": 0.666667,  # 6/9, question-weighted (the mean of 75 and 60 would be 67.5)
+    }
+    assert row.columns["overall"].unresolved == 1
+    only_real = paper_table({"r": join(REAL_VERDICTS, REAL)})[0]
+    assert list(only_real.columns) == ["real_egocentric", "real_exocentric", "real", "overall"]
+
+    score = {
+        "judge": {"mode": "rule", "models": []},
+        "runs": [
+            {"subset": "real", "model": "m", "accuracy": 0.75, "ci95": [0.5, 1.0], "n": 4,
+             "no_valid_answer": 0, "unresolved": 0},
+            {"subset": "synthetic", "model": "m", "accuracy": 0.6, "ci95": None, "n": 6,
+             "no_valid_answer": 1, "unresolved": 1},
+        ],
+        "models": [row.to_dict(), only_real.to_dict()],
+    }  # fmt: skip
+    md = markdown_report(score)
+    assert "| m | 100.0 | 50.0 | 75.0 | 66.7 | 50.0 | 60.0 | 66.7 |" in md
+    assert "| r | 100.0 | 50.0 | 75.0 | – | – | – | 75.0 |" in md
+    assert "listed in the JSON: 1." in md and "(1 such answers)" in md
+    assert "- `real/m`: 75.0% [50.0, 100.0]; n=4" in md
+
+
+def test_defective_answer_text_accepts_every_matching_option():
+    options = ["left", "right", "left", "not moving"]
+    record = rec("real/validation_7", "A", options=options)
+    assert is_correct(Verdict.chosen(record.uid, "A", "t"), record) is True
+    assert is_correct(Verdict.chosen(record.uid, "C", "t"), record) is True
+    assert is_correct(Verdict.chosen(record.uid, "B", "t"), record) is False
+    assert is_correct(Verdict.chosen(record.uid, None, "t"), record) is False
+    assert is_correct(Verdict.unresolved(record.uid, "judge:x"), record) is None
+
+
+def test_verdict_validation_and_join_errors():
+    with pytest.raises(ValueError, match="not A-D"):
+        Verdict.chosen("real/validation_1", "E", "t")
+    with pytest.raises(ValueError, match="status"):
+        Verdict("real/validation_1", "A", VerdictStatus.UNRESOLVED, "t")
+    with pytest.raises(ValueError, match="real/validation_951: no verdict"):
+        join(REAL_VERDICTS[:3], REAL)
+    with pytest.raises(ValueError, match="two verdicts"):
+        join(REAL_VERDICTS + REAL_VERDICTS[:1], REAL)
+    with pytest.raises(ValueError, match="unknown records"):
+        join(REAL_VERDICTS + SYN_VERDICTS[:1], REAL)
+
+
+def test_unknown_category_raises_instead_of_forming_a_group():
+    bad = rec("real/validation_1", "A", perspective="exocentric", category="directional")
+    with pytest.raises(ValueError, match="directional"):
+        score_records([REAL_VERDICTS[0]], [bad])
+
+
+def test_group_items_uses_exact_values_and_skips_none():
+    items = join(REAL_VERDICTS, REAL) + join(SYN_VERDICTS, SYN)
+    groups = group_items(items, lambda i: i.record.perspective)
+    assert list(groups) == ["egocentric", "exocentric"]
+    assert [len(g) for g in groups.values()] == [2, 2]
+
+
+def test_bootstrap_ci():
+    outcomes = [True] * 30 + [False] * 70
+    ci = bootstrap_ci(outcomes, n_resamples=1000, seed=0)
+    assert ci == bootstrap_ci(outcomes, n_resamples=1000, seed=0)  # seeded
+    lo, hi = ci
+    assert lo < 0.3 < hi
+    # the binomial standard error is 0.046: a 95% interval is about +-0.09
+    assert 0.2 <= lo <= 0.23 and 0.37 <= hi <= 0.4
+    wide = bootstrap_ci(outcomes[::10], seed=0)
+    assert wide[1] - wide[0] > hi - lo
+    assert bootstrap_ci([True] * 5) == (1.0, 1.0)
+    assert bootstrap_ci([]) is None
+
+
+@pytest.mark.parametrize(
+    "qid, perspective", [("validation_1", "exocentric"), ("validation_922", "exocentric"),
+                         ("validation_923", "egocentric"), ("validation_1371", "egocentric")]
+)  # fmt: skip
+def test_official_perspective_rule(qid, perspective):
+    assert official.real_perspective(qid).value == perspective
+
+
+def test_official_rules():
+    assert official.is_synthetic_false_positive("no dragon there")
+    assert official.is_synthetic_false_positive("No plane ")
+    assert not official.is_synthetic_false_positive("north")
+    assert not official.is_synthetic_false_positive("nowhere")
+    assert official.subset_from_path("x/real_mc_cot/gpt.json").value == "real"
+    assert official.subset_from_path("x/synthetic_mc_direct-output/gpt.json").value == "synthetic"
+    assert official.subset_from_path("runs/synthetic_mc.json").value == "synthetic"
+    assert official.subset_from_path("real_mc/synthetic_mc_cot/m.json").value == "synthetic"
+    assert official.subset_from_path("outputs/model.json") is None
+    assert official.variant_from_path("x/real_mc_direct-output/m.json") == "direct-output"
+    assert official.variant_from_path("x/real_mc/m.json") == ""
+    assert official.option_label("B", OPTS) == "B: right"
+    assert official.option_label(None, OPTS) == "No Valid Answer"
+    with pytest.raises(ValueError, match="no trailing number"):
+        official.id_number("validation")
+
+
+def _write(path, entries):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(entries), encoding="utf-8")
+    return path
+
+
+def test_both_official_response_formats(tmp_path):
+    raw = _write(
+        tmp_path / "real_mc_cot" / "m.json",
+        [{"id": "validation_923", "question": "How many cups?", "choices":
+          {"A": 1, "B": 2, "C": 3, "D": 4}, "response": "3", "answer": 3}],
+    )  # fmt: skip
+    judged = _write(
+        tmp_path / "synthetic_mc_direct-output" / "m.json",
+        [{"id": "validation_4", "question": "Where is the dragon flying?",
+          "choices": {"A": "left", "B": "right", "C": "no dragon there", "D": "up"},
+          "response": None, "ground_truth_answer": "no dragon there",
+          "extracted_answer": "No Valid Answer", "correct": False}],
+    )  # fmt: skip
+    f = load_response_file(raw)
+    assert (f.name, f.subset.value, f.variant, f.judged) == ("m", "real", "cot", False)
+    assert f.responses[0].options == ["1", "2", "3", "4"] and f.responses[0].answer_text == "3"
+    [r] = records_for(f)
+    assert (r.uid, r.answer, r.perspective, r.category) == (
+        "real/validation_923", "C", "egocentric", "counting",
+    )  # fmt: skip
+
+    g = load_response_file(judged)
+    assert (g.subset.value, g.variant, g.judged) == ("synthetic", "direct-output", True)
+    assert g.responses[0].response is None
+    assert g.responses[0].reference_extracted == "No Valid Answer"
+    s = record_from_response(g.responses[0], g.subset)
+    assert (s.answer, s.category, s.perspective) == ("C", "false_positive", None)
+    # --subset overrides the path
+    assert load_response_file(judged, "real").subset.value == "real"
+
+
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        ({"id": "validation_1", "question": "q", "choices": {"A": "a"}, "response": "A",
+          "answer": "a"}, "record validation_1: field 'choices'"),
+        ({"id": "validation_2", "question": "q", "choices": dict(zip("ABCD", OPTS)),
+          "answer": "left"}, "record validation_2: field 'response' is missing"),
+        ({"id": "validation_3", "question": "q", "choices": dict(zip("ABCD", OPTS)),
+          "response": "A"}, "record validation_3: field 'answer'"),
+        ({"id": "validation_4", "question": "q", "choices": dict(zip("ABCD", OPTS)),
+          "response": "A", "ground_truth_answer": "left", "correct": "yes"},
+         "record validation_4: field 'correct'"),
+        ({"id": "validation_5", "question": ["q"], "choices": dict(zip("ABCD", OPTS)),
+          "response": "A", "answer": "left"}, "record validation_5: field 'question'"),
+    ],
+)  # fmt: skip
+def test_bad_entries_name_file_record_and_field(tmp_path, entry, message):
+    path = _write(tmp_path / "real_mc" / "bad.json", [entry])
+    with pytest.raises(ResponseFileError) as err:
+        load_response_file(path)
+    assert str(path) in str(err.value) and message in str(err.value)
+
+
+def test_unknown_subset_and_missing_annotation_are_errors(tmp_path):
+    path = _write(tmp_path / "outputs" / "m.json", [])
+    with pytest.raises(ResponseFileError, match="cannot tell the subset"):
+        load_response_file(path)
+    path = _write(
+        tmp_path / "real_mc" / "m.json",
+        [{"id": "validation_99", "question": "q", "choices": dict(zip("ABCD", OPTS)),
+          "response": "A", "answer": "left"}],
+    )  # fmt: skip
+    with pytest.raises(ResponseFileError, match="validation_99: field 'id': no question real/"):
+        records_for(load_response_file(path), {r.uid: r for r in REAL})

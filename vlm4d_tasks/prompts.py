@@ -1,0 +1,55 @@
+"""The text prompt of a VLM4D question, in the paper's two settings.
+
+VLM4D (ICCV 2025, "Towards Spatiotemporal Awareness in Vision Language Models", Sec. 4)
+evaluates every model with a chain-of-thought prompt (the main results: the model reasons, then
+ends with "Therefore, the final answer is: X") and with a direct-output prompt (the option
+letter only). Both show the question and the lettered options "A: text" one per line. The
+wording lives in `templates/prompt_cot.jinja` and `templates/prompt_direct.jinja`, which share
+the options block (`templates/prompt_options.jinja`).
+
+`render_prompt` is pure: a record (or a dataset row) in, a string out, no file other than the
+packaged templates read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from vlm4d_tasks.schema import LETTERS
+
+STYLES: dict[str, str] = {
+    "cot": "prompt_cot.jinja",
+    "direct": "prompt_direct.jinja",
+}
+DEFAULT_STYLE = "cot"
+
+
+def _field(record: Any, name: str) -> Any:
+    return record[name] if isinstance(record, Mapping) else getattr(record, name)
+
+
+def render_prompt(
+    record: Any, style: str = DEFAULT_STYLE, pre_prompt: str = "", post_prompt: str = ""
+) -> str:
+    """The prompt of `record` (a `Record` or a dataset row) in `style` ("cot" or "direct").
+
+    `pre_prompt` and `post_prompt` are pasted verbatim before and after it (lmms-eval's
+    per-model `lmms_eval_specific_kwargs`).
+    """
+    from vlm4d_tasks.templating import render
+
+    if style not in STYLES:
+        raise ValueError(f"unknown prompt style {style!r}; expected one of {sorted(STYLES)}")
+    options = list(_field(record, "options"))
+    if len(options) > len(LETTERS):
+        uid = _field(record, "uid") if isinstance(record, Mapping) and "uid" in record else "?"
+        raise ValueError(f"record {uid}: field 'options': {len(options)} options, at most 4")
+    body = render(
+        STYLES[style],
+        question=_field(record, "question"),
+        options=options,
+        letters=list(LETTERS[: len(options)]),
+    )
+    # Templates may end with a newline or not (editors differ); the prompt never does.
+    return f"{pre_prompt or ''}{body.strip()}{post_prompt or ''}"
