@@ -9,7 +9,7 @@ when (our letter == the letter of the ground-truth text) equals `correct`.
 
 Prints per-file and overall agreement and writes `extract_agreement.json` (numbers) and
 `extract_disagreements.jsonl` (one line per disagreement: file, id, our letter, rule, evidence,
-reference label) to --out (default: bench/results/).
+reference label) to --out (default: out/extract_agreement/, ignored by git).
 """
 
 from __future__ import annotations
@@ -29,13 +29,14 @@ def gold_letters(choices: dict[str, object], answer: object) -> list[str]:
     return [k for k in LETTERS if k in choices and str(choices[k]).strip().lower() == want]
 
 
-def score_file(path: Path) -> tuple[int, list[dict], Counter]:
+def score_file(path: Path) -> tuple[int, list[dict], Counter, Counter]:
     try:
         entries = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
         raise SystemExit(f"{path}: cannot read judged responses: {err}") from err
     disagreements = []
     rules: Counter = Counter()
+    confidence: Counter = Counter()  # (confident, agrees) -> count
     for i, entry in enumerate(entries):
         for field in ("choices", "response", "ground_truth_answer", "correct"):
             if field not in entry:
@@ -45,6 +46,7 @@ def score_file(path: Path) -> tuple[int, list[dict], Counter]:
         rules[verdict.rule] += 1
         gold = gold_letters(choices, entry["ground_truth_answer"])
         ours_correct = verdict.letter is not None and verdict.letter in gold
+        confidence[(verdict.confident, ours_correct == bool(entry["correct"]))] += 1
         if ours_correct != bool(entry["correct"]):
             disagreements.append(
                 {
@@ -59,13 +61,13 @@ def score_file(path: Path) -> tuple[int, list[dict], Counter]:
                     "gold_letters": gold,
                 }
             )
-    return len(entries), disagreements, rules
+    return len(entries), disagreements, rules, confidence
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("judged", type=Path, help="folder of judged response files")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument("--out", type=Path, default=Path("out") / "extract_agreement")
     args = parser.parse_args(argv)
     files = sorted(args.judged.glob("*/*.json"))
     if not files:
@@ -74,10 +76,11 @@ def main(argv: list[str] | None = None) -> int:
     per_file = {}
     all_dis: list[dict] = []
     all_rules: Counter = Counter()
+    all_confidence: Counter = Counter()
     total = 0
     width = max(len(f"{f.parent.name}/{f.name}") for f in files)
     for path in files:
-        n, dis, rules = score_file(path)
+        n, dis, rules, confidence = score_file(path)
         name = f"{path.parent.name}/{path.name}"
         per_file[name] = {"n": n, "disagreements": len(dis), "agreement": 1 - len(dis) / n}
         print(
@@ -85,11 +88,19 @@ def main(argv: list[str] | None = None) -> int:
         )
         all_dis.extend(dis)
         all_rules.update(rules)
+        all_confidence.update(confidence)
         total += n
     overall = 1 - len(all_dis) / total
     worst = min(per_file.items(), key=lambda kv: kv[1]["agreement"])
     print(f"\noverall agreement {overall:.4f} ({total - len(all_dis)}/{total})")
     print(f"min per-file agreement {worst[1]['agreement']:.4f} ({worst[0]})")
+    sure = all_confidence[(True, True)] + all_confidence[(True, False)]
+    unsure = total - sure
+    sure_agreement = all_confidence[(True, True)] / sure if sure else 0.0
+    print(
+        f"confident verdicts: {sure} ({sure / total:.2%}), agreement {sure_agreement:.4f}; "
+        f"not confident (hybrid mode asks the judge): {unsure}"
+    )
     print("rules: " + ", ".join(f"{k}={v}" for k, v in sorted(all_rules.items())))
     args.out.mkdir(parents=True, exist_ok=True)
     summary = {
@@ -98,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         "disagreements": len(all_dis),
         "min_file_agreement": worst[1]["agreement"],
         "min_file": worst[0],
+        "confident": sure,
+        "confident_agreement": sure_agreement,
         "rules": dict(sorted(all_rules.items())),
         "files": per_file,
     }

@@ -72,27 +72,42 @@ class Clip:
 
 
 def _texture_frames(width: int, height: int, count: int, seed: int):
-    """Moving textured frames: a panning smoothed-noise background, a moving object and fine
-    per-frame grain, so that the encoder cannot make them trivially small."""
+    """Moving textured frames: a panning background with a natural-image-like spectrum (noise
+    at several scales), a moving object and mild per-frame sensor grain. Not trivially
+    compressible, with I-frame/P-frame sizes like those of camera footage."""
     import cv2
 
     rng = np.random.default_rng(seed)
     pad = 256
-    coarse = rng.integers(0, 256, size=((height + pad) // 8, (width + pad) // 8, 3), dtype=np.uint8)
-    background = cv2.resize(coarse, (width + pad, height + pad), interpolation=cv2.INTER_CUBIC)
-    detail = rng.integers(0, 64, size=(height + pad, width + pad, 3), dtype=np.uint8)
-    background = cv2.add(background, detail)
+    full = (width + pad, height + pad)
+    background = np.zeros((height + pad, width + pad, 3), dtype=np.float32)
+    for scale, weight in ((64, 0.45), (16, 0.3), (4, 0.17), (1, 0.08)):
+        coarse = rng.uniform(0, 255, size=(full[1] // scale + 2, full[0] // scale + 2, 3))
+        layer = cv2.resize(coarse.astype(np.float32), full, interpolation=cv2.INTER_CUBIC)
+        background += weight * layer
+    background = np.clip(background, 0, 255).astype(np.uint8)
     vx, vy = rng.uniform(-3, 3, size=2)
     box = max(16, height // 6)
+    # Non-rigid motion (a drifting sine warp) so that motion compensation leaves a residual,
+    # as in real footage; a pure pan would make P-frames nearly free.
+    grid_x = np.arange(width, dtype=np.float32)[None, :].repeat(height, 0)
+    grid_y = np.arange(height, dtype=np.float32)[:, None].repeat(width, 1)
+    rows = np.arange(height, dtype=np.float32)
+    cols = np.arange(width, dtype=np.float32)
+    amplitude = 0.004 * width
 
     def frame(i: int) -> np.ndarray:
         x0 = int(pad / 2 + vx * i) % pad
         y0 = int(pad / 2 + vy * i) % pad
-        out = background[y0 : y0 + height, x0 : x0 + width].copy()
+        view = background[y0 : y0 + height, x0 : x0 + width]
+        phase = i / 9.0
+        map_x = grid_x + (amplitude * np.sin(rows / 37.0 + phase))[:, None]
+        map_y = grid_y + (amplitude * np.cos(cols / 53.0 + 0.7 * phase))[None, :]
+        out = cv2.remap(view, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
         bx = int((width - box) * (0.5 + 0.4 * np.sin(i / 17)))
         by = int((height - box) * (0.5 + 0.4 * np.cos(i / 23)))
         out[by : by + box, bx : bx + box] = (255 - 3 * i) % 256
-        grain = np.random.default_rng([seed, i]).integers(0, 12, size=out.shape, dtype=np.uint8)
+        grain = np.random.default_rng([seed, i]).integers(0, 4, size=out.shape, dtype=np.uint8)
         return cv2.add(out, grain)
 
     return frame

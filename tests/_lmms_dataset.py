@@ -1,13 +1,16 @@
 """A small VLM4D-shaped dataset with real H.264 videos, for the lmms-eval tests.
 
 Questions are generated here in the release's style (not copied from it): real exocentric and
-egocentric, synthetic directional and false-positive, and a probe subset, covering all four
-motion categories, the answers spread over A-D. Videos are tiny clips written with PyAV.
+egocentric, synthetic directional and false-positive, covering all four motion categories, the
+answers spread over A-D; videos are tiny clips written with PyAV. The probe subset comes from
+the project's own generator (`vlm4d generate-probe`) at a tiny size.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 HUB = "https://huggingface.co/datasets/shijiezhou/VLM4D/resolve/main/"
@@ -64,40 +67,32 @@ def _entries(videos: list[str], first_id: int, per_video: int, counter: list[int
 REAL_EXO = ["videos_real/davis/tram.mp4", "videos_real/youtube-vos/0a1b.mp4"]
 REAL_EGO = ["videos_real/ego4d/clip_1.mp4", "videos_real/ego4d/clip_2.mp4"]
 SYNTHETIC = ["videos_synthetic/synth_001.mp4", "videos_synthetic/synth_002.mp4"]
-PROBE = ["videos_probe/probe_000.mp4", "videos_probe/probe_001.mp4"]
 
 
 def write_annotations(folder: Path, per_video: int = 6) -> dict[str, list[dict]]:
-    """real_mc.json (exo ids <= 922, ego ids > 922), synthetic_mc.json, probe_records.jsonl."""
+    """real_mc.json (exo ids <= 922, ego ids > 922) and synthetic_mc.json."""
     counter = [0]
     real = _entries(REAL_EXO, 1, per_video, counter) + _entries(REAL_EGO, 923, per_video, counter)
     synthetic = _entries(SYNTHETIC, 1, per_video + 2, counter)
-    probe = []
-    for i, entry in enumerate(_entries(PROBE, 0, 4, counter)):
-        options = [entry["choices"][k] for k in LETTERS]
-        kind = KINDS[i % 4]
-        probe.append({
-            "question_id": f"probe_{i:03d}",
-            "video": entry["video"].removeprefix(HUB),
-            "question": entry["question"],
-            "options": [str(o) for o in options],
-            "answer_text": str(entry["answer"]),
-            "category": kind,
-            "perspective": "exocentric",
-        })  # fmt: skip
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "real_mc.json").write_text(json.dumps(real, indent=1), encoding="utf-8")
     (folder / "synthetic_mc.json").write_text(json.dumps(synthetic, indent=1), encoding="utf-8")
-    (folder / "probe_records.jsonl").write_text(
-        "".join(json.dumps(p) + "\n" for p in probe), encoding="utf-8"
-    )
-    return {"real": real, "synthetic": synthetic, "probe": probe}
+    return {"real": real, "synthetic": synthetic}
+
+
+def write_probe(folder: Path, scenes: int = 4) -> Path:
+    """A tiny probe set (videos_probe/ + probe_records.jsonl) from `vlm4d generate-probe`."""
+    command = [sys.executable, "-m", "vlm4d_tasks.cli", "generate-probe", "--out", str(folder)]
+    command += ["--n-scenes", str(scenes), "--width", "160", "--height", "120"]
+    command += ["--seconds", "2", "--fps", str(FPS), "--seed", "0", "--quiet"]
+    subprocess.run(command, check=True, capture_output=True, timeout=300)
+    return folder
 
 
 def write_videos(root: Path) -> list[str]:
     from _video_factory import numbered_frame, write_video
 
-    names = REAL_EXO + REAL_EGO + SYNTHETIC + PROBE
+    names = REAL_EXO + REAL_EGO + SYNTHETIC
     for n, name in enumerate(names):
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -113,7 +108,11 @@ def build(root: Path) -> Path:
     annotations_dir = root / "annotations"
     write_annotations(annotations_dir)
     write_videos(root / "videos")
-    annotations = load_annotations(annotations_dir, ["real", "synthetic", "probe"])
+    write_probe(root / "videos")  # the probe's videos_probe/ sits beside the others
+    annotations = load_annotations(annotations_dir, ["real", "synthetic"])
+    probe = load_annotations(root / "videos", ["probe"])
+    annotations.records += probe.records
+    annotations.problems += probe.problems
     out = root / "dataset"
     build_dataset_repo(annotations, out, videos=root / "videos", copy_videos=True)
     return out

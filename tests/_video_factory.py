@@ -104,6 +104,9 @@ def write_video(
         stream.width, stream.height = width, height
         stream.pix_fmt = "yuv420p"
         stream.codec_context.gop_size = gop
+        # As the ffmpeg CLI does: x264 then uses frame threads and one slice per frame (PyAV's
+        # default, slice threading, would split every frame into slices).
+        stream.codec_context.thread_type = "AUTO"
         codec_options = {}
         if codec == "libx264":
             # A fixed keyframe interval: scene-cut detection would add keyframes to noisy

@@ -19,11 +19,32 @@ judged responses show how that judge decides, and the rules below follow it:
 `extract(response, options)` is pure and deterministic. Each verdict names the rule that
 decided and quotes the span it rests on; `confident=False` marks verdicts that a hybrid scorer
 should hand to the LLM judge instead (conflicts, answers read from prose or unfinished
-reasoning).
+reasoning, a letter whose explanation names another option).
+
+Rules, in the order they are tried (the `rule` field of a verdict):
+
+1. Input: `empty` (None, blank), `not_text` (numbers, dicts, lists of several generations).
+   `<think>` blocks are dropped when an answer follows them; markdown, `$`, `\boxed{}` and
+   `\text{}` wrappers are removed.
+2. Letter commitments; the last one counts. Strong: `final_answer_phrase` ("the final answer
+   is: C", "Answer: B", "答案是 C", "Therefore, B."), `choose_phrase` ("I choose D"),
+   `letter_is_correct` ("B is the correct answer"), `letter_line` (a line that is just a
+   letter, optionally with its option text). Weak, only when no strong one exists:
+   `option_reference` ("consistent with option D"), `closing_letter` ("... (B)" at the end).
+   A commitment can still yield no answer: `several_letters` ("A or B"),
+   `contradictory_letters` ("B\nC"), `enumeration_only` (the options listed line by line),
+   `letter_text_conflict` ("D: left" while D is "right").
+3. Prose without a letter: `answer_phrase_text` ("the final answer is: not moving"),
+   `final_answer_unresolved` ("the final answer is: N/A"), `option_text` (the conclusion, or
+   any sentence of a short answer, names exactly one option, literally or by a synonym such
+   as "stationary" for "not moving"), `absence_claim` (a refusal that rests on the "no X
+   there" option), `several_options_named`, `refusal_option` (a refusal when "not sure" /
+   "not enough information" is an option), `refusal`, `no_commitment`.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -108,7 +129,7 @@ def _split_think(text: str) -> tuple[str, bool]:
 def _clean(text: str) -> str:
     """Remove markup around answers (markdown emphasis, LaTeX, `$`); keep the lines."""
     text = text.translate(_TRANSLATE)
-    for _ in range(3):  # nested wrappers such as \boxed{\text{C}}
+    for _ in range(3 if "\\" in text else 0):  # nested wrappers such as \boxed{\text{C}}
         text = _LATEX_WRAP.sub(r"\1", text)
     text = _MARKUP.sub("", text)
     text = "\n".join(_SPACES.sub(" ", line).strip() for line in text.splitlines())
@@ -141,16 +162,21 @@ _NUMBER_WORDS = {
 }
 _NUMBER_WORD_RE = re.compile(r"\b(" + "|".join(_NUMBER_WORDS) + r")\b")
 # Numbers that label frames or steps ("in frame 3") are not counts.
-_NUMBER_LABEL_RE = re.compile(r"\b(?:frames?|images?|steps?|options?|seconds?|image_)\s*$")
+_NUMBER_LABEL_RE = re.compile(
+    r"\b(?:fram|frames?|imag|images?|steps?|options?|seconds?|image_)\s*$"
+)
 _ARTICLES = frozenset({"a", "an", "the"})
 _RESTATEMENT = re.compile(r" (?:which means|meaning|this means|that is|i e|in other words) ")
+# "Moving left and then right" names two options: a conjunction keeps the second one too.
+_CONJUNCTION = re.compile(r"^ (?:, )?(?:and|or|then|and then|but|,) $")
 # Words that make "right"/"left" a place or a hand rather than a direction of motion.
+_LOCATIVE = re.compile(r"\b(?:in|on|at) (?:[a-z']+ )?$")  # "in their right hand"
 _BODY_PART = re.compile(r"^(?:hand|arm|leg|foot|feet|shoulder|eye|ear|knee|wrist|palm|finger)")
 # Stemmed words after which a direction names the motion, not a place ("moving left").
 _MOTION_SLOT = re.compile(
-    r"(?:mov|go|head|turn|rotat|spin|walk|run|swim|fly|driv|rid|travel|toward|to|is|are|was|"
-    r"were|answer|skat|roll|push|pull|jump|climb|swing|shift|step|wip|cut|put|plac)"
-    r"(?: (?!,)[a-z0-9']+)? $"
+    r"\b(?:(?:mov|go|head|turn|rotat|spin|walk|run|swim|fly|driv|rid|travel|answer|skat|roll|"
+    r"push|pull|jump|climb|swing|shift|step|wip|cut|put|plac)[a-z]*|toward|to|is|are|was|were|"
+    r"and|then|or|but)(?: (?!,)[a-z0-9']+)? $"
 )
 
 # "There is no indication ..." denies a claim, not the object's presence.
@@ -303,6 +329,8 @@ class _Options:
         self.numeric = bool(texts) and all(re.fullmatch(r"\d+", t) for t in texts)
         # "from left to right" names "right" unless an option spells out the whole path.
         self.has_paths = any(re.search(r"\bto (?:the )?(?:left|right)\b", t.lower()) for t in texts)
+        # "Which hand ...?" questions offer "both": there "right hand" is the answer itself.
+        self.about_limbs = any(re.search(r"\b(?:both|hands?)\b", t.lower()) for t in texts)
         self.items: list[_Option] = []
         for letter, text in zip(LETTERS, texts):
             normalised = _normalise(text.rstrip(" ."), self.numeric)
@@ -351,7 +379,12 @@ class _Options:
                     _NUMBER_LABEL_RE.search(before.rstrip()) or re.match(r" (?:of|by) ", after)
                 ):
                     continue  # "frame 3", "one of them", "one by one" are no counts
-                if needle in {"left", "right"} and _BODY_PART.match(after.lstrip()):
+                if (
+                    needle in {"left", "right"}
+                    and not self.about_limbs
+                    and _BODY_PART.match(after.lstrip())
+                    and _LOCATIVE.search(before)
+                ):
                     continue  # "in their right hand" says which hand, not which way
                 spans.append((m.start(), m.end(), opt))
         spans.sort(key=lambda s: s[0])
@@ -369,13 +402,24 @@ class _Options:
         if len({o.letter for _, _, o in kept}) > 1:
             # "The excavator on the right is moving towards the left": prefer the option
             # that follows a verb of motion over one that only says where something is.
-            moving = [(s, e, o) for s, e, o in kept if _MOTION_SLOT.search(stemmed[:s])]
-            if moving:
-                kept = moving
+            slots = [bool(_MOTION_SLOT.search(stemmed[:s])) for s, _, _ in kept]
+            for i in range(1, len(kept)):
+                # "both the left and right": a conjunction ties a mention to the one before.
+                if _CONJUNCTION.search(stemmed[kept[i - 1][1] : kept[i][0]]):
+                    slots[i - 1] = slots[i - 1] or slots[i]
+            if any(slots):
+                kept = [span for span, slot in zip(kept, slots) if slot]
         return [o for _, _, o in kept]
 
     def _by_concept(self, normalised: str) -> list[_Option]:
-        spans = _concept_spans(normalised)
+        spans = [
+            (s, e, n)
+            for s, e, n in _concept_spans(normalised)
+            if n not in {"LEFT", "RIGHT"}
+            or self.about_limbs
+            or not _BODY_PART.match(normalised[e:].lstrip())
+            or not _LOCATIVE.search(normalised[:s])
+        ]
         mentioned = {n for _, _, n in spans}
         fits = [o for o in self.items if o.concepts and o.concepts <= mentioned]
         if not fits:
@@ -384,6 +428,12 @@ class _Options:
         best = [o for o in fits if len(o.concepts) == most]
         first = {n: s for s, _, n in reversed(spans)}
         return sorted(best, key=lambda o: min(first[n] for n in o.concepts))
+
+
+@functools.lru_cache(maxsize=4096)
+def _options(texts: tuple[str, ...]) -> _Options:
+    """Prepared options; a benchmark asks the same question of many models."""
+    return _Options(texts)
 
 
 # ============================================================================================
@@ -395,8 +445,23 @@ _L = (
     r"(?:(?:option|choice|letter)\s*)?(?:\(|\[|\"|')?(?P<letter>[A-Da-d])(?:\)|\]|\"|')?"
     r"(?![A-Za-z0-9_'-])"
 )
-_COMMIT_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    (
+
+
+@dataclass(frozen=True)
+class _Pattern:
+    """A commitment pattern. `keywords`: the pattern cannot match unless one of these occurs
+    in the lower-cased text (a cheap test that skips the regex); `closing`: it is anchored at
+    the end of the response, so only the last characters are searched."""
+
+    rule: str
+    regex: re.Pattern[str]
+    keywords: tuple[str, ...] = ()
+    closing: bool = False
+
+
+_ANSWER_WORDS = ("answer", "option", "choice", "response", "conclusion")
+_COMMIT_PATTERNS: tuple[_Pattern, ...] = (
+    _Pattern(
         "final_answer_phrase",
         re.compile(
             r"\b(?:answer|option|choice|response|conclusion)(?:\s+(?!is\b|not\b|choices\b|"
@@ -404,28 +469,43 @@ _COMMIT_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"(?:that\s+)?:?\s*" + _L,
             re.IGNORECASE,
         ),
+        _ANSWER_WORDS,
     ),
-    (
+    _Pattern(
         "final_answer_phrase",
         re.compile(r"(?:答案\s*(?:是|为)?|(?:选项|选择)\s*(?:是|为|:))\s*:?\s*" + _L),
+        ("答案", "选项", "选择"),
     ),
-    (
-        "final_answer_phrase",  # "Answer C." closing a line
+    _Pattern(  # "Answer C." closing a line
+        "final_answer_phrase",
         re.compile(r"\banswer\s+" + _L + r"(?=[\s.!)]*(?:$|\n))", re.IGNORECASE),
+        ("answer",),
     ),
-    (
-        "final_answer_phrase",  # "Therefore, B." closing the response
-        re.compile(r"(?:therefore|thus|hence|so|因此)\s*,?\s*" + _L + r"(?=[\s.!)]*$)", re.I),
+    _Pattern(  # "Therefore, B." closing the response
+        "final_answer_phrase",
+        re.compile(r"(?:\b(?:therefore|thus|hence|so)|因此)\s*,?\s*" + _L + r"(?=[\s.!)]*$)", re.I),
+        closing=True,
     ),
-    (
+    _Pattern(
         "choose_phrase",
         re.compile(
             r"\bI\s*(?:would|will|'d|'ll)?\s*(?:choose|chose|select|selected|pick|picked|take|"
             r"took|go with|went with|answer)\s*:?\s*" + _L,
             re.IGNORECASE,
         ),
+        ("choose", "chose", "select", "pick", "take", "took", "go with", "went with", "answer"),
     ),
-    (
+    _Pattern(  # "I think it's B." closing a line
+        "choose_phrase",
+        re.compile(
+            r"\b(?:I think|I believe|I'd say|I would say|it's|it is|it must be|it should be)\s+"
+            + _L
+            + r"(?=[\s.!)]*(?:$|\n))",
+            re.IGNORECASE,
+        ),
+        ("think", "believe", "say", "it's", "it is", "must be", "should be"),
+    ),
+    _Pattern(
         "letter_is_correct",
         re.compile(
             r"(?<![A-Za-z0-9])(?:(?:option|choice|answer)\s+)?" + _L + r"\s*(?:\([^)\n]*\)\s*)?"
@@ -433,49 +513,55 @@ _COMMIT_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"accurate|appropriate)(?:\s+(?:answer|option|choice))?",
             re.IGNORECASE,
         ),
+        ("final", "correct", "right", "best", "accurate", "appropriate"),
     ),
-    (
+    _Pattern(
         "letter_is_correct",
         re.compile(
             r"(?<![A-Za-z0-9])" + _L + r"\s+is\s+the\s+(?:answer|option|choice)\b", re.IGNORECASE
         ),
+        ("is the answer", "is the option", "is the choice"),
     ),
 )
+_REFERENCE = (
+    r"(?:align(?:s|ed)? with|consistent with|correspond(?:s|ing)? to|match(?:es)?|points? to|"
+    r"in line with)\s+"
+)
+_REFERENCE_WORDS = ("align", "consistent", "correspond", "match", "point", "in line")
 # Weak commitments count only when no strong one exists: "consistent with option D".
-_WEAK_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    (
+_WEAK_PATTERNS: tuple[_Pattern, ...] = (
+    _Pattern(
         "option_reference",
-        re.compile(
-            r"(?:align(?:s|ed)? with|consistent with|correspond(?:s|ing)? to|match(?:es)?|"
-            r"points? to|in line with)\s+(?:the\s+)?(?:option|choice|letter)\s*" + _L,
-            re.IGNORECASE,
-        ),
+        re.compile(_REFERENCE + r"(?:the\s+)?(?:option|choice|letter)\s*" + _L, re.IGNORECASE),
+        _REFERENCE_WORDS,
     ),
-    (
+    _Pattern(
         "option_reference",
-        re.compile(
-            r"(?:align(?:s|ed)? with|consistent with|correspond(?:s|ing)? to|match(?:es)?|"
-            r"points? to|in line with)\s+\((?P<letter>[A-D])\)",
-            re.IGNORECASE,
-        ),
+        re.compile(_REFERENCE + r"\((?P<letter>[A-D])\)", re.IGNORECASE),
+        _REFERENCE_WORDS,
     ),
 )
 # Weak commitments that close the response: "... it is moving towards D.", "... (B)".
-_CLOSING_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    (
+_CLOSING_PATTERNS: tuple[_Pattern, ...] = (
+    _Pattern(
         "closing_letter",
         re.compile(
             r"\b(?:is|are|moving|moves|going|goes|heading)\s+(?:towards?\s+)?(?:option\s+)?"
             r"(?P<letter>[A-D])[\s.!]*$"
         ),
+        closing=True,
     ),
-    ("closing_letter", re.compile(r"\((?P<letter>[A-D])\)[\s.!]*$")),
+    _Pattern("closing_letter", re.compile(r"\((?P<letter>[A-D])\)[\s.!]*$"), closing=True),
 )
+_WEAK_RULES = frozenset(p.rule for p in _WEAK_PATTERNS + _CLOSING_PATTERNS)
+_CLOSING_SPAN = 80  # characters searched by closing patterns
 _STANDALONE = re.compile(
     r"^(?:(?:final\s+)?answer\s*:?\s*|letter\s*)?" + _L + r"\s*(?:[.:)\-,]|$)", re.IGNORECASE
 )
 _LINE_LABEL = re.compile(r"^\s*(?:[-*>]+\s*)?(?:option\s+|choice\s+)?\(?([A-D])\s*[.:)]", re.I)
-_MORE_LETTERS = re.compile(r"^\s*(?:[,/&]|or|and)?\s*\(?([A-D])\)?(?![A-Za-z0-9])")
+_MORE_LETTERS = re.compile(
+    r"^\s*(?:[,/&]|or|and)?\s*\(?([A-D])\)?(?=\s*(?:$|[,.;:)!?]|or\b|and\b|\(?[A-D]\b))"
+)
 
 
 # Words that cannot follow the article "a", so "A" before them is the letter.
@@ -512,17 +598,26 @@ def _is_article(text: str, m: re.Match[str], options: _Options) -> bool:
     )
 
 
-def _collect(text: str, patterns, options: _Options) -> list[_Commit]:
+def _collect(text: str, patterns: Sequence[_Pattern], options: _Options) -> list[_Commit]:
     found = []
     valid = LETTERS[: len(options.items)]
-    for rule, pattern in patterns:
-        for m in pattern.finditer(text):
+    lowered = text.lower()
+    closing_from = max(0, len(text) - _CLOSING_SPAN)
+    for pattern in patterns:
+        if pattern.keywords and not any(k in lowered for k in pattern.keywords):
+            continue
+        matches = (
+            pattern.regex.finditer(text, closing_from)
+            if pattern.closing
+            else pattern.regex.finditer(text)
+        )
+        for m in matches:
             letter = m.group("letter").upper()
             if letter not in valid or _is_article(text, m, options):
                 continue
             line_end = text.find("\n", m.end())
             tail = text[m.end() : line_end if line_end >= 0 else len(text)]
-            found.append(_Commit(rule, letter, m.start(), m.end(), tail))
+            found.append(_Commit(pattern.rule, letter, m.start(), m.end(), tail))
     return found
 
 
@@ -592,6 +687,7 @@ _REFUSAL = re.compile(
     r"\b(?:I'?m sorry|I am sorry|I cannot|I can ?not|I can't|I am unable|I'm unable|unable to "
     r"(?:determine|answer|provide|tell)|cannot (?:be )?(?:determined?|tell|say|provide)|can't "
     r"(?:be )?(?:determined?|tell|say)|(?:not |im)possible to (?:determine|tell|say|know|answer)|"
+    r"cannot conclude|can't conclude|"
     r"no (?:correct|right|definitive) answer|none of the (?:above|options|choices)|(?:not clear|"
     r"unclear)(?: \w+){0,4}? (?:whether|if|what|which|where|how)|not applicable)",
     re.IGNORECASE,
@@ -607,6 +703,7 @@ _ANSWER_TEXT = re.compile(
     re.IGNORECASE,
 )
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'(])|\n+")
+_LETTER_REFERENCE = re.compile(r"(?:\b(?:option|choice)\s+|\()([A-D])\b", re.IGNORECASE)
 _SHORT_RESPONSE = 3  # sentences: a short answer states its claim in any of them
 
 
@@ -635,7 +732,14 @@ def _from_commits(text: str, options: _Options, commits: list[_Commit]) -> Extra
     for c in commits:  # every commitment to the chosen letter must agree with its label
         if c.letter == last.letter and _label_conflicts(c, options):
             return _no_answer("letter_text_conflict", text[c.start : c.end + len(c.tail)], False)
-    return _answer(last.letter, options, last.rule, evidence, True)
+    # "Answer: B. The bus moves towards the camera" while B is "right": the judge mostly keeps
+    # the letter, but not always; let a hybrid scorer ask it.
+    explained = _label_of(last.tail)
+    named = options.named(explained) if len(explained.split()) > 3 else []
+    confident = not named or options.by_letter(last.letter) in named
+    if last.rule in _WEAK_RULES:
+        confident = False
+    return _answer(last.letter, options, last.rule, evidence, confident)
 
 
 def _enumerated(text: str) -> set[str]:
@@ -645,13 +749,18 @@ def _enumerated(text: str) -> set[str]:
 
 def _decide_sentence(sentence: str, options: _Options, rule: str, confident: bool):
     """The verdict one sentence supports, or None when it names no option."""
+    if len(set(_LETTER_REFERENCE.findall(sentence))) >= 2:
+        return None  # "option A says ..., option B says ...": describes options, claims none
     refusal = _REFUSAL.search(sentence)
     named = options.named(sentence)
     if refusal:
-        # "There is no fairy, so its direction cannot be determined" picks "no fairy there".
+        # "There is no fairy, so its direction cannot be determined" picks "no fairy there";
+        # "I cannot determine it" picks "not enough information" when that is an option.
         named = [o for o in named if o.concepts & {"UNSURE", "ABSENT"}]
         if not named:
             return _no_answer("refusal", sentence)
+        if len(named) == 1 and "UNSURE" in named[0].concepts:
+            rule = "refusal_option"
     if len(named) == 1:
         return _answer(named[0].letter, options, rule, sentence, confident)
     if len(named) > 1:
@@ -719,7 +828,7 @@ def extract(response: object, options: Sequence[object]) -> Extraction:
         return _no_answer("empty")
     if not isinstance(response, str):
         return _no_answer("not_text", repr(response))
-    opts = _Options(options)
+    opts = _options(tuple(str(o) for o in options))
     raw, reasoning_only = _split_think(response)
     text = _clean(raw)
     if not re.search(r"[A-Za-z0-9]", text):
@@ -733,7 +842,8 @@ def extract(response: object, options: Sequence[object]) -> Extraction:
             if len(unsure) == 1:
                 return _answer(unsure[0].letter, opts, "refusal_option", refusal.group(0), False)
             return _no_answer("refusal", refusal.group(0))
-        return _no_answer("no_commitment", text[-200:])
+        # Reasoning that names options without concluding: a judge may still read a choice.
+        return _no_answer("no_commitment", text[-200:], confident=not opts.named(text))
     if reasoning_only and verdict.letter is not None:
         # Read from unfinished or unanswered reasoning: let a judge confirm it.
         return Extraction(

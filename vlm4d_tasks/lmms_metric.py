@@ -132,34 +132,39 @@ def judge_mode() -> str:
         raise ValueError(f"{JUDGE_ENV}={raw!r}: expected one of {choices}") from None
 
 
-@functools.lru_cache(maxsize=4)
+JUDGE_VARIABLES = (
+    "VLM4D_JUDGE_MODEL", "VLM4D_JUDGE_BASE_URL", "VLM4D_JUDGE_API_KEY",
+    "VLM4D_JUDGE_MODEL_2", "VLM4D_JUDGE_BASE_URL_2", "VLM4D_JUDGE_API_KEY_2",
+    "VLM4D_JUDGE_CONCURRENCY", "VLM4D_JUDGE_CACHE",
+)  # fmt: skip
+
+
 def _judges(mode: str) -> tuple:
-    """Judge clients from the VLM4D_JUDGE_* variables (built once per run, when first needed)."""
+    """Judge clients from the VLM4D_JUDGE_* variables as they are now (built once per setting)."""
+    return _build_judges(mode, tuple(os.environ.get(name) or None for name in JUDGE_VARIABLES))
+
+
+@functools.lru_cache(maxsize=4)
+def _build_judges(mode: str, variables: tuple) -> tuple:
     from vlm4d_tasks.grading import JUDGES_NEEDED, Mode
     from vlm4d_tasks.judge import Judge, JudgeConfigError, JudgeSettings
     from vlm4d_tasks.judge_cache import JudgeCache
 
+    model, base_url, api_key, model_2, base_url_2, api_key_2, concurrency, cache = variables
     needed = JUDGES_NEEDED[Mode(mode)]
     if needed == 0:
         return ()
-    common = {}
-    if os.environ.get("VLM4D_JUDGE_CONCURRENCY"):
-        common["concurrency"] = int(os.environ["VLM4D_JUDGE_CONCURRENCY"])
-    settings = [JudgeSettings.resolve(**common)]
+    common = {"concurrency": int(concurrency)} if concurrency else {}
+    settings = [JudgeSettings.resolve(model, base_url, api_key, **common)]
     if needed > 1:
-        model_2 = os.environ.get("VLM4D_JUDGE_MODEL_2")
         if not model_2:
             raise JudgeConfigError(f"{JUDGE_ENV}=crosscheck needs VLM4D_JUDGE_MODEL_2")
-        settings.append(
-            JudgeSettings.resolve(
-                model_2,
-                os.environ.get("VLM4D_JUDGE_BASE_URL_2") or settings[0].base_url,
-                os.environ.get("VLM4D_JUDGE_API_KEY_2") or settings[0].api_key or "",
-                **common,
-            )
-        )
-    cache = JudgeCache(os.environ.get("VLM4D_JUDGE_CACHE") or None)
-    return tuple(Judge(s, cache) for s in settings)
+        first = settings[0]
+        settings.append(JudgeSettings.resolve(
+            model_2, base_url_2 or first.base_url, api_key_2 or first.api_key or "", **common
+        ))  # fmt: skip
+    shared = JudgeCache(cache)
+    return tuple(Judge(s, shared) for s in settings)
 
 
 def _key(mode: str, item: Mapping[str, Any]) -> tuple[str, str, str]:
@@ -169,7 +174,6 @@ def _key(mode: str, item: Mapping[str, Any]) -> tuple[str, str, str]:
 
 _lock = threading.Lock()
 _verdicts: dict[tuple[str, str, str], Any] = {}  # (mode, uid, response sha) -> Verdict
-_gradings: list[dict[str, Any]] = []  # grading.to_dict() of every batch sent to a judge
 
 
 def verdicts_for(items: Sequence[Mapping[str, Any]]) -> list:
@@ -203,7 +207,7 @@ def verdicts_for(items: Sequence[Mapping[str, Any]]) -> list:
                 records = [Record.from_dict(item["record"]) for item in batch.values()]
                 responses = {item["uid"]: item["response"] for item in batch.values()}
                 grading = grade(records, responses, mode, _judges(mode), progress=True)
-                _gradings.append(grading.to_dict())
+                _run.gradings.append(grading.to_dict())
                 for key, verdict in zip(batch, grading.verdicts):
                     _verdicts[key] = verdict
         return [_verdicts[_key(mode, item)] for item in items]
@@ -223,6 +227,7 @@ def counted(scored: Sequence[Any]) -> CountedAccuracy:
 
 def aggregate(metric: str, items: Sequence[Mapping[str, Any]], args: Any = None) -> float:
     """The value of `metric` over its items (lmms-eval calls it once per metric, on rank 0)."""
+    _current_run(args)
     scored = scored_items(items)
     if metric == OVERALL:
         record_run(scored, items, args)
@@ -260,8 +265,25 @@ def pooled(metrics: Sequence[float], sizes: Sequence[int], weight_by_size: bool 
 # --------------------------------------------------------------------------------------------
 # The run's table and metadata (rank 0)
 
-_rows: dict[str, dict[str, Any]] = {}  # table row -> uid -> ScoredItem, in order of arrival
-_stamp: list[str] = []
+
+class _Run:
+    """The rows of the lmms-eval run in progress (one process may run several: `--config`)."""
+
+    def __init__(self, args: Any = None) -> None:
+        self.args = args
+        self.rows: dict[str, dict[str, Any]] = {}  # table row -> uid -> ScoredItem
+        self.stamp: str | None = None
+        self.gradings: list[dict[str, Any]] = []  # grading.to_dict() of each judge batch
+
+
+_run = _Run()
+
+
+def _current_run(args: Any) -> _Run:
+    global _run
+    if args is not None and args is not _run.args:
+        _run = _Run(args)  # lmms-eval made a new args namespace: a new run
+    return _run
 
 
 def model_label(args: Any) -> str:
@@ -325,7 +347,7 @@ def score_document(args: Any, n_resamples: int = 1000, seed: int = 0) -> dict[st
     mode = judge_mode()
     runs, models = [], {}
     # Rows sorted by name: the table does not depend on the order lmms-eval ran the tasks in.
-    for row, by_uid in sorted(_rows.items()):
+    for row, by_uid in sorted(_current_run(args).rows.items()):
         items = list(by_uid.values())
         name = f"{label} [{row}]"
         models[name] = items
@@ -349,26 +371,27 @@ def score_document(args: Any, n_resamples: int = 1000, seed: int = 0) -> dict[st
         "runs": runs,
         "models": [row.to_dict() for row in table],
         "run": run_metadata(args),
-        "judge_batches": list(_gradings),
+        "judge_batches": list(_current_run(args).gradings),
     }
 
 
 def record_run(scored: Sequence[Any], items: Sequence[Mapping[str, Any]], args: Any) -> None:
     """Add a task's scored items to its table row; rewrite the run's table and JSON."""
+    run = _current_run(args)
     for it, item in zip(scored, items):
-        _rows.setdefault(item["row"], {})[it.record.uid] = it
+        run.rows.setdefault(item["row"], {})[it.record.uid] = it
     folder = output_folder(args)
     if folder is None:
         return
     from vlm4d_tasks.report import markdown_report
 
-    if not _stamp:
+    if run.stamp is None:
         from lmms_eval.utils import get_datetime_str
 
-        _stamp.append(get_datetime_str(timezone=getattr(args, "timezone", "UTC") or "UTC"))
+        run.stamp = get_datetime_str(timezone=getattr(args, "timezone", None) or "UTC")
     score = score_document(args)
     folder.mkdir(parents=True, exist_ok=True)
-    base = folder / f"vlm4d_{_stamp[0]}"
+    base = folder / f"vlm4d_{run.stamp}"
     Path(f"{base}_table.md").write_text(markdown_report(score), encoding="utf-8")
     Path(f"{base}_score.json").write_text(
         json.dumps(score, indent=1, ensure_ascii=False, default=str) + "\n", encoding="utf-8"

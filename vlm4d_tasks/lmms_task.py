@@ -75,9 +75,7 @@ def doc_to_text_direct(doc: Mapping[str, Any], lmms_eval_specific_kwargs=None) -
     from vlm4d_tasks.prompts import render_prompt
 
     kwargs = lmms_eval_specific_kwargs
-    return render_prompt(
-        doc, "direct", _kwarg(kwargs, "pre_prompt"), _kwarg(kwargs, "post_prompt")
-    )
+    return render_prompt(doc, "direct", _kwarg(kwargs, "pre_prompt"), _kwarg(kwargs, "post_prompt"))
 
 
 def doc_to_target(doc: Mapping[str, Any]) -> str:

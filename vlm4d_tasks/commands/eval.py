@@ -33,19 +33,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "Every other argument is passed to lmms-eval unchanged (--model, --model_args, --tasks, "
         "--limit, --output_path, --log_samples, ...). `vlm4d eval --tasks list` lists the tasks."
     )
-    parser.add_argument("--dataset", metavar="DIR",
-                        help="dataset folder made by `vlm4d build-dataset` (sets VLM4D_DATASET; "
-                             "default: the official release, built once into the HF cache)")
-    parser.add_argument("--videos", metavar="DIR",
-                        help="folder with the videos in the release's layout (sets "
-                             "VLM4D_VIDEO_ROOT; default: the dataset folder, else the hub)")
-    parser.add_argument("--judge", choices=["rule", "llm", "hybrid", "crosscheck"],
-                        help="how answers are decided (sets VLM4D_JUDGE; default rule); the LLM "
-                             "judge reads VLM4D_JUDGE_MODEL / _BASE_URL / _API_KEY")
-    parser.add_argument("--frames", type=int, metavar="N",
-                        help="frames per clip for the *_frames tasks (sets VLM4D_FRAMES)")
-    parser.add_argument("--num-processes", type=int, default=1, metavar="N",
-                        help="run under `accelerate launch` with N processes (default 1)")
+    parser.add_argument(
+        "--dataset",
+        metavar="DIR",
+        help="dataset folder made by `vlm4d build-dataset` (sets VLM4D_DATASET; "
+        "default: the official release, built once into the HF cache)",
+    )
+    parser.add_argument(
+        "--videos",
+        metavar="DIR",
+        help="folder with the videos in the release's layout (sets "
+        "VLM4D_VIDEO_ROOT; default: the dataset folder, else the hub)",
+    )
+    parser.add_argument(
+        "--judge",
+        choices=["rule", "llm", "hybrid", "crosscheck"],
+        help="how answers are decided (sets VLM4D_JUDGE; default rule); the LLM "
+        "judge reads VLM4D_JUDGE_MODEL / _BASE_URL / _API_KEY",
+    )
+    parser.add_argument(
+        "--frames",
+        type=int,
+        metavar="N",
+        help="frames per clip for the *_frames tasks (sets VLM4D_FRAMES)",
+    )
+    parser.add_argument(
+        "--num-processes",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run under `accelerate launch` with N processes (default 1)",
+    )
 
 
 def tasks_folder() -> Path:

@@ -1,1 +1,58 @@
-"""vlm4d_tasks.probe"""
+"""The 4D probe set: procedurally rendered videos with exact spatiotemporal labels.
+
+A controlled companion to VLM4D (ICCV 2025): numpy-rendered scenes of simple named objects
+whose 3D trajectories and camera poses are known, so every answer is exact by construction
+(in the spirit of the DSR Suite pipeline, which generates QA from camera poses and 3D
+tracks). Scenes come in pairs, the same object motion under a static and a moving camera,
+to test the paper's finding that models confuse camera motion with object motion.
+
+Modules: `scene` (geometry), `render` (numpy ray caster + H.264), `questions` (answers from
+geometry), `sampling` (random scene pairs), `generate` (the subset on disk), `strips` (doc
+figures). Importing this package loads none of them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from vlm4d_tasks.schema import Record
+
+__all__ = ["RECORDS_FILE", "generate_probe", "load_probe_records"]
+
+RECORDS_FILE = "probe_records.jsonl"
+
+
+def load_probe_records(directory: str | Path) -> list[Record]:
+    """The records of a probe set written by `vlm4d generate-probe --out DIRECTORY`."""
+    from vlm4d_tasks.schema import FIELDS, Record, Subset
+
+    path = Path(directory) / RECORDS_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no probe records here (run `vlm4d generate-probe --out {directory}`)")
+    records = []
+    with open(path, encoding="utf-8") as fh:
+        for number, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{number}: not valid JSON: {exc}") from exc
+            missing = [name for name in FIELDS if name not in row]
+            if missing:
+                raise ValueError(f"{path}:{number} ({row.get('question_id', '?')}): missing field(s) {missing}")
+            if row["subset"] != Subset.PROBE.value:
+                raise ValueError(f"{path}:{number} ({row['question_id']}): field subset is {row['subset']!r}, not 'probe'")
+            records.append(Record.from_dict(row))
+    return records
+
+
+def generate_probe(out_dir, settings=None, progress: bool = True):
+    """Write a probe set; see `vlm4d_tasks.probe.generate.generate_probe`."""
+    from vlm4d_tasks.probe.generate import ProbeSettings
+    from vlm4d_tasks.probe.generate import generate_probe as _generate
+
+    return _generate(out_dir, settings or ProbeSettings(), progress=progress)

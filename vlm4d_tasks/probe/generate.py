@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from vlm4d_tasks.probe import questions as q
-from vlm4d_tasks.probe.sampling import COUNT_KINDS, KINDS, Geometry, Story, sample_pair
+from vlm4d_tasks.probe.sampling import COUNT_KINDS, KINDS, MOVING_CAMERAS, Geometry, Story, sample_pair
 from vlm4d_tasks.probe.scene import Scene
 from vlm4d_tasks.schema import LETTERS, Category, Perspective, Record, Source, Subset, make_uid
 
@@ -172,7 +172,9 @@ def plan_probe(settings: ProbeSettings) -> ProbePlan:
         kind = KINDS[k % len(KINDS)]
         count_kind = COUNT_KINDS[(k // len(KINDS)) % len(COUNT_KINDS)] if kind == "count" else None
         ids = (f"scene_{2 * k + 1:04d}", f"scene_{2 * k + 2:04d}")
-        static, moving, story = sample_pair(np.random.default_rng([settings.seed, k]), kind, count_kind, geometry, ids)
+        rng = np.random.default_rng([settings.seed, k])
+        motion = MOVING_CAMERAS[k % len(MOVING_CAMERAS)]
+        static, moving, story = sample_pair(rng, kind, count_kind, geometry, ids, motion)
         members = [static, moving][: min(2, settings.n_scenes - 2 * k)]
         drafts = [_drafts(scene, story, np.random.default_rng([settings.seed, k, 1])) for scene in members]
         if len(drafts) == 2:
@@ -246,7 +248,8 @@ def plan_probe(settings: ProbeSettings) -> ProbePlan:
             scenes.append(scene)
     labels = {
         "version": LABELS_VERSION,
-        "settings": asdict(settings) | {"n_frames": settings.n_frames},
+        # Parallelism changes nothing in the output, so it is not recorded.
+        "settings": {k: v for k, v in asdict(settings).items() if k != "jobs"} | {"n_frames": settings.n_frames},
         "conventions": {
             "world": "x east (camera right at yaw 0), y up, z north (camera forward at yaw 0), metres",
             "angles": "degrees; headings and yaws: 0 = north, growing clockwise as seen from above",

@@ -314,7 +314,7 @@ class FrameRenderer:
         colour = (AMBIENT + DIFFUSE * lambert)[:, None] * np.array(COLOURS[obj.colour], float)
         # The marker is nearly self-lit so that it stays the brightest thing in the frame.
         on_marker = marker[hit]
-        colour[on_marker] = (0.88 + 0.12 * lambert[on_marker])[:, None] * np.array(
+        colour[on_marker] = (0.94 + 0.06 * lambert[on_marker])[:, None] * np.array(
             MARKER_COLOUR, float
         )
         region = img[v0:v1, u0:u1]

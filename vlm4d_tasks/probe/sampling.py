@@ -84,7 +84,7 @@ def _linear(rng, direction: str) -> Motion:
 
 def _still(rng) -> Motion:
     z = rng.uniform(4.5, 8.5)
-    x = rng.uniform(-1.0, 1.0) * (0.6 * z - 0.7)
+    x = rng.uniform(-1.0, 1.0) * (0.5 * z - 0.8)
     return Motion((x, z), (x, z), heading0=float(rng.uniform(0, 360)))
 
 
@@ -100,7 +100,7 @@ def _add_still(rng, objects: list[SceneObject], spec, fits) -> None:
 def _objects(rng, n: int) -> list[tuple[str, str, float]]:
     shapes = rng.permutation(SHAPES)[:n]
     colours = rng.permutation(sorted(COLOURS))[:n]
-    return [(str(s), str(c), float(rng.uniform(0.6, 0.9))) for s, c in zip(shapes, colours, strict=True)]
+    return [(str(s), str(c), float(rng.uniform(0.7, 1.05))) for s, c in zip(shapes, colours, strict=True)]
 
 
 def _absent_name(rng, objects: list[SceneObject]) -> str:
@@ -200,8 +200,8 @@ def _story_objects(rng, kind: str, count_kind: str | None, n_frames: int, fits):
     return objects, story
 
 
-def _moving_camera(rng, base: CameraPath) -> CameraPath:
-    motion = str(rng.choice(MOVING_CAMERAS))
+def _moving_camera(rng, base: CameraPath, motion: str | None = None) -> CameraPath:
+    motion = motion or str(rng.choice(MOVING_CAMERAS))
     sign = 1.0 if rng.random() < 0.5 else -1.0
     if motion == "pan":
         return replace(base, motion=motion, yaw1=sign * rng.uniform(12, 20))
@@ -299,9 +299,18 @@ def story_labels(scene: Scene, story: Story) -> dict[str, object]:
 
 
 def sample_pair(
-    rng: np.random.Generator, kind: str, count_kind: str | None, geometry: Geometry, ids: tuple[str, str]
+    rng: np.random.Generator,
+    kind: str,
+    count_kind: str | None,
+    geometry: Geometry,
+    ids: tuple[str, str],
+    camera_motion: str | None = None,
 ) -> tuple[Scene, Scene, Story]:
-    """A (static camera, moving camera) pair of scenes about one story."""
+    """A (static camera, moving camera) pair of scenes about one story.
+
+    `camera_motion` is the preferred motion of the moving camera (the generator cycles
+    through them so that all are represented); if it does not fit, any other may be used.
+    """
     base = CameraPath("static", (0.0, 0.0), (0.0, 0.0), 0.0, 0.0)
     for _ in range(MAX_TRIES):
         template = Scene(
@@ -327,8 +336,9 @@ def sample_pair(
         if not (in_view(static, allowed) and labels_ok(static, story)):
             continue
         expected = story_labels(static, story)
-        for _ in range(25):
-            moving = replace(static, scene_id=ids[1], camera=_moving_camera(rng, base))
+        for attempt in range(25):
+            motion = camera_motion if attempt < 15 else None
+            moving = replace(static, scene_id=ids[1], camera=_moving_camera(rng, base, motion))
             if not (in_view(moving, allowed) and labels_ok(moving, story)):
                 continue
             # The pair must agree on every answer: only the camera differs.

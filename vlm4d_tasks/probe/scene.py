@@ -126,8 +126,8 @@ class CameraPath:
     yaw0: float
     yaw1: float
     height: float = 1.6
-    pitch: float = 14.0  # degrees down
-    hfov: float = 62.0  # horizontal field of view, degrees
+    pitch: float = 15.0  # degrees down
+    hfov: float = 55.0  # horizontal field of view, degrees
 
     @property
     def moves(self) -> bool:

@@ -1,0 +1,456 @@
+"""Tests for vlm4d_tasks.extract: every rule, the hard cases, and properties.
+
+All responses here are written for these tests (in the styles models use); none comes from
+the judged reference data.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from vlm4d_tasks.extract import LETTERS, NO_ANSWER, Extraction, extract
+
+DIRECTION = ["not moving", "left", "right", "no car there"]
+CAMERA = [
+    "towards the camera",
+    "away from the camera",
+    "not moving",
+    "there are no dogs in the video",
+]
+SPIN = ["clockwise", "counter-clockwise", "not spinning", "no wheel there"]
+COUNT = [3, 0, 2, 1]  # counting questions have integer options
+HANDS = ["wave", "hold the cup", "rest on the table", "point"]
+PATHS = ["right to left", "left to right", "not moving", "top to bottom"]
+UNSURE = ["left", "right", "straight", "not enough information in the scene to answer"]
+ARTICLE = ["a dog", "a cat", "a bicycle", "a pedestrian"]
+
+# (response, options, letter, rule)
+CASES = [
+    # -- explicit commitments -------------------------------------------------------------
+    pytest.param("C", DIRECTION, "C", "letter_line", id="bare-letter"),
+    pytest.param("  b.\n", DIRECTION, "B", "letter_line", id="bare-lowercase-letter-dot"),
+    pytest.param("(D)", DIRECTION, "D", "letter_line", id="bare-parenthesised"),
+    pytest.param("C: right", DIRECTION, "C", "letter_line", id="letter-with-own-text"),
+    pytest.param("Answer: B", DIRECTION, "B", "final_answer_phrase", id="answer-colon"),
+    pytest.param(
+        "The cyclist keeps to the same side of the road in every frame and the background "
+        "slides past.\n\nTherefore, the final answer is: $C",
+        DIRECTION,
+        "C",
+        "final_answer_phrase",
+        id="cot-final-answer-dollar",
+    ),
+    pytest.param(
+        "Final Answer: $D$", DIRECTION, "D", "final_answer_phrase", id="final-answer-latex"
+    ),
+    pytest.param(
+        "The wheel turns with the hands of a clock.\n\n**Final answer: (A)**",
+        SPIN,
+        "A",
+        "final_answer_phrase",
+        id="markdown-bold",
+    ),
+    pytest.param(
+        "Looking at the hub, the spokes sweep to the right at the top.\n\\boxed{A}",
+        SPIN,
+        "A",
+        "letter_line",
+        id="boxed",
+    ),
+    pytest.param(
+        "So the answer is $\\boxed{\\text{B}}$.", SPIN, "B", "final_answer_phrase", id="boxed-text"
+    ),
+    pytest.param(
+        "Answer: (A) Towards the camera, as the dog grows larger in every frame.",
+        CAMERA,
+        "A",
+        "final_answer_phrase",
+        id="answer-paren-with-text",
+    ),
+    pytest.param(
+        "I would choose option D because nothing resembling a dog appears.",
+        CAMERA,
+        "D",
+        "choose_phrase",
+        id="i-choose",
+    ),
+    pytest.param(
+        "Hard to be sure from two frames, but I think it's B.",
+        DIRECTION,
+        "B",
+        "choose_phrase",
+        id="i-think-its",
+    ),
+    pytest.param(
+        "Considering the shadows, B is the correct answer.",
+        CAMERA,
+        "B",
+        "letter_is_correct",
+        id="letter-is-correct",
+    ),
+    pytest.param(
+        "The answer is A because the car never leaves its parking spot.",
+        DIRECTION,
+        "A",
+        "final_answer_phrase",
+        id="capital-A-before-because-is-the-letter",
+    ),
+    pytest.param(
+        "Analysis of the frames shows it rolling further down the street, consistent with option C",
+        DIRECTION,
+        "C",
+        "option_reference",
+        id="weak-option-reference",
+    ),
+    pytest.param(
+        "The dog trots steadily towards the photographer (A)",
+        CAMERA,
+        "A",
+        "closing_letter",
+        id="closing-parenthesised-letter",
+    ),
+    pytest.param("最终答案是：B", DIRECTION, "B", "final_answer_phrase", id="chinese-final-answer"),
+    pytest.param(
+        "<think>The car starts on the left... maybe it is B? No, it ends on the right side, so C."
+        "</think>\nAnswer: C",
+        DIRECTION,
+        "C",
+        "final_answer_phrase",
+        id="think-block-then-answer",
+    ),
+    pytest.param(
+        "<think>Option B says left. But the car clearly ends up on the right.</think>\n\nC",
+        DIRECTION,
+        "C",
+        "letter_line",
+        id="think-block-letters-ignored",
+    ),
+    # -- change of mind: the last commitment wins -------------------------------------------
+    pytest.param(
+        "At first glance the answer is B. Looking again at the last two frames, the car has "
+        "drifted to the other side of the lane.\n\nTherefore, the final answer is: C",
+        DIRECTION,
+        "C",
+        "final_answer_phrase",
+        id="change-of-mind",
+    ),
+    # -- answers that list every option while reasoning ---------------------------------------
+    pytest.param(
+        "Let's check each option:\n- Option A: not moving - the car clearly moves.\n"
+        "- Option B: left - the car heads the other way.\n- Option C: right - matches.\n"
+        "- Option D: no car there - a car is visible.\n\nTherefore, the final answer is: C.",
+        DIRECTION,
+        "C",
+        "final_answer_phrase",
+        id="lists-every-option-then-commits",
+    ),
+    # -- integer options ------------------------------------------------------------------
+    pytest.param("C: 2", COUNT, "C", "letter_line", id="count-letter-and-number"),
+    pytest.param(
+        "There are two ducks moving to the left.", COUNT, "C", "option_text", id="count-words"
+    ),
+    pytest.param(
+        "No duck moves to the left at any point.", COUNT, "B", "option_text", id="count-zero"
+    ),
+    pytest.param(
+        "In frame 3, one of the ducks turns; overall 1 duck swims to the left.",
+        COUNT,
+        "D",
+        "option_text",
+        id="count-ignores-frame-numbers-and-one-of",
+    ),
+    # -- prose without a letter -----------------------------------------------------------
+    pytest.param(
+        "The car is moving to the right.", DIRECTION, "C", "option_text", id="prose-right"
+    ),
+    pytest.param(
+        "The dog is stationary; it stays in the same spot throughout.",
+        CAMERA,
+        "C",
+        "option_text",
+        id="prose-synonym-stationary",
+    ),
+    pytest.param(
+        "The wheel rotates anticlockwise.", SPIN, "B", "option_text", id="prose-anticlockwise"
+    ),
+    pytest.param(
+        "The person's left hand is holding the cup.", HANDS, "B", "option_text", id="prose-stemming"
+    ),
+    pytest.param(
+        "The truck on the right is moving towards the left.",
+        DIRECTION,
+        "B",
+        "option_text",
+        id="prose-motion-beats-location",
+    ),
+    pytest.param(
+        "The car is not moving left or right; it is parked and not moving.",
+        DIRECTION,
+        "A",
+        "option_text",
+        id="prose-negated-list",
+    ),
+    pytest.param(
+        "The knife slides from the right end to the left end of the board.",
+        PATHS,
+        "A",
+        "option_text",
+        id="prose-path",
+    ),
+    pytest.param(
+        "The final answer is: not spinning.",
+        SPIN,
+        "C",
+        "answer_phrase_text",
+        id="answer-phrase-text",
+    ),
+    pytest.param(
+        "Several people walk past, but there is no dog anywhere in the video. So the question "
+        "about the dog's direction is not applicable.",
+        CAMERA,
+        "D",
+        "absence_claim",
+        id="absence-before-refusal",
+    ),
+    pytest.param(
+        "I'm sorry, I cannot determine which way the person turned from these frames.",
+        UNSURE,
+        "D",
+        "refusal_option",
+        id="refusal-maps-to-not-enough-information",
+    ),
+    # -- no valid answer ------------------------------------------------------------------
+    pytest.param(
+        "I'm sorry, but I can't help identify the direction from these images.",
+        DIRECTION,
+        None,
+        "refusal",
+        id="refusal",
+    ),
+    pytest.param("", DIRECTION, None, "empty", id="empty-string"),
+    pytest.param("   \n\t", DIRECTION, None, "empty", id="whitespace"),
+    pytest.param("B\nC", DIRECTION, None, "contradictory_letters", id="two-bare-letters"),
+    pytest.param("Answer: A\nD", DIRECTION, None, "contradictory_letters", id="answer-then-letter"),
+    pytest.param(
+        "It could be either. Therefore, the final answer is: B or C",
+        DIRECTION,
+        None,
+        "several_letters",
+        id="a-or-b",
+    ),
+    pytest.param(
+        "Therefore, the final answer is: D: left",
+        DIRECTION,
+        None,
+        "letter_text_conflict",
+        id="letter-names-other-option",
+    ),
+    pytest.param("B: 3", COUNT, None, "letter_text_conflict", id="letter-with-wrong-count"),
+    pytest.param(
+        "The wheel spins. The final answer is (A) counter-clockwise.",
+        SPIN,
+        None,
+        "letter_text_conflict",
+        id="clockwise-vs-counter-clockwise",
+    ),
+    pytest.param(
+        "A. not moving\nB. left\nC. right\nD. no car there",
+        DIRECTION,
+        None,
+        "enumeration_only",
+        id="options-listed-no-choice",
+    ),
+    pytest.param(
+        "Option A says the dog approaches, option B says it leaves, option C says it stays and "
+        "option D says there is no dog. Each of these is plausible from a single frame.",
+        CAMERA,
+        None,
+        "no_commitment",
+        id="mentions-all-letters-commits-to-none",
+    ),
+    pytest.param(
+        "The car is moving left and then right.",
+        DIRECTION,
+        None,
+        "several_options_named",
+        id="prose-two-options",
+    ),
+    pytest.param(
+        "After looking at every frame carefully, the final answer is: N/A",
+        DIRECTION,
+        None,
+        "final_answer_unresolved",
+        id="final-answer-placeholder",
+    ),
+    pytest.param(
+        "A car drives along the street while a man waits at the crossing.",
+        ARTICLE,
+        None,
+        "no_commitment",
+        id="article-A-is-not-a-letter",
+    ),
+    pytest.param(
+        "The final answer is: E",
+        DIRECTION,
+        None,
+        "final_answer_unresolved",
+        id="letter-out-of-range",
+    ),
+]
+
+
+@pytest.mark.parametrize(("response", "options", "letter", "rule"), CASES)
+def test_rules(response: str, options: list, letter: str | None, rule: str) -> None:
+    verdict = extract(response, options)
+    assert (verdict.letter, verdict.rule) == (letter, rule), verdict
+    if letter is not None:
+        assert verdict.evidence, "a chosen letter always quotes the span that decided it"
+
+
+@pytest.mark.parametrize(
+    ("response", "rule"),
+    [(None, "empty"), (3, "not_text"), (2.5, "not_text"), ({"A": 1}, "not_text"), ([], "not_text")],
+)
+def test_non_string_responses_are_no_valid_answer(response: object, rule: str) -> None:
+    verdict = extract(response, DIRECTION)
+    assert verdict == Extraction(NO_ANSWER, True, rule, verdict.evidence)
+    assert verdict.label == "No Valid Answer"
+
+
+def test_single_generation_in_a_list_is_unwrapped() -> None:
+    assert extract(["Answer: D"], DIRECTION).letter == "D"
+    assert extract(["B", "C"], DIRECTION).rule == "not_text"
+
+
+def test_label_matches_official_format() -> None:
+    assert extract("Therefore, the final answer is: C", DIRECTION).label == "C: right"
+    assert extract("C: 2", COUNT).label == "C: 2"
+    assert extract("no idea", DIRECTION).label == "No Valid Answer"
+
+
+def test_confidence_flags_what_a_judge_should_see() -> None:
+    assert extract("Therefore, the final answer is: B", DIRECTION).confident
+    assert not extract("Therefore, the final answer is: D: left", DIRECTION).confident
+    # Read from reasoning that never reached an answer: a judge should confirm.
+    unfinished = extract("<think>The car ends on the right, so C", DIRECTION)
+    assert (unfinished.letter, unfinished.confident) == ("C", False)
+
+
+def test_explanatory_sentence_after_letter_is_not_a_conflict() -> None:
+    # The reference judge reads the letter and does not re-grade the explanation.
+    verdict = extract("Answer: B. The bus drives off towards the camera.", DIRECTION)
+    assert verdict.letter == "B"
+
+
+def test_duplicate_option_texts_do_not_conflict() -> None:
+    options = ["not sure", "not moving", "away from the camera", "away from the camera"]
+    assert extract("D: away from the camera", options).letter == "D"
+
+
+# -- properties ---------------------------------------------------------------------------
+
+_FRAGMENTS = [
+    "A",
+    "B",
+    "C",
+    "D",
+    "a",
+    "(C)",
+    "Answer:",
+    "the final answer is",
+    "Therefore,",
+    "option",
+    "left",
+    "right",
+    "not moving",
+    "no car there",
+    "\n",
+    ".",
+    ":",
+    "$",
+    "**",
+    "<think>",
+    "</think>",
+    "\\boxed{",
+    "}",
+    "I'm sorry",
+    "or",
+    "not",
+    "the car",
+    "moves",
+    "towards",
+    "2",
+    "二",
+    "答案是",
+]
+
+
+def _random_response(rng: random.Random) -> str:
+    return " ".join(rng.choice(_FRAGMENTS) for _ in range(rng.randint(0, 30)))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_letter_is_always_a_valid_letter_or_none(seed: int) -> None:
+    rng = random.Random(seed)
+    for _ in range(300):
+        options = rng.choice([DIRECTION, CAMERA, SPIN, COUNT, HANDS])
+        verdict = extract(_random_response(rng), options)
+        assert verdict.letter in (*LETTERS, None)
+        assert isinstance(verdict.rule, str) and verdict.rule
+        assert verdict.label == (
+            "No Valid Answer"
+            if verdict.letter is None
+            else f"{verdict.letter}: {options[LETTERS.index(verdict.letter)]}"
+        )
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_extraction_is_deterministic(seed: int) -> None:
+    rng = random.Random(seed)
+    responses = [_random_response(rng) for _ in range(200)]
+    first = [extract(r, SPIN) for r in responses]
+    second = [extract(r, SPIN) for r in reversed(responses)][::-1]
+    assert first == second
+
+
+def test_fewer_options_never_yield_a_missing_letter() -> None:
+    assert extract("D", ["yes", "no"]).letter is None
+    assert extract("B", ["yes", "no"]).letter == "B"
+
+
+@pytest.mark.parametrize("letter", LETTERS)
+def test_every_letter_in_every_common_wrapper(letter: str) -> None:
+    wrappers = [
+        "{}",
+        "({})",
+        "{}.",
+        "**{}**",
+        "Answer: {}",
+        "The answer is {}.",
+        "Final Answer: ${}$",
+        "\\boxed{{{}}}",
+        "Therefore, the final answer is: {}",
+        "I choose option {}.",
+    ]
+    for wrapper in wrappers:
+        assert extract(wrapper.format(letter), DIRECTION).letter == letter, wrapper
+
+
+def test_explanation_naming_another_option_lowers_confidence() -> None:
+    verdict = extract("Answer: C. The car is moving towards the left of the frame.", DIRECTION)
+    assert (verdict.letter, verdict.confident) == ("C", False)
+    agreeing = extract("Answer: C. The car is moving towards the right of the frame.", DIRECTION)
+    assert (agreeing.letter, agreeing.confident) == ("C", True)
+
+
+def test_no_commitment_is_unsure_only_when_options_are_discussed() -> None:
+    silent = extract("The clip shows a street at dusk with a few parked vehicles.", DIRECTION)
+    assert (silent.letter, silent.rule, silent.confident) == (None, "no_commitment", True)
+    discussed = extract(
+        "Frame one shows the street. Frame two shows a car near the kerb. In frame three it "
+        "drifts to the left. Frame four is blurred and hard to read.",
+        DIRECTION,
+    )
+    assert (discussed.letter, discussed.rule, discussed.confident) == (None, "no_commitment", False)
