@@ -271,6 +271,25 @@ def test_default_builds_the_official_release_once_into_the_hf_cache(tmp_path, mo
     assert lmms_task.doc_to_video(docs[0]) == [str(tmp_path / "repo" / docs[0]["video"])]
 
 
+def test_unreachable_hub_says_how_to_name_a_dataset_and_fails_fast(tmp_path, monkeypatch):
+    from vlm4d_tasks import hub, lmms_task
+
+    calls = []
+
+    def unreachable(repo_id, revision):
+        calls.append(repo_id)
+        raise hub.HubUnavailableError("cannot reach the Hugging Face hub.")
+
+    monkeypatch.setattr(hub, "download_annotations", unreachable)
+    monkeypatch.delenv("VLM4D_DATASET", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    source = [{"repo_id": "shijiezhou/VLM4D", "revision": "unreachable-rev"}]
+    for _ in range(3):  # lmms-eval retries a failed load: only the first one tries the hub
+        with pytest.raises(hub.HubUnavailableError, match="set VLM4D_DATASET=DIR"):
+            lmms_task.real_docs(source)
+    assert calls == ["shijiezhou/VLM4D"]
+
+
 def test_frames_sampled_uniformly_as_pil_images(use_dataset, monkeypatch):
     from _video_factory import read_frame_number
 

@@ -113,11 +113,14 @@ class Track:
         self.cy = np.full(n, np.nan)
         self.marker_area = np.zeros(n)
         self.marker_dx = np.full(n, np.nan)
+        self.on_border = np.ones(n, bool)  # touching the image border: maybe cut off
+        height, width = frames.shape[1:3]
         for k in range(n):
             ys, xs = np.nonzero(body[k])
             if len(xs) < 4:
                 continue
             y0, y1, x0, x1 = ys.min() - 3, ys.max() + 4, xs.min() - 3, xs.max() + 4
+            self.on_border[k] = y0 < 0 or x0 < 0 or y1 > height or x1 > width
             y0, x0 = max(y0, 0), max(x0, 0)
             stripe = np.zeros_like(white[k])
             stripe[y0:y1, x0:x1] = white[k][y0:y1, x0:x1]
@@ -138,7 +141,7 @@ def motion_from_pixels(u0, a0, u1, a1, width: int, hfov: float) -> tuple[str, fl
     depth_ratio = math.sqrt(a0 / a1)  # z1 / z0
     lateral = ((u1 - width / 2) * depth_ratio - (u0 - width / 2)) / f  # (x1 - x0) / z0
     forward = depth_ratio - 1.0  # (z1 - z0) / z0
-    if math.hypot(lateral, forward) < 0.04:
+    if math.hypot(lateral, forward) < 0.08:
         return "still", math.hypot(lateral, forward)
     angle = math.degrees(math.atan2(lateral, forward))
     bins = {"away": 0.0, "right": 90.0, "towards": 180.0, "left": -90.0}
@@ -305,9 +308,9 @@ def test_static_camera_clips_have_a_still_background_and_moving_ones_do_not(prob
         diff = np.abs(frames[0].astype(int) - frames[-1].astype(int)).max(-1)[background]
         changed = np.mean(diff > 12)
         if scene.camera.moves:
-            assert changed > 0.05, (scene.scene_id, scene.camera.motion, changed)
+            assert changed > 0.15, (scene.scene_id, scene.camera.motion, changed)
         else:
-            assert changed < 0.02, (scene.scene_id, changed)
+            assert changed < 0.06, (scene.scene_id, changed)
 
 
 # -- labels against pixels -------------------------------------------------------------------
@@ -322,11 +325,12 @@ def _still_twin(scene, name: str):
     return replace(scene, objects=objects)
 
 
-def _render_raw(scene) -> np.ndarray:
-    from vlm4d_tasks.probe.render import FrameRenderer
+def _render_video(scene, path: Path) -> np.ndarray:
+    """Render and encode a (modified) scene through the same H.264 path, then decode it."""
+    from vlm4d_tasks.probe.render import render_clip
 
-    renderer = FrameRenderer(scene)
-    return np.stack([renderer.frame(k) for k in (0, scene.n_frames - 1)])
+    render_clip(scene, path)
+    return decode(path)
 
 
 def _pixel_direction(probe: ProbeSet, record: Record, name: str, scene) -> str:
@@ -334,8 +338,13 @@ def _pixel_direction(probe: ProbeSet, record: Record, name: str, scene) -> str:
     track = probe.track(record.video, colour)
     if scene.camera.moves:
         # Compare with the object frozen in place under the same camera path at the end.
-        ref = Track(_render_raw(_still_twin(scene, name)), colour)
-        u0, a0, u1, a1 = ref.cx[-1], ref.area[-1], track.cx[-1], track.area[-1]
+        still = _render_video(_still_twin(scene, name), probe.root / "counterfactual.mp4")
+        ref = Track(still, colour)
+        # The latest frame where both are whole: the frozen one may leave the picture.
+        whole = np.nonzero(~ref.on_border & ~track.on_border & (ref.area > 0) & (track.area > 0))[0]
+        k = int(whole[-1])
+        assert k >= 0.6 * (scene.n_frames - 1), (record.question_id, name, k)
+        u0, a0, u1, a1 = ref.cx[k], ref.area[k], track.cx[k], track.area[k]
     else:
         u0, a0, u1, a1 = track.cx[0], track.area[0], track.cx[-1], track.area[-1]
     assert min(a0, a1) > 20, (record.question_id, name, a0, a1)

@@ -249,9 +249,32 @@ _NEGATION = re.compile(
 )
 
 
+# Models trained on Chinese text switch language mid-answer ("suggesting a 向右 trend"); the
+# judge reads these directions, so they are read as their English words.
+_CHINESE_WORDS = {
+    "向左": "left",
+    "朝左": "left",
+    "往左": "left",
+    "向右": "right",
+    "朝右": "right",
+    "往右": "right",
+    "向上": "up",
+    "向下": "down",
+    "向前": "forward",
+    "向后": "backward",
+    "逆时针": "counterclockwise",
+    "顺时针": "clockwise",
+    "静止": "stationary",
+    "不动": "not moving",
+}
+_CHINESE_RE = re.compile("|".join(_CHINESE_WORDS))
+
+
 def _normalise(text: str, numeric: bool) -> str:
     """Lower-case words separated by spaces, clause punctuation kept as " , " tokens."""
     text = text.translate(_TRANSLATE).lower()
+    if not text.isascii():
+        text = _CHINESE_RE.sub(lambda m: f" {_CHINESE_WORDS[m.group(0)]} ", text)
     if numeric:
         text = _NUMBER_WORD_RE.sub(lambda m: _NUMBER_WORDS[m.group(1)], text)
     text = re.sub(r"(?<=[a-z])'(?=[a-z])", "\0", text)  # keep "don't", drop quotes
@@ -347,10 +370,12 @@ class _Options:
         options whose every concept the text mentions (synonyms: "stationary" = "not moving")."""
         normalised = _normalise(text, self.numeric)
         # "from the right end to the left end" is "right to left".
-        normalised = re.sub(r"\b(left|right|top|bottom) (?:end|side|edge)\b", r"\1", normalised)
-        if not self.has_paths:
+        normalised = re.sub(
+            r"\b(left|right|top|bottom) (?:end|side|edge|center|centre|corner)\b", r"\1", normalised
+        )
+        if not self.has_paths:  # "from the left toward the right" is "right"
             normalised = re.sub(
-                r"(?:from )?(left|right) to (?:the )?(left|right)", r"\2", normalised
+                r"(?:from )?(?:the )?(left|right) (?:to|towards?) (?:the )?(left|right)", r"\2", normalised
             )
         found = self._literal(normalised) or self._by_concept(normalised)
         restated = _RESTATEMENT.split(normalised)
@@ -439,11 +464,12 @@ def _options(texts: tuple[str, ...]) -> _Options:
 # ============================================================================================
 # Letter commitments
 
-# A letter as models write it: C, (C), [C], "C", option C, letter C. It must not continue a
-# word; whether "A" is the article is decided in _is_article.
+# A letter as models write it: C, (C), [C], "C", option C, letter C, and with stray
+# punctuation inside the bracket, "(;B)", which garbles nothing about which letter it is. It
+# must not continue a word; whether "A" is the article is decided in _is_article.
 _L = (
-    r"(?:(?:option|choice|letter)\s*)?(?:\(|\[|\"|')?(?P<letter>[A-Da-d])(?:\)|\]|\"|')?"
-    r"(?![A-Za-z0-9_'-])"
+    r"(?:(?:option|choice|letter)\s*)?(?:[(\[][;:,.]*\s*|\"|')?(?P<letter>[A-Da-d])"
+    r"(?:\)|\]|\"|')?(?![A-Za-z0-9_'-])"
 )
 
 
@@ -747,8 +773,19 @@ def _enumerated(text: str) -> set[str]:
     return {m.group(1).upper() for line in text.split("\n") if (m := _LINE_LABEL.match(line))}
 
 
+# "To determine whether the duck swims forward or backward, we look at ...": the purpose clause
+# restates the question, so the options it names are not claims.
+_TASK_VERBS = r"(?:determine|decide|answer|figure out|find out|tell|identify|establish|assess)"
+_PURPOSE_CLAUSE = re.compile(
+    r"^(?:first,? |now,? )?(?:to|in order to) " + _TASK_VERBS + r"\b[^.!?]*?,\s*"
+    r"(?=(?:we|I|let's|let us|one|you)\b)|^(?:to|in order to) " + _TASK_VERBS + r"\b[^,]*$",
+    re.IGNORECASE,
+)
+
+
 def _decide_sentence(sentence: str, options: _Options, rule: str, confident: bool):
     """The verdict one sentence supports, or None when it names no option."""
+    sentence = _PURPOSE_CLAUSE.sub("", sentence)
     if len(set(_LETTER_REFERENCE.findall(sentence))) >= 2:
         return None  # "option A says ..., option B says ...": describes options, claims none
     refusal = _REFUSAL.search(sentence)
@@ -812,6 +849,35 @@ def _from_prose(text: str, options: _Options) -> Extraction | None:
         verdict = _decide_sentence(sentences[-1], options, "option_text", False)
         if verdict is not None:
             return verdict
+    return _late_conclusion(sentences, options)
+
+
+# An inference drawn from the observations: "it's clear that ...", "this indicates ...".
+_INFERENCE = re.compile(
+    r"\b(?:it(?:'s| is) (?:clear|evident|apparent|obvious)|(?:this|which|that) (?:clearly )?"
+    r"(?:indicates|suggests|shows|means|confirms)|indicating|suggesting|therefore|thus|hence|"
+    r"in conclusion|we can conclude|it can be concluded)\b",
+    re.IGNORECASE,
+)
+_LATE_WINDOW = 3  # sentences before the end in which an unfinished answer may conclude
+
+
+def _late_conclusion(sentences: list[str], options: _Options) -> Extraction | None:
+    """Reasoning that breaks off (garbled text, a cut) after drawing its conclusion:
+    "This indicates that the train turns counter-clockwise. Therefore, when at one poi".
+    The latest inference among the last sentences that names an option after its marker
+    decides, and only when it names exactly one; a judge should confirm it. Counts are left
+    alone: unfinished counting is a running tally ("image 1 shows one deer"), not a total."""
+    if options.numeric:
+        return None
+    for sentence in reversed(sentences[-_LATE_WINDOW:]):
+        inference = _INFERENCE.search(sentence)
+        if not inference:
+            continue
+        claim = sentence[inference.end() :]
+        verdict = _decide_sentence(claim, options, "late_conclusion", False)
+        if verdict is not None:
+            return verdict if verdict.letter is not None else None
     return None
 
 

@@ -72,9 +72,15 @@ def build_official(repo_id: str, revision: str) -> Path:
         return out
     from vlm4d_tasks.annotations import load_annotations
     from vlm4d_tasks.dataset_repo import build_dataset_repo
-    from vlm4d_tasks.hub import download_annotations
+    from vlm4d_tasks.hub import HubUnavailableError, download_annotations
 
-    annotations = load_annotations(download_annotations(repo_id, revision))
+    try:
+        annotations = load_annotations(download_annotations(repo_id, revision))
+    except HubUnavailableError as exc:
+        raise HubUnavailableError(
+            f"{exc} For the lmms-eval tasks: set {DATASET_ENV}=DIR (or `vlm4d eval --dataset "
+            "DIR`) to a folder made by `vlm4d build-dataset`."
+        ) from exc
     # Build beside the target and rename: a concurrent process (another rank) never sees a
     # half-written folder, and whichever finishes first wins.
     partial = out.with_name(f"{out.name}.partial-{os.getpid()}")
@@ -120,7 +126,7 @@ _settings: dict[str, str] = {}  # visual input of the tasks that ran (for run me
 
 
 def note_setting(task_kind: str, setting: str) -> None:
-    """Record how a kind of task feeds the model (e.g. "frames" -> "uniform(8)")."""
+    """Record how a kind of task feeds the model (e.g. "frames" -> "uniform-8 PIL frames")."""
     _settings[task_kind] = setting
 
 
@@ -128,13 +134,21 @@ def run_settings() -> dict[str, str]:
     return dict(sorted(_settings.items()))
 
 
+_failed: dict[tuple, Exception] = {}  # lmms-eval retries a failed load 5 times: fail fast
+
+
 def resolve_source(repo_id: str, revision: str) -> DatasetSource:
     """The data of this run: `VLM4D_DATASET`, else the official release (see module doc)."""
     global _current
-    _current = _resolve(
-        repo_id, revision, os.environ.get(DATASET_ENV) or None,
-        os.environ.get(VIDEO_ROOT_ENV) or None,
-    )  # fmt: skip
+    key = (repo_id, revision, os.environ.get(DATASET_ENV) or None,
+           os.environ.get(VIDEO_ROOT_ENV) or None)  # fmt: skip
+    if key in _failed:
+        raise _failed[key]
+    try:
+        _current = _resolve(*key)
+    except (OSError, ValueError, RuntimeError) as exc:
+        _failed[key] = exc
+        raise
     return _current
 
 

@@ -304,11 +304,14 @@ def output_folder(args: Any) -> Path | None:
     base = getattr(args, "output_path", None)
     if not base:
         return None
-    from lmms_eval.loggers.evaluation_tracker import GeneralConfigTracker
-    from lmms_eval.utils import sanitize_model_name
+    try:
+        from lmms_eval.loggers.evaluation_tracker import GeneralConfigTracker
+        from lmms_eval.utils import sanitize_model_name
 
-    name = GeneralConfigTracker._get_model_name(str(getattr(args, "model_args", "") or ""))
-    return Path(base) / sanitize_model_name(name)
+        name = GeneralConfigTracker._get_model_name(str(getattr(args, "model_args", "") or ""))
+        return Path(base) / sanitize_model_name(name)
+    except ImportError:  # lmms-eval internals moved: the output folder itself will do
+        return Path(base)
 
 
 def run_metadata(args: Any) -> dict[str, Any]:
@@ -363,14 +366,15 @@ def score_document(args: Any, n_resamples: int = 1000, seed: int = 0) -> dict[st
             run["grading"] = grading
             runs.append(run)
     table = scoring.paper_table(models, n_resamples=n_resamples, seed=seed)
+    metadata = run_metadata(args)
     return {
         "format_version": SCORE_FORMAT_VERSION,
-        "judge": {"mode": mode, "models": run_metadata(args)["judge"]["models"]},
+        "judge": metadata["judge"],
         "bootstrap": {"resamples": n_resamples, "seed": seed, "level": 0.95},
         "annotations": None,
         "runs": runs,
         "models": [row.to_dict() for row in table],
-        "run": run_metadata(args),
+        "run": metadata,
         "judge_batches": list(_current_run(args).gradings),
     }
 

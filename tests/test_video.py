@@ -1,0 +1,429 @@
+"""Frame sampling on real H.264 files written with PyAV (see _video_factory)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import struct
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from _video_factory import numbered_frame, read_frame_number, write_numbered_video, write_video
+from PIL import Image
+
+from vlm4d_tasks import video
+from vlm4d_tasks.video import All, Fps, Uniform, VideoError
+
+COUNT = 100  # frames in the main test clips, at 24 fps: 4.17 s
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> dict[str, str]:
+    """Numbered clips: B-frames and two GOP lengths, several containers, no B-frames."""
+    folder = tmp_path_factory.mktemp("clips")
+    made = {}
+    for name, kwargs in {
+        "gop12.mp4": {"gop": 12},
+        "gop250.mp4": {"gop": 250},
+        "nob.mp4": {"gop": 12, "bframes": 0},
+        "gop12.mkv": {"gop": 12},
+        "gop12.ts": {"gop": 12},
+        "gop250.mkv": {"gop": 250},
+    }.items():
+        made[name] = write_numbered_video(folder / name, COUNT, fps=24, **kwargs)
+    return made
+
+
+def numbers(frames) -> list[int]:
+    return [read_frame_number(frame) for frame in frames]
+
+
+# -- policies: pure functions --------------------------------------------------------------
+@pytest.mark.parametrize("count", [8, 9, 33, 48, 100, 101, 449, 450, 1000])
+@pytest.mark.parametrize("n", [1, 4, 8, 16, 32])
+def test_uniform_matches_numpy_linspace(count, n):
+    if count < n:
+        pytest.skip("short clips are tested separately")
+    expected = np.linspace(0, count - 1, n).astype(int).tolist()
+    assert Uniform(n).indices(count, 24.0) == expected
+
+
+def test_uniform_on_short_clip_returns_each_frame_once():
+    assert Uniform(8).indices(5, 24.0) == [0, 1, 2, 3, 4]
+    assert Uniform(8).wanted(5, 24.0) == 8
+    assert Uniform(8).indices(0, 24.0) == []
+
+
+@pytest.mark.parametrize(
+    ("count", "fps", "rate", "max_frames", "expected_n"),
+    [
+        (100, 24.0, 1.0, 64, 4),  # 4.17 s -> int 4 s -> 4 frames
+        (96, 24.0, 1.0, 64, 4),  # exactly 4 s
+        (95, 24.0, 1.0, 64, 3),  # 3.96 s -> 3
+        (450, 30.0, 1.0, 64, 15),
+        (3000, 30.0, 1.0, 64, 64),  # 100 s, capped
+        (3000, 30.0, 1.0, 32, 32),
+        (150, 30.0, 2.0, 64, 10),  # 2 fps over 5 whole seconds
+        (149, 30.0, 2.0, 64, 8),  # 4.97 s -> 4 s -> 8
+        (10, 24.0, 1.0, 64, 1),  # shorter than a second: one frame, not zero
+    ],
+)
+def test_fps_rule_by_hand(count, fps, rate, max_frames, expected_n):
+    expected = np.linspace(0, count - 1, expected_n).astype(int).tolist()
+    policy = Fps(rate, max_frames)
+    assert policy.indices(count, fps) == expected
+    assert len(policy.indices(count, fps)) == expected_n
+
+
+def test_fps_examples_written_out():
+    assert Fps(1.0).indices(100, 24.0) == [0, 33, 66, 99]
+    assert Fps(1.0).indices(10, 24.0) == [0]
+
+
+def test_fps_needs_a_frame_rate():
+    with pytest.raises(ValueError, match="frame rate"):
+        Fps(1.0).indices(100, 0.0)
+
+
+def test_all_policy():
+    assert All().indices(5, 24.0) == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, True])
+def test_uniform_rejects_bad_n(bad):
+    with pytest.raises(ValueError):
+        Uniform(bad)
+
+
+def test_fps_rejects_bad_arguments():
+    with pytest.raises(ValueError):
+        Fps(0)
+    with pytest.raises(ValueError):
+        Fps(1.0, 0)
+
+
+def test_policies_are_frozen_and_hashable():
+    policy = Uniform(8)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        policy.n = 9  # type: ignore[misc]
+    assert {Uniform(8), Uniform(8), Fps(1.0), All()} == {Uniform(8), Fps(1.0), All()}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("uniform:8", Uniform(8)),
+        ("8", Uniform(8)),
+        ("fps:1", Fps(1.0, 64)),
+        ("fps:0.5:16", Fps(0.5, 16)),
+        ("1fps", Fps(1.0)),
+        ("all", All()),
+        (" ALL ", All()),
+    ],
+)
+def test_parse_policy(text, expected):
+    assert video.parse_policy(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "uniform", "uniform:x", "fps:1:2:3", "every", "uniform:0"])
+def test_parse_policy_rejects(text):
+    with pytest.raises(ValueError, match="frame policy"):
+        video.parse_policy(text)
+
+
+def test_policy_keys_differ():
+    keys = {Uniform(8).key, Uniform(32).key, Fps(1.0).key, Fps(1.0, 32).key, All().key}
+    assert len(keys) == 5
+
+
+def test_required_frames_is_the_union_of_keyframe_to_target_spans():
+    keyframes = (0, 12, 24)
+    assert video.required_frames(keyframes, [0]) == 1
+    assert video.required_frames(keyframes, [5]) == 6
+    assert video.required_frames(keyframes, [5, 7]) == 8
+    assert video.required_frames(keyframes, [5, 13]) == 6 + 2
+    assert video.required_frames(keyframes, [30]) == 7
+
+
+# -- sampling real files -------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["gop12.mp4", "gop250.mp4", "nob.mp4", "gop12.mkv", "gop12.ts"])
+@pytest.mark.parametrize(
+    ("policy", "n"),
+    [(Uniform(8), 8), (Uniform(32), 32), (Uniform(1), 1), (Fps(1.0), 4), (All(), COUNT)],
+)
+def test_sample_returns_the_official_frames(clips, name, policy, n):
+    result = video.sample(clips[name], policy)
+    expected = np.linspace(0, COUNT - 1, n).astype(int).tolist()
+    assert result.indices == expected
+    assert numbers(result.frames) == expected  # the pixels of frame k show k
+    assert result.frames.shape == (n, 48, 64, 3)
+    assert result.frames.dtype == np.uint8
+    assert result.count == COUNT
+    assert result.fps == pytest.approx(24.0)
+    assert not result.short and result.message == ""
+    assert result.converted == n  # only the returned frames are converted to RGB
+    assert n <= result.decoded <= COUNT  # no frame decoded twice
+
+
+@pytest.mark.parametrize("name", ["gop12.mp4", "gop250.mp4", "gop12.ts", "gop250.mkv"])
+def test_sparse_frames_are_pixel_identical_to_a_full_decode(clips, name):
+    everything = video.sample(clips[name], All()).frames
+    for policy in (Uniform(8), Uniform(32), Fps(1.0), Uniform(3)):
+        result = video.sample(clips[name], policy)
+        np.testing.assert_array_equal(result.frames, everything[result.indices])
+
+
+def test_timestamps_are_seconds_from_the_first_frame(clips):
+    result = video.sample(clips["gop12.mp4"], Uniform(8))
+    assert result.timestamps == pytest.approx([k / 24 for k in result.indices], abs=1e-3)
+    ts = video.sample(clips["gop12.ts"], Uniform(8))
+    assert ts.timestamps == pytest.approx(result.timestamps, abs=1e-3)
+
+
+@dataclasses.dataclass(frozen=True)
+class Listed:
+    """A test policy that asks for given frames."""
+
+    frames: tuple[int, ...]
+
+    @property
+    def key(self) -> str:
+        return "listed-" + "-".join(map(str, self.frames))
+
+    def wanted(self, count: int, fps: float) -> int:
+        return len(self.frames)
+
+    def indices(self, count: int, fps: float) -> list[int]:
+        return list(self.frames)
+
+
+def test_keyframe_targets_decode_one_frame_each(clips):
+    info = video.probe(clips["gop12.mp4"])
+    assert info.keyframes == tuple(range(0, COUNT, 12))
+    result = video.sample(clips["gop12.mp4"], Listed(info.keyframes))
+    assert numbers(result.frames) == list(info.keyframes)
+    assert result.decoded == len(info.keyframes)
+
+
+def test_without_b_frames_decoding_is_exactly_the_minimum(clips):
+    info = video.probe(clips["nob.mp4"])
+    for policy in (Uniform(8), Uniform(32), Fps(1.0), Listed((5, 30, 31, 99))):
+        result = video.sample(clips["nob.mp4"], policy)
+        assert result.decoded == video.required_frames(info.keyframes, result.indices)
+
+
+def test_b_frames_that_nothing_references_are_not_decoded(clips):
+    # One target at the end of a 250-frame GOP: every reference frame before it is needed,
+    # the non-reference B-frames are not.
+    result = video.sample(clips["gop250.mp4"], Listed((COUNT - 1,)))
+    assert numbers(result.frames) == [COUNT - 1]
+    assert COUNT // 3 < result.decoded < COUNT
+
+
+def test_decode_ranges_are_disjoint_and_sorted(clips):
+    container = av.open(clips["gop12.mp4"])
+    try:
+        _, index, info = video._probe(container, clips["gop12.mp4"])
+    finally:
+        container.close()
+    ranges = video.decode_ranges(index, Uniform(32).indices(info.count, info.fps))
+    for (_, end), (start, _) in zip(ranges, ranges[1:], strict=False):
+        assert start > end + 1
+    assert all(start <= end for start, end in ranges)
+    assert all(index.keyframe[start] for start, _ in ranges)
+
+
+def test_resize_in_the_same_pass(clips):
+    result = video.sample(clips["gop12.mp4"], Uniform(8), size=(128, 96))
+    assert result.frames.shape == (8, 96, 128, 3)
+    assert numbers(result.frames) == result.indices
+    small = video.sample(clips["gop12.mp4"], Uniform(8), size=(48, 36))
+    assert small.frames.shape == (8, 36, 48, 3)
+
+
+def test_pil_output(clips):
+    result = video.sample(clips["gop12.mp4"], Uniform(8), output="pil", size=(96, 72))
+    assert all(isinstance(image, Image.Image) for image in result.frames)
+    assert {image.size for image in result.frames} == {(96, 72)}
+    assert {image.mode for image in result.frames} == {"RGB"}
+    assert numbers(result.frames) == result.indices
+
+
+def test_bad_arguments(clips):
+    with pytest.raises(ValueError, match="output"):
+        video.sample(clips["gop12.mp4"], Uniform(8), output="torch")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="size"):
+        video.sample(clips["gop12.mp4"], Uniform(8), size=(0, 10))
+
+
+def test_short_clip_returns_what_exists(tmp_path):
+    path = write_numbered_video(tmp_path / "short.mp4", 5)
+    result = video.sample(path, Uniform(8))
+    assert result.indices == [0, 1, 2, 3, 4]
+    assert numbers(result.frames) == [0, 1, 2, 3, 4]
+    assert result.short
+    assert result.wanted == 8
+    assert "5 frames" in result.message and "8" in result.message and path in result.message
+    assert not video.sample(path, Uniform(5)).short
+
+
+def test_single_frame_clip(tmp_path):
+    path = write_numbered_video(tmp_path / "one.mp4", 1)
+    result = video.sample(path, Fps(1.0))
+    assert result.indices == [0] and numbers(result.frames) == [0]
+
+
+# -- headers that lie ---------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["gop12.mkv", "gop12.ts"])
+def test_containers_without_a_frame_count(clips, name):
+    info = video.probe(clips[name])
+    assert info.header_frames == 0  # Matroska and MPEG-TS store no frame count
+    assert info.count == COUNT
+
+
+def _patch_avi_frame_count(path: Path, claimed: int) -> None:
+    data = bytearray(path.read_bytes())
+    avih, strh = data.find(b"avih"), data.find(b"strh")
+    struct.pack_into("<I", data, avih + 8 + 16, claimed)  # avih dwTotalFrames
+    struct.pack_into("<I", data, strh + 8 + 32, claimed)  # strh dwLength
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("claimed", [500, 7])
+def test_avi_whose_header_lies_about_the_count(tmp_path, claimed):
+    # AVI stores no pts: with B-frames its pts follow decode order, so this also checks the
+    # linear path that trusts the decoder's output order instead.
+    path = tmp_path / "lie.avi"
+    write_numbered_video(path, 60, gop=12)
+    _patch_avi_frame_count(path, claimed)
+    info = video.probe(path)
+    assert info.header_frames == claimed
+    assert info.count == 60
+    result = video.sample(path, Uniform(8))
+    expected = np.linspace(0, 59, 8).astype(int).tolist()
+    assert result.indices == expected
+    assert numbers(result.frames) == expected
+
+
+def test_vp9_webm(tmp_path):
+    path = write_video(
+        tmp_path / "clip.webm", lambda i: numbered_frame(i), codec="libvpx-vp9", count=40, gop=10
+    )
+    result = video.sample(path, Uniform(8))
+    assert numbers(result.frames) == result.indices == np.linspace(0, 39, 8).astype(int).tolist()
+    assert video.probe(path).header_frames == 0
+
+
+# -- bad input ------------------------------------------------------------------------------
+def _zero_frame(path: Path, with_audio: bool) -> str:
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        if with_audio:
+            _write_audio(container)
+        else:
+            container.start_encoding()
+    return str(path)
+
+
+def _write_audio(container) -> None:
+    audio = container.add_stream("aac", rate=16000)
+    for i in range(10):
+        frame = av.AudioFrame.from_ndarray(
+            np.zeros((1, 1024), dtype=np.float32), format="fltp", layout="mono"
+        )
+        frame.sample_rate, frame.pts = 16000, i * 1024
+        for packet in audio.encode(frame):
+            container.mux(packet)
+    for packet in audio.encode(None):
+        container.mux(packet)
+
+
+def _audio_only(path: Path) -> str:
+    with av.open(str(path), "w") as container:
+        _write_audio(container)
+    return str(path)
+
+
+def _expect_error(path, match: str) -> VideoError:
+    with pytest.raises(VideoError, match=match) as caught:
+        video.sample(path, Uniform(8))
+    assert str(path) in str(caught.value)
+    assert isinstance(caught.value, ValueError)
+    return caught.value
+
+
+def test_missing_file(tmp_path):
+    _expect_error(str(tmp_path / "nope.mp4"), "not found")
+
+
+def test_text_file(tmp_path):
+    path = tmp_path / "notes.mp4"
+    path.write_text("this is not a video\n" * 20)
+    _expect_error(str(path), "not a readable video")
+
+
+def test_empty_file(tmp_path):
+    path = tmp_path / "empty.mp4"
+    path.write_bytes(b"")
+    _expect_error(str(path), "not a readable video")
+
+
+def test_directory(tmp_path):
+    _expect_error(str(tmp_path), "directory")
+
+
+def test_truncated_mp4_without_its_index(clips, tmp_path):
+    data = Path(clips["gop12.mp4"]).read_bytes()  # moov at the end: cut off
+    path = tmp_path / "cut.mp4"
+    path.write_bytes(data[: len(data) // 2])
+    _expect_error(str(path), "not a readable video")
+
+
+def test_truncated_faststart_mp4(tmp_path):
+    # The index survives at the front and promises frames the file no longer holds.
+    full = write_numbered_video(
+        tmp_path / "fast.mp4", 60, container_options={"movflags": "faststart"}
+    )
+    data = Path(full).read_bytes()
+    for fraction, name in ((0.6, "cut.mp4"), (0.9, "cut2.mp4")):
+        path = tmp_path / name
+        path.write_bytes(data[: int(len(data) * fraction)])
+        _expect_error(str(path), "truncated")
+
+
+def test_zero_frame_video_stream(tmp_path):
+    _expect_error(_zero_frame(tmp_path / "zero.mkv", with_audio=True), "no frames")
+
+
+def test_zero_frame_mp4(tmp_path):
+    # The MP4 demuxer drops a track without samples: no video stream at all.
+    _expect_error(_zero_frame(tmp_path / "zero.mp4", with_audio=False), "no video stream")
+
+
+def test_audio_only(tmp_path):
+    error = _expect_error(_audio_only(tmp_path / "sound.m4a"), "no video stream")
+    assert "audio" in str(error)
+
+
+def test_probe_reports_bad_input_too(tmp_path):
+    with pytest.raises(VideoError, match="not found"):
+        video.probe(tmp_path / "nope.mp4")
+
+
+def test_no_av_import_at_module_import():
+    # Importing the module must stay cheap for the modules that import it.
+    import subprocess
+    import sys
+
+    code = "import sys, vlm4d_tasks.video; print('av' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    )
+    assert out.stdout.strip() == "False"
