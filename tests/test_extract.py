@@ -113,6 +113,23 @@ CASES = [
     ),
     pytest.param("最终答案是：B", DIRECTION, "B", "final_answer_phrase", id="chinese-final-answer"),
     pytest.param(
+        "Each frame shows the car by the kerb.\n\nTherefore, the final answer is: (;B)",
+        DIRECTION,
+        "B",
+        "final_answer_phrase",
+        id="stray-punctuation-inside-bracket",
+    ),
+    pytest.param(
+        "Final answer: [, C]", DIRECTION, "C", "final_answer_phrase", id="stray-comma-in-bracket"
+    ),
+    pytest.param(
+        "The driver would have to steer towards 'Left.'\n\nTherefore, the final answer is: C.",
+        DIRECTION,
+        "C",
+        "final_answer_phrase",
+        id="final-letter-wins-over-text-named-before-it",
+    ),
+    pytest.param(
         "<think>The car starts on the left... maybe it is B? No, it ends on the right side, so C."
         "</think>\nAnswer: C",
         DIRECTION,
@@ -200,6 +217,46 @@ CASES = [
         id="prose-path",
     ),
     pytest.param(
+        "To determine whether the car moves left or right, we look at its bumper. The bumper "
+        "drifts right in every frame.",
+        DIRECTION,
+        "C",
+        "option_text",
+        id="purpose-clause-restating-the-question-is-no-claim",
+    ),
+    pytest.param(
+        "The car keeps moving 向右 in all frames.",
+        DIRECTION,
+        "C",
+        "option_text",
+        id="chinese-direction-word",
+    ),
+    pytest.param(
+        "Only one option fits the clip: two ducks swim to the left.",
+        COUNT,
+        "C",
+        "option_text",
+        id="count-ignores-one-option",
+    ),
+    pytest.param(
+        "To judge the spin, I follow the red valve on the rim. In the first frames the valve "
+        "sits at the top. It then passes the left edge and reaches the bottom. This indicates "
+        "that the wheel turns counter-clockwise. Therefore, when the zqx of the vrl kpt",
+        SPIN,
+        "B",
+        "late_conclusion",
+        id="late-conclusion-before-garbled-ending",
+    ),
+    pytest.param(
+        "I follow the red valve on the rim through the clip. The valve sits at the top in the "
+        "first frame. It then passes the left edge. By comparing the frames, it's clear that the "
+        "wheel is spinning counter-clockwise. The rim and the zqx, vrl (kpt).",
+        SPIN,
+        "B",
+        "late_conclusion",
+        id="late-conclusion-its-clear-that",
+    ),
+    pytest.param(
         "The final answer is: not spinning.",
         SPIN,
         "C",
@@ -276,6 +333,38 @@ CASES = [
         None,
         "several_options_named",
         id="prose-two-options",
+    ),
+    pytest.param(
+        "I follow the red valve on the rim through the clip. The valve sits at the top in the "
+        "first frame. It then passes the left edge. This suggests that it turns clockwise or "
+        "counter-clockwise. The rim and the zqx, vrl (kpt).",
+        SPIN,
+        None,
+        "no_commitment",
+        id="late-inference-naming-two-options",
+    ),
+    pytest.param(
+        "I follow the car across the frames. It is small in frame one. This indicates that it "
+        "moves to the left. Frame four is dark. Frame five is dark too. The zqx vrl kpt",
+        DIRECTION,
+        None,
+        "no_commitment",
+        id="inference-too-far-from-the-end",
+    ),
+    pytest.param(
+        "I count the ducks frame by frame. Frame one is empty. In frame two, this suggests two "
+        "ducks. In frame three the zqx vrl kpt",
+        COUNT,
+        None,
+        "no_commitment",
+        id="unfinished-count-is-a-running-tally",
+    ),
+    pytest.param(
+        "The car is not static at any point.",
+        DIRECTION,
+        None,
+        "no_commitment",
+        id="negated-synonym-of-not-moving",
     ),
     pytest.param(
         "After looking at every frame carefully, the final answer is: N/A",
@@ -454,3 +543,21 @@ def test_no_commitment_is_unsure_only_when_options_are_discussed() -> None:
         DIRECTION,
     )
     assert (discussed.letter, discussed.rule, discussed.confident) == (None, "no_commitment", False)
+
+
+def test_late_conclusion_is_not_confident() -> None:
+    verdict = extract(
+        "I follow the car across the frames. It is small in frame one. It grows in frame two. "
+        "This indicates that it is moving to the right. Then the zqx vrl kpt",
+        DIRECTION,
+    )
+    assert (verdict.letter, verdict.rule, verdict.confident) == ("C", "late_conclusion", False)
+    assert verdict.evidence == "that it is moving to the right."
+
+
+def test_negation_cancels_positive_wording_of_negative_concepts() -> None:
+    # "stationary" is a positive word for "not moving": a preceding "not" denies it...
+    assert extract("The car does not remain stationary.", DIRECTION).letter is None
+    assert extract("The car is not 静止.", DIRECTION).letter is None
+    # ...while wording that is itself a negation survives a negation before it.
+    assert extract("No, the car is not moving.", DIRECTION).letter == "A"

@@ -72,7 +72,10 @@ def hsv(rgb: np.ndarray):
     mx, mn = x.max(-1), x.min(-1)
     d = np.maximum(mx - mn, 1e-6)
     r, g, b = x[..., 0], x[..., 1], x[..., 2]
-    h = np.where(mx == r, ((g - b) / d) % 6, np.where(mx == g, (b - r) / d + 2, (r - g) / d + 4)) * 60
+    h = (
+        np.where(mx == r, ((g - b) / d) % 6, np.where(mx == g, (b - r) / d + 2, (r - g) / d + 4))
+        * 60
+    )
     s = (mx - mn) / np.maximum(mx, 1e-6)
     return h, s, mx
 
@@ -245,7 +248,10 @@ def test_every_video_decodes_with_stated_length_and_size(probe):
             assert float(stream.average_rate) == PIXEL_SETTINGS["fps"]
             frames = [f for f in container.decode(video=0)]
         assert len(frames) == n_frames, video
-        assert (frames[0].width, frames[0].height) == (PIXEL_SETTINGS["width"], PIXEL_SETTINGS["height"])
+        assert (frames[0].width, frames[0].height) == (
+            PIXEL_SETTINGS["width"],
+            PIXEL_SETTINGS["height"],
+        )
 
 
 def test_records_schema_ids_and_official_format_agree(probe):
@@ -261,7 +267,9 @@ def test_records_schema_ids_and_official_format_agree(probe):
         assert list(entry["choices"]) == list(LETTERS)
         assert list(entry["choices"].values()) == record.options
         assert entry["answer"] == record.answer_text
-        moving = probe.scene_label[probe.question_label[record.question_id]["scene_id"]]["camera"]["motion"]
+        moving = probe.scene_label[probe.question_label[record.question_id]["scene_id"]]["camera"][
+            "motion"
+        ]
         assert record.perspective == ("exocentric" if moving == "static" else "egocentric")
 
 
@@ -279,7 +287,12 @@ def test_answer_letters_are_balanced(probe):
 
 
 def test_all_four_categories_and_both_perspectives(probe):
-    assert {r.category for r in probe.records} == {"translational", "rotational", "counting", "false_positive"}
+    assert {r.category for r in probe.records} == {
+        "translational",
+        "rotational",
+        "counting",
+        "false_positive",
+    }
     assert {r.perspective for r in probe.records} == {"egocentric", "exocentric"}
 
 
@@ -291,11 +304,17 @@ def test_pairs_differ_only_in_the_camera(probe):
             continue
         twins += 1
         other = next(r for r in probe.records if r.question_id == label["twin_question_id"])
-        assert (other.question, other.options, other.answer) == (record.question, record.options, record.answer)
+        assert (other.question, other.options, other.answer) == (
+            record.question,
+            record.options,
+            record.answer,
+        )
         assert {other.perspective, record.perspective} == {"egocentric", "exocentric"}
         a = probe.scene_label[label["scene_id"]]
         b = probe.scene_label[a["twin_scene"]]
-        assert [o["track_xyz_heading"] for o in a["objects"]] == [o["track_xyz_heading"] for o in b["objects"]]
+        assert [o["track_xyz_heading"] for o in a["objects"]] == [
+            o["track_xyz_heading"] for o in b["objects"]
+        ]
         assert a["camera"]["track_xz_yaw"] != b["camera"]["track_xz_yaw"]
     assert twins >= len(probe.records) - 4
 
@@ -357,7 +376,13 @@ def test_camera_frame_directions_match_pixels(probe):
     for record, label, scene in probe.questions("direction_camera"):
         name = target_of(record, label)
         seen = _pixel_direction(probe, record, name, scene)
-        assert seen == CAMERA_WORDS[record.answer_text], (record.question_id, scene.camera.motion, name, seen, record.answer_text)
+        assert seen == CAMERA_WORDS[record.answer_text], (
+            record.question_id,
+            scene.camera.motion,
+            name,
+            seen,
+            record.answer_text,
+        )
         checked += 1
     assert checked >= 6
 
@@ -369,10 +394,18 @@ def test_own_frame_directions_match_pixels(probe):
         track = probe.track(record.video, colour_of(name))
         stripe_share = track.marker_area / np.maximum(track.area, 1)
         faces = "towards" if np.median(stripe_share) > 0.03 else "away"
-        assert np.all(stripe_share > 0.03) or np.all(stripe_share < 0.01), (record.question_id, stripe_share)
+        assert np.all(stripe_share > 0.03) or np.all(stripe_share < 0.01), (
+            record.question_id,
+            stripe_share,
+        )
         seen = _pixel_direction(probe, record, name, scene)
         own = "still" if seen == "still" else OWN_FROM_CAMERA[faces][seen]
-        assert own == OWN_WORDS[record.answer_text], (record.question_id, faces, seen, record.answer_text)
+        assert own == OWN_WORDS[record.answer_text], (
+            record.question_id,
+            faces,
+            seen,
+            record.answer_text,
+        )
         checked += 1
     assert checked >= 3
 
@@ -403,7 +436,10 @@ def test_rotation_sense_matches_pixels(probe):
         everything = np.concatenate(list(signs.values()))
         if answer in ("clockwise", "counter-clockwise"):
             expected = -1 if answer == "clockwise" else 1
-            assert len(everything) >= 2 and np.mean(everything == expected) >= 0.75, (record.question_id, v)
+            assert len(everything) >= 2 and np.mean(everything == expected) >= 0.75, (
+                record.question_id,
+                v,
+            )
         else:
             first = -1 if answer.startswith("clockwise") else 1
             for half, sign in (("first", first), ("second", -first)):
@@ -435,7 +471,13 @@ def test_counts_match_pixels(probe):
             ref_x = np.interp(np.arange(len(frames)), np.nonzero(clear)[0], ref.cx[clear])
             side = np.sign(track.cx - ref_x)
             seen = int(np.count_nonzero(side[1:] != side[:-1]))
-        assert seen == expected, (record.question_id, label["kind"], scene.camera.motion, seen, expected)
+        assert seen == expected, (
+            record.question_id,
+            label["kind"],
+            scene.camera.motion,
+            seen,
+            expected,
+        )
         checked += 1
     assert checked >= 3
 
@@ -469,9 +511,15 @@ def _digest(root: Path) -> dict[str, str]:
 
 
 def test_same_seed_gives_identical_bytes_whatever_the_jobs(tmp_path):
-    generate_probe(tmp_path / "a", ProbeSettings(n_scenes=6, seed=5, jobs=1, **SMALL), progress=False)
-    generate_probe(tmp_path / "b", ProbeSettings(n_scenes=6, seed=5, jobs=2, **SMALL), progress=False)
-    generate_probe(tmp_path / "c", ProbeSettings(n_scenes=6, seed=6, jobs=1, **SMALL), progress=False)
+    generate_probe(
+        tmp_path / "a", ProbeSettings(n_scenes=6, seed=5, jobs=1, **SMALL), progress=False
+    )
+    generate_probe(
+        tmp_path / "b", ProbeSettings(n_scenes=6, seed=5, jobs=2, **SMALL), progress=False
+    )
+    generate_probe(
+        tmp_path / "c", ProbeSettings(n_scenes=6, seed=6, jobs=1, **SMALL), progress=False
+    )
     a, b, c = (_digest(tmp_path / x) for x in "abc")
     assert len(a) == 6 + 3
     assert a == b
@@ -481,7 +529,16 @@ def test_same_seed_gives_identical_bytes_whatever_the_jobs(tmp_path):
 def test_cli_writes_a_loadable_probe_set(tmp_path):
     out = tmp_path / "probe"
     summary = tmp_path / "summary.json"
-    cmd = [sys.executable, "-m", "vlm4d_tasks.cli", "generate-probe", "--out", str(out), "--n-scenes", "3"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "vlm4d_tasks.cli",
+        "generate-probe",
+        "--out",
+        str(out),
+        "--n-scenes",
+        "3",
+    ]
     cmd += ["--width", "160", "--height", "120", "--fps", "8", "--seconds", "2", "--seed", "2"]
     cmd += ["--quiet", "--json", str(summary)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
@@ -490,7 +547,9 @@ def test_cli_writes_a_loadable_probe_set(tmp_path):
     records = load_probe_records(out)
     official = json.loads((out / MC_FILE).read_text())
     assert [r.question_id for r in records] == [e["id"] for e in official]
-    assert sorted(p.name for p in (out / "videos_probe").iterdir()) == [f"scene_000{i}.mp4" for i in (1, 2, 3)]
+    assert sorted(p.name for p in (out / "videos_probe").iterdir()) == [
+        f"scene_000{i}.mp4" for i in (1, 2, 3)
+    ]
     stats = json.loads(summary.read_text())
     assert stats["n_scenes"] == 3 and len(stats["seconds_per_clip"]) == 3
 

@@ -38,8 +38,16 @@ Rules, in the order they are tried (the `rule` field of a verdict):
    `final_answer_unresolved` ("the final answer is: N/A"), `option_text` (the conclusion, or
    any sentence of a short answer, names exactly one option, literally or by a synonym such
    as "stationary" for "not moving"), `absence_claim` (a refusal that rests on the "no X
-   there" option), `several_options_named`, `refusal_option` (a refusal when "not sure" /
-   "not enough information" is an option), `refusal`, `no_commitment`.
+   there" option), `late_conclusion` (reasoning that breaks off, garbled or cut, after an
+   inference such as "this indicates that ..." naming exactly one option),
+   `several_options_named`, `refusal_option` (a refusal when "not sure" / "not enough
+   information" is an option), `refusal`, `no_commitment`.
+   A purpose clause that restates the question ("To determine whether it moves left or
+   right, we ...") names no claim; Chinese direction words ("向右") read as their English.
+
+A final letter is never overruled by an option named just before it ("... only involve 'Left'.
+Therefore, the final answer is: C" while C is "Right"): in the released judged responses the
+judge keeps the letter in such cases (hundreds of agreements, a handful of exceptions).
 """
 
 from __future__ import annotations
@@ -242,6 +250,12 @@ _CONCEPT_RES = tuple(
 )
 # Concepts whose own wording is a negation: a preceding "not" does not cancel them.
 _NEGATIVE_CONCEPTS = frozenset({"STILL", "NOTURN", "ABSENT", "UNSURE", "ZERO"})
+# ... but only when the mention itself is worded as a negation: "not moving", "unclear", "there
+# is no dog". "Not stationary" and "does not remain static" deny the concept.
+_SELF_NEGATED = re.compile(
+    r"(?:not|no|never|none|neither|nor|cannot|can't|doesn't|didn't|(?:does|did|do|is|are) not|"
+    r"there (?:is|are) no|un|im|insufficient)"
+)
 # A mention right after a negation ("not left", "rather than right") is not a claim.
 _LIST_GAP = re.compile(r"[ ,]*(?:(?:or|nor|and) )?(?:the )?[ ,]*")
 _NEGATION = re.compile(
@@ -312,14 +326,17 @@ def _concept_spans(normalised: str) -> list[tuple[int, int, str]]:
                 continue
             taken.append((m.start(), m.end(), name))
     taken.sort()
-    return _drop_negated(normalised, taken, lambda n: n in _NEGATIVE_CONCEPTS)
+    worded = {
+        s for s, _, n in taken if n in _NEGATIVE_CONCEPTS and _SELF_NEGATED.match(normalised, s)
+    }
+    return _drop_negated(normalised, taken, lambda start, _: start in worded)
 
 
 def _drop_negated(text: str, spans: list, is_negative) -> list:
     """Drop mentions after a negation, continuing through a list: "not left, right, or away".
 
-    `is_negative(payload)` says whether a mention is itself negative ("not moving"), which a
-    preceding "not" does not cancel.
+    `is_negative(start, payload)` says whether a mention is itself negative ("not moving"),
+    which a preceding "not" does not cancel.
     """
     kept = []
     negated_until = -1
@@ -329,7 +346,7 @@ def _drop_negated(text: str, spans: list, is_negative) -> list:
             negated_until = end
             continue
         negated_until = -1
-        if not is_negative(payload) and _NEGATION.search(text[:start]):
+        if not is_negative(start, payload) and _NEGATION.search(text[:start]):
             negated_until = end
             continue
         kept.append(span)
@@ -370,12 +387,10 @@ class _Options:
         options whose every concept the text mentions (synonyms: "stationary" = "not moving")."""
         normalised = _normalise(text, self.numeric)
         # "from the right end to the left end" is "right to left".
-        normalised = re.sub(
-            r"\b(left|right|top|bottom) (?:end|side|edge|center|centre|corner)\b", r"\1", normalised
-        )
-        if not self.has_paths:  # "from the left toward the right" is "right"
+        normalised = re.sub(r"\b(left|right|top|bottom) (?:end|side|edge)\b", r"\1", normalised)
+        if not self.has_paths:
             normalised = re.sub(
-                r"(?:from )?(?:the )?(left|right) (?:to|towards?) (?:the )?(left|right)", r"\2", normalised
+                r"(?:from )?(left|right) to (?:the )?(left|right)", r"\2", normalised
             )
         found = self._literal(normalised) or self._by_concept(normalised)
         restated = _RESTATEMENT.split(normalised)
@@ -401,7 +416,8 @@ class _Options:
                 before = stemmed[: m.start()]
                 after = stemmed[m.end() :]
                 if self.numeric and (
-                    _NUMBER_LABEL_RE.search(before.rstrip()) or re.match(r" (?:of|by) ", after)
+                    _NUMBER_LABEL_RE.search(before.rstrip())
+                    or re.match(r" (?:of|by|option|choic|answer)\b", after)
                 ):
                     continue  # "frame 3", "one of them", "one by one" are no counts
                 if (
@@ -413,7 +429,7 @@ class _Options:
                     continue  # "in their right hand" says which hand, not which way
                 spans.append((m.start(), m.end(), opt))
         spans.sort(key=lambda s: s[0])
-        spans = _drop_negated(stemmed, spans, lambda o: bool(o.concepts & _NEGATIVE_CONCEPTS))
+        spans = _drop_negated(stemmed, spans, lambda _, o: bool(o.concepts & _NEGATIVE_CONCEPTS))
         # "towards the left": a preposition option followed by another option is its object.
         kept = [
             (s, e, o)

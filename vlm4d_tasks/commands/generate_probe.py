@@ -12,21 +12,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from vlm4d_tasks.probe.generate import ProbeSettings
 
     d = ProbeSettings()
-    parser.add_argument("--out", required=True, help="output folder (videos_probe/, probe_mc.json, ...)")
-    parser.add_argument("--n-scenes", type=int, default=d.n_scenes, help=f"number of clips (default {d.n_scenes})")
+    parser.add_argument(
+        "--out", required=True, help="output folder (videos_probe/, probe_mc.json, ...)"
+    )
+    parser.add_argument(
+        "--n-scenes", type=int, default=d.n_scenes, help=f"number of clips (default {d.n_scenes})"
+    )
     parser.add_argument("--seed", type=int, default=d.seed, help=f"random seed (default {d.seed})")
-    parser.add_argument("--width", type=int, default=d.width, help=f"frame width, even (default {d.width})")
-    parser.add_argument("--height", type=int, default=d.height, help=f"frame height, even (default {d.height})")
-    parser.add_argument("--fps", type=int, default=d.fps, help=f"frames per second (default {d.fps})")
-    parser.add_argument("--seconds", type=float, default=d.seconds, help=f"clip length (default {d.seconds})")
-    parser.add_argument("--crf", type=int, default=d.crf, help=f"x264 quality, lower is better (default {d.crf})")
+    parser.add_argument(
+        "--width", type=int, default=d.width, help=f"frame width, even (default {d.width})"
+    )
+    parser.add_argument(
+        "--height", type=int, default=d.height, help=f"frame height, even (default {d.height})"
+    )
+    parser.add_argument(
+        "--fps", type=int, default=d.fps, help=f"frames per second (default {d.fps})"
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=d.seconds, help=f"clip length (default {d.seconds})"
+    )
+    parser.add_argument(
+        "--crf", type=int, default=d.crf, help=f"x264 quality, lower is better (default {d.crf})"
+    )
     parser.add_argument(
         "--jobs",
         type=int,
         default=None,
         help="parallel render processes (default: min(2, CPUs)); output does not depend on it",
     )
-    parser.add_argument("--json", help="also write the run summary (counts, timings) to this JSON file")
+    parser.add_argument(
+        "--json", help="also write the run summary (counts, timings) to this JSON file"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -55,7 +71,9 @@ def run(args: argparse.Namespace) -> int:
         f"wrote {result.n_scenes} clips ({settings.width}x{settings.height}, {settings.fps} fps, "
         f"{result.n_frames} frames) and {result.n_questions} questions to {result.out_dir}"
     )
-    print(f"categories: {result.by_category}; perspectives: {result.by_perspective}; answers: {result.by_letter}")
+    print(
+        f"categories: {result.by_category}; perspectives: {result.by_perspective}; answers: {result.by_letter}"
+    )
     print(
         f"time: {result.seconds_total:.1f} s total, {per_clip:.2f} s per clip "
         f"(render + encode, {settings.jobs} process(es))"

@@ -31,7 +31,9 @@ def load_probe_records(directory: str | Path) -> list[Record]:
 
     path = Path(directory) / RECORDS_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no probe records here (run `vlm4d generate-probe --out {directory}`)")
+        raise FileNotFoundError(
+            f"{path}: no probe records here (run `vlm4d generate-probe --out {directory}`)"
+        )
     records = []
     with open(path, encoding="utf-8") as fh:
         for number, line in enumerate(fh, start=1):
@@ -43,9 +45,13 @@ def load_probe_records(directory: str | Path) -> list[Record]:
                 raise ValueError(f"{path}:{number}: not valid JSON: {exc}") from exc
             missing = [name for name in FIELDS if name not in row]
             if missing:
-                raise ValueError(f"{path}:{number} ({row.get('question_id', '?')}): missing field(s) {missing}")
+                raise ValueError(
+                    f"{path}:{number} ({row.get('question_id', '?')}): missing field(s) {missing}"
+                )
             if row["subset"] != Subset.PROBE.value:
-                raise ValueError(f"{path}:{number} ({row['question_id']}): field subset is {row['subset']!r}, not 'probe'")
+                raise ValueError(
+                    f"{path}:{number} ({row['question_id']}): field subset is {row['subset']!r}, not 'probe'"
+                )
             records.append(Record.from_dict(row))
     return records
 

@@ -22,7 +22,14 @@ from pathlib import Path
 import numpy as np
 
 from vlm4d_tasks.probe import questions as q
-from vlm4d_tasks.probe.sampling import COUNT_KINDS, KINDS, MOVING_CAMERAS, Geometry, Story, sample_pair
+from vlm4d_tasks.probe.sampling import (
+    COUNT_KINDS,
+    KINDS,
+    MOVING_CAMERAS,
+    Geometry,
+    Story,
+    sample_pair,
+)
 from vlm4d_tasks.probe.scene import Scene
 from vlm4d_tasks.schema import LETTERS, Category, Perspective, Record, Source, Subset, make_uid
 
@@ -52,9 +59,13 @@ class ProbeSettings:
         if self.n_scenes < 1:
             raise ValueError(f"n_scenes must be >= 1, got {self.n_scenes}")
         if self.width < 16 or self.height < 16 or self.width % 2 or self.height % 2:
-            raise ValueError(f"width and height must be even and >= 16 (yuv420p), got {self.width}x{self.height}")
+            raise ValueError(
+                f"width and height must be even and >= 16 (yuv420p), got {self.width}x{self.height}"
+            )
         if self.fps < 1 or self.seconds <= 0:
-            raise ValueError(f"fps must be >= 1 and seconds > 0, got fps={self.fps} seconds={self.seconds}")
+            raise ValueError(
+                f"fps must be >= 1 and seconds > 0, got fps={self.fps} seconds={self.seconds}"
+            )
 
 
 @dataclass
@@ -124,7 +135,9 @@ def _round(values, digits: int = 4) -> list:
     return np.round(np.asarray(values, dtype=float), digits).tolist()
 
 
-def _scene_label(scene: Scene, story: Story, twin: str | None, question_ids: list[str], index: int) -> dict:
+def _scene_label(
+    scene: Scene, story: Story, twin: str | None, question_ids: list[str], index: int
+) -> dict:
     s = scene.times()
     cx, cz, yaw = scene.camera.state(s)
     camera = asdict(scene.camera)
@@ -146,7 +159,9 @@ def _scene_label(scene: Scene, story: Story, twin: str | None, question_ids: lis
     return {
         "scene_id": scene.scene_id,
         "video": video_name(index),
-        "perspective": (Perspective.EGOCENTRIC if scene.camera.moves else Perspective.EXOCENTRIC).value,
+        "perspective": (
+            Perspective.EGOCENTRIC if scene.camera.moves else Perspective.EXOCENTRIC
+        ).value,
         "twin_scene": twin,
         "width": scene.width,
         "height": scene.height,
@@ -176,7 +191,9 @@ def plan_probe(settings: ProbeSettings) -> ProbePlan:
         motion = MOVING_CAMERAS[k % len(MOVING_CAMERAS)]
         static, moving, story = sample_pair(rng, kind, count_kind, geometry, ids, motion)
         members = [static, moving][: min(2, settings.n_scenes - 2 * k)]
-        drafts = [_drafts(scene, story, np.random.default_rng([settings.seed, k, 1])) for scene in members]
+        drafts = [
+            _drafts(scene, story, np.random.default_rng([settings.seed, k, 1])) for scene in members
+        ]
         if len(drafts) == 2:
             a, b = ([(d.correct, d.distractors, d.question) for d in ds] for ds in drafts)
             if a != b:
@@ -187,7 +204,9 @@ def plan_probe(settings: ProbeSettings) -> ProbePlan:
     sizes = [len(pairs[k][2]) for k, _ in groups]
     letter_rng = np.random.default_rng([settings.seed, 1 << 20])
     letter_of = dict(zip(groups, _balanced_letters(sizes, letter_rng), strict=True))
-    order_of = {g: np.random.default_rng([settings.seed, g[0], g[1], 2]).permutation(3) for g in groups}
+    order_of = {
+        g: np.random.default_rng([settings.seed, g[0], g[1], 2]).permutation(3) for g in groups
+    }
 
     scenes: list[Scene] = []
     records: list[Record] = []
@@ -210,7 +229,11 @@ def plan_probe(settings: ProbeSettings) -> ProbePlan:
                 ids.append(qid)
                 letter = letter_of[(k, j)]
                 wrong = [draft.distractors[i] for i in order_of[(k, j)]]
-                options = wrong[: LETTERS.index(letter)] + [draft.correct] + wrong[LETTERS.index(letter) :]
+                options = (
+                    wrong[: LETTERS.index(letter)]
+                    + [draft.correct]
+                    + wrong[LETTERS.index(letter) :]
+                )
                 records.append(
                     Record(
                         uid=make_uid(Subset.PROBE.value, qid),
@@ -249,7 +272,8 @@ def plan_probe(settings: ProbeSettings) -> ProbePlan:
     labels = {
         "version": LABELS_VERSION,
         # Parallelism changes nothing in the output, so it is not recorded.
-        "settings": {k: v for k, v in asdict(settings).items() if k != "jobs"} | {"n_frames": settings.n_frames},
+        "settings": {k: v for k, v in asdict(settings).items() if k != "jobs"}
+        | {"n_frames": settings.n_frames},
         "conventions": {
             "world": "x east (camera right at yaw 0), y up, z north (camera forward at yaw 0), metres",
             "angles": "degrees; headings and yaws: 0 = north, growing clockwise as seen from above",
@@ -295,7 +319,9 @@ def write_annotations(plan: ProbePlan, out: Path) -> None:
     (out / LABELS_FILE).write_text(json.dumps(plan.labels, indent=1) + "\n")
 
 
-def generate_probe(out_dir: str | Path, settings: ProbeSettings, progress: bool = True) -> ProbeResult:
+def generate_probe(
+    out_dir: str | Path, settings: ProbeSettings, progress: bool = True
+) -> ProbeResult:
     """Write the whole probe subset to out_dir (see the module docstring for the layout)."""
     from tqdm import tqdm
 
@@ -304,7 +330,9 @@ def generate_probe(out_dir: str | Path, settings: ProbeSettings, progress: bool 
     (out / VIDEO_DIR).mkdir(parents=True, exist_ok=True)
     plan = plan_probe(settings)
     write_annotations(plan, out)
-    jobs = [(scene, str(out / video_name(i + 1)), settings.crf) for i, scene in enumerate(plan.scenes)]
+    jobs = [
+        (scene, str(out / video_name(i + 1)), settings.crf) for i, scene in enumerate(plan.scenes)
+    ]
     bar = tqdm(total=len(jobs), desc="probe clips", unit="clip", disable=not progress)
     per_clip: list[float] = []
     if settings.jobs > 1:

@@ -108,6 +108,26 @@ def camera_direction(scene: Scene, name: str) -> str | None:
     return labels.pop() if len(labels) == 1 else None
 
 
+def apparent_direction(scene: Scene, name: str) -> str:
+    """What the image alone suggests: the object's motion across the picture and its change
+    of size taken at face value, as if the camera had not moved. A model that confuses
+    camera motion with object motion answers this instead of `camera_direction`."""
+    obj = scene.object_named(name)
+    s = np.array([0.0, 1.0])
+    cx, cz, yaw = scene.camera.state(s)
+    x, y, z, _ = obj.motion.state(s)
+    centre = np.stack([x, y + obj.height / 2, z], axis=-1)
+    u, _, depth = project(scene.camera, cx, cz, yaw, centre, scene.width, scene.height)
+    f = (scene.width / 2.0) / math.tan(math.radians(scene.camera.hfov) / 2.0)
+    lateral = ((u[1] - scene.width / 2) * depth[1] - (u[0] - scene.width / 2) * depth[0]) / (
+        f * depth[0]
+    )
+    forward = depth[1] / depth[0] - 1.0
+    if math.hypot(lateral, forward) < 0.08:
+        return "still"
+    return _direction_bin(math.degrees(math.atan2(lateral, forward)))[0]
+
+
 def own_direction(scene: Scene, name: str) -> str | None:
     """Where the object moves relative to its own front (its heading must stay constant)."""
     motion = scene.object_named(name).motion
@@ -124,8 +144,8 @@ def own_direction(scene: Scene, name: str) -> str | None:
 
 
 def facing(scene: Scene, name: str, max_angle: float = 40.0) -> str | None:
-    """"towards" if the object's front faces the camera all clip long, "away" if its back
-    does (within max_angle degrees), else None."""
+    """Where the object's front points all clip long: "towards" the camera or "away" from it
+    (within max_angle degrees), else None."""
     s = scene.times()
     cx, cz, _ = scene.camera.state(s)
     x, _, z, heading = scene.object_named(name).motion.state(s)
@@ -271,7 +291,11 @@ def direction_question(rng, scene: Scene, name: str, offer_absent: bool) -> Draf
         question=_render("probe_direction_camera.jinja", object=the(name)),
         correct=CAMERA_DIRECTIONS[label],
         distractors=_label_distractors(rng, CAMERA_DIRECTIONS, label, absent),
-        facts={"label": label, "displacement_xz": [round(float(v), 4) for v in displacement(scene, name)]},
+        facts={
+            "label": label,
+            "apparent": apparent_direction(scene, name),
+            "displacement_xz": [round(float(v), 4) for v in displacement(scene, name)],
+        },
     )
 
 

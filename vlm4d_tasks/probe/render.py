@@ -86,7 +86,9 @@ class FrameRenderer:
         # Unnormalised ray direction at yaw 0: (xc[col], dy[row], dz[row]).
         self.dy = yc * math.cos(p) - math.sin(p)
         self.dz = yc * math.sin(p) + math.cos(p)
-        self.xc32, self.dy32, self.dz32 = (a.astype(np.float32) for a in (self.xc, self.dy, self.dz))
+        self.xc32, self.dy32, self.dz32 = (
+            a.astype(np.float32) for a in (self.xc, self.dy, self.dz)
+        )
         ground = np.nonzero(self.dy < -1e-4)[0]
         self.g0 = int(ground[0]) if len(ground) else h
         palette = PALETTES[scene.palette]
@@ -203,7 +205,9 @@ class FrameRenderer:
         iv |= iu
         tone = np.take(self.wall_tone, iv)
         # Lambert per wall: its inward normal is minus the sign of the ray component.
-        lit = np.where(on_x, np.float32(-LIGHT[0]) * np.sign(dxw), np.float32(-LIGHT[2]) * np.sign(dzw))
+        lit = np.where(
+            on_x, np.float32(-LIGHT[0]) * np.sign(dxw), np.float32(-LIGHT[2]) * np.sign(dzw)
+        )
         tone *= np.maximum(lit, np.float32(0.0)) * np.float32(DIFFUSE) + np.float32(AMBIENT)
         colour = (tone[..., None] * self.wall_rgb).astype(np.uint8)
         np.copyto(img[:rows], colour, where=hit[..., None])
@@ -461,4 +465,3 @@ def render_clip(scene: Scene, path: str | Path, crf: int = 23) -> int:
     """Render and encode one scene to `path`; returns the frame count."""
     renderer = FrameRenderer(scene)
     return encode_mp4(renderer.frames(), path, scene.width, scene.height, scene.fps, crf=crf)
-

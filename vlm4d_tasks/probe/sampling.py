@@ -100,7 +100,10 @@ def _add_still(rng, objects: list[SceneObject], spec, fits) -> None:
 def _objects(rng, n: int) -> list[tuple[str, str, float]]:
     shapes = rng.permutation(SHAPES)[:n]
     colours = rng.permutation(sorted(COLOURS))[:n]
-    return [(str(s), str(c), float(rng.uniform(0.7, 1.05))) for s, c in zip(shapes, colours, strict=True)]
+    return [
+        (str(s), str(c), float(rng.uniform(0.7, 1.05)))
+        for s, c in zip(shapes, colours, strict=True)
+    ]
 
 
 def _absent_name(rng, objects: list[SceneObject]) -> str:
@@ -127,11 +130,15 @@ def _story_objects(rng, kind: str, count_kind: str | None, n_frames: int, fits):
         direction = str(rng.choice(list(q.CAMERA_DIRECTIONS)))
         facing = rng.choice(["towards", "away"])
         heading = (180.0 if facing == "towards" else 0.0) + rng.uniform(-15, 15)
-        objects = [SceneObject(*specs[0], replace(_linear(rng, direction), heading0=float(heading)))]
+        objects = [
+            SceneObject(*specs[0], replace(_linear(rng, direction), heading0=float(heading)))
+        ]
         second = None
         if n > 1 and rng.random() < 0.5:
             # A second mover in another direction: answers must bind motion to the object.
-            other = str(rng.choice([d for d in q.CAMERA_DIRECTIONS if d not in (direction, "still")]))
+            other = str(
+                rng.choice([d for d in q.CAMERA_DIRECTIONS if d not in (direction, "still")])
+            )
             motion = replace(_linear(rng, other), heading0=float(rng.uniform(0, 360)))
             objects.append(SceneObject(*specs[1], motion))
             second = objects[1].name
@@ -152,7 +159,12 @@ def _story_objects(rng, kind: str, count_kind: str | None, n_frames: int, fits):
             spin, mode = 0.0, "none"
         else:
             spin, mode = rng.uniform(240, 330) * (1 if sense == "cw_ccw" else -1), "reverse"
-        objects = [SceneObject(*specs[0], Motion((x, z), (x, z), heading0=heading0, spin=float(spin), spin_mode=mode))]
+        objects = [
+            SceneObject(
+                *specs[0],
+                Motion((x, z), (x, z), heading0=heading0, spin=float(spin), spin_mode=mode),
+            )
+        ]
         for spec in specs[1:]:
             _add_still(rng, objects, spec, fits)
         second = objects[1].name if len(objects) > 1 and rng.random() < 0.3 else None
@@ -185,12 +197,24 @@ def _story_objects(rng, kind: str, count_kind: str | None, n_frames: int, fits):
         if count_kind == "bounces":
             end = (x + rng.uniform(-0.6, 0.6), z) if rng.random() < 0.5 else (x, z)
             height = float(rng.uniform(0.5, 0.9))
-            target = Motion((x, z), end, heading0=float(rng.uniform(0, 360)), bounces=count, bounce_height=height)
+            target = Motion(
+                (x, z),
+                end,
+                heading0=float(rng.uniform(0, 360)),
+                bounces=count,
+                bounce_height=height,
+            )
         else:
             sense = 1.0 if rng.random() < 0.5 else -1.0
             # Start facing away from the camera: each full turn then shows the front once.
             heading0 = float(_heading_to_camera(x, z) + 180.0 + rng.uniform(-20, 20))
-            target = Motion((x, z), (x, z), heading0=heading0, spin=float(sense * 360.0 * count), spin_mode="constant")
+            target = Motion(
+                (x, z),
+                (x, z),
+                heading0=heading0,
+                spin=float(sense * 360.0 * count),
+                spin_mode="constant",
+            )
         objects = [SceneObject(*specs[0], target)]
         for spec in specs[1:]:
             _add_still(rng, objects, spec, fits)

@@ -20,22 +20,24 @@ THUMB_WIDTH = 320
 
 
 def choose_scenes(plan) -> list[int]:
-    """Indices of scenes to show: the first translation pair, then a rotation scene and one
-    counting scene of each kind present."""
-    by_scene: dict[str, list[dict]] = {}
-    for label in plan.labels["questions"]:
-        by_scene.setdefault(label["scene_id"], []).append(label)
+    """Indices of scenes to show: the first translation pair whose object moves (both
+    cameras), then the static scene of one rotation and of each kind of counting."""
+    answer = {q["question_id"]: q for q in plan.labels["questions"]}
     chosen: list[int] = []
     seen: set[str] = set()
     for i, scene in enumerate(plan.labels["scenes"]):
         story = scene["story"]
         key = story["kind"] if story["kind"] != "count" else f"count_{story['count_kind']}"
-        if key == "translate" and key not in seen:
-            chosen += [i, i + 1] if scene["twin_scene"] else [i]
-            seen.add(key)
-        elif key != "translate" and key not in seen and scene["camera"]["motion"] == "static":
+        if key in seen or scene["camera"]["motion"] != "static":
+            continue
+        if key == "translate":
+            first = answer[scene["question_ids"][0]]
+            if first["answer_text"] == "not moving" or not scene["twin_scene"]:
+                continue
+            chosen += [i, i + 1]
+        else:
             chosen.append(i)
-            seen.add(key)
+        seen.add(key)
     return chosen
 
 
@@ -65,7 +67,7 @@ def render_strip(scene, questions: list[tuple[str, str]], path: Path) -> None:
     sheet.save(path, optimize=True)
 
 
-def write_strips(out_dir: str | Path, seed: int = 0, n_scenes: int = 18) -> list[Path]:
+def write_strips(out_dir: str | Path, seed: int = 0, n_scenes: int = 30) -> list[Path]:
     from vlm4d_tasks.probe.generate import ProbeSettings, plan_probe
 
     plan = plan_probe(ProbeSettings(n_scenes=n_scenes, seed=seed))
