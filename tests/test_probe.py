@@ -144,7 +144,7 @@ def motion_from_pixels(u0, a0, u1, a1, width: int, hfov: float) -> tuple[str, fl
     depth_ratio = math.sqrt(a0 / a1)  # z1 / z0
     lateral = ((u1 - width / 2) * depth_ratio - (u0 - width / 2)) / f  # (x1 - x0) / z0
     forward = depth_ratio - 1.0  # (z1 - z0) / z0
-    if math.hypot(lateral, forward) < 0.08:
+    if math.hypot(lateral, forward) < 0.05:
         return "still", math.hypot(lateral, forward)
     angle = math.degrees(math.atan2(lateral, forward))
     bins = {"away": 0.0, "right": 90.0, "towards": 180.0, "left": -90.0}
@@ -362,7 +362,7 @@ def _pixel_direction(probe: ProbeSet, record: Record, name: str, scene) -> str:
         # The latest frame where both are whole: the frozen one may leave the picture.
         whole = np.nonzero(~ref.on_border & ~track.on_border & (ref.area > 0) & (track.area > 0))[0]
         k = int(whole[-1])
-        assert k >= 0.6 * (scene.n_frames - 1), (record.question_id, name, k)
+        assert k >= 0.45 * (scene.n_frames - 1), (record.question_id, name, k)
         u0, a0, u1, a1 = ref.cx[k], ref.area[k], track.cx[k], track.area[k]
     else:
         u0, a0, u1, a1 = track.cx[0], track.area[0], track.cx[-1], track.area[-1]
@@ -564,3 +564,112 @@ def test_load_probe_records_names_file_and_line(tmp_path):
     (tmp_path / "probe_records.jsonl").write_text('{"question_id": "probe_0001"}\n')
     with pytest.raises(ValueError, match=r"probe_records.jsonl:1 \(probe_0001\): missing field"):
         load_probe_records(tmp_path)
+
+
+# -- geometry conventions on hand-built scenes -----------------------------------------------
+
+
+def _scene(objects, camera=None, n_frames=24):
+    from vlm4d_tasks.probe.scene import CameraPath, Scene
+
+    camera = camera or CameraPath("static", (0.0, 0.0), (0.0, 0.0), 0.0, 0.0)
+    return Scene("hand", 320, 180, 12, n_frames, camera, tuple(objects))
+
+
+def test_labels_follow_the_stated_conventions():
+    from vlm4d_tasks.probe import questions as q
+    from vlm4d_tasks.probe.scene import CameraPath, Motion, SceneObject
+
+    east = SceneObject("cube", "red", 0.8, Motion((-1.0, 6.0), (1.0, 6.0), heading0=180.0))
+    scene = _scene([east])
+    # The camera looks north; +x (east) is its right. Facing the camera (heading 180, south),
+    # the cube's own right is west, so moving east is moving to its own left.
+    assert q.camera_direction(scene, "red cube") == "right"
+    assert q.apparent_direction(scene, "red cube") == "right"
+    assert q.own_direction(scene, "red cube") == "left"
+    assert q.facing(scene, "red cube") == "towards"
+
+    still = SceneObject("sphere", "blue", 0.8, Motion((0.0, 6.0), (0.0, 6.0)))
+    pan = CameraPath("pan", (0.0, 0.0), (0.0, 0.0), 0.0, -20.0)  # turns left (west)
+    panned = _scene([still], pan)
+    assert q.camera_direction(panned, "blue sphere") == "still"
+    # ... but it slides to the right across the picture: the trap.
+    assert q.apparent_direction(panned, "blue sphere") == "right"
+    walk = CameraPath("walk", (0.0, 0.0), (0.0, 2.0), 0.0, 0.0)
+    assert q.apparent_direction(_scene([still], walk), "blue sphere") == "towards"
+
+    spin = SceneObject(
+        "cone", "green", 0.8, Motion((0, 6), (0, 6), heading0=0.0, spin=400.0, spin_mode="constant")
+    )
+    back = SceneObject(
+        "cone", "green", 0.8, Motion((0, 6), (0, 6), spin=-300.0, spin_mode="reverse")
+    )
+    assert q.rotation_sense(_scene([spin]), "green cone") == "cw"  # heading grows: north -> east
+    assert q.count_turns(_scene([spin]), "green cone") == 1
+    assert q.rotation_sense(_scene([back]), "green cone") == "ccw_cw"
+    hop = SceneObject("sphere", "yellow", 0.8, Motion((0, 6), (0, 6), bounces=3, bounce_height=0.7))
+    assert q.count_bounces(_scene([hop]), "yellow sphere") == 3
+
+    mover = SceneObject(
+        "cube", "red", 0.7, Motion((-1.2, 5.0), (1.2, 5.0), path="oscillate", cycles=3)
+    )
+    post = SceneObject("cylinder", "blue", 0.7, Motion((0.0, 7.5), (0.0, 7.5)))
+    assert q.count_passes(_scene([mover, post]), "red cube", "blue cylinder") == 3
+    assert q.image_crossings(_scene([mover, post]), "red cube", "blue cylinder") == 3
+
+
+def test_ambiguous_directions_are_refused():
+    from vlm4d_tasks.probe import questions as q
+    from vlm4d_tasks.probe.scene import CameraPath, Motion, SceneObject
+
+    diagonal = SceneObject("cube", "red", 0.8, Motion((0.0, 6.0), (1.0, 7.0)))  # 45 degrees
+    assert q.camera_direction(_scene([diagonal]), "red cube") is None
+    sideways = SceneObject("cube", "red", 0.8, Motion((0.0, 6.0), (2.0, 6.6)))  # 73 degrees
+    assert q.camera_direction(_scene([sideways]), "red cube") == "right"
+    # A camera that turns 40 degrees right makes the same motion half "away".
+    turn = CameraPath("turn", (0.0, 0.0), (0.0, 0.5), 0.0, 40.0)
+    assert q.camera_direction(_scene([sideways], turn), "red cube") is None
+
+
+# -- the pair diagnostic ---------------------------------------------------------------------
+
+
+def test_diagnosis_separates_an_oracle_from_a_camera_fooled_model():
+    from vlm4d_tasks.probe.diagnose import diagnose, to_markdown
+    from vlm4d_tasks.probe.questions import CAMERA_DIRECTIONS
+
+    plan = plan_probe(ProbeSettings(n_scenes=60, seed=0, **SMALL))
+    records, labels = plan.records, plan.labels
+    facts = {q["question_id"]: q for q in labels["questions"]}
+    oracle = {r.question_id: r.answer for r in records}
+    perfect = diagnose(records, labels, oracle)
+    assert perfect.overall.accuracy == 1.0
+    n_pairs = sum(
+        1 for q in labels["questions"] if q["perspective"] == "exocentric" and q["twin_question_id"]
+    )
+    assert perfect.pairs == {"both": n_pairs, "static_only": 0, "moving_only": 0, "neither": 0}
+    assert perfect.confusion_traps > 0 and perfect.confusion_chose_apparent == 0
+
+    fooled = dict(oracle)
+    for r in records:
+        f = facts[r.question_id]
+        apparent = f["facts"].get("apparent")
+        if r.perspective == "egocentric" and apparent and apparent != f["facts"]["label"]:
+            if CAMERA_DIRECTIONS[apparent] in r.options:
+                fooled[r.question_id] = LETTERS[r.options.index(CAMERA_DIRECTIONS[apparent])]
+    d = diagnose(records, labels, fooled)
+    assert d.confusion_rate == 1.0
+    assert d.pairs["static_only"] == d.confusion_traps and d.pairs["moving_only"] == 0
+    ego = d.by_category_perspective["translational/egocentric"].accuracy
+    exo = d.by_category_perspective["translational/exocentric"].accuracy
+    assert exo == 1.0 and ego < 1.0
+    assert "Camera-motion confusion" in to_markdown(d)
+
+    silent = diagnose(records, labels, dict.fromkeys(oracle))
+    assert silent.unanswered == len(records) and silent.overall.correct == 0
+    partial = diagnose(records, labels, {records[0].question_id: records[0].answer})
+    assert partial.overall.total == 1 and partial.notes
+    with pytest.raises(ValueError, match="not one of"):
+        diagnose(records, labels, {records[0].question_id: "E"})
+    with pytest.raises(KeyError):
+        diagnose(records, labels, {"probe_9999": "A"})

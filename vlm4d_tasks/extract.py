@@ -419,7 +419,7 @@ class _Options:
                     _NUMBER_LABEL_RE.search(before.rstrip())
                     or re.match(r" (?:of|by|option|choic|answer)\b", after)
                 ):
-                    continue  # "frame 3", "one of them", "one by one" are no counts
+                    continue  # "frame 3", "one of them", "one by one", "one option" are no counts
                 if (
                     needle in {"left", "right"}
                     and not self.about_limbs

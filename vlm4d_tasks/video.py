@@ -596,6 +596,28 @@ def _decode_linear(
     return got, decoded
 
 
+# Frame threads pay off over long runs only: every range ends with a drain that empties the
+# pipeline, and a drained frame-threaded decoder restarts one frame at a time. Measured on this
+# project's 2-core machine: ranges of ~5 frames decode ~1.5x slower with frame threads than
+# without, a whole clip ~1.3x faster.
+FRAME_THREAD_MIN_RUN = 24
+
+
+def _thread_type(index: _PacketIndex, targets: list[int]) -> str:
+    """ "AUTO" (frame and slice threads) for long decode runs, "SLICE" for short ones."""
+    if not index.ordered_by_pts or not targets:
+        return "AUTO"  # one linear run from the start
+    wanted = {index.order[k] for k in targets}
+    ranges = decode_ranges(index, targets)
+    fed = sum(
+        1
+        for start, end in ranges
+        for d in range(start, end + 1)
+        if index.reference[d] or d in wanted
+    )
+    return "AUTO" if fed / len(ranges) >= FRAME_THREAD_MIN_RUN else "SLICE"
+
+
 def sample(
     path: str | os.PathLike[str],
     policy: Policy,
@@ -621,7 +643,7 @@ def sample(
             wanted = policy.wanted(info.count, info.fps)
         except ValueError as exc:
             raise VideoError(f"{path}: policy {policy.key}: {exc}") from exc
-        stream.codec_context.thread_type = "AUTO"
+        stream.codec_context.thread_type = _thread_type(index, targets)
         convert = _Converter(size, output)
         decode = _decode_ranges if index.ordered_by_pts else _decode_linear
         got, decoded = decode(container, stream, index, targets, convert, path)

@@ -347,7 +347,7 @@ def sample_pair(
             objects=(),
             floor=str(rng.choice(["checker", "tiles"])),
             palette=int(rng.integers(3)),
-            walls=bool(rng.random() < 0.35),
+            walls=bool(rng.random() < 0.25),
             texture_seed=int(rng.integers(2**31)),
         )
 
