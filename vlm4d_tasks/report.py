@@ -114,7 +114,16 @@ def markdown_report(score: dict[str, Any]) -> str:
                 parts.append(f"judge disagreements {len(grading.get('disagreements', []))}")
         label = f"{run['subset']}/{run['model']}"
         lines.append(f"- `{label}`: " + "; ".join(parts))
+        for title, key in (("perspective", "by_perspective"), ("category", "by_category")):
+            if run.get(key):
+                lines.append(f"  - by {title}: " + _breakdown(run[key]))
     return "\n".join(lines) + "\n"
+
+
+def _breakdown(groups: dict[str, dict[str, Any]]) -> str:
+    return ", ".join(
+        f"{name} {percent(acc['accuracy'])}% (n={acc['n']})" for name, acc in groups.items()
+    )
 
 
 def plot_report(score: dict[str, Any], path: str | Path) -> None:
