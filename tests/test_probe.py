@@ -91,10 +91,10 @@ def _shift_all(mask: np.ndarray, op) -> np.ndarray:
     return out
 
 
-def colour_mask(frames: np.ndarray, colour: str) -> np.ndarray:
+def colour_mask(frames: np.ndarray, colour: str, hsv_frames=None) -> np.ndarray:
     """Pixels of a colour, opened (eroded then dilated) to drop the stray pixels that video
     compression leaves on the edges of other objects."""
-    h, s, v = hsv(frames)
+    h, s, v = hsv(frames) if hsv_frames is None else hsv_frames
     dh = np.abs((h - HUES[colour] + 180) % 360 - 180)
     raw = (dh < 10) & (s > 0.45) & (v > 0.2)
     return _shift_all(_shift_all(raw, np.logical_and), np.logical_or) & raw
@@ -107,8 +107,8 @@ def marker_mask(frames: np.ndarray) -> np.ndarray:
 class Track:
     """Per-frame image track of one object: area, centroid and its stripe's offset."""
 
-    def __init__(self, frames: np.ndarray, colour: str):
-        body = colour_mask(frames, colour)
+    def __init__(self, frames: np.ndarray, colour: str, hsv_frames=None):
+        body = colour_mask(frames, colour, hsv_frames)
         white = marker_mask(frames)
         n = len(frames)
         self.area = np.zeros(n)
@@ -198,6 +198,7 @@ class ProbeSet:
         self.question_label = {q["question_id"]: q for q in self.labels["questions"]}
         self._frames: dict[str, np.ndarray] = {}
         self._tracks: dict[tuple[str, str], Track] = {}
+        self._hsv: dict[str, tuple] = {}
 
     def frames(self, video: str) -> np.ndarray:
         if video not in self._frames:
@@ -205,8 +206,10 @@ class ProbeSet:
         return self._frames[video]
 
     def track(self, video: str, colour: str) -> Track:
+        if video not in self._hsv:
+            self._hsv[video] = hsv(self.frames(video))
         if (video, colour) not in self._tracks:
-            self._tracks[(video, colour)] = Track(self.frames(video), colour)
+            self._tracks[(video, colour)] = Track(self.frames(video), colour, self._hsv[video])
         return self._tracks[(video, colour)]
 
     def questions(self, kind_prefix: str):
@@ -431,7 +434,13 @@ def test_rotation_sense_matches_pixels(probe):
             assert np.nanmax(np.abs(v), initial=0) < 0.05, (record.question_id, v)
             checked += 1
             continue
-        halves = {"first": v[: len(v) // 2], "second": v[len(v) // 2 :]}
+        # Velocity i spans frames i and i+1; drop those next to the turning point (mid-clip).
+        middle = (scene.n_frames - 1) / 2
+        centre = np.arange(len(v)) + 0.5
+        halves = {
+            "first": v[centre < middle - 1 + 1e-9],
+            "second": v[centre > middle + 1 - 1e-9],
+        }
         signs = {k: np.sign(h[np.isfinite(h) & (np.abs(h) > 0.01)]) for k, h in halves.items()}
         everything = np.concatenate(list(signs.values()))
         if answer in ("clockwise", "counter-clockwise"):

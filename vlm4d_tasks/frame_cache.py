@@ -13,6 +13,9 @@ share one cache directory:
 - the directory is bounded: after each write, least recently used entries (sidecar mtime, which
   a hit refreshes) are deleted until the total is under ``max_bytes``.
 
+Arrays are stored raw (uncompressed), so a hit costs one read from the page cache or disk; 32
+full-HD frames take 200 MB, so pass ``size=`` when a model resizes anyway.
+
 Configuration is read when a cache is created, never at import: ``VLM4D_FRAME_CACHE_DIR``
 (default ``$XDG_CACHE_HOME/vlm4d/frames`` or ``~/.cache/vlm4d/frames``) and
 ``VLM4D_FRAME_CACHE_MAX_BYTES`` (default 8 GiB).
@@ -202,13 +205,15 @@ class FrameCache:
         *,
         size: tuple[int, int] | None = None,
         output: Literal["numpy", "pil"] = "numpy",
+        workers: int = 1,
     ) -> Frames:
-        """:func:`vlm4d_tasks.video.sample` through the cache."""
+        """:func:`vlm4d_tasks.video.sample` through the cache (``workers`` only affects how a
+        miss is decoded, never the frames, so it is not part of the key)."""
         if output not in ("numpy", "pil"):
             raise ValueError(f"FrameCache.sample: output must be 'numpy' or 'pil', got {output!r}")
         if not os.path.isfile(path):
             # Let the sampler raise its VideoError naming the file.
-            return sample(path, policy, size=size, output=output)
+            return sample(path, policy, size=size, output=output, workers=workers)
         key = self.key(path, policy, size)
         found = self.get(key)
         if found is None:
@@ -216,7 +221,7 @@ class FrameCache:
                 found = self.get(key)  # another process may have finished meanwhile
                 if found is None:
                     self.stats.misses += 1
-                    found = sample(path, policy, size=size, output="numpy")
+                    found = sample(path, policy, size=size, output="numpy", workers=workers)
                     self.put(key, found)
                 else:
                     self.stats.hits += 1

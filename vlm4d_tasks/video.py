@@ -24,7 +24,16 @@ Decoding. Frame ``k`` is the ``k``-th frame in presentation order, counted from 
 wrong. :func:`sample` first reads the packet index without decoding (pts, keyframe flags), then
 for each target finds the keyframe before it, merges the decode ranges that overlap, seeks to
 each range, feeds exactly its packets to the decoder (decode order), drains the decoder and
-moves on. No packet is decoded twice, and only the returned frames are converted to RGB.
+moves on. H.264 pictures that no other picture references (``nal_ref_idc`` 0, in x264 output
+about half the B-frames) are not fed unless they are targets themselves, so decoding can go
+below the keyframe-to-target minimum. No packet is decoded twice, only the returned frames are
+converted to RGB (with the optional resize in the same swscale pass), and ``Frames.decoded`` /
+``Frames.converted`` count both. Long decode runs use the decoder's frame threads; ranges start
+at keyframes, so ``workers`` > 1 can also hand them to several decoders side by side. Containers whose pts are invented (AVI, raw streams) decode
+linearly from the start instead, trusting the decoder's output order.
+
+Bad input (missing, empty, truncated, zero-frame, audio-only, not a video) raises
+:class:`VideoError`, a ``ValueError`` whose message names the file and the problem.
 """
 
 from __future__ import annotations
@@ -242,8 +251,9 @@ def _open(path: str) -> av.container.InputContainer:
 
 def _video_stream(container: Any, path: str) -> av.video.stream.VideoStream:
     if not container.streams.video:
-        kinds = sorted({s.type for s in container.streams}) or ["none"]
-        raise VideoError(f"{path}: no video stream (streams: {', '.join(kinds)})")
+        kinds = sorted({s.type for s in container.streams})
+        found = f"streams: {', '.join(kinds)}" if kinds else "no streams at all: zero frames?"
+        raise VideoError(f"{path}: no video stream ({found})")
     return container.streams.video[0]
 
 
@@ -438,20 +448,52 @@ def required_frames(keyframes: list[int] | tuple[int, ...], targets: list[int]) 
     return len(needed)
 
 
-class _Converter:
-    def __init__(self, size: tuple[int, int] | None, output: str) -> None:
-        self.kwargs: dict[str, Any] = {"format": "rgb24"}
+class _Output:
+    """Where converted frames go, shared by the decoders: one array allocated at the first frame
+    (written in place, so no second copy of every frame) or a list of PIL images."""
+
+    def __init__(self, targets: list[int], size: tuple[int, int] | None, kind: str, path: str):
+        import threading
+
+        self.slot = {k: i for i, k in enumerate(targets)}
+        self.kwargs: dict[str, Any] = {}
         if size is not None:
             self.kwargs.update(width=int(size[0]), height=int(size[1]))
+        self.kind, self.path = kind, path
+        self.array: np.ndarray | None = None
+        self.images: list[Any] = [None] * len(targets)
+        self.lock = threading.Lock()
+
+    def frames(self) -> Any:
+        return self.images if self.kind == "pil" else self.array
+
+    def store(self, k: int, frame: Any) -> None:
+        if self.kind == "pil":
+            self.images[self.slot[k]] = frame.to_image(**self.kwargs)
+            return
+        # Scaling and RGB conversion happen in one swscale pass.
+        rgb = frame.to_ndarray(format="rgb24", **self.kwargs)
+        with self.lock:
+            if self.array is None:
+                self.array = np.empty((len(self.slot), *rgb.shape), dtype=np.uint8)
+        if rgb.shape != self.array.shape[1:]:
+            raise VideoError(
+                f"{self.path}: frame {k} is {rgb.shape[1]}x{rgb.shape[0]}, earlier frames"
+                f" {self.array.shape[2]}x{self.array.shape[1]}; pass size= to sample this clip"
+            )
+        self.array[self.slot[k]] = rgb
+
+
+class _Converter:
+    """One decoder's view of the output, counting the frames it converts."""
+
+    def __init__(self, output: _Output) -> None:
         self.output = output
         self.count = 0
 
-    def __call__(self, frame: Any) -> Any:
+    def __call__(self, k: int, frame: Any) -> None:
         self.count += 1
-        if self.output == "pil":
-            return frame.to_image(**{k: v for k, v in self.kwargs.items() if k != "format"})
-        # Scaling and RGB conversion happen in one swscale pass.
-        return frame.to_ndarray(**self.kwargs)
+        self.output.store(k, frame)
 
 
 def _packets_from(container: Any, stream: Any, index: _PacketIndex, start: int, path: str):
@@ -496,7 +538,7 @@ class _Collector:
         self.by_pts = {index.pts[d]: k for k, d in enumerate(index.order)}
         self.wanted = set(targets)
         self.convert = convert
-        self.got: dict[int, Any] = {}
+        self.got: set[int] = set()
         self.decoded = 0
         self.shown: list[Any] = []
         self.emitted = 0
@@ -531,7 +573,56 @@ class _Collector:
             self.last_pts = pts if pts is not None else self.last_pts
             k = self.by_pts.get(pts)
             if k is not None and k in self.wanted and k not in self.got:
-                self.got[k] = self.convert(frame)
+                self.convert(k, frame)
+                self.got.add(k)
+
+
+def _decode_range(
+    container: Any,
+    stream: Any,
+    index: _PacketIndex,
+    start: int,
+    end: int,
+    collect: _Collector,
+    path: str,
+) -> None:
+    """Seek to the keyframe at decode position ``start``, feed the packets up to ``end``, drain."""
+    import av
+
+    codec = stream.codec_context
+    collect.new_range(index, start, end)
+    position = start
+    try:
+        for position, packet in _packets_from(container, stream, index, start, path):
+            if position < start:
+                continue
+            if collect.feeds(index, position):
+                collect.take(codec.decode(packet))
+            if position >= end:
+                break
+        # Drain: the frames still in the decoder (B-frame reordering, frame threads) come out
+        # without feeding a packet past the range.
+        collect.take(codec.decode(None))
+    except av.error.FFmpegError as exc:
+        raise VideoError(f"{path}: decoding failed near packet {position}: {exc}") from exc
+
+
+def _decode_queue(
+    container: Any,
+    index: _PacketIndex,
+    ranges: Any,
+    targets: list[int],
+    convert: _Converter,
+    path: str,
+    thread_type: str,
+) -> _Collector:
+    """Decode ranges taken from ``ranges`` (a shared iterator) until it is empty."""
+    stream = container.streams.video[0]
+    stream.codec_context.thread_type = thread_type
+    collect = _Collector(index, targets, convert)
+    for start, end in ranges:
+        _decode_range(container, stream, index, start, end, collect, path)
+    return collect
 
 
 def _decode_ranges(
@@ -541,31 +632,69 @@ def _decode_ranges(
     targets: list[int],
     convert: _Converter,
     path: str,
-) -> tuple[dict[int, Any], int]:
-    import av
+    workers: int = 1,
+) -> tuple[set[int], int]:
+    """Decode the plan; with ``workers`` > 1, independent ranges go to parallel decoders."""
+    ranges = decode_ranges(index, targets)
+    workers = _workers(index, targets, ranges, workers)
+    if workers == 1:
+        collect = _decode_queue(
+            container,
+            index,
+            iter(ranges),
+            targets,
+            convert,
+            path,
+            _thread_type(index, targets, ranges),
+        )
+        collectors = [collect]
+    else:
+        # Every range starts at a keyframe, so ranges decode independently. Each worker has
+        # its own demuxer and decoder and takes the next range when it is done (PyAV releases
+        # the GIL while decoding and scaling); frame threads inside would only oversubscribe.
+        from concurrent.futures import ThreadPoolExecutor
 
-    collect = _Collector(index, targets, convert)
-    codec = stream.codec_context
-    for start, end in decode_ranges(index, targets):
-        collect.new_range(index, start, end)
-        position = start
-        try:
-            for position, packet in _packets_from(container, stream, index, start, path):
-                if position < start:
-                    continue
-                if collect.feeds(index, position):
-                    collect.take(codec.decode(packet))
-                if position >= end:
-                    break
-            # Drain: the frames still in the decoder (B-frame reordering, frame threads)
-            # come out without feeding a packet past the range.
-            collect.take(codec.decode(None))
-        except av.error.FFmpegError as exc:
-            raise VideoError(f"{path}: decoding failed near packet {position}: {exc}") from exc
-    if collect.out_of_order:
-        got, decoded = _decode_linear(container, stream, index, targets, convert, path)
-        return got, collect.decoded + decoded
-    return collect.got, collect.decoded
+        shared = _SharedIterator(ranges)
+
+        def work(own: bool) -> tuple[_Collector, _Converter]:
+            mine = _Converter(convert.output)
+            other = container if own else _open(path)
+            try:
+                return _decode_queue(other, index, shared, targets, mine, path, "SLICE"), mine
+            finally:
+                if not own:
+                    other.close()
+
+        with ThreadPoolExecutor(workers - 1) as pool:
+            futures = [pool.submit(work, False) for _ in range(workers - 1)]
+            results = [work(True)] + [future.result() for future in futures]
+        collectors = [collect for collect, _ in results]
+        convert.count += sum(mine.count for _, mine in results)
+    got: set[int] = set()
+    for collect in collectors:
+        got |= collect.got
+    decoded = sum(collect.decoded for collect in collectors)
+    if any(collect.out_of_order for collect in collectors):
+        linear, more = _decode_linear(container, stream, index, targets, convert, path)
+        return linear, decoded + more
+    return got, decoded
+
+
+class _SharedIterator:
+    """An iterator several threads can draw from."""
+
+    def __init__(self, items: list[Any]) -> None:
+        import threading
+
+        self.items = iter(items)
+        self.lock = threading.Lock()
+
+    def __iter__(self) -> _SharedIterator:
+        return self
+
+    def __next__(self) -> Any:
+        with self.lock:
+            return next(self.items)
 
 
 def _decode_linear(
@@ -575,12 +704,12 @@ def _decode_linear(
     targets: list[int],
     convert: _Converter,
     path: str,
-) -> tuple[dict[int, Any], int]:
+) -> tuple[set[int], int]:
     import av
 
     wanted = set(targets)
     last = max(targets)
-    got: dict[int, Any] = {}
+    got: set[int] = set()
     decoded = 0
     container.seek(0)
     try:
@@ -588,7 +717,8 @@ def _decode_linear(
             k = decoded
             decoded += 1
             if k in wanted:
-                got[k] = convert(frame)
+                convert(k, frame)
+                got.add(k)
             if k >= last:
                 break
     except av.error.FFmpegError as exc:
@@ -601,21 +731,38 @@ def _decode_linear(
 # project's 2-core machine: ranges of ~5 frames decode ~1.5x slower with frame threads than
 # without, a whole clip ~1.3x faster.
 FRAME_THREAD_MIN_RUN = 24
+# Below this many frames to decode, a second decoder costs more to open than it saves.
+PARALLEL_MIN_FRAMES = 8
 
 
-def _thread_type(index: _PacketIndex, targets: list[int]) -> str:
-    """ "AUTO" (frame and slice threads) for long decode runs, "SLICE" for short ones."""
-    if not index.ordered_by_pts or not targets:
-        return "AUTO"  # one linear run from the start
+def _fed(index: _PacketIndex, targets: list[int], ranges: list[tuple[int, int]]) -> int:
     wanted = {index.order[k] for k in targets}
-    ranges = decode_ranges(index, targets)
-    fed = sum(
+    return sum(
         1
         for start, end in ranges
         for d in range(start, end + 1)
         if index.reference[d] or d in wanted
     )
-    return "AUTO" if fed / len(ranges) >= FRAME_THREAD_MIN_RUN else "SLICE"
+
+
+def _thread_type(index: _PacketIndex, targets: list[int], ranges: list[tuple[int, int]]) -> str:
+    """ "AUTO" (frame and slice threads) for long decode runs, "SLICE" for short ones."""
+    if not ranges:
+        return "AUTO"
+    return "AUTO" if _fed(index, targets, ranges) / len(ranges) >= FRAME_THREAD_MIN_RUN else "SLICE"
+
+
+def _workers(
+    index: _PacketIndex, targets: list[int], ranges: list[tuple[int, int]], requested: int
+) -> int:
+    """How many decoders to run side by side: at most one per core and one per range."""
+    if requested <= 1 or len(ranges) < 2 or _fed(index, targets, ranges) < PARALLEL_MIN_FRAMES:
+        return 1
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(requested, cores, len(ranges)))
 
 
 def sample(
@@ -624,11 +771,16 @@ def sample(
     *,
     size: tuple[int, int] | None = None,
     output: Literal["numpy", "pil"] = "numpy",
+    workers: int = 1,
 ) -> Frames:
     """Decode the frames ``policy`` selects from the clip at ``path``.
 
     ``size`` (width, height) scales the frames in the same pass as the RGB conversion.
     ``output="numpy"`` gives one uint8 array (N, H, W, 3); ``"pil"`` a list of RGB images.
+    ``workers`` > 1 decodes independent ranges (each from its own keyframe) in that many
+    decoders side by side, for machines with idle cores. It is off by default: each extra
+    decoder opens the file again, which costs about one keyframe decode, and on this project's
+    shared 2-core machine that CPU bought no wall-clock time (measured: +9% CPU, same time).
     """
     if output not in ("numpy", "pil"):
         raise ValueError(f"sample: output must be 'numpy' or 'pil', got {output!r}")
@@ -643,10 +795,24 @@ def sample(
             wanted = policy.wanted(info.count, info.fps)
         except ValueError as exc:
             raise VideoError(f"{path}: policy {policy.key}: {exc}") from exc
-        stream.codec_context.thread_type = _thread_type(index, targets)
-        convert = _Converter(size, output)
-        decode = _decode_ranges if index.ordered_by_pts else _decode_linear
-        got, decoded = decode(container, stream, index, targets, convert, path)
+        if targets != sorted(set(targets)) or (
+            targets and not 0 <= targets[0] <= targets[-1] < info.count
+        ):
+            raise ValueError(
+                f"{path}: policy {policy.key} gave indices that are not sorted, unique frames"
+                f" of 0..{info.count - 1}: {targets[:8]}"
+            )
+        out = _Output(targets, size, output, path)
+        convert = _Converter(out)
+        if not targets:
+            got, decoded = set(), 0
+            width, height = size if size is not None else (info.width, info.height)
+            out.array = np.empty((0, height, width, 3), dtype=np.uint8)
+        elif index.ordered_by_pts:
+            got, decoded = _decode_ranges(container, stream, index, targets, convert, path, workers)
+        else:
+            stream.codec_context.thread_type = "AUTO"  # one run from the start
+            got, decoded = _decode_linear(container, stream, index, targets, convert, path)
     finally:
         container.close()
     missing = [k for k in targets if k not in got]
@@ -655,7 +821,6 @@ def sample(
             f"{path}: frames {missing[:5]}{'...' if len(missing) > 5 else ''} of {info.count} "
             "could not be decoded (truncated or corrupt stream?)"
         )
-    frames = [got[k] for k in targets]
     message = ""
     if len(targets) < wanted:
         message = (
@@ -665,7 +830,7 @@ def sample(
     return Frames(
         path=path,
         policy=policy.key,
-        frames=np.stack(frames) if output == "numpy" else frames,
+        frames=out.frames(),
         indices=list(targets),
         timestamps=[info.timestamps[k] for k in targets],
         fps=info.fps,

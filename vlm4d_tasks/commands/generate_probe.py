@@ -50,6 +50,9 @@ def run(args: argparse.Namespace) -> int:
     from vlm4d_tasks.probe.generate import ProbeSettings, generate_probe
 
     jobs = args.jobs if args.jobs is not None else min(2, os.cpu_count() or 1)
+    if jobs < 1:
+        print(f"vlm4d generate-probe: --jobs must be >= 1, got {jobs}")
+        return 2
     settings = ProbeSettings(
         n_scenes=args.n_scenes,
         seed=args.seed,
@@ -57,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         height=args.height,
         fps=args.fps,
         seconds=args.seconds,
-        jobs=max(1, jobs),
+        jobs=jobs,
         crf=args.crf,
     )
     try:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from vlm4d_tasks.schema import Record
 
-__all__ = ["RECORDS_FILE", "generate_probe", "load_probe_records"]
+__all__ = ["RECORDS_FILE", "ProbeSettings", "generate_probe", "load_probe_records"]
 
 RECORDS_FILE = "probe_records.jsonl"
 
@@ -62,3 +62,12 @@ def generate_probe(out_dir, settings=None, progress: bool = True):
     from vlm4d_tasks.probe.generate import generate_probe as _generate
 
     return _generate(out_dir, settings or ProbeSettings(), progress=progress)
+
+
+def __getattr__(name: str):
+    # `from vlm4d_tasks.probe import ProbeSettings` without importing numpy at package import.
+    if name == "ProbeSettings":
+        from vlm4d_tasks.probe.generate import ProbeSettings
+
+        return ProbeSettings
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

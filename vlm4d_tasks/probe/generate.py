@@ -14,6 +14,7 @@ Everything is a function of the settings: the same seed gives byte-identical fil
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vlm4d_tasks.probe import RECORDS_FILE
 from vlm4d_tasks.probe import questions as q
 from vlm4d_tasks.probe.sampling import (
     COUNT_KINDS,
@@ -35,7 +37,6 @@ from vlm4d_tasks.schema import LETTERS, Category, Perspective, Record, Source, S
 
 VIDEO_DIR = "videos_probe"
 MC_FILE = "probe_mc.json"
-RECORDS_FILE = "probe_records.jsonl"
 LABELS_FILE = "probe_labels.json"
 LABELS_VERSION = 1
 
@@ -48,7 +49,7 @@ class ProbeSettings:
     height: int = 480
     fps: int = 24
     seconds: float = 4.0
-    jobs: int = 1
+    jobs: int = 0  # render processes; 0 = min(2, CPUs). The output does not depend on it.
     crf: int = 23
 
     @property
@@ -62,6 +63,8 @@ class ProbeSettings:
             raise ValueError(
                 f"width and height must be even and >= 16 (yuv420p), got {self.width}x{self.height}"
             )
+        if self.jobs < 0:
+            raise ValueError(f"jobs must be >= 0 (0: automatic), got {self.jobs}")
         if self.fps < 1 or self.seconds <= 0:
             raise ValueError(
                 f"fps must be >= 1 and seconds > 0, got fps={self.fps} seconds={self.seconds}"
@@ -335,10 +338,11 @@ def generate_probe(
     ]
     bar = tqdm(total=len(jobs), desc="probe clips", unit="clip", disable=not progress)
     per_clip: list[float] = []
-    if settings.jobs > 1:
+    workers = settings.jobs or min(2, os.cpu_count() or 1)
+    if workers > 1:
         from concurrent.futures import ProcessPoolExecutor
 
-        with ProcessPoolExecutor(max_workers=settings.jobs) as pool:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
             for seconds in pool.map(_render_one, jobs):
                 per_clip.append(seconds)
                 bar.update()

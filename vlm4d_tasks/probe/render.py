@@ -8,8 +8,10 @@ the floor). Shading is flat Lambert plus ambient, with a soft blob shadow under 
 A white stripe marks every object's front so that its heading, and so its rotation, shows.
 
 Speed: the camera keeps a constant height and pitch, so the ray of a pixel only turns with
-the yaw; floor hit distances and fog are per-row constants computed once per clip, and only
-the pixels inside an object's projected bounding box are ray-cast against it.
+the yaw; floor hit distances, mip level and fog are per-row constants computed once per
+clip, and floor and wall colours come from tables of packed RGBA (one uint32 gather per
+pixel). Only the pixels inside an object's projected bounding box are ray-cast against it.
+A static camera's background is drawn once per clip.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ TEX_BITS = 8
 TEX_SIZE = 1 << TEX_BITS  # texels per texture side (a power of two: wrap with a bit mask)
 TEX_PER_M = 32.0  # texels per metre, so one texture covers 8 m x 8 m
 TEX_OFFSET = 4096.0  # metres added before the int cast so that indices stay non-negative
+MIX_LEVELS = 64  # texture levels between the light and dark floor colours
+MIX_MAX = 1.3  # the darkest level (grout lines)
 FAR = 400.0  # floor hits beyond this are pure fog
 ARENA_HALF = 11.0
 WALL_HEIGHT = 3.2
@@ -43,8 +47,7 @@ PALETTES: tuple[tuple[tuple[int, int, int], ...], ...] = (
 
 def floor_texture(kind: str, seed: int) -> np.ndarray:
     """(TEX_SIZE, TEX_SIZE) float32 floor texture as a mix between the palette's light (0)
-    and dark (1) floor colours; one tile is one metre. A scalar texture keeps the per-pixel
-    work of a moving camera to one gather."""
+    and dark (1) floor colours (up to MIX_MAX for grout); one tile is one metre."""
     i = np.arange(TEX_SIZE)
     tile_i = (i // int(TEX_PER_M))[:, None]
     tile_j = (i // int(TEX_PER_M))[None, :]
@@ -58,7 +61,7 @@ def floor_texture(kind: str, seed: int) -> np.ndarray:
     grain = rng.uniform(-0.08, 0.08, size=(TEX_SIZE, TEX_SIZE)).astype(np.float32)
     mix = np.clip(tone[tile_i, tile_j] + grain, 0, 1)
     grout = ((i % int(TEX_PER_M)) < 2)[:, None] | ((i % int(TEX_PER_M)) < 2)[None, :]
-    mix[grout] = 1.3  # grout lines a little darker than the dark colour
+    mix[grout] = MIX_MAX  # grout lines a little darker than the dark colour
     return mix.astype(np.float32)
 
 
@@ -110,35 +113,51 @@ class FrameRenderer:
         self.t_floor = t
         self.gx0 = t[:, None] * self.xc[None, :]  # hit offset from the camera at yaw 0
         self.gz0 = (t * self.dz[rows])[:, None]
-        ray_len = np.sqrt(self.xc[None, :] ** 2 + (self.dy**2 + self.dz**2)[rows, None])
         self.horizontal = t[:, None] * np.sqrt(self.xc[None, :] ** 2 + self.dz[rows, None] ** 2)
         # Footprint of a pixel on the floor, metres: past ~0.12 m the 1 m tiles would alias,
         # so the texture fades to its mean colour (a one-level mip map), then into fog.
-        footprint = np.maximum(t / self.focal, np.abs(np.gradient(self.gz0[:, 0])))[:, None]
+        # Both weights are taken per row (at the image's centre column).
+        footprint = np.maximum(t / self.focal, np.abs(np.gradient(self.gz0[:, 0])))
         w_mip = np.clip((footprint - 0.12) / 0.3, 0, 1)
-        w_fog = 1.0 - np.exp(-np.maximum(t[:, None] * ray_len - 10.0, 0.0) / 45.0)
+        dist = t * np.sqrt(self.dy[rows] ** 2 + self.dz[rows] ** 2)
+        w_fog = 1.0 - np.exp(-np.maximum(dist - 10.0, 0.0) / 45.0)
         shade = AMBIENT + DIFFUSE * LIGHT[1]
         light, dark = (np.array(c, np.float64) for c in PALETTES[scene.palette][:2])
-        self.floor_mix = floor_texture(scene.floor, scene.texture_seed).ravel()
-        mean = light + self.floor_mix.mean() * (dark - light)
-        # colour = base + mix * step, per pixel: base and step fold shading, mip and fog.
-        a = ((1 - w_mip) * (1 - w_fog) * shade)[..., None]
-        base = a * light + (w_mip * (1 - w_fog) * shade)[..., None] * mean
-        base = base + w_fog[..., None] * self.fog
+        mix = floor_texture(scene.floor, scene.texture_seed).ravel()
+        self.floor_level = np.round(mix / MIX_MAX * (MIX_LEVELS - 1)).astype(np.int32)
+        mean = light + mix.mean() * (dark - light)
+        # Per row: colour = base + mix * step, folding shading, mip and fog ...
+        a = ((1 - w_mip) * (1 - w_fog) * shade)[:, None]
+        base = a * light + (w_mip * (1 - w_fog) * shade)[:, None] * mean + w_fog[:, None] * self.fog
+        step = a * (dark - light)
+        # ... tabulated for every texture level, as RGBA packed in one uint32: a moving
+        # camera's floor then costs two gathers per pixel.
+        levels = np.arange(MIX_LEVELS) / (MIX_LEVELS - 1) * MIX_MAX
+        lut = np.clip(base[:, None, :] + levels[None, :, None] * step[:, None, :], 0, 255)
+        lut = np.concatenate([lut, np.zeros(lut.shape[:2] + (1,))], axis=-1).astype(np.uint8)
         # Rows whose texture weight is negligible are a constant colour: drawn once.
-        textured = np.nonzero(a[..., 0].max(1) > 1e-3)[0]
+        textured = np.nonzero(a[:, 0] > 1e-3)[0]
         self.gt = self.g0 + (int(textured[0]) if len(textured) else len(t))
         k = self.gt - self.g0
-        self.floor_const = np.clip(base[:k], 0, 255).astype(np.uint8)
-        self.floor_base = base[k:].astype(np.float32)
-        self.floor_step = (a[k:] * (dark - light)).astype(np.float32)
+        self.floor_const = np.clip(base[:k, None, :], 0, 255).astype(np.uint8)
+        self.floor_lut = lut[k:].reshape(-1, 4).view(np.uint32).ravel()
+        self.floor_row_offset = (np.arange(len(t) - k, dtype=np.int32) * MIX_LEVELS)[:, None]
         self.gx0_tex = (self.gx0[k:] * TEX_PER_M).astype(np.float32)
         self.gz0_tex = (self.gz0[k:] * TEX_PER_M).astype(np.float32)
 
     def _init_walls(self) -> None:
         scene, cam = self.scene, self.scene.camera
-        self.wall_tone = wall_texture().ravel()
-        self.wall_rgb = np.array(PALETTES[scene.palette][2], np.float32)
+        # Colours tabulated per (wall, texture tone), packed RGBA: east, west, north, south.
+        tones, self.wall_level = np.unique(wall_texture().ravel(), return_inverse=True)
+        self.wall_level = self.wall_level.astype(np.int32)
+        self.wall_tones = len(tones)
+        normals = np.array([[-1.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 0.0, 1.0]])
+        shade = AMBIENT + DIFFUSE * np.maximum(0.0, normals @ LIGHT)
+        rgb = shade[:, None, None] * tones[None, :, None] * np.array(PALETTES[scene.palette][2])
+        rgba = np.concatenate([rgb, np.zeros(rgb.shape[:2] + (1,))], axis=-1)
+        self.wall_lut = (
+            np.clip(rgba, 0, 255).astype(np.uint8).reshape(-1, 4).view(np.uint32).ravel()
+        )
         # Rows that can show a wall whatever the yaw: sky rows, and floor rows whose hits can
         # lie beyond the nearest wall (a pixel's horizontal hit distance ignores the yaw).
         max_cam = max(abs(c) for c in (*cam.start, *cam.end))
@@ -151,11 +170,12 @@ class FrameRenderer:
     # -- background ------------------------------------------------------------------------
 
     def background(self, cx: float, cz: float, yaw: float) -> np.ndarray:
-        """Sky, floor and walls for one camera pose, (h, w, 3) uint8."""
+        """Sky, floor and walls for one camera pose, (h, w, 4) uint8 RGBA (A unused: four
+        bytes a pixel let the floor be written as one uint32 gather)."""
         scene = self.scene
-        img = np.empty((scene.height, scene.width, 3), np.uint8)
-        img[: self.g0] = self.sky[: self.g0, None, :]
-        img[self.g0 : self.gt] = self.floor_const
+        img = np.empty((scene.height, scene.width, 4), np.uint8)
+        img[: self.g0, :, :3] = self.sky[: self.g0, None, :]
+        img[self.g0 : self.gt, :, :3] = self.floor_const
         c, s = np.float32(math.cos(math.radians(yaw))), np.float32(math.sin(math.radians(yaw)))
         if self.gt < scene.height:
             ox = np.float32((cx + TEX_OFFSET) * TEX_PER_M)
@@ -168,10 +188,9 @@ class FrameRenderer:
             index &= TEX_SIZE - 1
             index <<= TEX_BITS
             index |= gx.astype(np.int32) & (TEX_SIZE - 1)
-            mix = np.take(self.floor_mix, index)
-            colour = mix[..., None] * self.floor_step
-            colour += self.floor_base
-            img[self.gt :] = colour
+            level = np.take(self.floor_level, index)
+            level += self.floor_row_offset
+            np.take(self.floor_lut, level, out=img[self.gt :].view(np.uint32)[..., 0])
         if scene.walls and self.wall_rows > 0:
             self._draw_walls(img, cx, cz, c, s)
         return img
@@ -203,19 +222,22 @@ class FrameRenderer:
         iv = np.clip((yh * np.float32(TEX_PER_M)).astype(np.int32), 0, TEX_SIZE - 1)
         iv <<= TEX_BITS
         iv |= iu
-        tone = np.take(self.wall_tone, iv)
-        # Lambert per wall: its inward normal is minus the sign of the ray component.
-        lit = np.where(
-            on_x, np.float32(-LIGHT[0]) * np.sign(dxw), np.float32(-LIGHT[2]) * np.sign(dzw)
-        )
-        tone *= np.maximum(lit, np.float32(0.0)) * np.float32(DIFFUSE) + np.float32(AMBIENT)
-        colour = (tone[..., None] * self.wall_rgb).astype(np.uint8)
-        np.copyto(img[:rows], colour, where=hit[..., None])
+        ahead = np.where(on_x, dxw, dzw) <= 0  # the west or south wall of the pair
+        wall = ahead.astype(np.int32)
+        wall += np.where(on_x, 0, 2)
+        wall *= self.wall_tones
+        wall += np.take(self.wall_level, iv)
+        packed = np.take(self.wall_lut, wall)
+        np.copyto(img[:rows].view(np.uint32)[..., 0], packed, where=hit)
 
     # -- frames ----------------------------------------------------------------------------
 
     def frame(self, index: int) -> np.ndarray:
         """Frame `index` as (h, w, 3) uint8 RGB."""
+        return np.ascontiguousarray(self.frame_rgba(index)[..., :3])
+
+    def frame_rgba(self, index: int) -> np.ndarray:
+        """Frame `index` as (h, w, 4) uint8 RGBA, the renderer's own layout (A unused)."""
         scene = self.scene
         s = scene.times()[index]
         cx, cz, yaw = (float(v) for v in scene.camera.state(np.array(s)))
@@ -229,14 +251,15 @@ class FrameRenderer:
         pose = (cx, cz, yaw)
         for obj, state in zip(scene.objects, states, strict=True):
             self._draw_shadow(img, obj, state, pose)
-        zbuf = np.full((scene.height, scene.width), np.inf)
+        zbuf = np.full((scene.height, scene.width), np.inf, np.float32)
         for obj, state in zip(scene.objects, states, strict=True):
             self._draw_object(img, zbuf, obj, state, pose)
         return img
 
     def frames(self) -> Iterator[np.ndarray]:
+        """All frames, RGBA (what `encode_mp4` takes)."""
         for k in range(self.scene.n_frames):
-            yield self.frame(k)
+            yield self.frame_rgba(k)
 
     def _bbox(self, corners: np.ndarray, pose) -> tuple[int, int, int, int] | None:
         """Pixel box (v0, v1, u0, u1) holding the projection of a convex hull's corners."""
@@ -274,7 +297,7 @@ class FrameRenderer:
         # The shadow softens and fades as the object leaves the floor (bounces).
         strength = 0.5 * math.exp(-oy / 0.8)
         factor = 1.0 - strength * np.clip(1.0 - d2, 0.0, 1.0) ** 1.5
-        region = img[v0:v1, u0:u1]
+        region = img[v0:v1, u0:u1, :3]
         region[:] = (region * factor[..., None]).astype(np.uint8)
 
     def _draw_object(self, img, zbuf, obj: SceneObject, state, pose) -> None:
@@ -323,7 +346,7 @@ class FrameRenderer:
         colour[on_marker] = (0.94 + 0.06 * lambert[on_marker])[:, None] * np.array(
             MARKER_COLOUR, float
         )
-        region = img[v0:v1, u0:u1]
+        region = img[v0:v1, u0:u1, :3]
         region[hit] = np.clip(colour, 0, 255).astype(np.uint8)
 
 
@@ -429,7 +452,7 @@ def intersect(obj: SceneObject, origin, direction):
 def encode_mp4(
     frames: Iterator[np.ndarray], path: str | Path, width: int, height: int, fps: int, crf: int = 23
 ) -> int:
-    """Write RGB frames as H.264 (libx264, yuv420p) MP4; returns the number of frames.
+    """Write RGB or RGBA frames as H.264 (libx264, yuv420p) MP4; returns the frame count.
 
     Deterministic: one encoder thread, a fixed preset, and the muxer's bit-exact mode (no
     creation time or version strings that vary), so the same frames give identical bytes.
@@ -452,8 +475,9 @@ def encode_mp4(
             "threads": "1",
             "x264-params": "me=dia:subme=0:trellis=0:partitions=i8x8,i4x4",
         }
-        for rgb in frames:
-            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        for pixels in frames:
+            layout = "rgba" if pixels.shape[-1] == 4 else "rgb24"
+            frame = av.VideoFrame.from_ndarray(pixels, format=layout)
             for packet in stream.encode(frame):
                 container.mux(packet)
             count += 1

@@ -13,7 +13,7 @@ a camera that sits south of the object and looks north.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -156,7 +156,6 @@ class Scene:
     palette: int = 0  # index of the floor/wall palette
     walls: bool = False
     texture_seed: int = 0
-    meta: dict = field(default_factory=dict, compare=False, hash=False)
 
     def times(self) -> np.ndarray:
         """Normalised time of every frame: the first frame is s=0, the last s=1."""
