@@ -28,3 +28,12 @@ def hf_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("HF_HOME", str(home))
     monkeypatch.setenv("HF_DATASETS_CACHE", str(home / "datasets"))
     return home
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_caches(tmp_path_factory: pytest.TempPathFactory):
+    """Frame and judge caches in a temp folder, for this process and its subprocesses."""
+    root = tmp_path_factory.mktemp("vlm4d_cache")
+    os.environ["VLM4D_CACHE_DIR"] = str(root)
+    os.environ["VLM4D_FRAME_CACHE_DIR"] = str(root / "frames")
+    yield

@@ -48,6 +48,9 @@ def _default_dir() -> Path:
     configured = os.environ.get("VLM4D_FRAME_CACHE_DIR")
     if configured:
         return Path(configured).expanduser()
+    shared = os.environ.get("VLM4D_CACHE_DIR")  # the library-wide cache root (judge cache too)
+    if shared:
+        return Path(shared).expanduser() / "frames"
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "vlm4d" / "frames"
 

@@ -106,12 +106,17 @@ def frame_count(lmms_eval_specific_kwargs: Mapping[str, Any] | None = None) -> i
 
 
 def doc_to_frames(doc: Mapping[str, Any], lmms_eval_specific_kwargs=None) -> list:
-    """N frames sampled uniformly (PIL images), for image-only models."""
-    from vlm4d_tasks.video import sample, uniform
+    """N frames sampled uniformly (PIL images), for image-only models.
+
+    Through the on-disk frame cache: the questions that share a clip decode it once, also
+    across processes and runs (`VLM4D_FRAME_CACHE_DIR`, `VLM4D_FRAME_CACHE_MAX_BYTES`).
+    """
+    from vlm4d_tasks.frame_cache import cached_sample
+    from vlm4d_tasks.video import uniform
 
     policy = uniform(frame_count(lmms_eval_specific_kwargs))
     lmms_data.note_setting("frames", f"{policy.key} PIL frames")
-    return list(sample(lmms_data.video_file(doc), policy, output="pil").frames)
+    return list(cached_sample(lmms_data.video_file(doc), policy, output="pil").frames)
 
 
 # --------------------------------------------------------------------------------------------
