@@ -177,6 +177,9 @@ def test_configuration_from_the_environment_is_read_lazily(monkeypatch, tmp_path
         FrameCache()
     monkeypatch.delenv("VLM4D_FRAME_CACHE_DIR")
     monkeypatch.delenv("VLM4D_FRAME_CACHE_MAX_BYTES")
+    monkeypatch.setenv("VLM4D_CACHE_DIR", str(tmp_path / "vlm4d-root"))
+    assert FrameCache().directory == tmp_path / "vlm4d-root" / "frames"
+    monkeypatch.delenv("VLM4D_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     default = FrameCache()
     assert default.directory == tmp_path / "xdg" / "vlm4d" / "frames"
