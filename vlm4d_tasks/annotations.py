@@ -22,7 +22,16 @@ from typing import Any
 
 from vlm4d_tasks.categories import categorize
 from vlm4d_tasks.official import real_perspective
-from vlm4d_tasks.schema import LETTERS, Perspective, Record, Source, Subset, make_uid
+from vlm4d_tasks.schema import (
+    FIELDS,
+    LETTERS,
+    Category,
+    Perspective,
+    Record,
+    Source,
+    Subset,
+    make_uid,
+)
 
 ANNOTATION_FILES: dict[Subset, str] = {
     Subset.REAL: "real_mc.json",
@@ -294,30 +303,42 @@ def load_annotation_file(path: str | Path, subset: Subset | str) -> Annotations:
 
 
 def load_probe_record_file(path: str | Path) -> Annotations:
-    """Normalized probe records (JSON Lines), validated like the official entries."""
+    """Normalized probe records (JSON Lines, written by `vlm4d generate-probe`).
+
+    The file is the generator's own output, so a line that is not a complete record is an
+    error (naming file, line and question); the content is validated like an official entry.
+    """
     path = Path(path)
     records, problems = [], []
-    for index, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise AnnotationError(f"{path}: line {index + 1} is not JSON ({exc})") from exc
+            raise AnnotationError(f"{path}:{number}: not valid JSON: {exc}") from exc
+        where = f"{path}:{number} ({row.get('question_id', '?')})"
+        missing = [name for name in FIELDS if name not in row]
+        if missing:
+            raise AnnotationError(f"{where}: missing field(s) {missing}")
+        if row["subset"] != Subset.PROBE.value:
+            raise AnnotationError(f"{where}: field subset is {row['subset']!r}, not 'probe'")
         official = {
-            "id": row.get("question_id"),
-            "video": row.get("video"),
-            "question": row.get("question"),
-            "choices": dict(zip(LETTERS, row.get("options") or [])),
-            "answer": row.get("answer_text"),
+            "id": row["question_id"],
+            "video": row["video"],
+            "question": row["question"],
+            "choices": dict(zip(LETTERS, row["options"] or [])),
+            "answer": row["answer_text"],
         }
-        record, found = normalize_entry(official, Subset.PROBE, file=str(path), index=index)
-        # Category and perspective are exact by construction; keep the generator's.
+        record, found = normalize_entry(official, Subset.PROBE, file=str(path), index=number - 1)
+        # Category and perspective are exact by construction: keep the generator's (checked).
         record = Record(
             **{
                 **record.to_dict(),
-                "category": row["category"],
-                "perspective": row.get("perspective"),
+                "category": Category(row["category"]).value,
+                "perspective": None
+                if row["perspective"] is None
+                else Perspective(row["perspective"]).value,
             }
         )
         records.append(record)

@@ -13,47 +13,29 @@ figures). Importing this package loads none of them.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from vlm4d_tasks.annotations import PROBE_RECORDS_FILE
 
 if TYPE_CHECKING:
     from vlm4d_tasks.schema import Record
 
 __all__ = ["RECORDS_FILE", "ProbeSettings", "generate_probe", "load_probe_records"]
 
-RECORDS_FILE = "probe_records.jsonl"
+RECORDS_FILE = PROBE_RECORDS_FILE  # one name, shared with the dataset builder
 
 
 def load_probe_records(directory: str | Path) -> list[Record]:
     """The records of a probe set written by `vlm4d generate-probe --out DIRECTORY`."""
-    from vlm4d_tasks.schema import FIELDS, Record, Subset
+    from vlm4d_tasks.annotations import load_probe_record_file
 
     path = Path(directory) / RECORDS_FILE
     if not path.is_file():
         raise FileNotFoundError(
             f"{path}: no probe records here (run `vlm4d generate-probe --out {directory}`)"
         )
-    records = []
-    with open(path, encoding="utf-8") as fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{number}: not valid JSON: {exc}") from exc
-            missing = [name for name in FIELDS if name not in row]
-            if missing:
-                raise ValueError(
-                    f"{path}:{number} ({row.get('question_id', '?')}): missing field(s) {missing}"
-                )
-            if row["subset"] != Subset.PROBE.value:
-                raise ValueError(
-                    f"{path}:{number} ({row['question_id']}): field subset is {row['subset']!r}, not 'probe'"
-                )
-            records.append(Record.from_dict(row))
-    return records
+    return load_probe_record_file(path).records
 
 
 def generate_probe(out_dir, settings=None, progress: bool = True):
