@@ -16,7 +16,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "build-dataset": ("build_dataset", "build the Hugging Face dataset folder from annotations"),
     "stats": ("stats", "print the counts of a built dataset"),
     "push-dataset": ("push_dataset", "upload a built dataset folder to the Hugging Face hub"),
-    "generate-probe": ("generate_probe", "render the procedural 4D probe subset (videos + questions)"),
+    "generate-probe": (
+        "generate_probe",
+        "render the procedural 4D probe subset (videos + questions)",
+    ),
     "score": ("score", "score model-response files (paper table, JSON/Markdown/PNG)"),
     "report": ("report", "render Markdown and a PNG plot from a `vlm4d score --json` file"),
     "eval": ("eval", "run lmms-eval with the VLM4D tasks on its path (arguments pass through)"),

@@ -16,7 +16,8 @@ import argparse
 import sys
 from pathlib import Path
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "vlm4d"
+# The reference data beside the project (`make demo` runs from the checkout's root).
+SHARED = Path("..") / "shared" / "vlm4d"
 
 
 def _step(title: str) -> None:
@@ -33,10 +34,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="demo-out", help="folder for everything the demo writes")
     parser.add_argument("--n-scenes", type=int, default=24, help="probe clips to render")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--model", default="vlm4d_random",
-                        help="lmms-eval model (default: the seeded random baseline)")
-    parser.add_argument("--shared", default=str(SHARED),
-                        help="the reference data folder, used when present")
+    parser.add_argument(
+        "--model",
+        default="vlm4d_random",
+        help="lmms-eval model (default: the seeded random baseline)",
+    )
+    parser.add_argument(
+        "--shared", default=str(SHARED), help="the reference data folder, used when present"
+    )
     args = parser.parse_args(argv)
     out = Path(args.out)
 
@@ -44,20 +49,51 @@ def main(argv: list[str] | None = None) -> int:
 
     probe, dataset, results = out / "probe", out / "vlm4d-probe", out / "lmms-eval"
     _step(f"render the probe set: {args.n_scenes} clips, seed {args.seed}")
-    if vlm4d(["generate-probe", "--out", str(probe), "--n-scenes", str(args.n_scenes),
-              "--seed", str(args.seed)]):
+    if vlm4d(
+        [
+            "generate-probe",
+            "--out",
+            str(probe),
+            "--n-scenes",
+            str(args.n_scenes),
+            "--seed",
+            str(args.seed),
+        ]
+    ):
         return 1
 
     _step("build the probe dataset")
-    if vlm4d(["build-dataset", "--annotations", str(probe), "--subsets", "probe",
-              "--videos", str(probe), "--out", str(dataset)]):
+    if vlm4d(
+        [
+            "build-dataset",
+            "--annotations",
+            str(probe),
+            "--subsets",
+            "probe",
+            "--videos",
+            str(probe),
+            "--out",
+            str(dataset),
+        ]
+    ):
         return 1
     _step("statistics")
     vlm4d(["stats", str(dataset)])
 
     _step(f"run {args.model} through lmms-eval on vlm4d_probe_mc")
-    code = vlm4d(["eval", "--dataset", str(dataset), "--model", args.model,
-                  "--tasks", "vlm4d_probe_mc", "--output_path", str(results)])
+    code = vlm4d(
+        [
+            "eval",
+            "--dataset",
+            str(dataset),
+            "--model",
+            args.model,
+            "--tasks",
+            "vlm4d_probe_mc",
+            "--output_path",
+            str(results),
+        ]
+    )
     table = _newest(results, "*_table.md")
     if code or table is None:
         print(f"lmms-eval failed (exit {code}); see the output above", file=sys.stderr)
@@ -68,15 +104,33 @@ def main(argv: list[str] | None = None) -> int:
     shared = Path(args.shared)
     if (shared / "annotations").is_dir():
         _step(f"the benchmark itself, from {shared}")
-        if vlm4d(["build-dataset", "--annotations", str(shared / "annotations"),
-                  "--out", str(out / "vlm4d")]):
+        if vlm4d(
+            [
+                "build-dataset",
+                "--annotations",
+                str(shared / "annotations"),
+                "--out",
+                str(out / "vlm4d"),
+            ]
+        ):
             return 1
         judged = sorted((shared / "judged_responses").glob("*/*.json"))
         if judged:
             _step(f"score {len(judged)} published judged response files (rule judge)")
-            return vlm4d(["score", "--judge", "rule", "--annotations",
-                          str(shared / "annotations"), "--json", str(out / "scores.json"),
-                          "--markdown", str(out / "scores.md"), *map(str, judged)])
+            return vlm4d(
+                [
+                    "score",
+                    "--judge",
+                    "rule",
+                    "--annotations",
+                    str(shared / "annotations"),
+                    "--json",
+                    str(out / "scores.json"),
+                    "--markdown",
+                    str(out / "scores.md"),
+                    *map(str, judged),
+                ]
+            )
     return 0
 
 
