@@ -208,7 +208,7 @@ class FrameCache:
         *,
         size: tuple[int, int] | None = None,
         output: Literal["numpy", "pil"] = "numpy",
-        workers: int = 1,
+        workers: int | None = None,
     ) -> Frames:
         """:func:`vlm4d_tasks.video.sample` through the cache (``workers`` only affects how a
         miss is decoded, never the frames, so it is not part of the key)."""
