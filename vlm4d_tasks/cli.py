@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "generate_probe",
         "render the procedural 4D probe subset (videos + questions)",
     ),
+    "diagnose-probe": ("diagnose_probe", "camera-motion diagnosis of a model on the probe set"),
     "score": ("score", "score model-response files (paper table, JSON/Markdown/PNG)"),
     "report": ("report", "render Markdown and a PNG plot from a `vlm4d score --json` file"),
     "eval": ("eval", "run lmms-eval with the VLM4D tasks on its path (arguments pass through)"),

@@ -3,7 +3,7 @@
 1. render the procedural 4D probe set (videos + exactly labelled questions);
 2. build it into a Hugging Face dataset folder and print its statistics;
 3. run a baseline model through the real lmms-eval CLI on the `vlm4d_probe_mc` task and print
-   the results table;
+   the results table and the probe's camera-motion diagnosis;
 4. when the official annotations sit beside the project (`../shared/vlm4d`), also build the
    real/synthetic dataset and score the published judged answers found there.
 
@@ -92,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             "vlm4d_probe_mc",
             "--output_path",
             str(results),
+            "--log_samples",
         ]
     )
     table = _newest(results, "*_table.md")
@@ -99,6 +100,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"lmms-eval failed (exit {code}); see the output above", file=sys.stderr)
         return 1
     print(table.read_text(encoding="utf-8"))
+    samples = _newest(results, "*_samples_vlm4d_probe_mc.jsonl")
+    if samples is not None:
+        _step("camera-motion diagnosis (static/moving camera twins)")
+        vlm4d(
+            [
+                "diagnose-probe",
+                str(probe),
+                str(samples),
+                "--markdown",
+                str(results / "probe_diagnosis.md"),
+            ]
+        )
     print(f"results: {table.parent}")
 
     shared = Path(args.shared)
