@@ -1,4 +1,4 @@
-"""Shared fixtures. Nothing here reads ../shared: tests write their own data."""
+"""Shared fixtures. Tests never read the reference data beside the project: they write their own."""
 
 from __future__ import annotations
 
