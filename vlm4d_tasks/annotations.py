@@ -31,6 +31,7 @@ from vlm4d_tasks.schema import (
     Source,
     Subset,
     make_uid,
+    same_text_key,
 )
 
 ANNOTATION_FILES: dict[Subset, str] = {
@@ -54,7 +55,6 @@ UNKNOWN_SOURCE = "unknown"
 
 
 _HUB_PATH = re.compile(r"/resolve/[^/]+/(.+)$")
-_ID_NUMBER = re.compile(r"(\d+)$")
 
 # Flag vocabulary (documented in the dataset card).
 FLAG_ANSWER_NO_MATCH = "answer_matches_no_option"
@@ -125,10 +125,6 @@ def _option_text(value: Any) -> str:
     return str(value).strip() if isinstance(value, (str, int)) else ""
 
 
-def _match_key(text: str) -> str:
-    return " ".join(text.split()).casefold()
-
-
 class _Checker:
     """Collects the flags and problems of one entry."""
 
@@ -191,14 +187,14 @@ def normalize_entry(
                 )
             options.append(_option_text(value))
 
-    keys = [_match_key(o) for o in options]
+    keys = [same_text_key(o) for o in options]
     duplicated = sorted({o for o, n in Counter(keys).items() if n > 1 and o})
     if duplicated:
         check.flag(FLAG_DUPLICATE_OPTIONS, "choices", f"repeated option text {duplicated}")
 
     answer = ""
     if answer_text or "answer" in entry:
-        matches = [LETTERS[i] for i, k in enumerate(keys) if k == _match_key(answer_text)]
+        matches = [LETTERS[i] for i, k in enumerate(keys) if k == same_text_key(answer_text)]
         if not matches:
             check.flag(
                 FLAG_ANSWER_NO_MATCH,
@@ -222,9 +218,13 @@ def normalize_entry(
     if subset is Subset.REAL:
         egocentric = source == Source.EGO4D.value
         perspective = (Perspective.EGOCENTRIC if egocentric else Perspective.EXOCENTRIC).value
-        # The official id rule (`official.real_perspective`) cross-checks the video folder.
-        if _ID_NUMBER.search(question_id) and source != UNKNOWN_SOURCE:
+        # The official id rule (`official.real_perspective`) cross-checks the video folder;
+        # an id without a number cannot be checked (it is flagged as missing or ill-typed).
+        try:
             by_id = real_perspective(question_id) is Perspective.EGOCENTRIC
+        except ValueError:
+            by_id = egocentric
+        if source != UNKNOWN_SOURCE:
             if by_id != egocentric:
                 check.flag(
                     FLAG_PERSPECTIVE_MISMATCH,

@@ -66,18 +66,16 @@ def _write_parquet(records: list[Record], path: Path) -> int:
     return dataset.data.nbytes
 
 
-class _NoAliasDumper:
-    """A yaml SafeDumper that writes repeated blocks out instead of `&id001` anchors."""
+def _yaml_without_anchors(data: dict) -> str:
+    """YAML with repeated blocks written out: the card is read by people, who should not have
+    to resolve `&id001` anchors between the configs' identical feature lists."""
+    import yaml
 
-    @staticmethod
-    def make():
-        import yaml
+    class Dumper(yaml.SafeDumper):
+        def ignore_aliases(self, data):
+            return True
 
-        class Dumper(yaml.SafeDumper):
-            def ignore_aliases(self, data):
-                return True
-
-        return Dumper
+    return yaml.dump(data, Dumper=Dumper, sort_keys=False, allow_unicode=True)
 
 
 def card_metadata(
@@ -121,18 +119,12 @@ def render_card(
     counts: dict[str, int],
     sizes: dict[str, int],
 ) -> str:
-    import yaml
 
     from vlm4d_tasks import categories
     from vlm4d_tasks.stats import count_table, markdown_table
     from vlm4d_tasks.templating import render
 
-    metadata = yaml.dump(
-        card_metadata(configs, counts, sizes),
-        Dumper=_NoAliasDumper.make(),
-        sort_keys=False,
-        allow_unicode=True,
-    )
+    metadata = _yaml_without_anchors(card_metadata(configs, counts, sizes))
     return render(
         "dataset_card.jinja",
         metadata_yaml=metadata.rstrip("\n"),

@@ -39,7 +39,7 @@ from typing import Any
 
 from vlm4d_tasks.judge_cache import CachedJudgment, JudgeCache, prompt_sha256
 from vlm4d_tasks.official import NO_VALID_ANSWER, option_label
-from vlm4d_tasks.schema import LETTERS
+from vlm4d_tasks.schema import LETTERS, same_text_key
 
 PROMPT_TEMPLATE = "judge_prompt.jinja"
 ENV_MODEL = "VLM4D_JUDGE_MODEL"
@@ -197,8 +197,8 @@ def _letter_of(extracted: str, options: Sequence[str]) -> str | None:
     match = _LEADING_LETTER.match(text)
     if match:
         return match.group(1)
-    key = " ".join(text.strip(" .\"'").split()).casefold()
-    hits = [L for L, o in zip(LETTERS, options) if " ".join(str(o).split()).casefold() == key]
+    key = same_text_key(text.strip(" .\"'"))
+    hits = [L for L, o in zip(LETTERS, options) if same_text_key(o) == key]
     if len(hits) == 1:
         return hits[0]
     raise MalformedReply(f"extracted answer {extracted!r} names no option")

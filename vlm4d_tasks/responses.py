@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from vlm4d_tasks import official
-from vlm4d_tasks.schema import LETTERS, Category, Record, Source, Subset, make_uid
+from vlm4d_tasks.schema import LETTERS, Category, Record, Source, Subset, make_uid, same_text_key
 
 
 class ResponseFileError(ValueError):
@@ -182,9 +182,6 @@ def annotation_mismatches(file: ResponseFile, records: Sequence[Record]) -> list
     """Ids whose ground-truth text in the file differs from the annotation's (a stale file)."""
     out = []
     for response, record in zip(file.responses, records):
-        if (
-            " ".join(response.answer_text.split()).casefold()
-            != " ".join(record.answer_text.split()).casefold()
-        ):
+        if same_text_key(response.answer_text) != same_text_key(record.answer_text):
             out.append(response.question_id)
     return out

@@ -86,6 +86,13 @@ class Record:
         return LETTERS.index(self.answer)
 
 
+def same_text_key(text: object) -> str:
+    """The form in which two option or answer texts are compared: whitespace collapsed,
+    case folded. The loader (answer text -> letter), the scorer and the judge all use it, so
+    they agree on which option a text names."""
+    return " ".join(str(text).split()).casefold()
+
+
 def make_uid(subset: str, question_id: str) -> str:
     return f"{Subset(subset).value}/{question_id}"
 

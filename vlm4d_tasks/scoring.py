@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from vlm4d_tasks.schema import LETTERS, Category, Perspective, Record, Subset
+from vlm4d_tasks.schema import LETTERS, Category, Perspective, Record, Subset, same_text_key
 
 DEFAULT_RESAMPLES = 1000
 DEFAULT_SEED = 0
@@ -58,10 +58,6 @@ class Verdict:
         return cls(uid, None, VerdictStatus.UNRESOLVED, decided_by, evidence)
 
 
-def _match_key(text: object) -> str:
-    return " ".join(str(text).split()).casefold()
-
-
 def is_correct(verdict: Verdict, record: Record) -> bool | None:
     """True/False, or None when unresolved.
 
@@ -76,7 +72,7 @@ def is_correct(verdict: Verdict, record: Record) -> bool | None:
     if verdict.letter == record.answer:
         return True
     index = LETTERS.index(verdict.letter)
-    return index < len(record.options) and _match_key(record.options[index]) == _match_key(
+    return index < len(record.options) and same_text_key(record.options[index]) == same_text_key(
         record.answer_text
     )
 
