@@ -127,6 +127,34 @@ def test_damaged_entry_is_a_miss(cache, clip):
     assert cache.sample(clip, Uniform(8)).cached  # rewritten
 
 
+def test_a_hit_maps_the_entry_read_only_and_outlives_its_eviction(cache, clip):
+    first = cache.sample(clip, Uniform(8))
+    hit = cache.sample(clip, Uniform(8))
+    assert isinstance(hit.frames, np.memmap) and not hit.frames.flags.writeable
+    with pytest.raises(ValueError, match="read-only"):
+        hit.frames[0, 0, 0, 0] = 1
+    # Another process evicting the entry (unlink) leaves this mapping valid.
+    for path in cache.directory.rglob("*.npy"):
+        path.unlink()
+    np.testing.assert_array_equal(hit.frames, first.frames)
+    assert not cache.sample(clip, Uniform(8)).cached
+
+
+def test_an_entry_without_frames_is_a_hit(cache, clip):
+    class Nothing:
+        key = "nothing"
+
+        def wanted(self, count, fps):
+            return 0
+
+        def indices(self, count, fps):
+            return []
+
+    cache.sample(clip, Nothing())
+    hit = cache.sample(clip, Nothing())
+    assert hit.cached and hit.frames.shape == (0, 48, 64, 3) and hit.indices == []
+
+
 def _entry_bytes(cache: FrameCache, key: str) -> int:
     return sum(p.stat().st_size for p in (cache.directory / key[:2]).glob(f"{key}.*"))
 

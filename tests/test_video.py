@@ -201,6 +201,60 @@ def test_parallel_decoders_give_the_same_result_as_one(clips, monkeypatch):
     assert (parallel.decoded, parallel.converted) == (single.decoded, single.converted)
 
 
+def test_opening_does_not_decode_pictures_and_sampling_is_unchanged(clips):
+    # The quick open skips the probing decoder's pictures; everything read from the stream
+    # must be what a fully probed open reads, and the frames those of a full decode.
+    path = clips["gop12.mp4"]
+    for quick in (True, False):
+        container = video._open(path, quick)
+        try:
+            stream, index, info = video._probe(container, path)
+            got = (info, index.pts, index.keyframe, index.reference, stream.time_base)
+        finally:
+            container.close()
+        if quick:
+            quick_view = got
+    assert quick_view == got
+    with av.open(path) as container:
+        everything = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    result = video.sample(path, Uniform(8), workers=1)
+    np.testing.assert_array_equal(result.frames, np.stack(everything)[result.indices])
+
+
+@pytest.mark.parametrize("fault", ["dropped", "out_of_order"])
+def test_quick_open_starts_again_fully_probed_when_the_decoder_misbehaves(
+    clips, monkeypatch, fault
+):
+    # A decoder that learns an undeclared reorder delay late drops or reorders its first
+    # pictures; that cannot be encoded here (x264 always declares it), so the decoder's output
+    # is altered at the collector, for the quickly opened attempt only.
+    path = clips["gop12.mp4"]
+    expected = video.sample(path, Uniform(8), workers=1)
+    opened: list[bool] = []
+    real_open, real_take = video._open, video._Collector.take
+
+    def open_(path, quick=False):
+        opened.append(quick)
+        return real_open(path, quick)
+
+    def take(self, frames):
+        if opened[-1]:
+            if fault == "dropped":
+                frames = [f for f in frames if self.by_pts.get(f.pts) != expected.indices[3]]
+            else:
+                self.out_of_order = True
+        real_take(self, frames)
+
+    monkeypatch.setattr(video, "_open", open_)
+    monkeypatch.setattr(video._Collector, "take", take)
+    result = video.sample(path, Uniform(8), workers=1)
+    assert opened == [True, False]
+    np.testing.assert_array_equal(result.frames, expected.frames)
+    assert result.indices == expected.indices
+    # Both attempts' work is counted.
+    assert result.decoded > expected.decoded
+
+
 def test_timestamps_are_seconds_from_the_first_frame(clips):
     result = video.sample(clips["gop12.mp4"], Uniform(8))
     assert result.timestamps == pytest.approx([k / 24 for k in result.indices], abs=1e-3)
