@@ -201,10 +201,12 @@ def test_parallel_decoders_give_the_same_result_as_one(clips, monkeypatch):
     assert (parallel.decoded, parallel.converted) == (single.decoded, single.converted)
 
 
-def test_opening_does_not_decode_pictures_and_sampling_is_unchanged(clips):
+@pytest.mark.parametrize("name", ["gop12.mp4", "gop250.mp4", "nob.mp4", "gop12.mkv", "gop12.ts"])
+def test_opening_does_not_decode_pictures_and_sampling_is_unchanged(clips, name):
     # The quick open skips the probing decoder's pictures; everything read from the stream
-    # must be what a fully probed open reads, and the frames those of a full decode.
-    path = clips["gop12.mp4"]
+    # (count, rate, size, keyframes, timestamps) must be what a fully probed open reads, and
+    # the frames those of a full decode.
+    path = clips[name]
     for quick in (True, False):
         container = video._open(path, quick)
         try:
