@@ -207,16 +207,16 @@ def test_opening_does_not_decode_pictures_and_sampling_is_unchanged(clips, name)
     # (count, rate, size, keyframes, timestamps) must be what a fully probed open reads, and
     # the frames those of a full decode.
     path = clips[name]
-    for quick in (True, False):
+
+    def stream_view(quick: bool):
         container = video._open(path, quick)
         try:
             stream, index, info = video._probe(container, path)
-            got = (info, index.pts, index.keyframe, index.reference, stream.time_base)
+            return info, index.pts, index.keyframe, index.reference, stream.time_base
         finally:
             container.close()
-        if quick:
-            quick_view = got
-    assert quick_view == got
+
+    assert stream_view(quick=True) == stream_view(quick=False)
     with av.open(path) as container:
         everything = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
     result = video.sample(path, Uniform(8), workers=1)

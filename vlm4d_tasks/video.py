@@ -237,9 +237,9 @@ class _PacketIndex:
 
 
 # Opening a file runs avformat_find_stream_info, which decodes up to seven H.264 pictures to
-# guess the stream's reorder delay before a single frame is asked for: 25 ms of a 1080p clip,
-# as long as a quarter of a uniform-8 sample. Telling the probing decoder to skip every picture
-# makes opening cost 3 ms. Nothing read from the open stream depends on that guess (sizes come
+# guess the stream's reorder delay before a single frame is asked for: 25-35 ms of a 1080p
+# clip, as long as a quarter of a uniform-8 sample. Telling the probing decoder to skip every
+# picture makes opening cost 3-9 ms. Nothing read from the open stream depends on that guess (sizes come
 # from the parameter sets, rates and counts from the packets); the decoder only needs the delay
 # when the stream does not declare it (H.264 VUI num_reorder_frames, which x264 writes), and a
 # decoder that learns it late drops or reorders its first pictures. :func:`sample` notices that
