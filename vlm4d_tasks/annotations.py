@@ -22,6 +22,7 @@ from typing import Any
 
 from vlm4d_tasks.categories import categorize
 from vlm4d_tasks.official import real_perspective
+from vlm4d_tasks.release import Provenance, check_files
 from vlm4d_tasks.schema import (
     FIELDS,
     LETTERS,
@@ -99,6 +100,7 @@ class Annotations:
     records: list[Record]
     problems: list[Problem] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    provenance: Provenance | None = None  # the files' hashes, official or not
 
     def __iter__(self):
         return iter(self.records)
@@ -364,11 +366,16 @@ def find_subset_files(directory: Path) -> dict[Subset, Path]:
 def load_annotations(
     source: str | Path | None = None,
     subsets: Iterable[Subset | str] | None = None,
+    *,
+    allow_unofficial: bool | None = None,
 ) -> Annotations:
     """Records of the requested subsets from a local folder, or from the hub when None.
 
     `source` is a folder with `real_mc.json` / `synthetic_mc.json` (or the `QA/` folder of
-    the release, or a probe folder); None downloads the official files from the hub.
+    the release, or a probe folder); None downloads the official files from the hub. The
+    official files are checked against the release's pinned hashes (`release.py`): a file
+    with other content raises `ReleaseMismatchError` unless `allow_unofficial` (None: the
+    environment decides), and the result's `provenance` records what was read.
     """
     if source is None:
         from vlm4d_tasks.hub import download_annotations
@@ -383,7 +390,10 @@ def load_annotations(
     if missing:
         names = ", ".join(ANNOTATION_FILES[Subset(s)] for s in missing)
         raise FileNotFoundError(f"{directory}: no annotation file for {missing} (expected {names})")
-    result = Annotations([], [], [])
+    provenance = check_files(
+        {files[s].name: files[s] for s in wanted}, allow_unofficial=allow_unofficial
+    )
+    result = Annotations([], [], [], provenance)
     for subset in sorted(wanted, key=list(Subset).index):
         path = files[subset]
         part = (
@@ -398,7 +408,10 @@ def load_annotations(
 
 
 def load_records(
-    source: str | Path | None = None, subsets: Sequence[Subset | str] | None = None
+    source: str | Path | None = None,
+    subsets: Sequence[Subset | str] | None = None,
+    *,
+    allow_unofficial: bool | None = None,
 ) -> list[Record]:
     """The records only (problems stay in each record's `flags`)."""
-    return load_annotations(source, subsets).records
+    return load_annotations(source, subsets, allow_unofficial=allow_unofficial).records

@@ -14,7 +14,9 @@ from pathlib import Path
 from vlm4d_tasks.annotations import ANNOTATION_FILES
 
 OFFICIAL_REPO_ID = "shijiezhou/VLM4D"
-# Pinned so that numbers stay comparable; override with the `revision` arguments.
+# A branch, not a pin: the hub could not be reached to resolve a commit when the release was
+# pinned, so what is pinned is the content of the question files (`release.py`). The commit
+# huggingface_hub resolves is recorded with every download (`Provenance.hub_commit`).
 OFFICIAL_REVISION = "main"
 
 
