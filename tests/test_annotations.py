@@ -11,6 +11,7 @@ from vlm4d_tasks.annotations import (
     AnnotationError,
     load_annotation_file,
     load_annotations,
+    load_probe_record_file,
     normalize_entry,
 )
 from vlm4d_tasks.schema import FIELDS, Record, Subset
@@ -117,3 +118,67 @@ def test_missing_subset_file_is_named(tmp_path):
 def test_unknown_enum_value_raises():
     with pytest.raises(ValueError):
         Subset("imaginary")
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        ("[" + "7" * 5000 + "]", "not valid JSON"),
+        (b"\xff\xfe[]", "not valid JSON"),
+        (
+            '[{"id": "validation_1", "question": "left\\udc00"}]',
+            "record validation_1: field 'question': a lone surrogate",
+        ),
+    ],
+    ids=["deep-nesting", "huge-number", "not-utf8", "lone-surrogate"],
+)
+def test_json_the_parser_cannot_take_is_an_annotation_error(tmp_path, content, message):
+    path = tmp_path / "real_mc.json"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(AnnotationError, match=message) as info:
+        load_annotation_file(path, "real")
+    assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("raw_id", ["", "   "])
+def test_an_empty_id_is_flagged_and_the_problem_names_the_entry(raw_id):
+    entry = {**REAL[0], "id": raw_id}
+    record, problems = normalize_entry(entry, Subset.REAL, file="real_mc.json", index=4)
+    assert record.question_id == "#4" and "missing_field:id" in record.flags
+    assert all(p.record == "#4" for p in problems) and problems
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("[1, 2]", "expected a record object"),
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        (None, "field category or perspective"),
+        ("options", "field options"),
+    ],
+)
+def test_probe_record_file_errors_name_file_and_line(tmp_path, line, message):
+    row = {
+        "uid": "probe/p_1",
+        "question_id": "p_1",
+        "subset": "probe",
+        "source": "probe",
+        "perspective": None,
+        "category": "translational",
+        "question": "Which way does the ball move?",
+        "options": ["left", "right", "up", "down"],
+        "answer": "A",
+        "answer_text": "left",
+        "video": "videos_probe/scene_0001.mp4",
+        "flags": [],
+    }
+    if line is None:
+        line = json.dumps({**row, "category": "sideways"})
+    elif line == "options":
+        line = json.dumps({**row, "options": 4})
+    path = tmp_path / "probe_records.jsonl"
+    path.write_text(json.dumps(row) + "\n" + line + "\n")
+    with pytest.raises(AnnotationError, match=message) as info:
+        load_probe_record_file(path)
+    assert f"{path}:2" in str(info.value)

@@ -101,3 +101,21 @@ def test_translational(question, answer):
 def test_rules_cover_every_category_and_end_with_default():
     assert {r.category for r in RULES} == set(Category)
     assert RULES[-1].name == "default" and RULES[-1].category is Category.TRANSLATIONAL
+
+
+def test_one_false_positive_rule_for_both_subsets():
+    # An absent object, in the wordings of both subsets.
+    for answer in (
+        "there are no buses in the video",
+        "no dragon there",
+        "No plane",
+        "There is no cat",
+    ):
+        assert (
+            categorize("What direction is it moving?", ["a", "b", "c", answer], answer)
+            == Category.FALSE_POSITIVE
+        )
+    # An absent motion of an object that is there (real/validation_993's kind) is not one.
+    q = "What direction does the cook rotate the bowl?"
+    opts = ["clockwise", "counter-clockwise", "no rotation", "there is no bowl"]
+    assert categorize(q, opts, "no rotation") == Category.ROTATIONAL

@@ -149,3 +149,205 @@ def test_cli_bad_annotation_file_names_it(tmp_path, hf_home):
     )
     assert done.returncode == 1
     assert "real_mc.json" in done.stderr and "not valid JSON" in done.stderr
+
+
+# -- the output folder: only the build's own files are ever replaced ------------------------
+def _digest(folder: Path) -> dict[str, tuple]:
+    """Every entry under `folder`: kind and content (links are not followed)."""
+    state = {}
+    for dirpath, dirnames, filenames in os.walk(folder):
+        here = Path(dirpath)
+        for name in dirnames + filenames:
+            path = here / name
+            key = str(path.relative_to(folder))
+            if path.is_symlink():
+                state[key] = ("link", os.readlink(path))
+            elif path.is_dir():
+                state[key] = ("dir",)
+            else:
+                state[key] = ("file", hashlib.sha256(path.read_bytes()).hexdigest())
+    return state
+
+
+def _last_line(done) -> str:
+    return done.stderr.strip().splitlines()[-1]
+
+
+def _build_cli(annotations_dir, out, *extra, cwd, home):
+    args = ["build-dataset", "--annotations", str(annotations_dir), "--out", str(out), *extra]
+    return _run(args, cwd, home)
+
+
+def _no_leftovers(parent: Path) -> None:
+    # No half-written build folder or old copy left beside --out.
+    assert [p.name for p in parent.iterdir() if p.name.startswith(".")] == []
+
+
+def test_foreign_folder_is_refused_then_moved_aside_with_force(tmp_path, annotations_dir, hf_home):
+    out = tmp_path / "work" / "thesis"
+    (out / "data" / "mystuff").mkdir(parents=True)
+    (out / "data" / "mystuff" / "thesis.tex").write_text("\\section{Results}\n")
+    (out / "README.md").write_text("my own readme\n")
+    before = _digest(out)
+    done = _build_cli(annotations_dir, out, cwd=tmp_path, home=hf_home)
+    assert done.returncode == 1
+    last = _last_line(done)
+    assert str(out) in last and "did not make" in last and "Fix:" in last and "--force" in last
+    assert _digest(out) == before
+    _no_leftovers(out.parent)
+
+    done = _build_cli(annotations_dir, out, "--force", cwd=tmp_path, home=hf_home)
+    assert done.returncode == 0, done.stderr
+    aside = out.parent / "thesis.old-1"
+    assert _digest(aside) == before  # moved whole, nothing deleted or mixed in
+    assert f"aside to {aside}" in done.stdout
+    assert load_dataset_records(out, "real")  # and the build took its place
+    assert not (out / "data" / "mystuff").exists()
+    _no_leftovers(out.parent)
+
+
+def test_rebuild_replaces_only_the_builds_own_files(tmp_path, annotations_dir, hf_home):
+    out = tmp_path / "vlm4d"
+    done = _build_cli(annotations_dir, out, cwd=tmp_path, home=hf_home)
+    assert done.returncode == 0, done.stderr
+    first = _digest(out)
+    assert (out / ".vlm4d-build.json").is_file()
+    # A user adds files to the built folder; they are not the build's to delete.
+    (out / "data" / "mystuff").mkdir()
+    (out / "data" / "mystuff" / "thesis.tex").write_text("mine\n")
+    (out / ".git").mkdir()
+    (out / ".git" / "config").write_text("[core]\n")
+    (out / "notes.md").write_text("notes\n")
+    mine = {k: v for k, v in _digest(out).items() if k not in first}
+    # Rebuilt with fewer subsets: the stale synthetic data file goes, the user's files stay.
+    done = _build_cli(
+        annotations_dir, out, "--subsets", "real", cwd=tmp_path, home=hf_home
+    )  # no --force needed
+    assert done.returncode == 0, done.stderr
+    after = _digest(out)
+    assert {k: after.get(k) for k in mine} == mine
+    assert not (out / "data" / "synthetic").exists()
+    _no_leftovers(tmp_path)
+    # The same inputs again: byte-identical to the first build (plus the user's files).
+    done = _build_cli(annotations_dir, out, cwd=tmp_path, home=hf_home)
+    assert done.returncode == 0, done.stderr
+    assert _digest(out) == {**first, **mine}
+
+
+def test_a_users_file_where_the_build_writes_stops_it(tmp_path, annotations_dir, hf_home):
+    out = tmp_path / "vlm4d"
+    done = _build_cli(annotations_dir, out, "--subsets", "real", cwd=tmp_path, home=hf_home)
+    assert done.returncode == 0, done.stderr
+    (out / "data" / "synthetic").mkdir()
+    (out / "data" / "synthetic" / "test.parquet").write_bytes(b"the user's own file")
+    before = _digest(out)
+    done = _build_cli(annotations_dir, out, cwd=tmp_path, home=hf_home)
+    assert done.returncode == 1
+    last = _last_line(done)
+    assert "data/synthetic" in last and "not written by vlm4d build-dataset" in last
+    assert "Fix:" in last
+    assert _digest(out) == before
+    _no_leftovers(tmp_path)
+    done = _build_cli(annotations_dir, out, "--force", cwd=tmp_path, home=hf_home)
+    assert done.returncode == 0, done.stderr
+    assert _digest(tmp_path / "vlm4d.old-1") == before
+
+
+def test_an_empty_existing_folder_needs_no_force(tmp_path, annotations_dir, hf_home):
+    out = tmp_path / "empty"
+    out.mkdir()
+    done = _build_cli(annotations_dir, out, cwd=tmp_path, home=hf_home)
+    assert done.returncode == 0, done.stderr
+    assert (out / "README.md").is_file()
+
+
+def test_an_interrupted_build_leaves_the_old_output_intact(
+    tmp_path, annotations_dir, hf_home, monkeypatch
+):
+    from vlm4d_tasks import dataset_repo
+
+    out = tmp_path / "vlm4d"
+    build_dataset_repo(load_annotations(annotations_dir), out)
+    before = _digest(out)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt  # Ctrl-C after the data files were written
+
+    monkeypatch.setattr(dataset_repo, "render_card", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        build_dataset_repo(load_annotations(annotations_dir, ["real"]), out)
+    assert _digest(out) == before
+    _no_leftovers(tmp_path)
+
+
+def test_videos_inside_out_are_refused(tmp_path, annotations_dir, hf_home):
+    out = tmp_path / "vlm4d"
+    assert _build_cli(annotations_dir, out, cwd=tmp_path, home=hf_home).returncode == 0
+    (out / "clips").mkdir()
+    before = _digest(out)
+    done = _build_cli(
+        annotations_dir, out, "--videos", str(out / "clips"), cwd=tmp_path, home=hf_home
+    )
+    assert done.returncode == 1
+    assert "is inside --out" in _last_line(done) and "Fix:" in _last_line(done)
+    assert _digest(out) == before
+
+
+def test_out_that_is_a_file(tmp_path, annotations_dir, hf_home):
+    out = tmp_path / "vlm4d"
+    out.write_text("not a folder\n")
+    done = _build_cli(annotations_dir, out, cwd=tmp_path, home=hf_home)
+    assert done.returncode == 1
+    last = _last_line(done)
+    assert str(out) in last and "is a file" in last and "Fix:" in last
+    assert out.read_text() == "not a folder\n"
+
+
+@pytest.mark.skipif(not Path("/sys/kernel").is_dir(), reason="needs Linux sysfs")
+def test_out_where_nothing_can_be_written(tmp_path, annotations_dir, hf_home):
+    # sysfs refuses new entries to everyone, root included.
+    done = _build_cli(annotations_dir, "/sys/kernel/vlm4d-out", cwd=tmp_path, home=hf_home)
+    assert done.returncode == 1
+    last = _last_line(done)
+    assert "/sys/kernel/vlm4d-out" in last and "cannot create" in last and "Fix:" in last
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_read_only_out(tmp_path, annotations_dir, hf_home):
+    out = tmp_path / "vlm4d"
+    assert _build_cli(annotations_dir, out, cwd=tmp_path, home=hf_home).returncode == 0
+    before = _digest(out)
+    os.chmod(out, 0o555)
+    try:
+        done = _build_cli(annotations_dir, out, cwd=tmp_path, home=hf_home)
+    finally:
+        os.chmod(out, 0o755)
+    assert done.returncode == 1
+    last = _last_line(done)
+    assert "not writable" in last and "Fix:" in last
+    assert _digest(out) == before
+
+
+# -- input that used to end in a traceback ----------------------------------------------------
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        ({"real_mc.json": "[]"}, "real_mc.json: no questions"),
+        ({}, "no annotation file"),
+        ({"real_mc.json": "[" * 100_000 + "]" * 100_000}, "nested too deeply"),
+        ({"real_mc.json": "[" + "7" * 5000 + "]"}, "not valid JSON"),
+    ],
+    ids=["empty-list", "empty-folder", "deep-nesting", "huge-number"],
+)
+def test_bad_annotation_input_is_a_clean_error(tmp_path, hf_home, files, expected):
+    annotations = tmp_path / "annotations"
+    annotations.mkdir()
+    for name, text in files.items():
+        (annotations / name).write_text(text)
+    done = _build_cli(annotations, tmp_path / "out", cwd=tmp_path, home=hf_home)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    last = _last_line(done)
+    assert expected in last and "Fix:" in last
+    assert str(annotations) in last
+    assert not (tmp_path / "out").exists()

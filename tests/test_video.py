@@ -476,6 +476,22 @@ def test_truncated_faststart_mp4(tmp_path):
         _expect_error(str(path), "truncated")
 
 
+@pytest.mark.parametrize("name", ["gop12.mkv", "gop12.ts"])
+@pytest.mark.parametrize("fraction", [0.5, 0.9, 0.99])
+def test_truncated_matroska_and_transport_stream(clips, tmp_path, name, fraction):
+    # Neither container keeps a frame count, and their demuxers stop quietly at the cut: the
+    # cut clip decodes as a shorter one. The Matroska segment size and the TS packet size tell.
+    data = Path(clips[name]).read_bytes()
+    cut = int(len(data) * fraction)
+    cut -= cut % 188 == 0  # a TS cut exactly between packets cannot be told apart
+    path = tmp_path / f"cut-{name}"
+    path.write_bytes(data[:cut])
+    _expect_error(str(path), "truncated")
+    with pytest.raises(VideoError, match="truncated"):
+        video.probe(path)
+    assert video.probe(clips[name]).count == COUNT  # the complete file is fine
+
+
 def test_zero_frame_video_stream(tmp_path):
     _expect_error(_zero_frame(tmp_path / "zero.mkv", with_audio=True), "no frames")
 

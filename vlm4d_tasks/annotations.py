@@ -22,6 +22,7 @@ from typing import Any
 
 from vlm4d_tasks.categories import categorize
 from vlm4d_tasks.official import real_perspective
+from vlm4d_tasks.paths import unsafe_reason
 from vlm4d_tasks.release import Provenance, check_files
 from vlm4d_tasks.schema import (
     FIELDS,
@@ -63,6 +64,7 @@ FLAG_ANSWER_SEVERAL = "answer_matches_several_options"
 FLAG_DUPLICATE_OPTIONS = "duplicate_options"
 FLAG_DUPLICATE_ID = "duplicate_id"
 FLAG_UNKNOWN_VIDEO_FOLDER = "unknown_video_folder"
+FLAG_UNSAFE_VIDEO_PATH = "unsafe_video_path"
 FLAG_PERSPECTIVE_MISMATCH = "perspective_disagrees_with_id"
 FLAG_MISSING = "missing_field:{}"
 FLAG_ILL_TYPED = "ill_typed_field:{}"
@@ -73,6 +75,8 @@ FLAG_DESCRIPTIONS: dict[str, str] = {
     FLAG_DUPLICATE_OPTIONS: "two or more options have the same text",
     FLAG_DUPLICATE_ID: "the id occurs earlier in the same file; `uid` gets a `#n` suffix",
     FLAG_UNKNOWN_VIDEO_FOLDER: "the video is not under a known folder; `source` is `unknown`",
+    FLAG_UNSAFE_VIDEO_PATH: "the video path could leave the video folder (absolute, a `..`, `.` "
+    "or empty part, a backslash, a drive letter or NUL); the video is never read, linked or copied",
     FLAG_PERSPECTIVE_MISMATCH: "the video folder and the official id rule disagree on egocentric",
     "missing_field:<name>": "the field is absent in the release",
     "ill_typed_field:<name>": "the field has an unexpected type in the release",
@@ -110,9 +114,13 @@ class Annotations:
 
 
 def video_path_from_url(video: str) -> str:
-    """Path inside the dataset repo: the part of a hub URL after `resolve/<revision>/`."""
+    """Path inside the dataset repo: the part of a hub URL after `resolve/<revision>/`.
+
+    Returned as found (only leading `./` is dropped): a path that could leave the video folder
+    is flagged `unsafe_video_path` by the loader, not silently repaired.
+    """
     match = _HUB_PATH.search(video)
-    return match.group(1) if match else video.lstrip("./")
+    return match.group(1) if match else re.sub(r"^(\./)+", "", video)
 
 
 def source_of(video: str) -> str:
@@ -158,10 +166,15 @@ def normalize_entry(
     if not isinstance(entry, dict):
         raise AnnotationError(f"{file}: entry #{index} is {type(entry).__name__}, not an object")
     raw_id = entry.get("id")
-    record_name = str(raw_id) if isinstance(raw_id, (str, int)) else f"#{index}"
-    check = _Checker(file, record_name)
+    usable_id = isinstance(raw_id, (str, int)) and not isinstance(raw_id, bool)
+    usable_id = usable_id and bool(str(raw_id).strip())
+    # A problem always names its record: the id, or the entry's position when the id is unusable.
+    check = _Checker(file, str(raw_id) if usable_id else f"#{index}")
 
-    question_id = check.text(entry, "id") or f"#{index}"
+    question_id = check.text(entry, "id")
+    if "id" in entry and isinstance(raw_id, str) and not usable_id:
+        check.flag(FLAG_MISSING.format("id"), "id", f"the id is empty ({raw_id!r})")
+    question_id = question_id if usable_id else f"#{index}"
     question = check.text(entry, "question")
     answer_text = check.text(entry, "answer")
     video = video_path_from_url(check.text(entry, "video"))
@@ -211,6 +224,14 @@ def normalize_entry(
                     "answer",
                     f"answer {answer_text!r} matches options {', '.join(matches)}",
                 )
+
+    unsafe = unsafe_reason(video) if video else None
+    if unsafe is not None:
+        check.flag(
+            FLAG_UNSAFE_VIDEO_PATH,
+            "video",
+            f"video path {video!r} {unsafe}; the video is never read, linked or copied",
+        )
 
     source = source_of(video)
     if source == UNKNOWN_SOURCE and video:
@@ -283,13 +304,51 @@ def read_json_list(path: Path) -> list:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except OSError as exc:
+        raise AnnotationError(f"{path}: cannot read the file ({exc.strerror})") from exc
+    except RecursionError as exc:
+        raise AnnotationError(f"{path}: not valid JSON (nested too deeply to read)") from exc
+    except (UnicodeDecodeError, ValueError) as exc:
+        # ValueError: json.JSONDecodeError, and numbers longer than Python converts.
         raise AnnotationError(f"{path}: not valid JSON ({exc})") from exc
     if not isinstance(data, list):
         raise AnnotationError(
             f"{path}: expected a JSON list of questions, got {type(data).__name__}"
         )
+    for index, entry in enumerate(data):
+        _check_unicode(entry, f"{path}: record {_record_name(entry, index)}")
     return data
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _record_name(entry: Any, index: int) -> str:
+    raw_id = entry.get("id") if isinstance(entry, dict) else None
+    if isinstance(raw_id, (str, int)) and not isinstance(raw_id, bool) and str(raw_id).strip():
+        return ascii(raw_id) if _SURROGATE.search(str(raw_id)) else str(raw_id)
+    return f"#{index}"
+
+
+def _check_unicode(entry: Any, where: str) -> None:
+    """A lone surrogate (JSON's "\\ud800" escape decodes to one) is no character: no UTF-8
+    file (the Parquet data, the card) can hold it, so the file cannot be used as it is."""
+    stack: list[tuple[str, Any]] = [("", entry)]
+    while stack:  # iterative: the parser accepts nesting deeper than a recursive walk would
+        name, value = stack.pop()
+        texts = [value] if isinstance(value, str) else []
+        if isinstance(value, dict):
+            texts = list(value)
+            stack.extend((f"{name}.{k}" if name else str(k), v) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((f"{name}[{i}]", v) for i, v in enumerate(value))
+        for text in texts:
+            bad = _SURROGATE.search(text)
+            if bad:
+                raise AnnotationError(
+                    f"{where}: field {ascii(name or text)}: a lone surrogate {bad.group()!r} "
+                    f"at character {bad.start()} is not valid Unicode (a broken \\u escape)"
+                )
 
 
 def load_annotation_file(path: str | Path, subset: Subset | str) -> Annotations:
@@ -317,30 +376,42 @@ def load_probe_record_file(path: str | Path) -> Annotations:
             continue
         try:
             row = json.loads(line)
-        except json.JSONDecodeError as exc:
+        except RecursionError as exc:
+            raise AnnotationError(f"{path}:{number}: not valid JSON: nested too deeply") from exc
+        except ValueError as exc:  # json.JSONDecodeError, or a number too long to convert
             raise AnnotationError(f"{path}:{number}: not valid JSON: {exc}") from exc
+        if not isinstance(row, dict):
+            raise AnnotationError(
+                f"{path}:{number}: expected a record object, got {type(row).__name__}"
+            )
+        _check_unicode(row, f"{path}:{number} ({_record_name(row, number - 1)})")
         where = f"{path}:{number} ({row.get('question_id', '?')})"
         missing = [name for name in FIELDS if name not in row]
         if missing:
             raise AnnotationError(f"{where}: missing field(s) {missing}")
         if row["subset"] != Subset.PROBE.value:
             raise AnnotationError(f"{where}: field subset is {row['subset']!r}, not 'probe'")
+        if not isinstance(row["options"], list):
+            raise AnnotationError(f"{where}: field options is {row['options']!r}, not a list")
         official = {
             "id": row["question_id"],
             "video": row["video"],
             "question": row["question"],
-            "choices": dict(zip(LETTERS, row["options"] or [])),
+            "choices": dict(zip(LETTERS, row["options"])),
             "answer": row["answer_text"],
         }
         record, found = normalize_entry(official, Subset.PROBE, file=str(path), index=number - 1)
         # Category and perspective are exact by construction: keep the generator's (checked).
+        try:
+            category = Category(row["category"]).value
+            perspective = None if row["perspective"] is None else Perspective(row["perspective"])
+        except ValueError as exc:
+            raise AnnotationError(f"{where}: field category or perspective: {exc}") from exc
         record = Record(
             **{
                 **record.to_dict(),
-                "category": Category(row["category"]).value,
-                "perspective": None
-                if row["perspective"] is None
-                else Perspective(row["perspective"]).value,
+                "category": category,
+                "perspective": None if perspective is None else perspective.value,
             }
         )
         records.append(record)

@@ -9,7 +9,11 @@ order and the first that matches decides:
    or every option is a whole number.
 2. ``false_positive``: the correct answer says the asked-about object is absent: it starts
    with "there is/are no" or with "no" followed by a thing ("there are no bears in the
-   video", "no dragon there", "No plane"), but not by a motion ("no rotation", "no turn"). A question whose *distractor* says so is not a false-positive question.
+   video", "no dragon there", "No plane"), but not by a motion ("no rotation", "no turn").
+   A question whose *distractor* says so is not a false-positive question. This one rule
+   serves both subsets; on the synthetic subset it equals the official statistics script's
+   split (answer starts with "no "), which is wrong on real questions ("there are no ...",
+   and "no rotation" for a bowl that is there).
 3. ``rotational``: the question is about rotation: it names a rotation sense
    (clockwise / counter-clockwise), spinning, rotating, revolutions, flips, turning (a change
    of heading, e.g. "turning to the left from its own perspective") or panning; or the

@@ -13,8 +13,8 @@ load time and never at import time:
   each video comes from the hub cache when a model asks for it.
 
 `VLM4D_VIDEO_ROOT=DIR` names another folder with the videos in the release's layout. A missing
-video raises `VideoNotFoundError` naming the file and the question; it never ends the run
-with `sys.exit`.
+video, or one whose path would leave its folder (`paths.contained_path`), raises
+`VideoNotFoundError` naming the file and the question; it never ends the run with `sys.exit`.
 """
 
 from __future__ import annotations
@@ -183,19 +183,15 @@ def load_docs(descriptor: Any, config: str, category: str | None = None):
 
 
 def video_file(doc: Any) -> Path:
-    """The local path of a question's video; `VideoNotFoundError` names file and question."""
-    from vlm4d_tasks.paths import VideoNotFoundError, video_path
+    """The local path of a question's video; `VideoNotFoundError` names file and question.
+
+    Through `paths.video_path`, the one place where a video path from data is joined to a
+    folder (`paths.contained_path`) or asked of the hub: a path that could leave the video
+    folder is refused, never opened.
+    """
+    from vlm4d_tasks.paths import video_path
 
     source = _current
     if source is None:
         raise RuntimeError(f"question {doc['uid']}: no VLM4D dataset loaded in this process yet")
-    if source.video_root is not None:
-        return video_path(doc, source.video_root)
-    from vlm4d_tasks.hub import download_video
-
-    try:
-        return download_video(doc["video"], source.repo_id, source.revision)
-    except Exception as exc:
-        raise VideoNotFoundError(
-            f"video {doc['video']!r} of question {doc['uid']} is not available: {exc}"
-        ) from exc
+    return video_path(doc, source.video_root, repo_id=source.repo_id, revision=source.revision)

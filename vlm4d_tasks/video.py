@@ -309,6 +309,7 @@ def _read_index(container: Any, stream: Any, path: str) -> _PacketIndex:
     except av.error.FFmpegError as exc:
         raise VideoError(f"{path}: cannot read packets (truncated or corrupt): {exc}") from exc
     _check_complete(path, stream, len(pts), last)
+    _check_container_complete(path, container.format.name)
     index = _PacketIndex(pts=pts, dts=dts, keyframe=keyframe, discard=discard, reference=reference)
     shown = [i for i in range(len(pts)) if not discard[i]]
     shown_pts = [pts[i] for i in shown]
@@ -379,6 +380,62 @@ def _check_complete(path: str, stream: Any, packets: int, last: tuple | None) ->
             f" the file ends after {packets} packets"
             f"{' (the last one cut off)' if corrupt else ''}"
         )
+
+
+# Matroska / WebM and MPEG-TS keep no frame count, and their demuxers end a cut-off file
+# quietly after its last whole packet, so a truncated clip would be sampled as a shorter
+# complete one. The container itself still tells: a Matroska Segment element declares its
+# size (when it was written to a seekable file, as ffmpeg and mkvmerge do), and an MPEG-TS
+# file is a whole number of transport packets (188 bytes; 192 in M2TS, 204 with FEC). A TS
+# cut exactly at a packet boundary, or a live Matroska stream of unknown size, cannot be told
+# from a complete one.
+_MATROSKA_SEGMENT = b"\x18\x53\x80\x67"
+_TS_PACKET_SIZES = (188, 192, 204)
+
+
+def _check_container_complete(path: str, format_name: str) -> None:
+    size = os.path.getsize(path)
+    if "matroska" in format_name:
+        declared = _matroska_segment_end(path)
+        if declared is not None and declared > size:
+            raise VideoError(
+                f"{path}: truncated: the Matroska segment declares {declared} bytes, the file"
+                f" has {size}"
+            )
+    elif format_name == "mpegts" and not any(size % n == 0 for n in _TS_PACKET_SIZES):
+        raise VideoError(
+            f"{path}: truncated: {size} bytes is not a whole number of MPEG-TS packets"
+            " (the last one is cut off)"
+        )
+
+
+def _matroska_segment_end(path: str) -> int | None:
+    """Where the Segment element says the file ends; None if it does not say (unknown size)."""
+    with open(path, "rb") as handle:
+        head = handle.read(4096)
+    pos = 0
+    try:
+        while pos < len(head):
+            id_length = 9 - head[pos].bit_length()  # EBML ids and sizes: leading-zero length
+            if id_length > 4:
+                return None
+            element = head[pos : pos + id_length]
+            pos += id_length
+            length = 9 - head[pos].bit_length()
+            if length > 8 or pos + length > len(head):
+                return None
+            size = head[pos] & (0xFF >> length)
+            for byte in head[pos + 1 : pos + length]:
+                size = size << 8 | byte
+            pos += length
+            if size == (1 << (7 * length)) - 1:  # all ones: size unknown (live stream)
+                return None
+            if element == _MATROSKA_SEGMENT:
+                return pos + size
+            pos += size  # the EBML header, or Void
+    except IndexError:
+        return None
+    return None
 
 
 def _frame_rate(stream: Any, index: _PacketIndex, time_base: float) -> float:

@@ -44,11 +44,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--copy-videos", action="store_true", help="copy the videos instead of symlinking them"
     )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="build into an existing folder that build-dataset did not make: the folder is "
+        "moved aside to OUT.old-N (nothing in it is deleted) and the build takes its place",
+    )
+
+
+# The official format, for the fix part of an error about an annotation file.
+_FORMAT_FIX = (
+    "Fix: correct the file (the release's format is a JSON list of objects with id, video, "
+    "question, choices A-D and answer) or pass the release's annotation folder"
+)
+
+
+def _fail(message: str) -> int:
+    # One line, the last one on stderr: the cause, then the fix.
+    print(f"vlm4d build-dataset: {message}", file=sys.stderr)
+    return 1
 
 
 def run(args: argparse.Namespace) -> int:
-    from vlm4d_tasks.annotations import load_annotations
-    from vlm4d_tasks.dataset_repo import REPORT_MARKDOWN, build_dataset_repo
+    from vlm4d_tasks.annotations import AnnotationError, load_annotations
+    from vlm4d_tasks.dataset_repo import REPORT_MARKDOWN, BuildError, build_dataset_repo
     from vlm4d_tasks.hub import HubUnavailableError
 
     try:
@@ -59,12 +78,36 @@ def run(args: argparse.Namespace) -> int:
             annotations.problems += probe.problems
             annotations.files += probe.files
     except (HubUnavailableError, FileNotFoundError, ValueError) as exc:
-        print(f"vlm4d build-dataset: {exc}", file=sys.stderr)
-        return 1
+        message = str(exc)
+        if isinstance(exc, AnnotationError) and "Fix:" not in message:
+            message = f"{message.rstrip('.')}. {_FORMAT_FIX}"
+        return _fail(message)
+    if not annotations.records:
+        if annotations.files:
+            return _fail(
+                f"{', '.join(annotations.files)}: no questions (an empty list); nothing was "
+                f"written. {_FORMAT_FIX}"
+            )
+        return _fail(
+            f"{args.annotations}: no annotation file (real_mc.json, synthetic_mc.json, "
+            "probe_records.jsonl or probe_mc.json, here or in QA/); nothing was written. "
+            "Fix: pass the folder that holds the release's real_mc.json and synthetic_mc.json"
+        )
     videos = args.videos
     if videos is None and args.annotations and args.subsets == ["probe"]:
         videos = args.annotations
-    result = build_dataset_repo(annotations, args.out, videos=videos, copy_videos=args.copy_videos)
+    try:
+        result = build_dataset_repo(
+            annotations,
+            args.out,
+            videos=videos,
+            copy_videos=args.copy_videos,
+            force=args.force,
+        )
+    except BuildError as exc:
+        return _fail(str(exc))
+    if result.moved_aside is not None:
+        print(f"moved the earlier {args.out} aside to {result.moved_aside} (nothing deleted)")
     print(f"wrote {Path(args.out)}:")
     for name, rows in result.counts.items():
         print(f"  config {name}: {rows} rows")
