@@ -106,3 +106,32 @@ def test_video_path_through_hub_cache(monkeypatch, tmp_path):
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", failing)
     with pytest.raises(VideoNotFoundError, match="synthetic/validation_2"):
         vlm4d_tasks.video_path(record)
+
+
+def test_push_dataset_uploads_the_build_but_not_its_marker(monkeypatch, tmp_path, annotations_dir):
+    # The hub is the boundary: HfApi is replaced, the file selection is huggingface_hub's own.
+    import huggingface_hub
+    from huggingface_hub.utils import filter_repo_objects
+
+    from vlm4d_tasks.dataset_repo import MARKER, build_dataset_repo
+
+    out = tmp_path / "out"
+    build_dataset_repo(load_annotations(annotations_dir), out)
+    uploaded = []
+
+    class FakeApi:
+        def __init__(self, token=None):
+            pass
+
+        def create_repo(self, repo_id, **kwargs):
+            pass
+
+        def upload_folder(self, *, folder_path, ignore_patterns=None, **kwargs):
+            files = [p.relative_to(folder_path).as_posix() for p in Path(folder_path).rglob("*")]
+            uploaded.extend(filter_repo_objects(files, ignore_patterns=ignore_patterns))
+            return "https://example.invalid/commit"
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
+    hub.push_dataset(out, "me/VLM4D")
+    assert (out / MARKER).is_file() and MARKER not in uploaded
+    assert "README.md" in uploaded and any(f.startswith("data/") for f in uploaded)

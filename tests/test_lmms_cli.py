@@ -233,6 +233,11 @@ def test_random_run_records_table_and_metadata(world):
     assert meta["lmms_eval_version"] == "0.7.3" and meta["vlm4d_tasks_version"]
     assert meta["dataset"]["origin"] == "local"
     assert meta["dataset"]["folder"] == str(world["dataset"].resolve())
+    # The question files' hashes: the suite's own files, accepted as unofficial.
+    provenance = meta["dataset"]["annotations"]
+    assert provenance["unofficial_allowed"] and not provenance["official"]
+    assert {f["name"] for f in provenance["files"]} >= {"real_mc.json", "synthetic_mc.json"}
+    assert all(len(f["sha256"]) == 64 for f in provenance["files"])
     assert meta["visual_input"]["frames"] == "uniform-4 PIL frames"
     assert meta["judge"] == {"mode": "rule", "models": []}
     assert meta["model"] == "vlm4d_random" and meta["model_args"] == f"seed={SEED}"

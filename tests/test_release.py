@@ -105,3 +105,18 @@ def test_file_sha256_matches_hashlib(tmp_path):
     path = Path(tmp_path / "x.bin")
     path.write_bytes(b"\x00" * (3 << 20) + b"tail")
     assert release.file_sha256(path) == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_card_and_report_record_the_hashes(annotations_dir, tmp_path):
+    import json
+
+    from vlm4d_tasks.dataset_repo import REPORT_JSON, build_dataset_repo
+
+    annotations = load_annotations(annotations_dir, allow_unofficial=True)
+    build_dataset_repo(annotations, tmp_path / "out")
+    card = (tmp_path / "out" / "README.md").read_text()
+    report = json.loads((tmp_path / "out" / REPORT_JSON).read_text())
+    for f in annotations.provenance.files:
+        assert f"| `{f.name}` | `{f.sha256}` | no |" in card
+    assert "differ from the official release" in card
+    assert report["provenance"] == annotations.provenance.to_dict()

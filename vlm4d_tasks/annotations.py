@@ -106,6 +106,18 @@ class Annotations:
     files: list[str] = field(default_factory=list)
     provenance: Provenance | None = None  # the files' hashes, official or not
 
+    def extend(self, other: Annotations) -> None:
+        """Add another load's records, problems, files and provenance (e.g. the probe set)."""
+        self.records += other.records
+        self.problems += other.problems
+        self.files += other.files
+        if other.provenance is not None:
+            self.provenance = (
+                other.provenance
+                if self.provenance is None
+                else self.provenance.merged(other.provenance)
+            )
+
     def __iter__(self):
         return iter(self.records)
 

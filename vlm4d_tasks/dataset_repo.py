@@ -157,6 +157,7 @@ def render_card(
         flag_descriptions=FLAG_DESCRIPTIONS,
         problems=annotations.problems,
         has_probe=any(r.subset == Subset.PROBE.value for r in records),
+        provenance=annotations.provenance,
     )
 
 
@@ -167,6 +168,7 @@ def validation_report(annotations: Annotations, missing_videos: Sequence[str] = 
         "flagged_records": sorted({r.uid for r in annotations.records if r.flags}),
         "problems": [vars(p) for p in annotations.problems],
         "missing_videos": list(missing_videos),
+        "provenance": annotations.provenance.to_dict() if annotations.provenance else None,
     }
 
 

@@ -109,6 +109,8 @@ def push_dataset(
     """Upload a folder made by `vlm4d build-dataset` as a dataset repo; return its URL."""
     from huggingface_hub import HfApi
 
+    from vlm4d_tasks.dataset_repo import MARKER
+
     api = HfApi(token=token)
     api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
     commit = api.upload_folder(
@@ -116,5 +118,6 @@ def push_dataset(
         repo_id=repo_id,
         repo_type="dataset",
         commit_message="Upload VLM4D dataset built by vlm4d-tasks",
+        ignore_patterns=[MARKER],  # the local build's ownership list, not part of the dataset
     )
     return str(getattr(commit, "commit_url", commit))

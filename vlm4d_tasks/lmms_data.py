@@ -50,7 +50,22 @@ class DatasetSource:
             "repo_id": self.repo_id,
             "revision": self.revision,
             "videos": str(self.video_root) if self.video_root else "hub cache",
+            "annotations": dataset_provenance(self.folder),
         }
+
+
+def dataset_provenance(folder: Path) -> dict[str, Any] | None:
+    """The question files' hashes (official or not) that a built folder records, or None for
+    a folder built before they were recorded."""
+    import json
+
+    from vlm4d_tasks.dataset_repo import REPORT_JSON
+
+    try:
+        report = json.loads((Path(folder) / REPORT_JSON).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return report.get("provenance") if isinstance(report, dict) else None
 
 
 def hf_home() -> Path:

@@ -56,6 +56,14 @@ class Provenance:
         pinned = [f for f in self.files if f.name in OFFICIAL_SHA256]
         return bool(pinned) and all(f.official for f in pinned)
 
+    def merged(self, other: Provenance) -> Provenance:
+        commits = {self.hub_commit, other.hub_commit} - {None}
+        return Provenance(
+            files=self.files + other.files,
+            unofficial_allowed=self.unofficial_allowed or other.unofficial_allowed,
+            hub_commit=commits.pop() if len(commits) == 1 else None,
+        )
+
     def to_dict(self) -> dict:
         return {
             "official": self.official,

@@ -50,6 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="build into an existing folder that build-dataset did not make: the folder is "
         "moved aside to OUT.old-N (nothing in it is deleted) and the build takes its place",
     )
+    add_release_argument(parser)
 
 
 # The official format, for the fix part of an error about an annotation file.
@@ -65,18 +66,28 @@ def _fail(message: str) -> int:
     return 1
 
 
+def add_release_argument(parser: argparse.ArgumentParser) -> None:
+    """--allow-unofficial-annotations, shared by the commands that read annotation files."""
+    from vlm4d_tasks.release import ALLOW_UNOFFICIAL_ENV
+
+    parser.add_argument(
+        "--allow-unofficial-annotations",
+        action="store_true",
+        help="accept real_mc.json / synthetic_mc.json whose SHA-256 differs from the official "
+        f"release (recorded in the outputs; also {ALLOW_UNOFFICIAL_ENV}=1)",
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     from vlm4d_tasks.annotations import AnnotationError, load_annotations
     from vlm4d_tasks.dataset_repo import REPORT_MARKDOWN, BuildError, build_dataset_repo
     from vlm4d_tasks.hub import HubUnavailableError
 
     try:
-        annotations = load_annotations(args.annotations, args.subsets)
+        allow = True if args.allow_unofficial_annotations else None
+        annotations = load_annotations(args.annotations, args.subsets, allow_unofficial=allow)
         if args.probe:
-            probe = load_annotations(args.probe, ["probe"])
-            annotations.records += probe.records
-            annotations.problems += probe.problems
-            annotations.files += probe.files
+            annotations.extend(load_annotations(args.probe, ["probe"]))
     except (HubUnavailableError, FileNotFoundError, ValueError) as exc:
         message = str(exc)
         if isinstance(exc, AnnotationError) and "Fix:" not in message:
