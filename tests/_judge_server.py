@@ -1,13 +1,16 @@
 """A real OpenAI-style chat-completions server on 127.0.0.1 for the judge tests.
 
 stdlib `http.server` in a thread on an ephemeral port. A `script(body, n)` callable decides the
-reply to the n-th request (0-based) from its JSON body: answer well, fail with a status,
-hang, send garbage. Every request is recorded (body, headers, arrival time) and the server
-tracks how many requests were in flight at once.
+reply to the n-th request (0-based) from its JSON body (a script that takes a third argument
+also gets the request's headers): answer well, fail with a status, hang, trickle the reply
+one byte at a time, send garbage. Every request is recorded (body, headers, path, arrival time);
+the server tracks how many requests were in flight at once and how many replies the client
+abandoned before their last byte.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 import threading
@@ -28,6 +31,9 @@ class Action:
     body: bytes | None = None  # raw body instead of a chat-completions payload
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds to wait before answering (a hang, if above the timeout)
+    # Seconds between single bytes of the whole reply (status line, headers, body): an endpoint
+    # that is never silent for long but never finishes either. 0 sends the reply at once.
+    trickle: float = 0.0
     usage: tuple[int, int] = (100, 20)
 
 
@@ -71,9 +77,11 @@ class ScriptedChatServer:
         self.script = script
         self.requests: list[dict] = []
         self.headers: list[dict[str, str]] = []
+        self.paths: list[str] = []  # request target: path and query
         self.times: list[float] = []
         self.in_flight = 0
         self.max_in_flight = 0
+        self.aborted = 0  # replies the client hung up on before their last byte
         self._lock = threading.Lock()
         server = self
 
@@ -88,11 +96,16 @@ class ScriptedChatServer:
                     n = len(server.requests)
                     server.requests.append(body)
                     server.headers.append(dict(self.headers))
+                    server.paths.append(self.path)
                     server.times.append(time.monotonic())
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
                 try:
-                    action = server.script(body, n)
+                    script = server.script  # may be swapped between runs
+                    if len(inspect.signature(script).parameters) >= 3:
+                        action = script(body, n, dict(self.headers))
+                    else:
+                        action = script(body, n)
                     if action.delay:
                         time.sleep(action.delay)
                     if action.body is not None:
@@ -124,13 +137,25 @@ class ScriptedChatServer:
                         self.send_header("Content-Length", str(len(payload)))
                         for key, value in action.headers.items():
                             self.send_header(key, value)
-                        self.end_headers()
-                        self.wfile.write(payload)
+                        if action.trickle:
+                            self._trickle(b"".join(self._headers_buffer) + b"\r\n" + payload,
+                                          action.trickle)  # fmt: skip
+                            self._headers_buffer = []
+                        else:
+                            self.end_headers()
+                            self.wfile.write(payload)
                     except (BrokenPipeError, ConnectionResetError):
-                        pass  # the client gave up (timeout): nothing to answer
+                        with server._lock:
+                            server.aborted += 1  # the client gave up (timeout)
                 finally:
                     with server._lock:
                         server.in_flight -= 1
+
+            def _trickle(self, raw: bytes, interval: float) -> None:
+                for i in range(len(raw)):
+                    self.wfile.write(raw[i : i + 1])
+                    self.wfile.flush()
+                    time.sleep(interval)
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
@@ -152,8 +177,10 @@ class ScriptedChatServer:
         with self._lock:
             self.requests.clear()
             self.headers.clear()
+            self.paths.clear()
             self.times.clear()
             self.max_in_flight = 0
+            self.aborted = 0
 
     def __enter__(self) -> ScriptedChatServer:
         self._thread.start()

@@ -282,16 +282,18 @@ def test_garbage_until_the_last_retry_is_unresolved_not_wrong(tmp_path):
         judge = Judge(settings(server, max_retries=2, concurrency=1), cache)
         outcomes = judge.judge_many(items, progress=False)
         bad_requests = sum(bad_key in p for p in server.prompts)
-    assert bad_requests == 3  # one call + two retries
-    assert [o.resolved for o in outcomes] == [True, False, True]
-    assert "unresolved after 3 request(s)" in outcomes[1].error
-    stats = judge_stats("local-judge", outcomes)
-    assert (stats.unresolved, stats.unresolved_ids) == (1, [items[1].key])
-    assert len(cache) == 2  # the unresolved answer is not cached: a rerun asks again
+        assert bad_requests == 3  # one call + two retries
+        assert [o.resolved for o in outcomes] == [True, False, True]
+        assert outcomes[1].error.startswith("malformed reply: unresolved after 3 request(s)")
+        assert outcomes[1].cause == "malformed reply"
+        stats = judge_stats("local-judge", outcomes)
+        assert (stats.unresolved, stats.unresolved_ids) == (1, [items[1].key])
+        assert stats.unresolved_causes == {"malformed reply": 1}
+        assert len(cache) == 2  # the unresolved answer is not cached: a rerun asks again
 
-    # Scored: the unresolved answer leaves the denominator and is listed, never "wrong".
-    records = [_record(item) for item in items]
-    with ScriptedChatServer(garbage_for_one) as server:
+        # Scored: the unresolved answer leaves the denominator and is listed, never "wrong".
+        records = [_record(item) for item in items]
+        server.reset()
         judge = Judge(settings(server, max_retries=0), cache)
         answers = {i.key: i.response for i in items}
         grading = grade(records, answers, Mode.LLM, [judge], progress=False)
@@ -302,6 +304,9 @@ def test_garbage_until_the_last_retry_is_unresolved_not_wrong(tmp_path):
     assert (score["n"], score["scored"], score["correct"]) == (3, 2, 1)
     assert score["accuracy"] == 0.5
     assert score["unresolved"] == 1 and score["unresolved_ids"] == [items[1].key]
+    [unresolved] = score["unresolved_answers"]
+    assert unresolved["id"] == items[1].key and unresolved["cause"] == "malformed reply"
+    assert unresolved["reason"].startswith("malformed reply: unresolved after 1 request(s): ")
 
 
 def test_400_unsupported_temperature_is_retried_once_without_it():
@@ -363,16 +368,27 @@ def test_other_400_is_not_retried_and_401_stops_the_run():
             Judge(settings(server, concurrency=1)).judge_many(make_items(3), progress=False)
 
 
-def test_connection_refused_is_retried_then_unresolved_and_stops_a_run():
+def test_connection_refused_is_retried_then_unresolved_and_opens_the_circuit():
     with ScriptedChatServer() as server:
         url = server.url  # closed on exit: nothing listens there any more
     s = JudgeSettings(model="m", base_url=url, max_retries=2, backoff_base=0.001, timeout=1.0)
     outcome = Judge(s).judge(make_items(1)[0])
-    assert not outcome.resolved and outcome.unreachable and outcome.requests == 3
-    # A whole run against a dead endpoint stops instead of marking every answer unresolved.
-    s = JudgeSettings(model="m", base_url=url, max_retries=0, concurrency=1, unreachable_after=3)
-    with pytest.raises(JudgeFatalError, match="unreachable: 3 answers in a row"):
-        Judge(s).judge_many(make_items(10), progress=False)
+    assert not outcome.resolved and outcome.requests == 3
+    assert outcome.cause == "connection failed"
+    assert outcome.error.startswith("connection failed: unresolved after 3 request(s): ")
+    # A whole run against a dead endpoint stops calling after 3 failed answers; the rest are
+    # unresolved at once, with the reason (no exception: the run's score is still written).
+    s = JudgeSettings(
+        model="m", base_url=url, max_retries=0, concurrency=1, max_consecutive_failures=3
+    )
+    judge = Judge(s)
+    outcomes = judge.judge_many(make_items(10), progress=False)
+    assert [o.cause for o in outcomes] == ["connection failed"] * 3 + ["circuit open"] * 7
+    assert sum(o.requests for o in outcomes) == 3
+    assert outcomes[3].error.startswith(
+        "circuit open after 3 consecutive failures: not sent; last error: connection failed: "
+    )
+    assert judge.circuit_open == outcomes[3].error
 
 
 def test_rerun_is_served_from_the_cache(tmp_path):

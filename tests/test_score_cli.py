@@ -122,7 +122,8 @@ def test_score_end_to_end_with_annotations(bench: Path):
     assert real["annotation_mismatches"] == []
     # 5 of the 6 labelled answers agree (modely's two do; modelx's validation_924 does not)
     assert score["summary"] == {
-        "runs": 3, "n": 9, "no_valid_answer": 1, "unresolved": 0, "agreement": 0.833333,
+        "runs": 3, "n": 9, "no_valid_answer": 1, "unresolved": 0, "unresolved_causes": {},
+        "ground_truth_unmatched": 0, "agreement": 0.833333,
         "agreement_n": 6, "agreement_min": {"run": "real/modelx (cot)", "agreement": 0.75},
     }  # fmt: skip
     assert real["variant"] == "cot" and real["model"] == "modelx (cot)"
@@ -205,7 +206,8 @@ def test_score_with_llm_judge_and_cache(bench: Path):
         assert server.requests == []  # everything from the cache
     first = json.loads((bench / "llm.json").read_text())
     second = json.loads((bench / "llm2.json").read_text())
-    assert first["judge"] == {"mode": "llm", "models": ["local-judge"]}
+    assert first["judge"] == {"mode": "llm", "models": ["local-judge"], "endpoints": [server.url],
+                              "circuit_open": {}}  # fmt: skip
     real = next(r for r in first["runs"] if r["subset"] == "real")
     judge = real["grading"]["judges"][0]
     assert (judge["requests"], judge["cached"], judge["unresolved"]) == (4, 0, 0)
@@ -218,7 +220,7 @@ def test_score_with_llm_judge_and_cache(bench: Path):
     assert first["summary"]["sent_to_llm"] == 7
     assert first["summary"]["judges"] == {
         "local-judge": {"answers": 7, "requests": 7, "cached": 0, "unresolved": 0,
-                        "tokens": {"prompt": 700, "completion": 140, "total": 840,
+                        "unresolved_causes": {}, "tokens": {"prompt": 700, "completion": 140, "total": 840,
                                    "cached_total": 0}},
     }  # fmt: skip
     assert "local-judge: 4 requests, 0 cached, 0 unresolved, 480 tokens" in first_stdout

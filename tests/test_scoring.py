@@ -288,3 +288,47 @@ def test_unknown_subset_and_missing_annotation_are_errors(tmp_path):
     )  # fmt: skip
     with pytest.raises(ResponseFileError, match="validation_99: field 'id': no question real/"):
         records_for(load_response_file(path), {r.uid: r for r in REAL})
+
+
+def test_unresolved_reasons_and_unmatched_ground_truth_are_listed():
+    from dataclasses import replace
+
+    from vlm4d_tasks.scoring import ground_truth_matches
+
+    # a ground truth that names no option: the loaders leave `answer` empty
+    broken = replace(rec("real/validation_3", "A"), answer="", answer_text="sideways")
+    records = [rec("real/validation_1", "A"), rec("real/validation_2", "B"), broken]
+    verdicts = [
+        Verdict.chosen("real/validation_1", "A", "rule:boxed"),
+        Verdict.unresolved(
+            "real/validation_2",
+            "judge:j",
+            "HTTP 503: unresolved after 5 request(s): overloaded",
+            cause="HTTP 503",
+        ),  # fmt: skip
+        Verdict.chosen("real/validation_3", "A", "rule:boxed"),
+    ]
+    assert [ground_truth_matches(r) for r in records] == [True, True, False]
+    score = score_records(verdicts, records)
+    # the unmatched question stays in the denominator as a wrong answer; it is flagged
+    assert (score["n"], score["scored"], score["correct"], score["accuracy"]) == (3, 2, 1, 0.5)
+    assert score["ground_truth_unmatched"] == 1
+    assert score["ground_truth_unmatched_ids"] == ["real/validation_3"]
+    assert score["unresolved_answers"] == [
+        {"id": "real/validation_2", "decided_by": "judge:j", "cause": "HTTP 503",
+         "reason": "HTTP 503: unresolved after 5 request(s): overloaded"},
+    ]  # fmt: skip
+    assert Verdict.unresolved("x/y", "judge:j").cause == "unresolved"
+
+    md = markdown_report(
+        {"judge": {"mode": "llm", "models": ["j"]}, "models": [],
+         "runs": [{"subset": "real", "model": "m", "accuracy": 0.5, "n": 3,
+                   "no_valid_answer": 0, **score}]}
+    )  # fmt: skip
+    assert "Unresolved answers by cause: HTTP 503 1." in md
+    assert (
+        "## Unresolved answers\n\n- `real/m`: 1\n"
+        "  - HTTP 503: unresolved after 5 request(s): overloaded: `real/validation_2`\n"
+    ) in md
+    assert "ground truth matches no option 1" in md
+    assert "  - ground truth matches no option: `real/validation_3`" in md

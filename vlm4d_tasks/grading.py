@@ -7,7 +7,8 @@
   the first judge's verdict is scored and every disagreement is listed (id, both verdicts)
   for a human to settle. An answer the first judge left unresolved stays unresolved.
 
-A judge failure is never a wrong answer: it becomes an UNRESOLVED verdict (see `scoring`).
+A judge failure is never a wrong answer: it becomes an UNRESOLVED verdict (see `scoring`) that
+carries its cause ("deadline exceeded", "HTTP 503", "circuit open", ...) and its reason.
 """
 
 from __future__ import annotations
@@ -86,8 +87,15 @@ def _judge_items(records: Sequence[Record], responses: Mapping[str, object]):
 def _judge_verdict(outcome) -> Verdict:
     decided_by = f"judge:{outcome.model}"
     if not outcome.resolved:
-        return Verdict.unresolved(outcome.key, decided_by, outcome.error)
+        return Verdict.unresolved(outcome.key, decided_by, outcome.error, cause=outcome.cause)
     return Verdict.chosen(outcome.key, outcome.letter, decided_by, outcome.extracted_answer or "")
+
+
+def _stats(judge, outcomes) -> dict[str, Any]:
+    from vlm4d_tasks.judge import judge_stats
+
+    endpoint = getattr(judge, "endpoint", "")
+    return judge_stats(judge.model, outcomes, endpoint).to_dict()
 
 
 def _label(outcome, record: Record) -> str:
@@ -105,8 +113,6 @@ def grade(
     progress: bool = True,
 ) -> Grading:
     """Verdicts for `records` (responses by record uid) in `mode`; `judges` are `judge.Judge`s."""
-    from vlm4d_tasks.judge import judge_stats
-
     mode = Mode(mode)
     if len(judges) < JUDGES_NEEDED[mode]:
         raise ValueError(f"mode {mode.value!r} needs {JUDGES_NEEDED[mode]} judge model(s)")
@@ -130,18 +136,18 @@ def grade(
         )
         for i, outcome in zip(unsure, outcomes):
             verdicts[i] = _judge_verdict(outcome)
-        stats = [judge_stats(judges[0].model, outcomes).to_dict()]
+        stats = [_stats(judges[0], outcomes)]
         return Grading(mode, verdicts, sent_to_llm=len(unsure), judges=stats)
 
     items = _judge_items(records, responses)
     primary = judges[0].judge_many(items, progress=progress)
     verdicts = [_judge_verdict(o) for o in primary]
-    stats = [judge_stats(judges[0].model, primary).to_dict()]
+    stats = [_stats(judges[0], primary)]
     if mode is Mode.LLM:
         return Grading(mode, verdicts, sent_to_llm=len(items), judges=stats)
 
     second = judges[1].judge_many(items, progress=progress)
-    stats.append(judge_stats(judges[1].model, second).to_dict())
+    stats.append(_stats(judges[1], second))
     disagreements = []
     for record, a, b in zip(records, primary, second):
         label_a, label_b = _label(a, record), _label(b, record)

@@ -12,30 +12,43 @@ server or a hosted API with the standard library only (urllib in a thread pool),
   `max_completion_tokens` and no `temperature`, other models `temperature=0` and
   `max_tokens`; a 400 error that names one of these parameters is retried once without it
   (or with the other token field), and the client remembers that for the rest of the run;
-* retries 429, 5xx, timeouts, connection errors and unparseable replies with exponential
+* gives every request a TOTAL deadline (`timeout`: connect, send and every read together,
+  `call_with_deadline`), so an endpoint that trickles its reply cannot hold a request longer;
+* retries 429, 5xx, deadlines, connection errors and unparseable replies with exponential
   backoff and seeded jitter, honouring Retry-After; after the last retry the answer is
-  UNRESOLVED: counted and listed, never dropped and never marked wrong;
-* caches every successful judgment as it arrives (`judge_cache.JudgeCache`), so a rerun makes
-  no repeated call and an interrupted run resumes.
+  UNRESOLVED with its cause and reason: counted and listed, never dropped, never marked wrong;
+* opens a run-level circuit breaker after `max_consecutive_failures` answers in a row ended
+  unresolved (any cause): no new request is sent and every remaining answer is unresolved
+  with the reason, so a dead or hung endpoint costs minutes, not a day;
+* caches every successful judgment as it arrives (`judge_cache.JudgeCache`, keyed by endpoint,
+  model and prompt), so a rerun makes no repeated call and an interrupted run resumes;
+* never prints a secret: every message, reason and exception text it makes passes `redact`
+  (the API keys it was given or reads, Bearer tokens, sk-... keys, URL credentials).
 """
 
 from __future__ import annotations
 
+import base64
 import email.utils
 import http.client
 import json
+import logging
+import math
 import os
 import random
 import re
+import socket
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from datetime import timezone
-from typing import Any
+from typing import Any, TypeVar
 
 from vlm4d_tasks.judge_cache import CachedJudgment, JudgeCache, prompt_sha256
 from vlm4d_tasks.official import NO_VALID_ANSWER, option_label
@@ -45,7 +58,13 @@ PROMPT_TEMPLATE = "judge_prompt.jinja"
 ENV_MODEL = "VLM4D_JUDGE_MODEL"
 ENV_BASE_URL = "VLM4D_JUDGE_BASE_URL"
 ENV_API_KEY = "VLM4D_JUDGE_API_KEY"
+ENV_API_KEY_2 = "VLM4D_JUDGE_API_KEY_2"  # the second judge of crosscheck
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
+CHECK_SETTINGS = (
+    f"check the judge's API key ({ENV_API_KEY}), model ({ENV_MODEL}) and base URL ({ENV_BASE_URL})"
+)
+
+log = logging.getLogger(__name__)
 
 # Reasoning models by name: OpenAI's o-series ("o1", "o3-mini", "o4-mini-2025-04-16") and the
 # gpt-5 family, optionally behind a provider prefix ("openai/o4-mini"). They reject
@@ -57,13 +76,113 @@ REASONING_MAX_TOKENS = 4096
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 FATAL_STATUS = frozenset({401, 403, 404})  # wrong key, model or URL: every call would fail
 
+# Causes of an unresolved answer (the summary counts answers per cause); HTTP errors are
+# "HTTP <status>".
+DEADLINE_EXCEEDED = "deadline exceeded"
+CONNECTION_FAILED = "connection failed"
+MALFORMED_REPLY = "malformed reply"
+CIRCUIT_OPEN = "circuit open"
+
+
+# --- secrets -------------------------------------------------------------------------------
+
+REDACTED = "[REDACTED]"
+# Literal keys shorter than this are not hidden: local servers take "EMPTY" or "none", and
+# replacing every such word would garble each message without protecting anything.
+MIN_SECRET_LENGTH = 8
+_SECRET_ENV = (ENV_API_KEY, ENV_API_KEY_2)
+_SECRET_NAMES = (
+    r"api[_-]?key|apikey|key|token|access[_-]?token|auth|secret|client[_-]?secret|password"
+    r"|passwd|pass|sig|signature|code"
+)
+_SECRET_PARAM_NAME = re.compile(rf"^(?:{_SECRET_NAMES})$", re.I)
+_SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # URL userinfo: https://user:pass@host -> https://[REDACTED]@host
+    (re.compile(r"(\b[a-z][a-z0-9+.-]*://)[^/\s@?#\"'<>]+@", re.I), rf"\1{REDACTED}@"),
+    # key-like query parameters: ?api_key=..., &token=..., &sig=...
+    (re.compile(rf"([?&;](?:{_SECRET_NAMES})=)[^&#;\s\"'<>]+", re.I), rf"\1{REDACTED}"),
+    # an Authorization header value, echoed: "Bearer <token>", "Basic <base64>"
+    (re.compile(r"(\b(?:Bearer|Basic|Token)\s+)[A-Za-z0-9._~+/=-]{4,}", re.I), rf"\1{REDACTED}"),
+    # OpenAI-style keys anywhere: sk-..., sk-proj-...
+    (re.compile(r"\bsk-[A-Za-z0-9_-]{8,}"), REDACTED),
+    # "api_key": "...", password=... in an echoed configuration
+    (
+        re.compile(
+            r"""(\b(?:api[_-]?key|apikey|access[_-]?token|client[_-]?secret|password|secret)"""
+            r"""["']?\s*[:=]\s*["']?)[^\s"',;&}]{4,}""",
+            re.I,
+        ),
+        rf"\1{REDACTED}",
+    ),
+)
+_registered: set[str] = set()
+_registered_lock = threading.Lock()
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a secret (an API key given in code or read from a variable named on the
+    command line) so that `redact` hides it from then on, in this process."""
+    if value and len(value) >= MIN_SECRET_LENGTH:
+        with _registered_lock:
+            _registered.add(value)
+
+
+def _literal_secrets() -> list[str]:
+    with _registered_lock:
+        found = set(_registered)
+    found.update(os.environ.get(name) or "" for name in _SECRET_ENV)
+    found.update(urllib.parse.quote(s, safe="") for s in list(found))
+    return sorted((s for s in found if len(s) >= MIN_SECRET_LENGTH), key=len, reverse=True)
+
+
+def redact(text: object) -> str:
+    """`text` with every secret replaced by [REDACTED]: the judge's API keys (from its
+    variables and every key it was given), Bearer/Basic tokens, sk-... keys, URL userinfo and
+    key-like query parameters. The one redaction step for every message, log line,
+    exception text and file of the judge and score path."""
+    out = str(text)
+    for secret in _literal_secrets():
+        out = out.replace(secret, REDACTED)
+    for pattern, replacement in _SECRET_PATTERNS:
+        out = pattern.sub(replacement, out)
+    return out
+
+
+def redact_data(data: Any) -> Any:
+    """`redact` applied to every string (keys and values) of a JSON-like structure."""
+    if isinstance(data, str):
+        return redact(data)
+    if isinstance(data, dict):
+        return {redact_data(k): redact_data(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [redact_data(v) for v in data]
+    return data
+
+
+def public_url(url: str) -> str:
+    """`url` without credentials: no userinfo, no key-like query parameters (others stay,
+    e.g. an Azure `api-version`), no trailing slash. Used to name and key an endpoint."""
+    parts = urllib.parse.urlsplit(url.strip())
+    host = (parts.hostname or "").lower()
+    if ":" in host:  # IPv6
+        host = f"[{host}]"
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    query = [
+        (k, v)
+        for k, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+        if not _SECRET_PARAM_NAME.match(k)
+    ]
+    return urllib.parse.urlunsplit(
+        (parts.scheme.lower(), netloc, parts.path.rstrip("/"), urllib.parse.urlencode(query), "")
+    )
+
 
 def is_reasoning_model(model: str) -> bool:
     return bool(_REASONING_MODEL.match(model.strip()))
 
 
 class JudgeConfigError(ValueError):
-    """Missing or unusable judge settings."""
+    """Missing or unusable judge settings; the message says which and how to fix it."""
 
 
 class JudgeFatalError(RuntimeError):
@@ -74,21 +193,98 @@ class MalformedReply(ValueError):
     """A judge reply with no usable verdict (counts as a failed call: retried)."""
 
 
-@dataclass(frozen=True)
+class DeadlineExceeded(TimeoutError):
+    """A call did not complete within its total deadline."""
+
+
+_T = TypeVar("_T")
+
+
+def call_with_deadline(
+    call: Callable[[], _T], seconds: float, *, cancel: Callable[[], None] | None = None
+) -> _T:
+    """`call()`, or DeadlineExceeded once `seconds` have passed, whatever the call is doing.
+
+    Per-read socket timeouts bound each silence, not the request: an endpoint that sends a
+    byte every few seconds never trips them. So the call (any transport: urllib now, a client
+    library later) runs in a helper thread and the caller waits at most `seconds`; at the
+    deadline `cancel()` aborts the transport (here: shuts its sockets) so that the helper ends
+    too, and the caller raises at once without waiting for it.
+    """
+    done = threading.Event()
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = call()
+        except BaseException as exc:  # handed to the caller
+            box["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="vlm4d-judge-request", daemon=True).start()
+    if not done.wait(seconds):
+        if cancel is not None:
+            try:
+                cancel()
+            except Exception:  # best effort: the caller is released either way
+                pass
+        raise DeadlineExceeded(f"no complete reply within {seconds:g} s")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+@dataclass(frozen=True, repr=False)
 class JudgeSettings:
     model: str
-    base_url: str = DEFAULT_BASE_URL
+    base_url: str = DEFAULT_BASE_URL  # may carry credentials: never printed (see `endpoint`)
     api_key: str | None = None
-    timeout: float = 60.0  # seconds per request (connect and each read)
+    timeout: float = 60.0  # seconds: the TOTAL deadline of one request (connect + all reads)
     max_retries: int = 4  # failed calls retried this many times before UNRESOLVED
     concurrency: int = 4
     backoff_base: float = 1.0  # seconds; doubles per failure, times a jitter in [0.5, 1.5)
     backoff_max: float = 60.0  # also caps a server's Retry-After
     max_tokens: int | None = None  # None: by model kind (see STANDARD/REASONING_MAX_TOKENS)
     seed: int = 0  # seeds the jitter
-    # Stop the run (JudgeFatalError) after this many answers in a row ended unresolved because
-    # the endpoint could not be reached at all; 0 never stops.
-    unreachable_after: int = 8
+    # Circuit breaker: after this many answers in a row ended unresolved (any cause), no new
+    # request is sent in this run and the remaining answers are unresolved; 0 never opens.
+    max_consecutive_failures: int = 5
+
+    def __post_init__(self) -> None:
+        def bad(name: str, value: object, want: str) -> JudgeConfigError:
+            return JudgeConfigError(f"judge setting {name}={value!r}: must be {want}")
+
+        if not (isinstance(self.timeout, (int, float)) and math.isfinite(self.timeout)):
+            raise bad("timeout", self.timeout, "a number of seconds above 0")
+        if self.timeout <= 0:
+            raise bad("timeout", self.timeout, "a number of seconds above 0")
+        if self.max_retries < 0:
+            raise bad("max_retries", self.max_retries, "0 or more")
+        if self.concurrency < 1:
+            raise bad("concurrency", self.concurrency, "1 or more")
+        if self.max_consecutive_failures < 0:
+            raise bad("max_consecutive_failures", self.max_consecutive_failures, "0 or more")
+        register_secret(self.api_key)
+        parts = urllib.parse.urlsplit(self.base_url)
+        register_secret(parts.password)
+        try:
+            usable = parts.scheme in ("http", "https") and bool(parts.hostname)
+            parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+        except ValueError:
+            usable = False
+        if not usable:
+            raise JudgeConfigError(
+                f"judge base URL {redact(self.base_url)!r} is not an http:// or https:// URL "
+                f"with a host; fix: pass --judge-base-url or set {ENV_BASE_URL}, e.g. "
+                "http://127.0.0.1:8000/v1"
+            )
+        for name, value in urllib.parse.parse_qsl(parts.query):
+            if _SECRET_PARAM_NAME.match(name):
+                register_secret(value)
+
+    def __repr__(self) -> str:
+        return f"JudgeSettings(model={self.model!r}, endpoint={self.endpoint!r}, ...)"
 
     @classmethod
     def resolve(
@@ -106,16 +302,41 @@ class JudgeSettings:
                 "(with the endpoint in --judge-base-url / " + ENV_BASE_URL + ")"
             )
         base_url = base_url or os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL
-        if not base_url.startswith(("http://", "https://")):
-            raise JudgeConfigError(f"judge base URL {base_url!r} must start with http(s)://")
         api_key = api_key if api_key is not None else os.environ.get(ENV_API_KEY)
         given = {k: v for k, v in overrides.items() if v is not None}
         return cls(model=model, base_url=base_url, api_key=api_key or None, **given)
 
     @property
     def url(self) -> str:
-        base = self.base_url.rstrip("/")
-        return base if base.endswith("/chat/completions") else base + "/chat/completions"
+        """The chat-completions URL requests go to: no userinfo (sent as Basic auth instead),
+        the base URL's query kept after the path."""
+        parts = urllib.parse.urlsplit(self.base_url.strip())
+        path = parts.path.rstrip("/")
+        if not path.endswith("/chat/completions"):
+            path += "/chat/completions"
+        netloc = parts.netloc.rpartition("@")[2]
+        return urllib.parse.urlunsplit((parts.scheme, netloc, path, parts.query, ""))
+
+    @property
+    def endpoint(self) -> str:
+        """The base URL without credentials: how the endpoint is named in messages and files,
+        and part of the cache key (two servers with one model name are two judges)."""
+        url = public_url(self.url)
+        base, query = url.partition("?")[::2]
+        base = base.removesuffix("/chat/completions")
+        return f"{base}?{query}" if query else base
+
+    def authorization(self) -> str | None:
+        """The Authorization header: the API key as a Bearer token, else the base URL's
+        userinfo as Basic auth, else none."""
+        if self.api_key:
+            return f"Bearer {self.api_key}"
+        parts = urllib.parse.urlsplit(self.base_url)
+        if parts.username is not None:
+            user = urllib.parse.unquote(parts.username)
+            password = urllib.parse.unquote(parts.password or "")
+            return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+        return None
 
     @property
     def reasoning(self) -> bool:
@@ -236,18 +457,26 @@ def parse_reply(content: object, options: Sequence[str]) -> JudgeReply:
 # --- HTTP ----------------------------------------------------------------------------------
 
 
-class _Retryable(Exception):
-    def __init__(self, reason: str, retry_after: float | None = None, unreachable: bool = False):
-        super().__init__(reason)
+class _Failure(Exception):
+    """A failed call: `cause` is its kind (counted in the summary), `detail` the rest."""
+
+    def __init__(self, cause: str, detail: str = ""):
+        super().__init__(f"{cause}: {detail}" if detail else cause)
+        self.cause = cause
+        self.detail = detail
+
+
+class _Retryable(_Failure):
+    def __init__(self, cause: str, detail: str = "", retry_after: float | None = None):
+        super().__init__(cause, detail)
         self.retry_after = retry_after
-        self.unreachable = unreachable  # no connection at all (refused, unknown host)
 
 
-class _Rejected(Exception):
+class _Rejected(_Failure):
     """A 4xx that retrying cannot fix; `param` is set when the error names a body parameter."""
 
-    def __init__(self, reason: str, param: str | None = None):
-        super().__init__(reason)
+    def __init__(self, cause: str, detail: str = "", param: str | None = None):
+        super().__init__(cause, detail)
         self.param = param
 
 
@@ -323,39 +552,122 @@ def _initial_rules(settings: JudgeSettings) -> _BodyRules:
     return _BodyRules(send_temperature=True, token_field="max_tokens")
 
 
+class _Sockets:
+    """The sockets one request opens, so that its deadline can shut them from another thread
+    (a blocked read then returns at once and the helper thread ends)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open: list[socket.socket] = []
+        self._cancelled = False
+
+    def add(self, sock: socket.socket | None) -> None:
+        if sock is None:
+            return
+        with self._lock:
+            self._open.append(sock)
+            if not self._cancelled:
+                return
+        self._shut(sock)
+
+    def cancel(self) -> None:
+        with self._lock:
+            self._cancelled = True
+            sockets = list(self._open)
+        for sock in sockets:
+            self._shut(sock)
+
+    @staticmethod
+    def _shut(sock: socket.socket) -> None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+def _tracked(connection_class: type, sockets: _Sockets) -> type:
+    class Tracked(connection_class):
+        def connect(self) -> None:
+            super().connect()
+            sockets.add(self.sock)
+
+    return Tracked
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, sockets: _Sockets) -> None:
+        super().__init__()
+        self._sockets = sockets
+
+    def http_open(self, req):
+        return self.do_open(_tracked(http.client.HTTPConnection, self._sockets), req)
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, sockets: _Sockets) -> None:
+        super().__init__()
+        self._sockets = sockets
+
+    def https_open(self, req):
+        return self.do_open(
+            _tracked(http.client.HTTPSConnection, self._sockets), req, context=self._context
+        )
+
+
 def _post(settings: JudgeSettings, body: dict) -> tuple[str, dict]:
-    """One request; returns (message content, usage) or raises _Retryable / _Rejected."""
+    """One request under the total deadline `settings.timeout`; returns (message content,
+    usage) or raises _Retryable / _Rejected / MalformedReply / JudgeFatalError, all redacted."""
+    sockets = _Sockets()
+    try:
+        return call_with_deadline(
+            lambda: _exchange(settings, body, sockets), settings.timeout, cancel=sockets.cancel
+        )
+    except DeadlineExceeded as exc:
+        raise _Retryable(DEADLINE_EXCEEDED, str(exc)) from None
+
+
+def _exchange(settings: JudgeSettings, body: dict, sockets: _Sockets) -> tuple[str, dict]:
+    """The HTTP exchange itself (urllib, through the environment's proxies)."""
     data = json.dumps(body).encode("utf-8")
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
-    if settings.api_key:
-        headers["Authorization"] = f"Bearer {settings.api_key}"
+    authorization = settings.authorization()
+    if authorization:
+        headers["Authorization"] = authorization
     request = urllib.request.Request(settings.url, data=data, headers=headers, method="POST")
+    opener = urllib.request.build_opener(_HTTPHandler(sockets), _HTTPSHandler(sockets))
     try:
-        with urllib.request.urlopen(request, timeout=settings.timeout) as reply:
+        # the socket timeout only bounds each silence; the deadline is call_with_deadline's
+        with opener.open(request, timeout=settings.timeout) as reply:
             raw = reply.read()
     except urllib.error.HTTPError as exc:
         try:
-            detail = exc.read().decode("utf-8", "replace")[:500]
+            detail = redact(exc.read().decode("utf-8", "replace")[:500]).strip()
         except (OSError, http.client.HTTPException):
             detail = ""
-        reason = f"HTTP {exc.code}: {detail}".strip()
+        cause = f"HTTP {exc.code}"
         if exc.code in RETRYABLE_STATUS or exc.code >= 500:
-            raise _Retryable(reason, parse_retry_after(exc.headers.get("Retry-After"))) from exc
+            retry_after = parse_retry_after(exc.headers.get("Retry-After"))
+            raise _Retryable(cause, detail, retry_after) from None
         if exc.code in FATAL_STATUS:
-            raise JudgeFatalError(f"{settings.url} (model {settings.model}): {reason}") from exc
+            raise JudgeFatalError(
+                f"judge endpoint {settings.endpoint} (model {settings.model}) refused the "
+                f"request: {cause}: {detail or 'no detail'}; fix: {CHECK_SETTINGS}; the "
+                "verdicts judged so far are cached"
+            ) from None
         param = rejected_parameter(detail) if exc.code == 400 else None
-        raise _Rejected(reason, param) from exc
-    except (TimeoutError, urllib.error.URLError, http.client.HTTPException, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        unreachable = isinstance(exc, urllib.error.URLError) and not isinstance(
-            reason, TimeoutError
-        )
-        raise _Retryable(f"{type(exc).__name__}: {exc}", unreachable=unreachable) from exc
+        raise _Rejected(cause, detail, param) from None
+    except TimeoutError as exc:
+        raise _Retryable(DEADLINE_EXCEEDED, redact(f"{type(exc).__name__}: {exc}")) from None
+    except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
+        reason = getattr(exc, "reason", None)
+        if isinstance(reason, TimeoutError):
+            raise _Retryable(DEADLINE_EXCEEDED, redact(str(reason))) from None
+        raise _Retryable(CONNECTION_FAILED, redact(f"{type(exc).__name__}: {exc}")) from None
     try:
         payload = json.loads(raw)
         content = payload["choices"][0]["message"]["content"]
-    except (ValueError, KeyError, IndexError, TypeError) as exc:
-        raise MalformedReply(f"not a chat-completions reply: {raw[:200]!r}") from exc
+    except (ValueError, KeyError, IndexError, TypeError):
+        raise MalformedReply(redact(f"not a chat-completions reply: {raw[:200]!r}")) from None
     usage = payload.get("usage") if isinstance(payload, dict) else None
     return content, usage if isinstance(usage, dict) else {}
 
@@ -376,9 +688,9 @@ class JudgeOutcome:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
-    error: str = ""
+    error: str = ""  # why it is unresolved (redacted), e.g. "HTTP 503: unresolved after 5 ..."
     raw_reply: str = ""
-    unreachable: bool = False  # unresolved because no connection could be made
+    cause: str = ""  # the kind of failure: DEADLINE_EXCEEDED, "HTTP 503", CIRCUIT_OPEN, ...
 
 
 def _tokens(usage: dict) -> tuple[int, int, int]:
@@ -390,8 +702,38 @@ def _tokens(usage: dict) -> tuple[int, int, int]:
     return prompt, completion, num("total_tokens") or prompt + completion
 
 
+class _CircuitBreaker:
+    """Counts answers that ended unresolved in a row (any cause, in completion order); at
+    `limit` it opens for the rest of the run. A resolved answer resets the count."""
+
+    def __init__(self, limit: int, name: str) -> None:
+        self.limit = limit
+        self.name = name
+        self.streak = 0
+        self.reason: str | None = None  # set once open
+        self._lock = threading.Lock()
+
+    def open_reason(self) -> str | None:
+        with self._lock:
+            return self.reason
+
+    def record(self, resolved: bool, error: str = "") -> None:
+        with self._lock:
+            if self.reason is not None:
+                return
+            self.streak = 0 if resolved else self.streak + 1
+            if self.limit and self.streak >= self.limit:
+                self.reason = (
+                    f"{CIRCUIT_OPEN} after {self.streak} consecutive failures: not sent; "
+                    f"last error: {error}"
+                )
+        if self.reason is not None and not resolved:
+            log.warning("%s", redact(f"judge {self.name}: {self.reason}"))
+
+
 class Judge:
-    """A judge model behind one endpoint, with its cache. Thread-safe; reuse for a whole run."""
+    """A judge model behind one endpoint, with its cache. Thread-safe; reuse for a whole run
+    (its circuit breaker spans every batch it judges)."""
 
     def __init__(
         self,
@@ -404,10 +746,22 @@ class Judge:
         self.cache = cache
         self._rules = _initial_rules(settings)
         self._sleep = sleep
+        self._breaker = _CircuitBreaker(
+            settings.max_consecutive_failures, f"{settings.model} at {settings.endpoint}"
+        )
 
     @property
     def model(self) -> str:
         return self.settings.model
+
+    @property
+    def endpoint(self) -> str:
+        return self.settings.endpoint
+
+    @property
+    def circuit_open(self) -> str | None:
+        """Why the circuit breaker opened (no request is sent any more), or None."""
+        return self._breaker.open_reason()
 
     def _delay(self, failures: int, retry_after: float | None, rng: random.Random) -> float:
         s = self.settings
@@ -425,8 +779,19 @@ class Judge:
         rng = random.Random(f"{self.settings.seed}:{prompt_sha256(prompt)}")
         failures, requests, tokens = 0, 0, [0, 0, 0]
         relearned: set[str] = set()
-        error, unreachable = "", False
+        cause, detail = "", ""
+
+        def unresolved(cause: str, error: str) -> JudgeOutcome:
+            return JudgeOutcome(
+                key, model, False, requests=requests, prompt_tokens=tokens[0],
+                completion_tokens=tokens[1], total_tokens=tokens[2], error=redact(error),
+                cause=cause,
+            )  # fmt: skip
+
         while True:
+            blocked = self._breaker.open_reason()
+            if blocked is not None:
+                return unresolved(CIRCUIT_OPEN, blocked)  # not a call: not counted again
             body = request_body(self.settings, prompt, self._rules)
             requests += 1
             try:
@@ -439,16 +804,17 @@ class Judge:
                     relearned.add(exc.param)
                     self._rules.learn(exc.param)
                     continue  # retried at once, without the parameter; not a failure
-                error = str(exc)
+                cause, detail = exc.cause, exc.detail
                 break
             except (_Retryable, MalformedReply) as exc:
-                error = str(exc)
-                unreachable = getattr(exc, "unreachable", False)
-                retry_after = getattr(exc, "retry_after", None)
+                if isinstance(exc, _Retryable):
+                    cause, detail = exc.cause, exc.detail
+                else:
+                    cause, detail = MALFORMED_REPLY, str(exc)
                 failures += 1
                 if failures > self.settings.max_retries:
                     break
-                self._sleep(self._delay(failures, retry_after, rng))
+                self._sleep(self._delay(failures, getattr(exc, "retry_after", None), rng))
                 continue
             verdict = {
                 "letter": reply.letter,
@@ -456,17 +822,21 @@ class Judge:
                 "judge_correct": reply.judge_correct,
             }
             if self.cache is not None:
-                self.cache.put(model, prompt, CachedJudgment(content, verdict, *tokens))
+                self.cache.put(
+                    self.endpoint, model, prompt, CachedJudgment(content, verdict, *tokens)
+                )
+            self._breaker.record(True)
             return JudgeOutcome(
                 key, model, True, reply.letter, reply.extracted_answer, reply.judge_correct,
                 requests=requests, prompt_tokens=tokens[0], completion_tokens=tokens[1],
                 total_tokens=tokens[2], raw_reply=content,
             )  # fmt: skip
-        return JudgeOutcome(
-            key, model, False, requests=requests, prompt_tokens=tokens[0],
-            completion_tokens=tokens[1], total_tokens=tokens[2],
-            error=f"unresolved after {requests} request(s): {error}", unreachable=unreachable,
-        )  # fmt: skip
+        error = f"{cause}: unresolved after {requests} request(s)" + (
+            f": {detail}" if detail else ""
+        )
+        outcome = unresolved(cause, error)
+        self._breaker.record(False, outcome.error)
+        return outcome
 
     def judge(self, item: JudgeItem) -> JudgeOutcome:
         return self.judge_prompt(item.key, build_prompt(item), item.options)
@@ -477,9 +847,10 @@ class Judge:
         """Judge items concurrently (at most `settings.concurrency` requests in flight).
 
         Results come back in input order. Cached answers are served first without the pool;
-        identical prompts are sent once. A fatal endpoint error (401/403/404, or
-        `unreachable_after` answers in a row without a connection) stops the run (raised)
-        after the requests in flight finish; what was judged so far stays in the cache.
+        identical prompts are sent once. Once the circuit breaker is open the remaining
+        answers come back unresolved at once, with its reason. A fatal endpoint error
+        (401/403/404) stops the run (raised) after the requests in flight finish; what was
+        judged so far stays in the cache.
         """
         prompts = [build_prompt(item) for item in items]
         results: list[JudgeOutcome | None] = [None] * len(items)
@@ -502,17 +873,9 @@ class Judge:
                     first = items[indices[0]]
                     job = pool.submit(self.judge_prompt, first.key, prompt, first.options)
                     futures[job] = indices
-                streak = 0
                 try:
                     for future in as_completed(futures):
                         outcome = future.result()
-                        streak = streak + 1 if outcome.unreachable else 0
-                        limit = self.settings.unreachable_after
-                        if limit and streak >= limit:
-                            raise JudgeFatalError(
-                                f"{self.settings.url} (model {self.model}) unreachable: "
-                                f"{streak} answers in a row failed: {outcome.error}"
-                            )
                         for n, i in enumerate(futures[future]):
                             # a duplicate prompt shares the first one's call: only it counts
                             results[i] = (
@@ -532,7 +895,7 @@ class Judge:
         return [r for r in results if r is not None]
 
     def _from_cache(self, key: str, prompt: str) -> JudgeOutcome | None:
-        hit = None if self.cache is None else self.cache.get(self.model, prompt)
+        hit = None if self.cache is None else self.cache.get(self.endpoint, self.model, prompt)
         if hit is None:
             return None
         v = hit.verdict
@@ -542,6 +905,12 @@ class Judge:
             completion_tokens=hit.completion_tokens, total_tokens=hit.total_tokens,
             raw_reply=hit.raw_reply,
         )  # fmt: skip
+
+
+def cause_counts(causes: Iterable[str]) -> dict[str, int]:
+    """Answers per cause, most frequent first (ties by name): the summaries' `unresolved_causes`."""
+    counts = Counter(causes)
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 @dataclass(frozen=True)
@@ -559,16 +928,20 @@ class JudgeStats:
     completion_tokens: int
     total_tokens: int
     cached_total_tokens: int  # tokens the cached answers cost when they were made
+    endpoint: str = ""  # the base URL without credentials
+    unresolved_causes: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "model": self.model,
+            "endpoint": self.endpoint,
             "answers": self.answers,
             "cached": self.cached,
             "judged": self.judged,
             "requests": self.requests,
             "unresolved": self.unresolved,
             "unresolved_ids": list(self.unresolved_ids),
+            "unresolved_causes": dict(self.unresolved_causes),
             "tokens": {
                 "prompt": self.prompt_tokens,
                 "completion": self.completion_tokens,
@@ -578,7 +951,7 @@ class JudgeStats:
         }
 
 
-def judge_stats(model: str, outcomes: Sequence[JudgeOutcome]) -> JudgeStats:
+def judge_stats(model: str, outcomes: Sequence[JudgeOutcome], endpoint: str = "") -> JudgeStats:
     fresh = [o for o in outcomes if not o.cached]
     return JudgeStats(
         model=model,
@@ -592,4 +965,6 @@ def judge_stats(model: str, outcomes: Sequence[JudgeOutcome]) -> JudgeStats:
         completion_tokens=sum(o.completion_tokens for o in fresh),
         total_tokens=sum(o.total_tokens for o in fresh),
         cached_total_tokens=sum(o.total_tokens for o in outcomes if o.cached),
+        endpoint=endpoint,
+        unresolved_causes=cause_counts(o.cause for o in outcomes if not o.resolved),
     )

@@ -9,6 +9,7 @@ exocentric / average, synthetic directional / false positive / average, overall.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +34,192 @@ def _ci(acc: dict[str, Any]) -> str:
     return f" [{percent(ci[0])}, {percent(ci[1])}]" if ci else ""
 
 
+class ScoreFileError(ValueError):
+    """A score file that cannot be rendered; the message names the file and the field."""
+
+
+class OutputError(ValueError):
+    """An output path that cannot be written; the message names the option and the path."""
+
+
+SCORE_FIX = "fix: pass a file written by `vlm4d score --json` (or an lmms-eval run's *_score.json)"
+
+
 def load_score(path: str | Path) -> dict[str, Any]:
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
-    if not isinstance(data, dict) or "runs" not in data or "models" not in data:
-        raise ValueError(f"{path}: not a `vlm4d score` JSON (needs 'runs' and 'models')")
+    """A saved score JSON, checked to have every field the report uses (`check_score`)."""
+    path = Path(path)
+    if path.is_dir():
+        raise ScoreFileError(f"{path}: is a directory, not a score file; {SCORE_FIX}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ScoreFileError(f"{path}: not UTF-8 text ({exc}); {SCORE_FIX}") from None
+    except OSError as exc:
+        raise ScoreFileError(
+            f"{path}: cannot read it ({exc.strerror or exc}); {SCORE_FIX}"
+        ) from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ScoreFileError(f"{path}: not valid JSON ({exc}); {SCORE_FIX}") from None
+    check_score(data, path)
     return data
+
+
+class _Shape:
+    """Checks one field at a time; the first problem raises ScoreFileError naming the field."""
+
+    KINDS: dict[str, tuple[str, Any]] = {
+        "int": ("a whole number", lambda v: isinstance(v, int) and not isinstance(v, bool)),
+        "number": ("a number", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)),
+        "number?": ("a number or null", lambda v: v is None or _Shape.KINDS["number"][1](v)),
+        "text": ("a string", lambda v: isinstance(v, str)),
+        "list": ("a list", lambda v: isinstance(v, list)),
+        "object": ("an object", lambda v: isinstance(v, dict)),
+        "ci?": ("null or [low, high]", lambda v: v is None or (
+            isinstance(v, list) and len(v) == 2 and all(_Shape.KINDS["number"][1](x) for x in v)
+        )),
+    }  # fmt: skip
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = path
+
+    def fail(self, where: str, problem: str) -> ScoreFileError:
+        where = where or "the top level"
+        return ScoreFileError(
+            f"{self.path}: not a `vlm4d score` JSON: {where}: {problem}; {SCORE_FIX}"
+        )
+
+    def value(self, obj: dict, key: str, kind: str, where: str, *, optional: bool = False) -> Any:
+        field = f"{where}.{key}" if where else key
+        if key not in obj:
+            if optional:
+                return None
+            raise self.fail(field, "missing")
+        want, ok = self.KINDS[kind]
+        if not ok(obj[key]):
+            raise self.fail(field, f"expected {want}, got {obj[key]!r:.80}")
+        return obj[key]
+
+    def each(self, obj: dict, key: str, where: str, *, optional: bool = False, kind="object"):
+        """(where, item) of a list field whose items are `kind`."""
+        items = self.value(obj, key, "list", where, optional=optional) or []
+        want, ok = self.KINDS[kind]
+        field = f"{where}.{key}" if where else key
+        for i, item in enumerate(items):
+            if not ok(item):
+                raise self.fail(f"{field}[{i}]", f"expected {want}, got {item!r:.80}")
+            yield f"{field}[{i}]", item
+
+    def groups(self, obj: dict, key: str, where: str, *, optional: bool = False):
+        """(where, item) of an object field whose values are objects."""
+        groups = self.value(obj, key, "object", where, optional=optional) or {}
+        field = f"{where}.{key}" if where else key
+        for name, item in groups.items():
+            if not isinstance(item, dict):
+                raise self.fail(f"{field}.{name}", f"expected an object, got {item!r:.80}")
+            yield f"{field}.{name}", item
+
+
+def check_score(data: object, path: str | Path = "<score>") -> None:
+    """Raise ScoreFileError unless `data` has every field `markdown_report` and `plot_report`
+    read, with the right types (a saved score may be old, hand-edited or another file)."""
+    c = _Shape(path)
+    if not isinstance(data, dict):
+        raise c.fail("", f"expected a JSON object, got {type(data).__name__}")
+    judge = c.value(data, "judge", "object", "", optional=True) or {}
+    c.value(judge, "mode", "text", "judge", optional=True)
+    list(c.each(judge, "models", "judge", optional=True, kind="text"))
+    for where, run in c.each(data, "runs", ""):
+        for key in ("subset", "model"):
+            c.value(run, key, "text", where)
+        c.value(run, "accuracy", "number?", where)
+        for key in ("n", "no_valid_answer", "unresolved"):
+            c.value(run, key, "int", where)
+        c.value(run, "ci95", "ci?", where, optional=True)
+        for key in ("reference_accuracy", "agreement"):
+            c.value(run, key, "number?", where, optional=True)
+        c.value(run, "ground_truth_unmatched", "int", where, optional=True)
+        list(c.each(run, "ground_truth_unmatched_ids", where, optional=True, kind="text"))
+        list(c.each(run, "unresolved_ids", where, optional=True, kind="text"))
+        for at, answer in c.each(run, "unresolved_answers", where, optional=True):
+            for key in ("id", "reason"):
+                c.value(answer, key, "text", at)
+            c.value(answer, "cause", "text", at, optional=True)
+        for key in ("by_perspective", "by_category"):
+            for at, group in c.groups(run, key, where, optional=True):
+                c.value(group, "accuracy", "number?", at)
+                c.value(group, "n", "int", at)
+        grading = c.value(run, "grading", "object", where, optional=True) or {}
+        at = f"{where}.grading"
+        c.value(grading, "mode", "text", at, optional=True)
+        c.value(grading, "sent_to_llm", "int", at, optional=True)
+        list(c.each(grading, "disagreements", at, optional=True))
+        for judge_at, stats in c.each(grading, "judges", at, optional=True):
+            _check_judge_totals(c, stats, judge_at, model=True)
+    for where, row in c.each(data, "models", ""):
+        c.value(row, "model", "text", where)
+        for at, column in c.groups(row, "columns", where):
+            c.value(column, "accuracy", "number?", at)
+            c.value(column, "ci95", "ci?", at, optional=True)
+    summary = c.value(data, "summary", "object", "", optional=True) or {}
+    if c.value(summary, "agreement", "number?", "summary", optional=True) is not None:
+        c.value(summary, "agreement_n", "int", "summary")
+        worst = c.value(summary, "agreement_min", "object", "summary")
+        c.value(worst, "run", "text", "summary.agreement_min")
+        c.value(worst, "agreement", "number", "summary.agreement_min")
+    judges = list(c.groups(summary, "judges", "summary", optional=True))
+    if judges:
+        c.value(summary, "sent_to_llm", "int", "summary")
+    for at, totals in judges:
+        _check_judge_totals(c, totals, at, model=False)
+
+
+def _check_judge_totals(c: _Shape, stats: dict, where: str, *, model: bool) -> None:
+    if model:
+        c.value(stats, "model", "text", where)
+    for key in ("requests", "cached", "unresolved"):
+        c.value(stats, key, "int", where)
+    tokens = c.value(stats, "tokens", "object", where)
+    c.value(tokens, "total", "int", f"{where}.tokens", optional=True)
+
+
+def prepare_output(path: str | Path, option: str) -> Path:
+    """An output path made ready before any work: its missing parent folders are created
+    (always, for every output of `vlm4d score` and `vlm4d report`); a path that is a folder,
+    or whose folder cannot be made or written, raises OutputError."""
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"{option} {path}: is a directory; fix: name a file, e.g. {path}/out")
+    if option == "--plot" and path.suffix.lower() != ".png":
+        raise OutputError(f"{option} {path}: the plot is a PNG; fix: name a file ending in .png")
+    blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise OutputError(
+            f"{option} {path}: cannot create its folder: {blocker} is a file, not a folder; "
+            "fix: choose another path"
+        )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(
+            f"{option} {path}: cannot create its folder {path.parent} ({exc.strerror or exc}); "
+            "fix: choose another path"
+        ) from None
+    if not os.access(path.parent, os.W_OK):
+        raise OutputError(
+            f"{option} {path}: folder {path.parent} is not writable; fix: choose another path"
+        )
+    return path
+
+
+def write_output(path: str | Path, option: str, text: str) -> None:
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise OutputError(
+            f"{option} {path}: cannot write it ({exc.strerror or exc}); fix: choose another path"
+        ) from None
 
 
 def _judge_line(score: dict[str, Any]) -> str:
@@ -70,6 +252,15 @@ def markdown_report(score: dict[str, Any]) -> str:
         f"wrong ({nva} such answers). Unresolved answers (the LLM judge failed after its "
         f"retries) are excluded from every denominator and listed in the JSON: {unresolved}.",
     ]
+    lines += _unresolved_causes_line(score["runs"])
+    unmatched = sum(run.get("ground_truth_unmatched", 0) for run in score["runs"])
+    if unmatched:
+        lines += [
+            "",
+            f"Ground truth that matches none of the question's options: {unmatched} "
+            "question(s), counted wrong and kept in the denominators (as in the paper's "
+            "numbers); listed under their run below and in the JSON.",
+        ]
     agreement = score.get("summary", {}).get("agreement")
     if agreement is not None:
         summary = score["summary"]
@@ -103,6 +294,8 @@ def markdown_report(score: dict[str, Any]) -> str:
                 else "agreement –"
             )
         grading = run.get("grading", {})
+        if run.get("ground_truth_unmatched"):
+            parts.append(f"ground truth matches no option {run['ground_truth_unmatched']}")
         if grading.get("mode", "rule") != "rule":
             parts.append(f"sent to LLM {grading.get('sent_to_llm', 0)}")
             for judge in grading.get("judges", []):
@@ -117,7 +310,48 @@ def markdown_report(score: dict[str, Any]) -> str:
         for title, key in (("perspective", "by_perspective"), ("category", "by_category")):
             if run.get(key):
                 lines.append(f"  - by {title}: " + _breakdown(run[key]))
+        if run.get("ground_truth_unmatched_ids"):
+            ids = ", ".join(f"`{uid}`" for uid in run["ground_truth_unmatched_ids"])
+            lines.append(f"  - ground truth matches no option: {ids}")
+    lines += _unresolved_section(score["runs"])
     return "\n".join(lines) + "\n"
+
+
+def _unresolved_answers(run: dict[str, Any]) -> list[dict[str, Any]]:
+    """A run's unresolved answers with their reasons (older score files list only ids)."""
+    if "unresolved_answers" in run:
+        return run["unresolved_answers"]
+    return [{"id": uid, "cause": "unresolved", "reason": "reason not recorded"}
+            for uid in run.get("unresolved_ids", [])]  # fmt: skip
+
+
+def _unresolved_causes_line(runs: list[dict[str, Any]]) -> list[str]:
+    counts: dict[str, int] = {}
+    for run in runs:
+        for answer in _unresolved_answers(run):
+            cause = answer.get("cause") or "unresolved"
+            counts[cause] = counts.get(cause, 0) + 1
+    if not counts:
+        return []
+    ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return ["", "Unresolved answers by cause: " + ", ".join(f"{c} {n}" for c, n in ordered) + "."]
+
+
+def _unresolved_section(runs: list[dict[str, Any]]) -> list[str]:
+    """Every unresolved answer with its reason, grouped by run and by identical reason."""
+    lines: list[str] = []
+    for run in runs:
+        answers = _unresolved_answers(run)
+        if not answers:
+            continue
+        lines.append(f"- `{run['subset']}/{run['model']}`: {len(answers)}")
+        by_reason: dict[str, list[str]] = {}
+        for answer in answers:
+            reason = " ".join(answer["reason"].split()) or "no reason given"
+            by_reason.setdefault(reason, []).append(answer["id"])
+        for reason, ids in by_reason.items():
+            lines.append(f"  - {reason}: " + ", ".join(f"`{uid}`" for uid in ids))
+    return ["", "## Unresolved answers", "", *lines] if lines else []
 
 
 def _breakdown(groups: dict[str, dict[str, Any]]) -> str:
@@ -136,7 +370,9 @@ def plot_report(score: dict[str, Any], path: str | Path) -> None:
     rows = score["models"]
     columns = [c for c in COLUMN_TITLES if any(c in r["columns"] for r in rows)]
     if not rows or not columns:
-        raise ValueError("nothing to plot: the score has no models")
+        raise OutputError(
+            f"--plot {path}: nothing to plot, the score has no answers; fix: leave out --plot"
+        )
     height = max(2.5, 0.32 * len(rows) + 1.2)
     fig, axes = plt.subplots(
         1, len(columns), figsize=(2.3 * len(columns) + 2.5, height), sharey=True, squeeze=False
@@ -164,5 +400,11 @@ def plot_report(score: dict[str, Any], path: str | Path) -> None:
     fig.supxlabel("accuracy (%) with 95% bootstrap CI; dashed line = chance", fontsize=8)
     fig.tight_layout()
     # No software/date metadata: the same score gives the same bytes.
-    fig.savefig(str(path), dpi=120, metadata={"Software": None})
-    plt.close(fig)
+    try:
+        fig.savefig(str(path), dpi=120, metadata={"Software": None})
+    except OSError as exc:
+        raise OutputError(
+            f"--plot {path}: cannot write it ({exc.strerror or exc}); fix: choose another path"
+        ) from None
+    finally:
+        plt.close(fig)

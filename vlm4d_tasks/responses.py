@@ -16,6 +16,7 @@ record is built from the file itself with the official rules (`vlm4d_tasks.offic
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -23,9 +24,18 @@ from pathlib import Path
 from vlm4d_tasks import official
 from vlm4d_tasks.schema import LETTERS, Category, Record, Source, Subset, make_uid, same_text_key
 
+FORMAT_FIX = (
+    "fix: correct the entry (official format: id, question, choices A-D, response, and answer "
+    "or ground_truth_answer) or leave the file out"
+)
+
 
 class ResponseFileError(ValueError):
-    """A response file or entry that cannot be read; the message names file, record, field."""
+    """A response file or entry that cannot be read; the message names file, record, field,
+    and ends with the fix."""
+
+    def __init__(self, message: str, fix: str = FORMAT_FIX) -> None:
+        super().__init__(f"{message}; {fix}")
 
 
 @dataclass(frozen=True)
@@ -60,7 +70,36 @@ def _text(value: object, *, file: str, record: str, name: str) -> str:
         raise ResponseFileError(
             f"{file}: record {record}: field {name!r}: expected text, got {value!r}"
         )
-    return str(value)
+    return _unicode(str(value), file=file, record=record, name=name)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _unicode(value: object, *, file: str, record: str, name: str) -> object:
+    """`value` unchanged, unless a string in it holds a lone surrogate: JSON's "\\ud800"
+    escape decodes to one, but it is no character, so no UTF-8 text (a judge prompt, the
+    score files) can carry it."""
+    for text in _strings(value):
+        bad = _SURROGATE.search(text)
+        if bad:
+            raise ResponseFileError(
+                f"{file}: record {record}: field {name!r}: a lone surrogate "
+                f"{bad.group()!r} at character {bad.start()} is not valid Unicode (a broken "
+                "\\u escape)",
+                "fix: re-export the file as UTF-8 or repair that escape",
+            )
+    return value
+
+
+def _strings(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [t for k, v in value.items() for t in _strings(k) + _strings(v)]
+    if isinstance(value, list):
+        return [t for v in value for t in _strings(v)]
+    return []
 
 
 def parse_entry(entry: object, *, file: str, index: int) -> Response:
@@ -94,32 +133,61 @@ def parse_entry(entry: object, *, file: str, index: int) -> Response:
         question_id=_text(entry["id"], file=file, record=record, name="id"),
         question=_text(entry["question"], file=file, record=record, name="question"),
         options=[_text(choices[k], file=file, record=record, name=f"choices.{k}") for k in LETTERS],
-        response=entry["response"],
+        response=_unicode(entry["response"], file=file, record=record, name="response"),
         answer_text=_text(entry[answer_key], file=file, record=record, name=answer_key),
         reference_correct=correct,
-        reference_extracted=None if extracted is None else str(extracted),
+        reference_extracted=None
+        if extracted is None
+        else _text(extracted, file=file, record=record, name="extracted_answer"),
     )
 
 
 def load_response_file(path: str | Path, subset: Subset | str | None = None) -> ResponseFile:
     """Read one response file; `subset` defaults to the one its path names."""
     path = Path(path)
+    if path.is_dir():
+        raise ResponseFileError(
+            f"{path}: is a directory, not a response file",
+            f"fix: pass the JSON files inside it (e.g. {path}/*.json)",
+        )
+    if not path.exists():
+        raise ResponseFileError(f"{path}: no such file", "fix: check the path")
     chosen = Subset(subset) if subset is not None else official.subset_from_path(path)
     if chosen is None:
         raise ResponseFileError(
-            f"{path}: cannot tell the subset; name a folder real_mc*/synthetic_mc* or pass --subset"
+            f"{path}: cannot tell the subset",
+            "fix: name a folder real_mc*/synthetic_mc* or pass --subset",
         )
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ResponseFileError(f"{path}: not valid JSON ({exc})") from exc
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ResponseFileError(
+            f"{path}: not UTF-8 text ({exc})", "fix: re-export the file as UTF-8 JSON"
+        ) from None
+    except OSError as exc:
+        raise ResponseFileError(
+            f"{path}: cannot read it ({exc.strerror or exc})",
+            "fix: check the path and its permissions",
+        ) from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ResponseFileError(
+            f"{path}: not valid JSON ({exc})", "fix: pass a response file (a JSON list)"
+        ) from None
     if not isinstance(data, list):
-        raise ResponseFileError(f"{path}: expected a JSON list of records")
+        raise ResponseFileError(
+            f"{path}: expected a JSON list of records, got {type(data).__name__}",
+            "fix: pass a response file (a JSON list of records)",
+        )
     responses = [parse_entry(entry, file=str(path), index=i) for i, entry in enumerate(data)]
     seen: set[str] = set()
     for response in responses:
         if response.question_id in seen:
-            raise ResponseFileError(f"{path}: record {response.question_id}: field 'id' repeats")
+            raise ResponseFileError(
+                f"{path}: record {response.question_id}: field 'id' repeats",
+                "fix: keep one answer per question id",
+            )
         seen.add(response.question_id)
     return ResponseFile(
         path=str(path),
@@ -150,7 +218,16 @@ def record_from_response(response: Response, subset: Subset, *, file: str = "") 
     perspective = None
     source = Source.COSMOS.value if subset is Subset.SYNTHETIC else "unknown"
     if subset is Subset.REAL:
-        perspective = official.real_perspective(response.question_id)
+        try:
+            perspective = official.real_perspective(response.question_id)
+        except ValueError:
+            raise ResponseFileError(
+                f"{file}: record {response.question_id}: field 'id': "
+                f"{response.question_id!r} has no number, so the official rule (real ids above "
+                f"{official.REAL_LAST_EXOCENTRIC_ID} are egocentric) cannot tell its perspective",
+                "fix: pass --annotations DIR (the perspective then comes from the video folder) "
+                "or correct the id",
+            ) from None
         if perspective.value == "egocentric":
             source = Source.EGO4D.value
         perspective = perspective.value
@@ -172,7 +249,8 @@ def records_for(
         if uid not in annotations:
             raise ResponseFileError(
                 f"{file.path}: record {response.question_id}: field 'id': "
-                f"no question {uid} in the annotations"
+                f"no question {uid} in the annotations",
+                "fix: check --annotations (and --subset) or leave the file out",
             )
         records.append(annotations[uid])
     return records

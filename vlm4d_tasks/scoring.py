@@ -5,7 +5,11 @@ The metric follows the paper (VLM4D, ICCV 2025, Sec. 4): accuracy is the share o
 whose extracted option is the ground truth; a response that commits to no option ("No Valid
 Answer") counts as wrong. An answer the LLM judge could not decide (UNRESOLVED, after its
 retries) is neither right nor wrong: it is left out of the denominator and reported with its
-id. The paper's table splits real questions by perspective (egocentric / exocentric) and
+id, cause and reason. A question whose ground truth matches none of its options (a defect
+of the data, e.g. a response file whose `answer` text is none of its `choices`) cannot be
+answered right: it stays in the denominator and counts as wrong, as it did in the paper's
+numbers (its judge compared the response with that text), and it is counted and listed
+(`ground_truth_unmatched`), never silently. The paper's table splits real questions by perspective (egocentric / exocentric) and
 synthetic ones into directional and false-positive questions, and its overall column is over
 all questions of both subsets (question-weighted, not the mean of the two subset scores).
 """
@@ -32,13 +36,18 @@ class VerdictStatus(str, enum.Enum):
 
 @dataclass(frozen=True)
 class Verdict:
-    """Which option a response chose, and who decided (e.g. "rule:boxed", "judge:o4-mini")."""
+    """Which option a response chose, and who decided (e.g. "rule:boxed", "judge:o4-mini").
+
+    For an UNRESOLVED verdict `evidence` is the reason and `cause` its kind ("deadline
+    exceeded", "HTTP 503", "circuit open", ...; see `vlm4d_tasks.judge`).
+    """
 
     uid: str
     letter: str | None
     status: VerdictStatus
     decided_by: str
     evidence: str = ""
+    cause: str = ""
 
     def __post_init__(self) -> None:
         status = VerdictStatus(self.status)
@@ -54,8 +63,18 @@ class Verdict:
         return cls(uid, letter, status, decided_by, evidence)
 
     @classmethod
-    def unresolved(cls, uid: str, decided_by: str, evidence: str = "") -> Verdict:
-        return cls(uid, None, VerdictStatus.UNRESOLVED, decided_by, evidence)
+    def unresolved(
+        cls, uid: str, decided_by: str, evidence: str = "", *, cause: str = "unresolved"
+    ) -> Verdict:
+        return cls(uid, None, VerdictStatus.UNRESOLVED, decided_by, evidence, cause or "unresolved")
+
+
+def ground_truth_matches(record: Record) -> bool:
+    """Whether the record's ground truth names one of its options (the loaders set `answer`
+    to "" when the answer text matches none)."""
+    return record.answer in LETTERS or any(
+        same_text_key(option) == same_text_key(record.answer_text) for option in record.options
+    )
 
 
 def is_correct(verdict: Verdict, record: Record) -> bool | None:
@@ -212,9 +231,21 @@ def score_items(
 ) -> dict[str, Any]:
     """Accuracy, breakdowns, no-valid-answer and unresolved counts, and reference agreement."""
     result: dict[str, Any] = summarize(items, n_resamples=n_resamples, seed=seed).to_dict()
-    result["unresolved_ids"] = [
-        item.record.uid for item in items if item.verdict.status is VerdictStatus.UNRESOLVED
+    unresolved = [item for item in items if item.verdict.status is VerdictStatus.UNRESOLVED]
+    result["unresolved_ids"] = [item.record.uid for item in unresolved]
+    result["unresolved_answers"] = [
+        {
+            "id": item.record.uid,
+            "decided_by": item.verdict.decided_by,
+            "cause": item.verdict.cause or "unresolved",
+            "reason": item.verdict.evidence,
+        }
+        for item in unresolved
     ]
+    # Counted wrong and kept in the denominator (see the module docstring), but listed.
+    unmatched = [item.record.uid for item in items if not ground_truth_matches(item.record)]
+    result["ground_truth_unmatched"] = len(unmatched)
+    result["ground_truth_unmatched_ids"] = unmatched
     for name, key in BREAKDOWNS.items():
         result[name] = {
             value: summarize(group, n_resamples=n_resamples, seed=seed).to_dict()

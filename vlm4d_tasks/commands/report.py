@@ -1,10 +1,14 @@
-"""`vlm4d report`: Markdown table and PNG plot from a saved `vlm4d score --json` file."""
+"""`vlm4d report`: Markdown table and PNG plot from a saved `vlm4d score --json` file.
+
+A file that is not a score (not JSON, not UTF-8, a field missing or of the wrong type) is an
+error naming the file and the field, exit status 2; outputs' missing folders are created,
+as `vlm4d score` does.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -16,18 +20,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vlm4d_tasks.report import load_score, markdown_report, plot_report
+    from vlm4d_tasks.judge import redact
+    from vlm4d_tasks.report import (
+        OutputError,
+        ScoreFileError,
+        load_score,
+        markdown_report,
+        plot_report,
+        prepare_output,
+        write_output,
+    )
 
     try:
+        for option, path in (("--markdown", args.markdown), ("--plot", args.plot)):
+            if path:
+                prepare_output(path, option)
         score = load_score(args.score)
-    except (OSError, ValueError) as exc:
-        print(f"vlm4d report: error: {exc}", file=sys.stderr)
+        markdown = redact(markdown_report(score))
+        if args.markdown:
+            write_output(args.markdown, "--markdown", markdown)
+        else:
+            sys.stdout.write(markdown)
+        if args.plot:
+            plot_report(score, args.plot)
+    except (ScoreFileError, OutputError) as exc:
+        print(redact(f"vlm4d report: error: {exc}"), file=sys.stderr)
         return 2
-    markdown = markdown_report(score)
-    if args.markdown:
-        Path(args.markdown).write_text(markdown, encoding="utf-8")
-    else:
-        sys.stdout.write(markdown)
-    if args.plot:
-        plot_report(score, args.plot)
     return 0

@@ -5,19 +5,57 @@ decides each answer (`--judge rule|llm|hybrid|crosscheck`, see `vlm4d_tasks.grad
 scores them (`vlm4d_tasks.scoring`) and writes JSON / Markdown / PNG (`vlm4d_tasks.report`).
 The real and synthetic files of one model (same file name, same prompt setting folder) form
 one row of the paper's table.
+
+Exit status: 0 when scored (a few unresolved answers are listed, not an error); 2 on bad
+input or settings, before any output is written (outputs' missing folders are created first);
+3 when the judge's circuit breaker opened: the outputs are written, every answer it left
+unresolved is listed with the reason, and a rerun resumes from the judge cache. Every line
+printed and every file written passes `judge.redact`, so no API key or URL credential leaks.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 SCORE_FORMAT_VERSION = 1
+EXIT_BAD_INPUT = 2
+EXIT_CIRCUIT_OPEN = 3
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 0, got {text!r}")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {text!r}")
+    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,27 +107,46 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="VAR",
         help="environment variable with the second judge's key (default: the first's)",
     )
-    group.add_argument("--judge-concurrency", type=int, default=4, help="requests in flight")
-    group.add_argument("--judge-timeout", type=float, default=60.0, help="seconds per request")
+    group.add_argument(
+        "--judge-concurrency", type=_positive_int, default=4, help="requests in flight"
+    )
+    group.add_argument(
+        "--judge-timeout",
+        type=_positive_seconds,
+        default=60.0,
+        metavar="SECONDS",
+        help="total deadline of one request: connect, send and every read (default: %(default)s)",
+    )
     group.add_argument(
         "--judge-retries",
-        type=int,
+        type=_non_negative_int,
         default=4,
-        help="retries of a failed call before the answer is UNRESOLVED",
+        help="retries of a failed call before the answer is UNRESOLVED (default: %(default)s)",
+    )
+    group.add_argument(
+        "--judge-max-failures",
+        type=_non_negative_int,
+        default=5,
+        metavar="N",
+        help="circuit breaker: after N answers in a row ended unresolved, send no more "
+        "requests and leave the rest unresolved with the reason; 0 never stops "
+        "(default: %(default)s)",
     )
     group.add_argument(
         "--judge-cache",
         metavar="PATH",
         help="SQLite cache (default: $VLM4D_CACHE_DIR/judge.sqlite or ~/.cache/vlm4d/judge.sqlite)",
     )
-    parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
+    parser.add_argument(
+        "--resamples", type=_positive_int, default=1000, help="bootstrap resamples (at least 1)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="bootstrap and jitter seed")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def _judges(args: argparse.Namespace, mode) -> tuple[list, Any]:
     from vlm4d_tasks.grading import JUDGES_NEEDED
-    from vlm4d_tasks.judge import Judge, JudgeSettings
+    from vlm4d_tasks.judge import Judge, JudgeConfigError, JudgeSettings
     from vlm4d_tasks.judge_cache import JudgeCache
 
     needed = JUDGES_NEEDED[mode]
@@ -99,6 +156,7 @@ def _judges(args: argparse.Namespace, mode) -> tuple[list, Any]:
         "concurrency": args.judge_concurrency,
         "timeout": args.judge_timeout,
         "max_retries": args.judge_retries,
+        "max_consecutive_failures": args.judge_max_failures,
         "seed": args.seed,
     }
     first = JudgeSettings.resolve(
@@ -108,8 +166,9 @@ def _judges(args: argparse.Namespace, mode) -> tuple[list, Any]:
     if needed > 1:
         model_2 = args.judge_model_2 or os.environ.get("VLM4D_JUDGE_MODEL_2")
         if not model_2:
-            raise SystemExit(
-                "crosscheck needs a second judge: --judge-model-2 or VLM4D_JUDGE_MODEL_2"
+            raise JudgeConfigError(
+                "crosscheck needs a second judge; fix: pass --judge-model-2 or set "
+                "VLM4D_JUDGE_MODEL_2"
             )
         base_2 = args.judge_base_url_2 or os.environ.get("VLM4D_JUDGE_BASE_URL_2") or first.base_url
         key_2 = (os.environ.get(args.judge_api_key_env_2) if args.judge_api_key_env_2
@@ -119,10 +178,15 @@ def _judges(args: argparse.Namespace, mode) -> tuple[list, Any]:
     return [Judge(s, cache) for s in settings], cache
 
 
+def _model_name(file) -> str:
+    return f"{file.name} ({file.variant})" if file.variant else file.name
+
+
 def score_files(args: argparse.Namespace) -> dict[str, Any]:
     from vlm4d_tasks import responses as rf
     from vlm4d_tasks import scoring
     from vlm4d_tasks.grading import Mode, grade
+    from vlm4d_tasks.judge import redact_data
     from vlm4d_tasks.official import option_label
 
     mode = Mode(args.judge)
@@ -134,19 +198,28 @@ def score_files(args: argparse.Namespace) -> dict[str, Any]:
         subsets = sorted({f.subset.value for f in files})
         annotations = {r.uid: r for r in load_records(args.annotations, subsets)}
 
+    # Every check that can fail on the input runs before the first judge call.
+    seen: set[tuple[str, str]] = set()
+    for file in files:
+        key = (_model_name(file), file.subset.value)
+        if key in seen:
+            raise rf.ResponseFileError(
+                f"{file.path}: a second {file.subset.value} file for {key[0]}",
+                "fix: score the two files in separate runs, or rename one",
+            )
+        seen.add(key)
+    records_of = [rf.records_for(file, annotations) for file in files]
+
     judges, cache = _judges(args, mode)
     runs: list[dict[str, Any]] = []
     model_items: dict[str, list] = {}
-    seen: set[tuple[str, str]] = set()
     from tqdm import tqdm
 
     try:
-        for file in tqdm(files, desc="score", unit="file", disable=args.no_progress):
-            model = f"{file.name} ({file.variant})" if file.variant else file.name
-            if (model, file.subset.value) in seen:
-                raise SystemExit(f"{file.path}: a second {file.subset.value} file for {model}")
-            seen.add((model, file.subset.value))
-            records = rf.records_for(file, annotations)
+        for file, records in tqdm(
+            list(zip(files, records_of)), desc="score", unit="file", disable=args.no_progress
+        ):
+            model = _model_name(file)
             answers = {file.uid(r): r.response for r in file.responses}
             reference = (
                 {file.uid(r): r.reference_correct for r in file.responses} if file.judged else None
@@ -186,34 +259,51 @@ def score_files(args: argparse.Namespace) -> dict[str, Any]:
             cache.close()
 
     table = scoring.paper_table(model_items, n_resamples=args.resamples, seed=args.seed)
-    return {
+    judge: dict[str, Any] = {"mode": mode.value, "models": [j.model for j in judges]}
+    if judges:
+        judge["endpoints"] = [j.endpoint for j in judges]
+        judge["circuit_open"] = {j.model: j.circuit_open for j in judges if j.circuit_open}
+    score = {
         "format_version": SCORE_FORMAT_VERSION,
-        "judge": {"mode": mode.value, "models": [j.model for j in judges]},
+        "judge": judge,
         "bootstrap": {"resamples": args.resamples, "seed": args.seed, "level": 0.95},
         "annotations": args.annotations,
         "summary": summary(runs),
         "runs": runs,
         "models": [row.to_dict() for row in table],
     }
+    # Whatever a judge or a response file echoed, no secret reaches the outputs.
+    return redact_data(score)
 
 
 def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Totals over all runs; agreement pooled over every answer with a reference label."""
+    from collections import Counter
+
+    from vlm4d_tasks.judge import cause_counts
+
     out: dict[str, Any] = {
         "runs": len(runs),
         "n": sum(r["n"] for r in runs),
         "no_valid_answer": sum(r["no_valid_answer"] for r in runs),
         "unresolved": sum(r["unresolved"] for r in runs),
+        "unresolved_causes": cause_counts(
+            a["cause"] for r in runs for a in r["unresolved_answers"]
+        ),
+        "ground_truth_unmatched": sum(r["ground_truth_unmatched"] for r in runs),
     }
     judges: dict[str, dict[str, Any]] = {}
     for run in runs:
         for stats in run["grading"].get("judges", []):
             total = judges.setdefault(
                 stats["model"],
-                {"answers": 0, "requests": 0, "cached": 0, "unresolved": 0, "tokens": {}},
-            )
+                {"answers": 0, "requests": 0, "cached": 0, "unresolved": 0,
+                 "unresolved_causes": {}, "tokens": {}},
+            )  # fmt: skip
             for key in ("answers", "requests", "cached", "unresolved"):
                 total[key] += stats[key]
+            causes = Counter(total["unresolved_causes"]) + Counter(stats["unresolved_causes"])
+            total["unresolved_causes"] = cause_counts(causes.elements())
             for key, value in stats["tokens"].items():
                 total["tokens"][key] = total["tokens"].get(key, 0) + value
     if judges:
@@ -231,38 +321,88 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def write_outputs(score: dict[str, Any], args: argparse.Namespace) -> str:
-    from vlm4d_tasks.report import markdown_report, plot_report
+OUTPUTS = (("json", "--json"), ("markdown", "--markdown"), ("plot", "--plot"))
 
-    markdown = markdown_report(score)
+
+def prepare_outputs(args: argparse.Namespace) -> None:
+    """Before any work: every output's folder exists (created) and is writable."""
+    from vlm4d_tasks.report import prepare_output
+
+    for name, option in OUTPUTS:
+        if getattr(args, name, None):
+            prepare_output(getattr(args, name), option)
+
+
+def write_outputs(score: dict[str, Any], args: argparse.Namespace) -> str:
+    from vlm4d_tasks.judge import redact
+    from vlm4d_tasks.report import markdown_report, plot_report, write_output
+
+    markdown = redact(markdown_report(score))
     if getattr(args, "json", None):
-        Path(args.json).write_text(
-            json.dumps(score, indent=1, sort_keys=False, ensure_ascii=False) + "\n",
-            encoding="utf-8",
-        )
-    if args.markdown:
-        Path(args.markdown).write_text(markdown, encoding="utf-8")
-    if args.plot:
+        text = redact(json.dumps(score, indent=1, sort_keys=False, ensure_ascii=False))
+        write_output(args.json, "--json", text + "\n")
+    if getattr(args, "markdown", None):
+        write_output(args.markdown, "--markdown", markdown)
+    if getattr(args, "plot", None):
         plot_report(score, args.plot)
     return markdown
 
 
+def summary_line(score: dict[str, Any], seconds: float) -> str:
+    """The closing line on stderr: counts, unresolved answers per cause, data problems."""
+    total = score["summary"]
+    line = (
+        f"scored {total['n']} answers in {total['runs']} file(s) in {seconds:.1f} s; "
+        f"unresolved: {total['unresolved']}"
+    )
+    if total["unresolved_causes"]:
+        causes = ", ".join(f"{c}: {n}" for c, n in total["unresolved_causes"].items())
+        line += f" ({causes}; reasons in the outputs)"
+    if total["ground_truth_unmatched"]:
+        line += (
+            f"; ground truth matches no option: {total['ground_truth_unmatched']} (counted "
+            "wrong; ids in the outputs)"
+        )
+    return line
+
+
 def run(args: argparse.Namespace) -> int:
-    from vlm4d_tasks.judge import JudgeConfigError, JudgeFatalError
+    from vlm4d_tasks.annotations import AnnotationError
+    from vlm4d_tasks.judge import JudgeConfigError, JudgeFatalError, redact
+    from vlm4d_tasks.judge_cache import JudgeCacheError
+    from vlm4d_tasks.report import OutputError
     from vlm4d_tasks.responses import ResponseFileError
+
+    def error(message: object) -> None:
+        print(redact(f"vlm4d score: error: {message}"), file=sys.stderr)
 
     start = time.perf_counter()
     try:
+        prepare_outputs(args)
         score = score_files(args)
-    except (ResponseFileError, JudgeConfigError, JudgeFatalError, FileNotFoundError) as exc:
-        print(f"vlm4d score: error: {exc}", file=sys.stderr)
-        return 2
-    markdown = write_outputs(score, args)
+        markdown = write_outputs(score, args)
+    except FileNotFoundError as exc:  # the annotations folder
+        error(f"{exc}; fix: check --annotations")
+        return EXIT_BAD_INPUT
+    except AnnotationError as exc:
+        error(f"{exc}; fix: pass the folder of the official real_mc.json / synthetic_mc.json")
+        return EXIT_BAD_INPUT
+    except (
+        ResponseFileError, JudgeConfigError, JudgeFatalError, JudgeCacheError, OutputError
+    ) as exc:  # fmt: skip
+        error(exc)
+        return EXIT_BAD_INPUT
     sys.stdout.write(markdown)
-    unresolved = sum(run["unresolved"] for run in score["runs"])
-    print(
-        f"\nscored {sum(run['n'] for run in score['runs'])} answers in {len(score['runs'])} "
-        f"file(s) in {time.perf_counter() - start:.1f} s; unresolved: {unresolved}",
-        file=sys.stderr,
-    )
+    print("\n" + redact(summary_line(score, time.perf_counter() - start)), file=sys.stderr)
+    opened = score["judge"].get("circuit_open") or {}
+    if opened:
+        for model, reason in opened.items():
+            causes = score["summary"]["judges"][model]["unresolved_causes"]
+            left = causes.get("circuit open", 0)
+            error(
+                f"judge {model}: {reason}; {left} answer(s) left unresolved, listed with the "
+                "reason in the outputs; fix: check the judge endpoint (or raise --judge-timeout "
+                "/ --judge-max-failures) and rerun: judged answers are cached, the rerun resumes"
+            )
+        return EXIT_CIRCUIT_OPEN
     return 0
