@@ -171,7 +171,12 @@ def load_response_file(path: str | Path, subset: Subset | str | None = None) -> 
         ) from None
     try:
         data = json.loads(text)
-    except json.JSONDecodeError as exc:
+    except RecursionError:
+        raise ResponseFileError(
+            f"{path}: not valid JSON (nested too deeply to read)",
+            "fix: pass a response file (a JSON list of records)",
+        ) from None
+    except ValueError as exc:  # JSONDecodeError, and numbers longer than Python converts
         raise ResponseFileError(
             f"{path}: not valid JSON ({exc})", "fix: pass a response file (a JSON list)"
         ) from None
