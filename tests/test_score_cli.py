@@ -119,11 +119,14 @@ def test_score_end_to_end_with_annotations(bench: Path):
     assert (real["reference_accuracy"], real["agreement"]) == (0.5, 0.75)
     assert real["disagreement_ids"] == ["real/validation_924"]
     assert real["disagreements"][0]["ours"] == "D: up"
-    assert real["annotation_mismatches"] == []
+    assert real["stale"] == {
+        "count": 0, "by_kind": {}, "changed_meaning": 0, "excluded": False, "entries": []
+    }
     # 5 of the 6 labelled answers agree (modely's two do; modelx's validation_924 does not)
     assert score["summary"] == {
         "runs": 3, "n": 9, "no_valid_answer": 1, "unresolved": 0, "unresolved_causes": {},
         "ground_truth_unmatched": 0, "agreement": 0.833333,
+        "stale": {"count": 0, "changed_meaning": 0, "by_kind": {}, "excluded": False},
         "agreement_n": 6, "agreement_min": {"run": "real/modelx (cot)", "agreement": 0.75},
     }  # fmt: skip
     assert real["variant"] == "cot" and real["model"] == "modelx (cot)"
@@ -179,7 +182,7 @@ def test_score_without_annotations_uses_the_official_rules(bench: Path):
     assert (x["real_egocentric"], x["real_exocentric"]) == (1.0, 0.5)  # id > 922 = egocentric
     assert x["synthetic_false_positive"] == 1.0  # answer starts with "no "
     assert x["overall"] == 0.714286
-    assert "annotation_mismatches" not in score["runs"][0]
+    assert "stale" not in score["runs"][0] and "stale" not in score["summary"]
 
 
 def test_score_with_llm_judge_and_cache(bench: Path):

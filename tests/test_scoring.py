@@ -239,7 +239,7 @@ def test_both_official_response_formats(tmp_path):
     f = load_response_file(raw)
     assert (f.name, f.subset.value, f.variant, f.judged) == ("m", "real", "cot", False)
     assert f.responses[0].options == ["1", "2", "3", "4"] and f.responses[0].answer_text == "3"
-    [r] = records_for(f)
+    [r] = records_for(f).records
     assert (r.uid, r.answer, r.perspective, r.category) == (
         "real/validation_923", "C", "egocentric", "counting",
     )  # fmt: skip

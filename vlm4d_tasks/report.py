@@ -313,8 +313,24 @@ def markdown_report(score: dict[str, Any]) -> str:
         if run.get("ground_truth_unmatched_ids"):
             ids = ", ".join(f"`{uid}`" for uid in run["ground_truth_unmatched_ids"])
             lines.append(f"  - ground truth matches no option: {ids}")
+        if run.get("stale", {}).get("count"):
+            lines.append(f"  - stale entries: {_stale_line(run['stale'])}")
     lines += _unresolved_section(score["runs"])
     return "\n".join(lines) + "\n"
+
+
+def _stale_line(stale: dict[str, Any]) -> str:
+    """Entries whose question, options or ground truth differ from the annotation."""
+    kinds = ", ".join(f"{k.replace('_', ' ')} {n}" for k, n in stale["by_kind"].items())
+    what = "left out (--strict)" if stale.get("excluded") else "graded as the file asked them"
+    ids = ", ".join(
+        f"`{e['id']}` ({', '.join(k.replace('_', ' ') for k in e['kinds'])})"
+        for e in stale["entries"]
+    )
+    return (
+        f"{stale['count']} ({kinds}); re-lettered options are graded through the file's own "
+        f"letters, other differences {what}: {ids}"
+    )
 
 
 def _unresolved_answers(run: dict[str, Any]) -> list[dict[str, Any]]:

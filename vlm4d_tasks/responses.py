@@ -15,6 +15,7 @@ record is built from the file itself with the official rules (`vlm4d_tasks.offic
 
 from __future__ import annotations
 
+import enum
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from vlm4d_tasks import official
-from vlm4d_tasks.schema import LETTERS, Category, Record, Source, Subset, make_uid, same_text_key
+from vlm4d_tasks.schema import LETTERS, Record, Source, Subset, make_uid, same_text_key
 
 FORMAT_FIX = (
     "fix: correct the entry (official format: id, question, choices A-D, response, and answer "
@@ -206,9 +207,10 @@ def load_response_file(path: str | Path, subset: Subset | str | None = None) -> 
 def record_from_response(response: Response, subset: Subset, *, file: str = "") -> Record:
     """A record built from the response file alone, with the official rules.
 
-    Perspective of a real question: the id rule (id > 922 = egocentric). Category: a synthetic
-    question whose answer starts with "no " is a false positive (official rule); otherwise the
-    category rules of `vlm4d_tasks.categories` decide.
+    Perspective of a real question: the id rule (id > 922 = egocentric). Category: the rules
+    of `vlm4d_tasks.categories`, the same for both subsets as with the annotations (on the
+    release's synthetic questions its false-positive rule equals the official "answer starts
+    with 'no '" split).
     """
     from vlm4d_tasks.annotations import normalize_entry
 
@@ -236,19 +238,74 @@ def record_from_response(response: Response, subset: Subset, *, file: str = "") 
         if perspective.value == "egocentric":
             source = Source.EGO4D.value
         perspective = perspective.value
-    category = record.category
-    if subset is Subset.SYNTHETIC and official.is_synthetic_false_positive(response.answer_text):
-        category = Category.FALSE_POSITIVE.value
-    return replace(record, perspective=perspective, category=category, source=source)
+    return replace(record, perspective=perspective, source=source)
 
 
-def records_for(
-    file: ResponseFile, annotations: Mapping[str, Record] | None = None
-) -> list[Record]:
-    """The record of every response, from the annotations (by uid) or from the file itself."""
+class StaleKind(str, enum.Enum):
+    """How a response entry differs from the annotation of its question."""
+
+    OPTIONS_REORDERED = "options_reordered"  # same options, other letters: graded as asked
+    OPTION_SET_CHANGED = "option_set_changed"
+    ANSWER_CHANGED = "answer_changed"
+    QUESTION_CHANGED = "question_changed"
+
+
+# The kinds that change what was asked or what counts as right: graded against the file's own
+# ground truth with a flag, or left out with `--strict`. Re-lettering changes neither.
+CHANGED_MEANING = frozenset(set(StaleKind) - {StaleKind.OPTIONS_REORDERED})
+
+
+def stale_kinds(response: Response, annotation: Record) -> tuple[StaleKind, ...]:
+    """Every way `response`'s question, options and ground truth differ from `annotation`."""
+    kinds = []
+    if same_text_key(response.question) != same_text_key(annotation.question):
+        kinds.append(StaleKind.QUESTION_CHANGED)
+    asked = [same_text_key(o) for o in response.options]
+    annotated = [same_text_key(o) for o in annotation.options]
+    if sorted(asked) != sorted(annotated):
+        kinds.append(StaleKind.OPTION_SET_CHANGED)
+    elif asked != annotated:
+        kinds.append(StaleKind.OPTIONS_REORDERED)
+    if same_text_key(response.answer_text) != same_text_key(annotation.answer_text):
+        kinds.append(StaleKind.ANSWER_CHANGED)
+    return tuple(kinds)
+
+
+def as_asked(response: Response, annotation: Record) -> Record:
+    """The question as the model was shown it: the file's question, options (in the file's
+    order) and ground truth, with the annotation's uid, perspective, category and source.
+
+    Grading this record maps the model's letters and option texts through the options it saw,
+    and a chosen option is right when its text is the ground truth it was asked with.
+    """
+    key = same_text_key(response.answer_text)
+    letters = [LETTERS[i] for i, o in enumerate(response.options) if same_text_key(o) == key]
+    stale = [f"stale:{kind.value}" for kind in stale_kinds(response, annotation)]
+    return replace(
+        annotation,
+        question=response.question,
+        options=[o.strip() for o in response.options],
+        answer=letters[0] if letters else "",
+        answer_text=response.answer_text,
+        flags=[*annotation.flags, *(f for f in stale if f not in annotation.flags)],
+    )
+
+
+@dataclass(frozen=True)
+class Joined:
+    """The records a file's responses are graded against, and how each one is stale."""
+
+    records: list[Record]
+    stale: dict[str, tuple[StaleKind, ...]]  # uid -> kinds, only for entries that differ
+
+
+def records_for(file: ResponseFile, annotations: Mapping[str, Record] | None = None) -> Joined:
+    """The record of every response: as asked (`as_asked`) joined to the annotations by uid,
+    or built from the file itself when there are no annotations."""
     if annotations is None:
-        return [record_from_response(r, file.subset, file=file.path) for r in file.responses]
-    records = []
+        records = [record_from_response(r, file.subset, file=file.path) for r in file.responses]
+        return Joined(records, {})
+    records, stale = [], {}
     for response in file.responses:
         uid = file.uid(response)
         if uid not in annotations:
@@ -257,14 +314,22 @@ def records_for(
                 f"no question {uid} in the annotations",
                 "fix: check --annotations (and --subset) or leave the file out",
             )
-        records.append(annotations[uid])
-    return records
+        records.append(as_asked(response, annotations[uid]))
+        kinds = stale_kinds(response, annotations[uid])
+        if kinds:
+            stale[uid] = kinds
+    return Joined(records, stale)
 
 
-def annotation_mismatches(file: ResponseFile, records: Sequence[Record]) -> list[str]:
-    """Ids whose ground-truth text in the file differs from the annotation's (a stale file)."""
-    out = []
-    for response, record in zip(file.responses, records):
-        if same_text_key(response.answer_text) != same_text_key(record.answer_text):
-            out.append(response.question_id)
-    return out
+def stale_summary(stale: Mapping[str, Sequence[StaleKind]], excluded: bool) -> dict:
+    """What a run reports about its stale entries (JSON): counts per kind and the entries."""
+    from collections import Counter
+
+    counts = Counter(kind.value for kinds in stale.values() for kind in kinds)
+    return {
+        "count": len(stale),
+        "by_kind": {kind.value: counts[kind.value] for kind in StaleKind if counts[kind.value]},
+        "changed_meaning": sum(1 for kinds in stale.values() if CHANGED_MEANING & set(kinds)),
+        "excluded": excluded,
+        "entries": [{"id": uid, "kinds": [k.value for k in kinds]} for uid, kinds in stale.items()],
+    }

@@ -79,6 +79,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "judge; hybrid: the judge only where extraction is unsure; "
         "crosscheck: two judges, disagreements listed",
     )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="with --annotations: leave out entries whose question, option set or ground truth "
+        "differs from the annotation (re-lettered options are always graded, as asked)",
+    )
+    from vlm4d_tasks.commands.build_dataset import add_release_argument
+
+    add_release_argument(parser)
     parser.add_argument("--json", metavar="OUT", help="write the full score JSON here")
     parser.add_argument("--markdown", metavar="OUT", help="write the Markdown table here")
     parser.add_argument("--plot", metavar="OUT.png", help="write the PNG plot here")
@@ -196,7 +205,10 @@ def score_files(args: argparse.Namespace) -> dict[str, Any]:
         from vlm4d_tasks.annotations import load_records
 
         subsets = sorted({f.subset.value for f in files})
-        annotations = {r.uid: r for r in load_records(args.annotations, subsets)}
+        allow = True if getattr(args, "allow_unofficial_annotations", False) else None
+        annotations = {
+            r.uid: r for r in load_records(args.annotations, subsets, allow_unofficial=allow)
+        }
 
     # Every check that can fail on the input runs before the first judge call.
     seen: set[tuple[str, str]] = set()
@@ -208,7 +220,7 @@ def score_files(args: argparse.Namespace) -> dict[str, Any]:
                 "fix: score the two files in separate runs, or rename one",
             )
         seen.add(key)
-    records_of = [rf.records_for(file, annotations) for file in files]
+    joined = [rf.records_for(file, annotations) for file in files]
 
     judges, cache = _judges(args, mode)
     runs: list[dict[str, Any]] = []
@@ -216,10 +228,16 @@ def score_files(args: argparse.Namespace) -> dict[str, Any]:
     from tqdm import tqdm
 
     try:
-        for file, records in tqdm(
-            list(zip(files, records_of)), desc="score", unit="file", disable=args.no_progress
+        for file, join in tqdm(
+            list(zip(files, joined)), desc="score", unit="file", disable=args.no_progress
         ):
             model = _model_name(file)
+            records = join.records
+            if getattr(args, "strict", False):
+                # Entries asked differently from the annotation are left out, not graded.
+                records = [
+                    r for r in records if not rf.CHANGED_MEANING & set(join.stale.get(r.uid, ()))
+                ]
             answers = {file.uid(r): r.response for r in file.responses}
             reference = (
                 {file.uid(r): r.reference_correct for r in file.responses} if file.judged else None
@@ -251,7 +269,7 @@ def score_files(args: argparse.Namespace) -> dict[str, Any]:
                     if item.correct is not None and item.correct != item.reference
                 ]
             if annotations is not None:
-                run["annotation_mismatches"] = rf.annotation_mismatches(file, records)
+                run["stale"] = rf.stale_summary(join.stale, getattr(args, "strict", False))
             runs.append(run)
             model_items.setdefault(model, []).extend(items)
     finally:
@@ -292,6 +310,16 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
         ),
         "ground_truth_unmatched": sum(r["ground_truth_unmatched"] for r in runs),
     }
+    if any("stale" in r for r in runs):
+        by_kind: Counter[str] = Counter()
+        for r in runs:
+            by_kind.update(r.get("stale", {}).get("by_kind", {}))
+        out["stale"] = {
+            "count": sum(r.get("stale", {}).get("count", 0) for r in runs),
+            "changed_meaning": sum(r.get("stale", {}).get("changed_meaning", 0) for r in runs),
+            "by_kind": dict(sorted(by_kind.items())),
+            "excluded": any(r.get("stale", {}).get("excluded") for r in runs),
+        }
     judges: dict[str, dict[str, Any]] = {}
     for run in runs:
         for stats in run["grading"].get("judges", []):
@@ -358,6 +386,15 @@ def summary_line(score: dict[str, Any], seconds: float) -> str:
     if total["unresolved_causes"]:
         causes = ", ".join(f"{c}: {n}" for c, n in total["unresolved_causes"].items())
         line += f" ({causes}; reasons in the outputs)"
+    stale = total.get("stale")
+    if stale is not None:
+        kinds = ", ".join(f"{k.replace('_', ' ')}: {n}" for k, n in stale["by_kind"].items())
+        line += f"; stale entries: {stale['count']}" + (f" ({kinds})" if kinds else "")
+        if stale["changed_meaning"]:
+            line += (
+                f", {stale['changed_meaning']} asked differently from the annotation: "
+                + ("left out (--strict)" if stale["excluded"] else "graded as the file asked them")
+            )
     if total["ground_truth_unmatched"]:
         line += (
             f"; ground truth matches no option: {total['ground_truth_unmatched']} (counted "
