@@ -210,7 +210,7 @@ def test_score_with_llm_judge_and_cache(bench: Path):
     first = json.loads((bench / "llm.json").read_text())
     second = json.loads((bench / "llm2.json").read_text())
     assert first["judge"] == {"mode": "llm", "models": ["local-judge"], "endpoints": [server.url],
-                              "circuit_open": {}}  # fmt: skip
+                              "circuit_open": {}, "prompt": "vlm4d"}  # fmt: skip
     real = next(r for r in first["runs"] if r["subset"] == "real")
     judge = real["grading"]["judges"][0]
     assert (judge["requests"], judge["cached"], judge["unresolved"]) == (4, 0, 0)

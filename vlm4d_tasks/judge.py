@@ -55,6 +55,35 @@ from vlm4d_tasks.official import NO_VALID_ANSWER, option_label
 from vlm4d_tasks.schema import LETTERS, same_text_key
 
 PROMPT_TEMPLATE = "judge_prompt.jinja"
+# The judge prompts: ours (one user message, the letter and text of the ground truth, the
+# response between markers) and the official one of the VLM4D evaluation code (its system
+# instruction, its user message, a structured-output schema, temperature 1, 1024 tokens), so
+# that published labels can be reproduced under the judge that made them.
+JUDGE_PROMPTS = ("vlm4d", "official")
+OFFICIAL_SYSTEM_TEMPLATE = "judge_official_system.jinja"
+OFFICIAL_USER_TEMPLATE = "judge_official_user.jinja"
+OFFICIAL_TEMPERATURE = 1.0  # utils/api_utils.py: the structured-output call's default
+OFFICIAL_MAX_TOKENS = 1024  # utils/eval_utils.py: max_tokens=1024
+# The official output schema (pydantic `EvaluationOutput(extracted_answer: str, correct:
+# bool)`), as the OpenAI structured-output `response_format` that `beta...parse` sends.
+OFFICIAL_RESPONSE_FORMAT = {
+    "type": "json_schema",
+    "json_schema": {
+        "name": "EvaluationOutput",
+        "strict": True,
+        "schema": {
+            "type": "object",
+            "title": "EvaluationOutput",
+            "properties": {
+                "extracted_answer": {"type": "string", "title": "Extracted Answer"},
+                "correct": {"type": "boolean", "title": "Correct"},
+            },
+            "required": ["extracted_answer", "correct"],
+            "additionalProperties": False,
+        },
+    },
+}
+ENV_PROMPT = "VLM4D_JUDGE_PROMPT"
 ENV_MODEL = "VLM4D_JUDGE_MODEL"
 ENV_BASE_URL = "VLM4D_JUDGE_BASE_URL"
 ENV_API_KEY = "VLM4D_JUDGE_API_KEY"
@@ -250,6 +279,7 @@ class JudgeSettings:
     # Circuit breaker: after this many answers in a row ended unresolved (any cause), no new
     # request is sent in this run and the remaining answers are unresolved; 0 never opens.
     max_consecutive_failures: int = 5
+    prompt: str = "vlm4d"  # one of JUDGE_PROMPTS
 
     def __post_init__(self) -> None:
         def bad(name: str, value: object, want: str) -> JudgeConfigError:
@@ -265,6 +295,8 @@ class JudgeSettings:
             raise bad("concurrency", self.concurrency, "1 or more")
         if self.max_consecutive_failures < 0:
             raise bad("max_consecutive_failures", self.max_consecutive_failures, "0 or more")
+        if self.prompt not in JUDGE_PROMPTS:
+            raise bad("prompt", self.prompt, f"one of {', '.join(JUDGE_PROMPTS)}")
         register_secret(self.api_key)
         parts = urllib.parse.urlsplit(self.base_url)
         register_secret(parts.password)
@@ -303,6 +335,8 @@ class JudgeSettings:
             )
         base_url = base_url or os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL
         api_key = api_key if api_key is not None else os.environ.get(ENV_API_KEY)
+        if overrides.get("prompt") is None and os.environ.get(ENV_PROMPT):
+            overrides["prompt"] = os.environ[ENV_PROMPT]
         given = {k: v for k, v in overrides.items() if v is not None}
         return cls(model=model, base_url=base_url, api_key=api_key or None, **given)
 
@@ -355,9 +389,18 @@ class JudgeItem:
     answer_text: str
 
 
-def build_prompt(item: JudgeItem) -> str:
+def build_prompt(item: JudgeItem, style: str = "vlm4d") -> str:
+    """The user message for `item` under the judge prompt `style` (see JUDGE_PROMPTS)."""
     from vlm4d_tasks.templating import render
 
+    if style == "official":
+        return render(
+            OFFICIAL_USER_TEMPLATE,
+            question=item.question,
+            options=[(letter, str(text)) for letter, text in zip(LETTERS, item.options)],
+            response=item.response,
+            answer_text=item.answer_text,
+        )
     return render(
         PROMPT_TEMPLATE,
         question=item.question,
@@ -500,7 +543,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
 
 
 _PARAM_NAMED = re.compile(r"(?:parameter|param)\W{0,3}['\"`]?([a-z_]+)", re.I)
-_BODY_PARAMS = ("temperature", "max_tokens", "max_completion_tokens")
+_BODY_PARAMS = ("temperature", "max_tokens", "max_completion_tokens", "top_p", "response_format")
 
 
 def rejected_parameter(message: str) -> str | None:
@@ -518,35 +561,63 @@ class _BodyRules:
 
     send_temperature: bool
     token_field: str | None  # "max_tokens", "max_completion_tokens", or None (send none)
+    send_top_p: bool = True  # the official prompt only
+    send_response_format: bool = True  # the official prompt only
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def learn(self, param: str) -> None:
         with self.lock:
             if param == "temperature":
                 self.send_temperature = False
+            elif param == "top_p":
+                self.send_top_p = False
+            elif param == "response_format":
+                self.send_response_format = False
             elif param == self.token_field:
                 other = {"max_tokens": "max_completion_tokens", "max_completion_tokens": None}
                 self.token_field = other[param]
+
+
+def system_prompt(style: str) -> str | None:
+    """The system message of a judge prompt style (ours has none)."""
+    from vlm4d_tasks.templating import render
+
+    return render(OFFICIAL_SYSTEM_TEMPLATE) if style == "official" else None
 
 
 def request_body(settings: JudgeSettings, prompt: str, rules: _BodyRules | None = None) -> dict:
     """The chat-completions body for `prompt` under the model's parameter rules."""
     if rules is None:
         rules = _initial_rules(settings)
+    official = settings.prompt == "official"
+    system = system_prompt(settings.prompt)
+    messages = [{"role": "system", "content": system}] if system else []
     body: dict[str, Any] = {
         "model": settings.model,
-        "messages": [{"role": "user", "content": prompt}],
+        "messages": [*messages, {"role": "user", "content": prompt}],
     }
     with rules.lock:
         if rules.send_temperature:
-            body["temperature"] = 0
+            body["temperature"] = OFFICIAL_TEMPERATURE if official else 0
+        if official and rules.send_top_p:
+            body["top_p"] = 1.0
         if rules.token_field:
             default = REASONING_MAX_TOKENS if settings.reasoning else STANDARD_MAX_TOKENS
+            default = OFFICIAL_MAX_TOKENS if official else default
             body[rules.token_field] = settings.max_tokens or default
+        if official and rules.send_response_format:
+            # Structured output where the endpoint supports it; a 400 naming response_format
+            # drops it and the reply is parsed as JSON in text, like ours.
+            body["response_format"] = OFFICIAL_RESPONSE_FORMAT
     return body
 
 
 def _initial_rules(settings: JudgeSettings) -> _BodyRules:
+    if settings.prompt == "official":
+        # The official call sends temperature 1 to every model (o-series accept 1, their only
+        # value) and max_completion_tokens to o-series, max_tokens to the others.
+        field_name = "max_completion_tokens" if settings.reasoning else "max_tokens"
+        return _BodyRules(send_temperature=True, token_field=field_name)
     if settings.reasoning:
         return _BodyRules(send_temperature=False, token_field="max_completion_tokens")
     return _BodyRules(send_temperature=True, token_field="max_tokens")
@@ -823,7 +894,10 @@ class Judge:
             }
             if self.cache is not None:
                 self.cache.put(
-                    self.endpoint, model, prompt, CachedJudgment(content, verdict, *tokens)
+                    self.endpoint,
+                    model,
+                    self._cache_text(prompt),
+                    CachedJudgment(content, verdict, *tokens),
                 )
             self._breaker.record(True)
             return JudgeOutcome(
@@ -839,7 +913,7 @@ class Judge:
         return outcome
 
     def judge(self, item: JudgeItem) -> JudgeOutcome:
-        return self.judge_prompt(item.key, build_prompt(item), item.options)
+        return self.judge_prompt(item.key, build_prompt(item, self.settings.prompt), item.options)
 
     def judge_many(
         self, items: Sequence[JudgeItem], *, progress: bool = True
@@ -852,7 +926,7 @@ class Judge:
         (401/403/404) stops the run (raised) after the requests in flight finish; what was
         judged so far stays in the cache.
         """
-        prompts = [build_prompt(item) for item in items]
+        prompts = [build_prompt(item, self.settings.prompt) for item in items]
         results: list[JudgeOutcome | None] = [None] * len(items)
         pending: dict[str, list[int]] = {}
         for i, (item, prompt) in enumerate(zip(items, prompts)):
@@ -894,8 +968,15 @@ class Judge:
                     bar.close()
         return [r for r in results if r is not None]
 
+    def _cache_text(self, prompt: str) -> str:
+        """What the cache is keyed by besides endpoint and model: everything sent that depends
+        on the prompt style (our prompt as it is; the official one with its system message)."""
+        system = system_prompt(self.settings.prompt)
+        return prompt if system is None else f"[{self.settings.prompt}]\n{system}\n{prompt}"
+
     def _from_cache(self, key: str, prompt: str) -> JudgeOutcome | None:
-        hit = None if self.cache is None else self.cache.get(self.endpoint, self.model, prompt)
+        text = self._cache_text(prompt)
+        hit = None if self.cache is None else self.cache.get(self.endpoint, self.model, text)
         if hit is None:
             return None
         v = hit.verdict

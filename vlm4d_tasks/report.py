@@ -228,7 +228,10 @@ def _judge_line(score: dict[str, Any]) -> str:
     models = judge.get("models") or []
     if mode == "rule" or not models:
         return f"Verdicts: `{mode}` (deterministic answer extraction, no LLM)."
-    return f"Verdicts: `{mode}` with judge model(s) " + ", ".join(f"`{m}`" for m in models) + "."
+    prompt = judge.get("prompt", "vlm4d")
+    which = "the official judge prompt" if prompt == "official" else "our judge prompt"
+    names = ", ".join(f"`{m}`" for m in models)
+    return f"Verdicts: `{mode}` with judge model(s) {names} ({which})."
 
 
 def markdown_report(score: dict[str, Any]) -> str:

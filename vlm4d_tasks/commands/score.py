@@ -142,6 +142,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: %(default)s)",
     )
     group.add_argument(
+        "--judge-prompt",
+        choices=["vlm4d", "official"],
+        default=None,
+        help="vlm4d: our judge prompt (default); official: the VLM4D evaluation code's judge "
+        "instruction, messages and output schema, temperature 1, 1024 tokens "
+        "(default: $VLM4D_JUDGE_PROMPT, else vlm4d)",
+    )
+    group.add_argument(
         "--judge-cache",
         metavar="PATH",
         help="SQLite cache (default: $VLM4D_CACHE_DIR/judge.sqlite or ~/.cache/vlm4d/judge.sqlite)",
@@ -167,6 +175,7 @@ def _judges(args: argparse.Namespace, mode) -> tuple[list, Any]:
         "max_retries": args.judge_retries,
         "max_consecutive_failures": args.judge_max_failures,
         "seed": args.seed,
+        "prompt": args.judge_prompt,
     }
     first = JudgeSettings.resolve(
         args.judge_model, args.judge_base_url, os.environ.get(args.judge_api_key_env), **common
@@ -280,6 +289,7 @@ def score_files(args: argparse.Namespace) -> dict[str, Any]:
     judge: dict[str, Any] = {"mode": mode.value, "models": [j.model for j in judges]}
     if judges:
         judge["endpoints"] = [j.endpoint for j in judges]
+        judge["prompt"] = judges[0].settings.prompt
         judge["circuit_open"] = {j.model: j.circuit_open for j in judges if j.circuit_open}
     score = {
         "format_version": SCORE_FORMAT_VERSION,
@@ -391,9 +401,8 @@ def summary_line(score: dict[str, Any], seconds: float) -> str:
         kinds = ", ".join(f"{k.replace('_', ' ')}: {n}" for k, n in stale["by_kind"].items())
         line += f"; stale entries: {stale['count']}" + (f" ({kinds})" if kinds else "")
         if stale["changed_meaning"]:
-            line += (
-                f", {stale['changed_meaning']} asked differently from the annotation: "
-                + ("left out (--strict)" if stale["excluded"] else "graded as the file asked them")
+            line += f", {stale['changed_meaning']} asked differently from the annotation: " + (
+                "left out (--strict)" if stale["excluded"] else "graded as the file asked them"
             )
     if total["ground_truth_unmatched"]:
         line += (
