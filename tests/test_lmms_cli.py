@@ -5,8 +5,10 @@
   number equals the one computed here from the model's seeded answers (so aggregation saw
   every document exactly once), and the overall accuracy is consistent with chance;
 * `vlm4d_replay` on an official-format response file gets exactly `vlm4d score`'s numbers;
+* the official protocol's task (`vlm4d_mc_official`) runs beside the greedy ones: the same
+  seeded answers give the same numbers, and the table and metadata mark each row's protocol;
 * lmms-eval's own `qwen2_vl` model class runs a tiny random Qwen2-VL checkpoint built offline
-  on 2 documents (real videos through its processor);
+  on 2 documents per protocol (real videos through its processor, sampling under `official`);
 * `--tasks list` through lmms-eval and through `vlm4d eval` lists every task and group.
 
 lmms-eval takes ~20 s to start (imports, task index), so the runs are started together in one
@@ -33,9 +35,13 @@ ALL_TASKS = [
     "vlm4d_mc", "vlm4d_mc_direct", "vlm4d_mc_frames", "vlm4d_probe_mc", "vlm4d_translational",
     "vlm4d_rotational", "vlm4d_counting", "vlm4d_false_positive",
 ]  # fmt: skip
+OFFICIAL_GROUPS = ["vlm4d_mc_official", "vlm4d_mc_direct_official", "vlm4d_mc_frames_official"]
 ALL_NAMES = [
     *ALL_TASKS, "vlm4d_real_mc", "vlm4d_synthetic_mc", "vlm4d_real_mc_direct",
     "vlm4d_synthetic_mc_direct", "vlm4d_real_mc_frames", "vlm4d_synthetic_mc_frames",
+    *OFFICIAL_GROUPS, "vlm4d_real_mc_official", "vlm4d_synthetic_mc_official",
+    "vlm4d_real_mc_direct_official", "vlm4d_synthetic_mc_direct_official",
+    "vlm4d_real_mc_frames_official", "vlm4d_synthetic_mc_frames_official",
 ]  # fmt: skip
 TABLE_COLUMNS = {
     "real_egocentric": lambda d: d["subset"] == "real" and d["perspective"] == "egocentric",
@@ -135,7 +141,8 @@ def world(tmp_path_factory):
     lmms = [*LMMS_EVAL, "--include_path", str(TASKS)]
     random = [*VLM4D, "eval", "--dataset", str(dataset), "--num-processes", "2", "--frames", "4"]
     random += ["--model", "vlm4d_random", "--model_args", f"seed={SEED}"]
-    random += ["--tasks", ",".join(ALL_TASKS), "--output_path", str(root / "random")]
+    random += ["--tasks", ",".join([*ALL_TASKS, "vlm4d_mc_official"])]
+    random += ["--output_path", str(root / "random")]
     replay = [*lmms, "--model", "vlm4d_replay", "--model_args", f"responses={root / 'responses'}"]
     replay += ["--tasks", "vlm4d_mc", "--output_path", str(root / "replay"), "--log_samples"]
     runs = {
@@ -147,7 +154,8 @@ def world(tmp_path_factory):
     checkpoint = _tiny_qwen.build(root / "tiny_qwen")
     qwen = [*lmms, "--model", "qwen2_vl", "--model_args"]
     qwen += [f"pretrained={checkpoint},device=cpu,device_map=cpu,max_num_frames=4"]
-    qwen += ["--tasks", "vlm4d_mc", "--limit", "1", "--gen_kwargs", "max_new_tokens=8"]
+    qwen += ["--tasks", "vlm4d_mc,vlm4d_mc_official", "--limit", "1"]
+    qwen += ["--gen_kwargs", "max_new_tokens=8"]
     qwen += ["--output_path", str(root / "qwen"), "--log_samples"]
     runs["qwen"] = Run("qwen", qwen, with_data, root / "qwen")
     yield {
@@ -207,7 +215,7 @@ def test_random_model_two_processes_every_breakdown_exact(world):
             [d for d in docs["all"] if d["category"] == "translational"], correct
         ),
     }
-    for variant in ("", "_direct", "_frames"):
+    for variant in ("", "_direct", "_frames", "_official"):
         group = _values(results["groups"][f"vlm4d_mc{variant}"])
         assert group == pytest.approx(_expected(both, correct), abs=1e-12), variant
         assert sorted(group) == sorted(_expected(both, correct))  # all 11 breakdowns
@@ -241,13 +249,26 @@ def test_random_run_records_table_and_metadata(world):
     assert meta["visual_input"]["frames"] == "uniform-4 PIL frames"
     assert meta["judge"] == {"mode": "rule", "models": []}
     assert meta["model"] == "vlm4d_random" and meta["model_args"] == f"seed={SEED}"
+    # the protocol of every row, and how each protocol decoded
+    protocol = meta["protocol"]
+    assert protocol["name"] == "mixed"
+    assert protocol["rows"]["vlm4d_mc_official"] == "official"
+    assert protocol["rows"]["vlm4d_mc"] == protocol["rows"]["vlm4d_probe_mc"] == "greedy"
+    assert protocol["decoding"]["official"] == {
+        "do_sample": True, "max_new_tokens": 1024, "temperature": 1.0, "top_p": 1.0, "until": [],
+    }  # fmt: skip
+    assert protocol["decoding"]["greedy"]["do_sample"] is False
+    assert protocol["seed"]["lmms_eval"] == [0, 1234, 1234, 1234]  # lmms-eval's default
     table = run.file("vlm4d_*_table.md").read_text()
     rows = [line.split(" | ")[0].lstrip("| ") for line in table.splitlines()
             if line.startswith("| vlm4d_random")]  # fmt: skip
     assert rows == [f"vlm4d_random [{r}]" for r in sorted([
         "vlm4d_counting", "vlm4d_false_positive", "vlm4d_mc", "vlm4d_mc_direct",
-        "vlm4d_mc_frames", "vlm4d_probe_mc", "vlm4d_rotational", "vlm4d_translational",
+        "vlm4d_mc_frames", "vlm4d_mc_official", "vlm4d_probe_mc", "vlm4d_rotational",
+        "vlm4d_translational",
     ])]  # fmt: skip
+    (line,) = [line for line in table.splitlines() if line.startswith("Protocols differ")]
+    assert "`vlm4d_mc_official` official" in line and "`vlm4d_mc` greedy" in line
 
 
 def test_replay_matches_vlm4d_score(world, tmp_path):
@@ -257,7 +278,9 @@ def test_replay_matches_vlm4d_score(world, tmp_path):
         [*VLM4D, "score", *map(str, world["responses"]), "--annotations",
          str(world["annotations"]), "--json", str(out), "--markdown", str(tmp_path / "t.md"),
          "--no-progress"],
-        capture_output=True, text=True, env=world["env"], timeout=300,
+        capture_output=True, text=True, timeout=300,
+        # the suite's own question files, not the release's (see conftest.py)
+        env={**world["env"], "VLM4D_ALLOW_UNOFFICIAL_ANNOTATIONS": "1"},
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     score = json.loads(out.read_text())
@@ -284,14 +307,24 @@ def test_tiny_qwen2_vl_runs_the_whole_path(world):
     assert "Failed to process video" not in log and "Skipping empty video" not in log
     assert results["n-samples"]["vlm4d_real_mc"] == {"original": 24, "effective": 1}
     assert results["n-samples"]["vlm4d_synthetic_mc"]["effective"] == 1
-    assert 0.0 <= _values(results["groups"]["vlm4d_mc"])["accuracy"] <= 1.0
-    samples = [json.loads(line) for path in sorted(run.out.rglob("*_samples_*.jsonl"))
-               for line in path.read_text().splitlines()]  # fmt: skip
-    assert len(samples) == 2
-    for sample in samples:
+    assert results["n-samples"]["vlm4d_real_mc_official"]["effective"] == 1
+    for group in ("vlm4d_mc", "vlm4d_mc_official"):
+        assert 0.0 <= _values(results["groups"][group])["accuracy"] <= 1.0
+    samples = {path.name: json.loads(line) for path in sorted(run.out.rglob("*_samples_*.jsonl"))
+               for line in path.read_text().splitlines()}  # fmt: skip
+    assert len(samples) == 4
+    for name, sample in samples.items():
         assert sample["accuracy"]["record"]["uid"].startswith(("real/", "synthetic/"))
-        assert sample["input"].startswith("Question: ")
         assert isinstance(sample["filtered_resps"][0], str) and sample["filtered_resps"][0]
+        official = "_official" in name  # the official prompt reached the model class
+        assert sample["input"].startswith("\nQuestion: " if official else "Question: ")
+    # the generation kwargs the model class got: the task's, updated by --gen_kwargs
+    for task in ("vlm4d_real_mc", "vlm4d_real_mc_official"):
+        gen_kwargs = results["configs"][task]["generation_kwargs"]
+        assert gen_kwargs["max_new_tokens"] == 8  # --gen_kwargs wins over the task's 1024
+        sampled = task.endswith("_official")
+        assert gen_kwargs["do_sample"] is sampled
+        assert gen_kwargs["temperature"] == (1.0 if sampled else 0)
 
 
 @pytest.mark.parametrize("name", ["list_lmms", "list_vlm4d"])

@@ -21,7 +21,13 @@ ALL_TASKS = [
     "vlm4d_real_mc_frames", "vlm4d_synthetic_mc_frames", "vlm4d_probe_mc",
     "vlm4d_translational", "vlm4d_rotational", "vlm4d_counting", "vlm4d_false_positive",
 ]  # fmt: skip
+OFFICIAL_TASKS = [
+    "vlm4d_real_mc_official", "vlm4d_synthetic_mc_official", "vlm4d_real_mc_direct_official",
+    "vlm4d_synthetic_mc_direct_official", "vlm4d_real_mc_frames_official",
+    "vlm4d_synthetic_mc_frames_official",
+]  # fmt: skip
 ALL_GROUPS = ["vlm4d_mc", "vlm4d_mc_direct", "vlm4d_mc_frames"]
+OFFICIAL_GROUPS = ["vlm4d_mc_official", "vlm4d_mc_direct_official", "vlm4d_mc_frames_official"]
 METRICS = [
     "accuracy", "real_egocentric", "real_exocentric", "real", "synthetic_directional",
     "synthetic_false_positive", "synthetic", "translational", "rotational", "counting",
@@ -302,6 +308,11 @@ def test_frames_sampled_uniformly_as_pil_images(use_dataset, monkeypatch):
     assert type(frames[0]).__module__.startswith("PIL")
     monkeypatch.setenv("VLM4D_FRAMES", "2")  # the run's setting wins over the YAML default
     assert len(lmms_task.doc_to_frames(doc, {"frames": 4})) == 2
+    # published settings: `_Nframe`, and the official 1 fps rule (16 frames at 8 fps: 2 s)
+    monkeypatch.setenv("VLM4D_FRAMES", "4frame")
+    assert [read_frame_number(f) for f in lmms_task.doc_to_frames(doc, None)] == [0, 5, 10, 15]
+    monkeypatch.setenv("VLM4D_FRAMES", "1fps")
+    assert [read_frame_number(f) for f in lmms_task.doc_to_frames(doc, None)] == [0, 15]
     monkeypatch.setenv("VLM4D_FRAMES", "zero")
     with pytest.raises(ValueError, match="VLM4D_FRAMES"):
         lmms_task.doc_to_frames(doc, None)
@@ -388,20 +399,46 @@ def task_manager(tmp_path_factory):
 
 
 def test_task_index_lists_every_task_and_group(task_manager):
-    assert sorted(task_manager.all_subtasks) == sorted(ALL_TASKS)
-    assert sorted(task_manager.all_groups) == sorted(ALL_GROUPS)
+    assert sorted(task_manager.all_subtasks) == sorted(ALL_TASKS + OFFICIAL_TASKS)
+    assert sorted(task_manager.all_groups) == sorted(ALL_GROUPS + OFFICIAL_GROUPS)
 
 
-@pytest.mark.parametrize("name", ALL_TASKS)
+@pytest.mark.parametrize("name", ALL_TASKS + OFFICIAL_TASKS)
 def test_every_task_loads_and_renders_a_prompt(name, task_manager, use_dataset):
     (task,) = task_manager.load_task_or_group(name).values()
     docs = task.test_docs()
     assert len(docs) > 0
     text = task.doc_to_text(docs[0])
-    assert isinstance(text, str) and text.startswith("Question: ")
+    # the official layout starts with a newline (protocol `official`, see test_protocol.py)
+    start = "\nQuestion: " if name.endswith("_official") else "Question: "
+    assert isinstance(text, str) and text.startswith(start)
     assert task.doc_to_target(docs[0]) in "ABCD"
     assert task.config.metadata["version"] == 1.0
     assert set(task.aggregation()) == set(METRICS)
+
+
+@pytest.mark.parametrize("name", ALL_TASKS + OFFICIAL_TASKS)
+def test_each_task_decodes_as_its_protocol_says(name, task_manager, use_dataset):
+    from vlm4d_tasks.prompts import render_prompt
+    from vlm4d_tasks.protocol import PROTOCOLS, protocol_of
+
+    (task,) = task_manager.load_task_or_group(name).values()
+    protocol = protocol_of(name)
+    assert task.config.generation_kwargs == PROTOCOLS[protocol.name].generation_kwargs
+    official = protocol.name == "official"
+    assert task.config.metadata.get("protocol") == ("official" if official else None)
+    # and its prompt is that protocol's template (cot, or direct for the _direct tasks)
+    doc = task.test_docs()[0]
+    style = protocol.prompts["direct" if "_direct" in name else "cot"]
+    assert task.doc_to_text(doc) == render_prompt(doc, style)
+    if official:
+        assert task.config.generation_kwargs["temperature"] == 1.0
+        assert task.config.generation_kwargs["do_sample"] is True
+        assert task.config.generation_kwargs["max_new_tokens"] == 1024
+    # the frames variants keep their frames; the rest give the video
+    frames = "_frames" in name
+    visual = "doc_to_frames" if frames else "doc_to_video"
+    assert task.config.doc_to_visual.__name__ == visual
 
 
 def test_groups_and_chat_models_load(task_manager, use_dataset):

@@ -315,11 +315,17 @@ def output_folder(args: Any) -> Path | None:
 
 
 def run_metadata(args: Any) -> dict[str, Any]:
-    """Versions, data, frames, judge and model of this run (for the results folder)."""
+    """Versions, data, protocol, decoding, frames, judge and model of this run.
+
+    `protocol` (`vlm4d_tasks.protocol.describe_run`) says which protocol each table row used,
+    the generation kwargs the tasks passed (YAML, updated by `--gen_kwargs`), the seeds and the
+    frame arguments of `--model_args`.
+    """
     from importlib.metadata import PackageNotFoundError, version
 
     from vlm4d_tasks import __version__
     from vlm4d_tasks.lmms_data import current_source, run_settings
+    from vlm4d_tasks.protocol import describe_run
 
     try:
         lmms_version = version("lmms_eval")
@@ -332,6 +338,12 @@ def run_metadata(args: Any) -> dict[str, Any]:
         "vlm4d_tasks_version": __version__,
         "lmms_eval_version": lmms_version,
         "dataset": source.describe() if source else None,
+        "protocol": describe_run(
+            _current_run(args).rows,
+            gen_kwargs=getattr(args, "gen_kwargs", None),
+            seed=getattr(args, "seed", None),
+            model_args=getattr(args, "model_args", None),
+        ),
         "visual_input": run_settings(),
         "judge": {"mode": mode, "models": judges},
         "model": getattr(args, "model", None),
@@ -387,6 +399,7 @@ def record_run(scored: Sequence[Any], items: Sequence[Mapping[str, Any]], args: 
     folder = output_folder(args)
     if folder is None:
         return
+    from vlm4d_tasks.protocol import markdown_line
     from vlm4d_tasks.report import markdown_report
 
     if run.stamp is None:
@@ -396,7 +409,10 @@ def record_run(scored: Sequence[Any], items: Sequence[Mapping[str, Any]], args: 
     score = score_document(args)
     folder.mkdir(parents=True, exist_ok=True)
     base = folder / f"vlm4d_{run.stamp}"
-    Path(f"{base}_table.md").write_text(markdown_report(score), encoding="utf-8")
+    # The table's header says which protocol its rows used (greedy and official numbers differ).
+    title, _, rest = markdown_report(score).partition("\n")
+    table = f"{title}\n\n{markdown_line(score['run']['protocol'])}\n{rest}"
+    Path(f"{base}_table.md").write_text(table, encoding="utf-8")
     Path(f"{base}_score.json").write_text(
         json.dumps(score, indent=1, ensure_ascii=False, default=str) + "\n", encoding="utf-8"
     )

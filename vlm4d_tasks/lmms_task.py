@@ -8,7 +8,12 @@ Visual input. The default tasks give the model the video file's path (the model 
 its own way, as in the paper where each model used its own frame setting). The `_frames` tasks,
 for image-only models, give N PIL frames sampled uniformly (`video.uniform(N)`, the official
 `--total_frames N` indices); N is `frames` in `lmms_eval_specific_kwargs` (default 8), and
-`VLM4D_FRAMES` overrides it for a run (`vlm4d eval --frames N`).
+`VLM4D_FRAMES` overrides it for a run (`vlm4d eval --frames N`). A published setting is accepted
+too (`32frame`, `1fps`: `protocol.frame_setting`).
+
+Protocols (`vlm4d_tasks.protocol`): the tasks named `..._official` use the official prompts
+(`doc_to_text_official_*`) and decoding (their YAMLs) and feed their own table rows
+(`process_results_*_official`), so that their numbers are never mixed with greedy ones.
 """
 
 from __future__ import annotations
@@ -64,18 +69,28 @@ def _kwarg(kwargs: Mapping[str, Any] | None, name: str, default: Any = "") -> An
     return default if value is None else value
 
 
-def doc_to_text_cot(doc: Mapping[str, Any], lmms_eval_specific_kwargs=None) -> str:
+def _text(doc: Mapping[str, Any], style: str, kwargs: Mapping[str, Any] | None) -> str:
     from vlm4d_tasks.prompts import render_prompt
 
-    kwargs = lmms_eval_specific_kwargs
-    return render_prompt(doc, "cot", _kwarg(kwargs, "pre_prompt"), _kwarg(kwargs, "post_prompt"))
+    return render_prompt(doc, style, _kwarg(kwargs, "pre_prompt"), _kwarg(kwargs, "post_prompt"))
+
+
+def doc_to_text_cot(doc: Mapping[str, Any], lmms_eval_specific_kwargs=None) -> str:
+    return _text(doc, "cot", lmms_eval_specific_kwargs)
 
 
 def doc_to_text_direct(doc: Mapping[str, Any], lmms_eval_specific_kwargs=None) -> str:
-    from vlm4d_tasks.prompts import render_prompt
+    return _text(doc, "direct", lmms_eval_specific_kwargs)
 
-    kwargs = lmms_eval_specific_kwargs
-    return render_prompt(doc, "direct", _kwarg(kwargs, "pre_prompt"), _kwarg(kwargs, "post_prompt"))
+
+def doc_to_text_official_cot(doc: Mapping[str, Any], lmms_eval_specific_kwargs=None) -> str:
+    """The official chain-of-thought prompt, byte for byte (protocol `official`)."""
+    return _text(doc, "official_cot", lmms_eval_specific_kwargs)
+
+
+def doc_to_text_official_direct(doc: Mapping[str, Any], lmms_eval_specific_kwargs=None) -> str:
+    """The official direct-output prompt, byte for byte (protocol `official`)."""
+    return _text(doc, "official_direct", lmms_eval_specific_kwargs)
 
 
 def doc_to_target(doc: Mapping[str, Any]) -> str:
@@ -93,28 +108,29 @@ def doc_to_video(doc: Mapping[str, Any]) -> list[str]:
     return [str(lmms_data.video_file(doc))]
 
 
-def frame_count(lmms_eval_specific_kwargs: Mapping[str, Any] | None = None) -> int:
+def frame_policy(lmms_eval_specific_kwargs: Mapping[str, Any] | None = None):
+    """The run's frame setting: N frames (`uniform(N)`), or a published one (`32frame`, `1fps`)."""
+    from vlm4d_tasks.protocol import frame_setting
+
     raw = os.environ.get(FRAMES_ENV) or _kwarg(lmms_eval_specific_kwargs, "frames", DEFAULT_FRAMES)
     try:
-        n = int(raw)
-    except (TypeError, ValueError):
-        n = 0
-    if n < 1:
-        raise ValueError(f"frames to sample must be a positive integer, got {raw!r} "
-                         f"({FRAMES_ENV} or lmms_eval_specific_kwargs.frames)")  # fmt: skip
-    return n
+        return frame_setting(raw)
+    except ValueError:
+        raise ValueError(f"frames to sample: expected a positive integer, 'Nframe' or '1fps', "
+                         f"got {raw!r} ({FRAMES_ENV} or lmms_eval_specific_kwargs.frames)"
+                         ) from None  # fmt: skip
 
 
 def doc_to_frames(doc: Mapping[str, Any], lmms_eval_specific_kwargs=None) -> list:
-    """N frames sampled uniformly (PIL images), for image-only models.
+    """N frames sampled uniformly (PIL images), for image-only models (or the official 1 fps
+    rule, `VLM4D_FRAMES=1fps`).
 
     Through the on-disk frame cache: the questions that share a clip decode it once, also
     across processes and runs (`VLM4D_FRAME_CACHE_DIR`, `VLM4D_FRAME_CACHE_MAX_BYTES`).
     """
     from vlm4d_tasks.frame_cache import cached_sample
-    from vlm4d_tasks.video import uniform
 
-    policy = uniform(frame_count(lmms_eval_specific_kwargs))
+    policy = frame_policy(lmms_eval_specific_kwargs)
     lmms_data.note_setting("frames", f"{policy.key} PIL frames")
     return list(cached_sample(lmms_data.video_file(doc), policy, output="pil").frames)
 
@@ -126,6 +142,16 @@ process_results_mc = functools.partial(lmms_metric.process_results, row="vlm4d_m
 process_results_mc_direct = functools.partial(lmms_metric.process_results, row="vlm4d_mc_direct")
 process_results_mc_frames = functools.partial(lmms_metric.process_results, row="vlm4d_mc_frames")
 process_results_probe_mc = functools.partial(lmms_metric.process_results, row="vlm4d_probe_mc")
+# The official protocol's rows: the row name ends in `_official` (`protocol.protocol_of`).
+process_results_mc_official = functools.partial(
+    lmms_metric.process_results, row="vlm4d_mc_official"
+)
+process_results_mc_direct_official = functools.partial(
+    lmms_metric.process_results, row="vlm4d_mc_direct_official"
+)
+process_results_mc_frames_official = functools.partial(
+    lmms_metric.process_results, row="vlm4d_mc_frames_official"
+)
 
 
 def process_results_category(doc: Mapping[str, Any], results) -> dict:

@@ -7,6 +7,12 @@ letter only). Both show the question and the lettered options "A: text" one per 
 wording lives in `templates/prompt_cot.jinja` and `templates/prompt_direct.jinja`, which share
 the options block (`templates/prompt_options.jinja`).
 
+The styles `official_cot` and `official_direct` are the official evaluation's own prompts
+(`MULTI_CHOICE_COT_PROMPT`, `MULTI_CHOICE_DO_PROMPT` of github.com/ShijieZhou-UCLA/VLM4D
+`utils/constant.py`, MIT licence), byte for byte: `templates/prompt_official_cot.jinja`,
+`prompt_official_direct.jinja`. They are rendered verbatim, leading and trailing newlines
+included (the protocol `official`, see `vlm4d_tasks.protocol`); our own styles are stripped.
+
 `render_prompt` is pure: a record (or a dataset row) in, a string out, no file other than the
 packaged templates read.
 """
@@ -21,8 +27,13 @@ from vlm4d_tasks.schema import LETTERS
 STYLES: dict[str, str] = {
     "cot": "prompt_cot.jinja",
     "direct": "prompt_direct.jinja",
+    "official_cot": "prompt_official_cot.jinja",
+    "official_direct": "prompt_official_direct.jinja",
 }
 DEFAULT_STYLE = "cot"
+# Rendered byte for byte: the official layout starts with a newline (and the direct prompt
+# ends with one), which is part of what the official models saw.
+VERBATIM_STYLES = frozenset({"official_cot", "official_direct"})
 
 
 def _field(record: Any, name: str) -> Any:
@@ -32,7 +43,7 @@ def _field(record: Any, name: str) -> Any:
 def render_prompt(
     record: Any, style: str = DEFAULT_STYLE, pre_prompt: str = "", post_prompt: str = ""
 ) -> str:
-    """The prompt of `record` (a `Record` or a dataset row) in `style` ("cot" or "direct").
+    """The prompt of `record` (a `Record` or a dataset row) in `style` (a key of `STYLES`).
 
     `pre_prompt` and `post_prompt` are pasted verbatim before and after it (lmms-eval's
     per-model `lmms_eval_specific_kwargs`).
@@ -51,5 +62,7 @@ def render_prompt(
         options=options,
         letters=list(LETTERS[: len(options)]),
     )
-    # Templates may end with a newline or not (editors differ); the prompt never does.
-    return f"{pre_prompt or ''}{body.strip()}{post_prompt or ''}"
+    if style not in VERBATIM_STYLES:
+        # Templates may end with a newline or not (editors differ); our prompts never do.
+        body = body.strip()
+    return f"{pre_prompt or ''}{body}{post_prompt or ''}"

@@ -10,6 +10,11 @@ runs the benchmark without naming a path. Its own options set the variables the 
 when they load (`VLM4D_DATASET`, `VLM4D_VIDEO_ROOT`, `VLM4D_JUDGE`, `VLM4D_FRAMES`), and
 `--num-processes N` runs lmms-eval under `accelerate launch` with N processes. lmms-eval runs in
 a child process: its exit code is this command's.
+
+`--protocol official` selects the official protocol (`vlm4d_tasks.protocol`): each task named
+in `--tasks` becomes its `_official` variant (official prompt and decoding), lmms-eval gets
+`--seed 215` unless a `--seed` is given, and the backends that take a per-request seed get
+`seed=215` in `--gen_kwargs`. `--protocol greedy` checks that no official task is named.
 """
 
 from __future__ import annotations
@@ -53,9 +58,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--frames",
-        type=int,
+        type=_frame_setting,
         metavar="N",
-        help="frames per clip for the *_frames tasks (sets VLM4D_FRAMES)",
+        help="frames per clip for the *_frames tasks: N, or a published setting such as "
+        "32frame or 1fps (the official 1 fps rule) (sets VLM4D_FRAMES)",
+    )
+    parser.add_argument(
+        "--protocol",
+        choices=["greedy", "official"],
+        help="run the tasks named in --tasks under this protocol: `official` runs their "
+        "_official variants (the official prompt, temperature 1.0, seed 215); default: as "
+        "named (the plain names are greedy)",
     )
     parser.add_argument(
         "--num-processes",
@@ -64,6 +77,76 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="run under `accelerate launch` with N processes (default 1)",
     )
+
+
+def _frame_setting(text: str) -> str:
+    from vlm4d_tasks.protocol import frame_setting
+
+    try:
+        frame_setting(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text.strip()
+
+
+def apply_protocol(passthrough: list[str], protocol: str | None) -> list[str]:
+    """lmms-eval's arguments with the tasks (and seeds) of `protocol`; None leaves them as is."""
+    from vlm4d_tasks import protocol as protocols
+
+    args = [a for a in passthrough if a != "--"]
+    if protocol is None:
+        return args
+
+    def tasks(value: str) -> str:
+        names = [n.strip() for n in value.split(",") if n.strip()]
+        if names == ["list"] or any(n.startswith("list_") for n in names):
+            return value  # `--tasks list` and friends: nothing runs
+        return ",".join(protocols.task_for(n, protocol) for n in names)
+
+    out, i = [], 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--tasks" and i + 1 < len(args):
+            out += [arg, tasks(args[i + 1])]
+            i += 2
+            continue
+        if arg.startswith("--tasks="):
+            arg = "--tasks=" + tasks(arg.partition("=")[2])
+        out.append(arg)
+        i += 1
+    seed = protocols.PROTOCOLS[protocol].seed
+    if seed is None:
+        return out
+    if not any(a == "--seed" or a.startswith("--seed=") for a in out):
+        out += ["--seed", str(seed)]
+    if _option(out, "--model") in protocols.SEED_BACKENDS:
+        gen = _option(out, "--gen_kwargs")
+        if gen is None:
+            out += ["--gen_kwargs", f"seed={seed}"]
+        elif "seed" not in protocols.parse_args_string(gen):
+            out = _set_option(out, "--gen_kwargs", f"{gen},seed={seed}" if gen else f"seed={seed}")
+    return out
+
+
+def _option(args: list[str], name: str) -> str | None:
+    for i, arg in enumerate(args):
+        if arg == name and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith(name + "="):
+            return arg.partition("=")[2]
+    return None
+
+
+def _set_option(args: list[str], name: str, value: str) -> list[str]:
+    out = list(args)
+    for i, arg in enumerate(out):
+        if arg == name and i + 1 < len(out):
+            out[i + 1] = value
+            return out
+        if arg.startswith(name + "="):
+            out[i] = f"{name}={value}"
+            return out
+    return [*out, name, value]
 
 
 def tasks_folder() -> Path:
@@ -118,11 +201,9 @@ def environment(args: argparse.Namespace, base: dict[str, str] | None = None) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.frames is not None and args.frames < 1:
-        print("vlm4d eval: --frames must be at least 1", file=sys.stderr)
-        return 2
     try:
-        command = lmms_eval_command(list(getattr(args, "passthrough", [])), args.num_processes)
+        passthrough = apply_protocol(list(getattr(args, "passthrough", [])), args.protocol)
+        command = lmms_eval_command(passthrough, args.num_processes)
         env = environment(args)
     except (ValueError, FileNotFoundError) as exc:
         print(f"vlm4d eval: {exc}", file=sys.stderr)
