@@ -95,11 +95,6 @@ def test_official_prompt_keeps_the_question_text_as_released():
     assert render_prompt(_record(entry), "official_cot") == expected
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the annotation loader strips option text (annotations._option_text); 52 options "
-    "of the release end with a space ('above '), which the official prompt keeps",
-)
 def test_official_prompt_keeps_option_text_as_released():
     from vlm4d_tasks.prompts import render_prompt
 

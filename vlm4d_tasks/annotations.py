@@ -144,7 +144,9 @@ def source_of(video: str) -> str:
 
 def _option_text(value: Any) -> str:
     # Counting options are integers in the release; the record keeps their text.
-    return str(value).strip() if isinstance(value, (str, int)) else ""
+    # Kept as released, trailing spaces included (52 real options end with one): the official
+    # prompt shows them so; comparisons go through `same_text_key`, which ignores them.
+    return str(value) if isinstance(value, (str, int)) else ""
 
 
 class _Checker:

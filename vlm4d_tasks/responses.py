@@ -284,7 +284,7 @@ def as_asked(response: Response, annotation: Record) -> Record:
     return replace(
         annotation,
         question=response.question,
-        options=[o.strip() for o in response.options],
+        options=list(response.options),
         answer=letters[0] if letters else "",
         answer_text=response.answer_text,
         flags=[*annotation.flags, *(f for f in stale if f not in annotation.flags)],
