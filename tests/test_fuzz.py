@@ -212,3 +212,24 @@ def test_contained_path_never_leaves_its_root(tmp_path, relative):
     resolved, base = path.parent.resolve(), root.resolve()
     assert resolved == base or base in resolved.parents
     assert path.name and path.name not in (".", "..")
+
+
+# What models write, in pieces: conclusions, letters, option words, markup and noise.
+_ANSWER_PIECES = st.sampled_from(
+    ["Therefore, the final answer is: ", "Answer:", "\\boxed{", "}", "(", ")", "A", "B", "C",
+     "D", "E", ":", ".", "\n", " ", "left", "right", "not moving", "no dragon there", "<think>",
+     "</think>", "**", "option", "I think", "not", "or", "2", "3", "é", "\x00", "\ud800"]
+)  # fmt: skip
+answers = st.lists(_ANSWER_PIECES, max_size=40).map("".join) | st.text(max_size=200)
+option_lists = st.lists(st.text(max_size=12) | st.integers(0, 20), min_size=0, max_size=5)
+
+
+@FUZZ
+@given(response=answers | json_values, options=option_lists)
+@example(response="Therefore, the final answer is: C", options=["left", "right", "up", "down"])
+@example(response="left right " * 50, options=["left", "right", "not moving", "up"])
+def test_extract_never_raises_and_answers_with_an_offered_letter(response, options):
+    from vlm4d_tasks.extract import extract
+
+    found = extract(response, options)
+    assert found.letter is None or found.letter in LETTERS[: len(options)]
