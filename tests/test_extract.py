@@ -561,3 +561,86 @@ def test_negation_cancels_positive_wording_of_negative_concepts() -> None:
     assert extract("The car is not 静止.", DIRECTION).letter is None
     # ...while wording that is itself a negation survives a negation before it.
     assert extract("No, the car is not moving.", DIRECTION).letter == "A"
+
+
+# -- long answers ---------------------------------------------------------------------------
+# A model that loops until its token limit writes hundreds of kilobytes. Extraction used to
+# rescan the text once per mention, letter or cut, so such answers took minutes to hours and
+# stalled a scoring run; now its time is linear in the length (bench/extract_scaling.py
+# measures it). The timeout only guards against a hang: these take well under a second each.
+
+_PARAGRAPH = (
+    "Let me look at the frames again. In the first frame the car is near the left edge. In "
+    "the next frames it moves towards the right side of the road. Therefore, the car is "
+    "moving to the right. "
+)
+
+# (start, unit, end, options): the answer is start + unit * n + end.
+LOOPS = [
+    pytest.param("", "left right ", "", DIRECTION, id="two-options-looping"),
+    pytest.param("", "The answer is B. ", "", DIRECTION, id="answer-phrase-looping-on-one-line"),
+    pytest.param("", "Answer: C (right)\n", "", DIRECTION, id="answer-on-every-line"),
+    pytest.param("", _PARAGRAPH, "", DIRECTION, id="chain-of-thought-repeated"),
+    pytest.param(
+        "",
+        _PARAGRAPH,
+        _PARAGRAPH[: _PARAGRAPH.rindex(" right")],
+        DIRECTION,
+        id="chain-of-thought-cut-off-before-its-answer",
+    ),
+    pytest.param("<think>", _PARAGRAPH, "", DIRECTION, id="think-never-closed"),
+    pytest.param("", "答案是C。汽车向右移动。", "", DIRECTION, id="chinese-without-spaces"),
+    pytest.param(
+        "",
+        "In frame 3 the car is near the centre of the road. ",
+        "\n\nTherefore, the final answer is: C",
+        DIRECTION,
+        id="conclusion-after-long-reasoning",
+    ),
+    pytest.param(
+        "C: left. ",
+        "The car keeps moving along the road. ",
+        "",
+        DIRECTION,
+        id="label-conflict-before-a-long-line",
+    ),
+    pytest.param(
+        "C: right, ", "and it keeps going right, ", "", DIRECTION, id="agreeing-label-long-line"
+    ),
+    pytest.param("Answer:", "\n", "C", DIRECTION, id="blank-lines-before-the-letter"),
+    pytest.param("Answer:", "\n", "right", DIRECTION, id="blank-lines-before-the-text"),
+    pytest.param("Therefore, the final answer is C", "!", "", DIRECTION, id="exclamation-run"),
+    pytest.param("The car is not left", " .", " right.", DIRECTION, id="negated-list-of-dots"),
+    pytest.param("", "I think the correct option is a (", "hmm", DIRECTION, id="open-brackets"),
+    pytest.param("", "The answer is A moving car. ", "", DIRECTION, id="article-a-looping"),
+    pytest.param("", "It is not moving, not left, ", "right.", DIRECTION, id="negations-looping"),
+    pytest.param("", "1 2 ", "", COUNT, id="counts-looping"),
+    pytest.param("", "clockwise counter-clockwise ", "", SPIN, id="nested-options-looping"),
+]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(("start", "unit", "end", "options"), LOOPS)
+def test_long_looping_answer_reads_as_its_short_form(
+    start: str, unit: str, end: str, options: list
+) -> None:
+    short = extract(start + unit * 3 + end, options)
+    long = extract(start + unit * (200_000 // len(unit)) + end, options)
+    assert (long.letter, long.rule, long.confident) == (short.letter, short.rule, short.confident)
+
+
+@pytest.mark.timeout(60)
+def test_long_random_answer_finishes_with_a_valid_verdict() -> None:
+    rng = random.Random(0)
+    response = " ".join(rng.choice(_FRAGMENTS) for _ in range(60_000))
+    verdict = extract(response, DIRECTION)
+    assert verdict.letter in (*LETTERS, None)
+    assert len(verdict.evidence) <= 200
+
+
+def test_a_long_label_still_conflicts_or_agrees_by_its_first_words() -> None:
+    # A label longer than any option is read only as far as an option could reach.
+    tail = " ".join(["the car keeps moving along the road"] * 50)
+    assert extract(f"C: left, {tail}", DIRECTION).rule == "letter_text_conflict"
+    assert extract(f"C: right, {tail}", DIRECTION).letter == "C"
+    assert extract(f"C: {tail}", DIRECTION).letter == "C"  # a sentence: the letter counts

@@ -19,7 +19,10 @@ judged responses show how that judge decides, and the rules below follow it:
 `extract(response, options)` is pure and deterministic. Each verdict names the rule that
 decided and quotes the span it rests on; `confident=False` marks verdicts that a hybrid scorer
 should hand to the LLM judge instead (conflicts, answers read from prose or unfinished
-reasoning, a letter whose explanation names another option).
+reasoning, a letter whose explanation names another option). No rule re-reads the text once
+per mention, letter or cut, so the time grows linearly with the response's length and a model
+that loops until its token limit does not stall a run (`bench/extract_scaling.py`; one known
+exception is noted at _label_window).
 
 Rules, in the order they are tried (the `rule` field of a verdict):
 
@@ -54,7 +57,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Container, Iterator, Sequence
 from dataclasses import dataclass
 
 LETTERS: tuple[str, ...] = ("A", "B", "C", "D")
@@ -173,18 +176,22 @@ _NUMBER_WORD_RE = re.compile(r"\b(" + "|".join(_NUMBER_WORDS) + r")\b")
 _NUMBER_LABEL_RE = re.compile(
     r"\b(?:fram|frames?|imag|images?|steps?|options?|seconds?|image_)\s*$"
 )
+_NOT_A_COUNT = re.compile(r" (?:of|by|option|choic|answer)\b")  # after a number: "one of"
 _ARTICLES = frozenset({"a", "an", "the"})
 _RESTATEMENT = re.compile(r" (?:which means|meaning|this means|that is|i e|in other words) ")
 # "Moving left and then right" names two options: a conjunction keeps the second one too.
 _CONJUNCTION = re.compile(r"^ (?:, )?(?:and|or|then|and then|but|,) $")
 # Words that make "right"/"left" a place or a hand rather than a direction of motion.
 _LOCATIVE = re.compile(r"\b(?:in|on|at) (?:[a-z']+ )?$")  # "in their right hand"
-_BODY_PART = re.compile(r"^(?:hand|arm|leg|foot|feet|shoulder|eye|ear|knee|wrist|palm|finger)")
-# Stemmed words after which a direction names the motion, not a place ("moving left").
+_BODY_PARTS = ("hand", "arm", "leg", "foot", "feet", "shoulder", "eye", "ear", "knee", "wrist")
+_BODY_PARTS += ("palm", "finger")
+_BODY_PART = re.compile(r"\s*(?:" + "|".join(_BODY_PARTS) + ")")
+# Stemmed words after which a direction names the motion, not a place ("moving left"), maybe
+# with one word between (see _ends_after).
 _MOTION_SLOT = re.compile(
     r"\b(?:(?:mov|go|head|turn|rotat|spin|walk|run|swim|fly|driv|rid|travel|answer|skat|roll|"
     r"push|pull|jump|climb|swing|shift|step|wip|cut|put|plac)[a-z]*|toward|to|is|are|was|were|"
-    r"and|then|or|but)(?: (?!,)[a-z0-9']+)? $"
+    r"and|then|or|but)(?= )"
 )
 
 # "There is no indication ..." denies a claim, not the object's presence.
@@ -256,11 +263,16 @@ _SELF_NEGATED = re.compile(
     r"(?:not|no|never|none|neither|nor|cannot|can't|doesn't|didn't|(?:does|did|do|is|are) not|"
     r"there (?:is|are) no|un|im|insufficient)"
 )
-# A mention right after a negation ("not left", "rather than right") is not a claim.
-_LIST_GAP = re.compile(r"[ ,]*(?:(?:or|nor|and) )?(?:the )?[ ,]*")
-_NEGATION = re.compile(
-    r"(?:\bnot|n't|\bnor|\bneither|rather than|instead of|\bno|\bnever)(?: [a-z0-9']+){0,3} $"
-)
+# A mention right after a negation, or up to three words after it, is not a claim ("not
+# left", "not to the left", "rather than right"; see _ends_after), nor is the rest of a list
+# that follows it ("not left, right, or away"). The negations are "not", "n't", "nor",
+# "neither", "no", "never", "rather than" and "instead of", written to start with a letter
+# rather than "\b", which lets the regex engine skip ahead to the next n, r or i.
+_NEGATION = re.compile(r"(?:n(?:'t|(?<=\bn)(?:ot|or|either|o|ever))|rather than|instead of)(?= )")
+_NEXT_WORD_IN = re.compile(r" [a-z0-9']+(?= )")  # in normalised text
+# Each character has one way to match: "[ ,]*(or )?(the )?[ ,]*" backtracked quadratically over
+# a long ", , , ," before a word.
+_LIST_GAP = re.compile(r"[ ,]*(?:(?:or|nor|and) (?:the )?[ ,]*|the [ ,]*)?")
 
 
 # Models trained on Chinese text switch language mid-answer ("suggesting a 向右 trend"); the
@@ -297,6 +309,7 @@ def _normalise(text: str, numeric: bool) -> str:
     return " " + " ".join(text.split()) + " "
 
 
+@functools.lru_cache(maxsize=1 << 16)  # answers repeat their words
 def _stem(word: str) -> str:
     """A crude stemmer so that "holding the plate" matches "hold the plate"."""
     if len(word) >= 4:
@@ -317,15 +330,67 @@ def _stemmed(normalised: str) -> str:
     return " " + " ".join(words) + " "
 
 
+def _ends_after(marker: re.Pattern[str], text: str, words: int) -> set[int]:
+    """The positions where a mention may start right after `marker` and up to `words` more
+    words ("not " and "not to the " before "left"), in normalised text.
+
+    One pass over the text: a question asked once per mention ("what ends just before it?")
+    made a long answer quadratic."""
+    ends = set()
+    for m in marker.finditer(text):
+        end = m.end()
+        ends.add(end + 1)
+        for _ in range(words):
+            word = _NEXT_WORD_IN.match(text, end)
+            if not word:
+                break
+            end = word.end()
+            ends.add(end + 1)
+    return ends
+
+
+def _ends_with(pattern: re.Pattern[str], text: str, end: int, spaces: int) -> bool:
+    """Whether `pattern`, anchored at the end ("...$"), matches `text[:end]`.
+
+    Its matches start at a word and hold at most `spaces` spaces, so only the last words before
+    `end` are searched: asked once per mention, a search of the whole text before it would make
+    a long answer cost quadratic time.
+    """
+    start = end
+    for _ in range(spaces + 1):
+        start = text.rfind(" ", 0, start)
+        if start < 0:
+            start = 0
+            break
+    return pattern.search(text, start, end) is not None
+
+
+def _free_spans(spans: list, taken: list) -> list:
+    """The spans (in text order, disjoint) that overlap none of `taken` (sorted, disjoint).
+
+    One sweep over both lists: a mention checked against every earlier one made a looping
+    answer quadratic."""
+    if not taken:
+        return spans
+    free = []
+    i = 0
+    for span in spans:
+        start, end = span[0], span[1]
+        while i < len(taken) and taken[i][1] <= start:
+            i += 1
+        if i < len(taken) and taken[i][0] < end:
+            continue
+        free.append(span)
+    return free
+
+
 def _concept_spans(normalised: str) -> list[tuple[int, int, str]]:
     """Non-overlapping concept mentions, earlier patterns taking priority, negations dropped."""
     taken: list[tuple[int, int, str]] = []
     for name, pattern in _CONCEPT_RES:
-        for m in pattern.finditer(normalised):
-            if any(m.start() < e and s < m.end() for s, e, _ in taken):
-                continue
-            taken.append((m.start(), m.end(), name))
-    taken.sort()
+        found = [(m.start(), m.end(), name) for m in pattern.finditer(normalised)]
+        if found:
+            taken = sorted(taken + _free_spans(found, taken))
     worded = {
         s for s, _, n in taken if n in _NEGATIVE_CONCEPTS and _SELF_NEGATED.match(normalised, s)
     }
@@ -338,6 +403,9 @@ def _drop_negated(text: str, spans: list, is_negative) -> list:
     `is_negative(start, payload)` says whether a mention is itself negative ("not moving"),
     which a preceding "not" does not cancel.
     """
+    negations = _ends_after(_NEGATION, text, 3) if spans else set()
+    if not negations:
+        return list(spans)
     kept = []
     negated_until = -1
     for span in spans:
@@ -346,7 +414,7 @@ def _drop_negated(text: str, spans: list, is_negative) -> list:
             negated_until = end
             continue
         negated_until = -1
-        if not is_negative(start, payload) and _NEGATION.search(text[:start]):
+        if start in negations and not is_negative(start, payload):
             negated_until = end
             continue
         kept.append(span)
@@ -378,6 +446,10 @@ class _Options:
             if self.numeric and text == "0":
                 concepts = {"ZERO"}
             self.items.append(_Option(letter, text, _stemmed(normalised), frozenset(concepts)))
+        # The most words (stemmed, commas counted) in an option: a label with more is none.
+        self.stem_words = max((len(o.stem.split()) for o in self.items), default=0)
+        # Option A's text, which "A" before a word may spell out ("A not moving").
+        self.first_text = _normalise(texts[0], self.numeric).rstrip(", ") if texts else ""
 
     def by_letter(self, letter: str) -> _Option:
         return self.items[LETTERS.index(letter)]
@@ -397,11 +469,7 @@ class _Options:
         if len({o.letter for o in found}) > 1 and len(restated) > 1:
             # "towards the camera, which means it is coming closer": the restatement answers.
             found = self._literal(restated[-1]) or self._by_concept(restated[-1]) or found
-        unique: list[_Option] = []
-        for opt in found:
-            if opt not in unique:
-                unique.append(opt)
-        return unique
+        return list({o.letter: o for o in found}.values())  # in order of first mention
 
     def _literal(self, normalised: str) -> list[_Option]:
         stemmed = _stemmed(normalised)
@@ -410,45 +478,58 @@ class _Options:
             needle = opt.stem.strip()
             if not needle or needle == ",":
                 continue
-            for m in re.finditer(rf"(?<![a-z0-9']){re.escape(needle)}(?![a-z0-9'])", stemmed):
-                if any(m.start() < e and s < m.end() for s, e, _ in spans):
-                    continue  # inside a longer option ("clockwise" in "counter clockwise")
-                before = stemmed[: m.start()]
-                after = stemmed[m.end() :]
-                if self.numeric and (
-                    _NUMBER_LABEL_RE.search(before.rstrip())
-                    or re.match(r" (?:of|by|option|choic|answer)\b", after)
-                ):
-                    continue  # "frame 3", "one of them", "one by one", "one option" are no counts
-                if (
-                    needle in {"left", "right"}
-                    and not self.about_limbs
-                    and _BODY_PART.match(after.lstrip())
-                    and _LOCATIVE.search(before)
-                ):
-                    continue  # "in their right hand" says which hand, not which way
-                spans.append((m.start(), m.end(), opt))
-        spans.sort(key=lambda s: s[0])
+            pattern = rf"(?<![a-z0-9']){re.escape(needle)}(?![a-z0-9'])"
+            found = [(*m.span(), opt) for m in re.finditer(pattern, stemmed)]
+            # Not inside a longer option ("clockwise" in "counter clockwise").
+            accepted = _free_spans(found, spans)
+            if self.numeric:
+                accepted = [
+                    (start, end, o)
+                    for start, end, o in accepted
+                    if not _ends_with(_NUMBER_LABEL_RE, stemmed, start - 1, 0)  # before its space
+                    and not _NOT_A_COUNT.match(stemmed, end)
+                ]  # "frame 3", "one of them", "one by one", "one option" are no counts
+            if (
+                needle in {"left", "right"}
+                and not self.about_limbs
+                and any(part in stemmed for part in _BODY_PARTS)  # else no mention is a hand
+            ):
+                accepted = [
+                    (start, end, o)
+                    for start, end, o in accepted
+                    if not (
+                        _BODY_PART.match(stemmed, end) and _ends_with(_LOCATIVE, stemmed, start, 2)
+                    )
+                ]  # "in their right hand" says which hand, not which way
+            if accepted:
+                spans = sorted(spans + accepted, key=lambda s: s[0])
         spans = _drop_negated(stemmed, spans, lambda _, o: bool(o.concepts & _NEGATIVE_CONCEPTS))
         # "towards the left": a preposition option followed by another option is its object.
-        kept = [
-            (s, e, o)
-            for i, (s, e, o) in enumerate(spans)
-            if not (
-                o.stem.strip() in {"toward", "to"}
-                and i + 1 < len(spans)
-                and spans[i + 1][0] <= e + 1
-            )
-        ]
+        kept = spans
+        if any(o.stem in (" toward ", " to ") for o in self.items):
+            kept = [
+                (s, e, o)
+                for i, (s, e, o) in enumerate(spans)
+                if not (
+                    o.stem in (" toward ", " to ")
+                    and i + 1 < len(spans)
+                    and spans[i + 1][0] <= e + 1
+                )
+            ]
         if len({o.letter for _, _, o in kept}) > 1:
             # "The excavator on the right is moving towards the left": prefer the option
             # that follows a verb of motion over one that only says where something is.
-            slots = [bool(_MOTION_SLOT.search(stemmed[:s])) for s, _, _ in kept]
-            for i in range(1, len(kept)):
-                # "both the left and right": a conjunction ties a mention to the one before.
-                if _CONJUNCTION.search(stemmed[kept[i - 1][1] : kept[i][0]]):
-                    slots[i - 1] = slots[i - 1] or slots[i]
+            motion = _ends_after(_MOTION_SLOT, stemmed, 1)
+            slots = [s in motion for s, _, _ in kept]
             if any(slots):
+                for i in range(1, len(kept)):
+                    # "both the left and right": a conjunction ties a mention to the one before.
+                    if (
+                        slots[i]
+                        and not slots[i - 1]
+                        and _CONJUNCTION.search(stemmed[kept[i - 1][1] : kept[i][0]])
+                    ):
+                        slots[i - 1] = True
                 kept = [span for span, slot in zip(kept, slots) if slot]
         return [o for _, _, o in kept]
 
@@ -458,8 +539,8 @@ class _Options:
             for s, e, n in _concept_spans(normalised)
             if n not in {"LEFT", "RIGHT"}
             or self.about_limbs
-            or not _BODY_PART.match(normalised[e:].lstrip())
-            or not _LOCATIVE.search(normalised[:s])
+            or not _BODY_PART.match(normalised, e)
+            or not _ends_with(_LOCATIVE, normalised, s, 2)
         ]
         mentioned = {n for _, _, n in spans}
         fits = [o for o in self.items if o.concepts and o.concepts <= mentioned]
@@ -493,29 +574,39 @@ _L = (
 class _Pattern:
     """A commitment pattern. `keywords`: the pattern cannot match unless one of these occurs
     in the lower-cased text (a cheap test that skips the regex); `closing`: it is anchored at
-    the end of the response, so only the last characters are searched."""
+    the end of the response, so only the last characters are searched; `plain`: the same
+    pattern without a rare part that cannot match unless `rare` occurs in the text, used
+    when it does not (trying that part may cost a scan to the end of the line at every
+    letter, quadratic in a long answer)."""
 
     rule: str
     regex: re.Pattern[str]
     keywords: tuple[str, ...] = ()
     closing: bool = False
+    plain: re.Pattern[str] | None = None
+    rare: re.Pattern[str] | None = None
 
 
 _ANSWER_WORDS = ("answer", "option", "choice", "response", "conclusion")
+_LETTER_FIRST = r"(?<![A-Za-z0-9])(?:(?:option|choice|answer)\s+)?" + _L
+_VERDICT = (
+    r"(?:is|seems|would be)\s+(?:the\s+|my\s+)?(?:most\s+)?(?:final|correct|right|best|"
+    r"accurate|appropriate)(?:\s+(?:answer|option|choice))?"
+)
 _COMMIT_PATTERNS: tuple[_Pattern, ...] = (
     _Pattern(
         "final_answer_phrase",
         re.compile(
             r"\b(?:answer|option|choice|response|conclusion)(?:\s+(?!is\b|not\b|choices\b|"
             r"options\b)[a-z]+){0,3}?\s*(?:would be|will be|should be|must be|is|=|:|-)\s*"
-            r"(?:that\s+)?:?\s*" + _L,
+            r"(?:that\s+)?(?::\s*)?" + _L,
             re.IGNORECASE,
         ),
         _ANSWER_WORDS,
     ),
     _Pattern(
         "final_answer_phrase",
-        re.compile(r"(?:答案\s*(?:是|为)?|(?:选项|选择)\s*(?:是|为|:))\s*:?\s*" + _L),
+        re.compile(r"(?:答案(?:\s*(?:是|为))?|(?:选项|选择)\s*(?:是|为|:))\s*(?::\s*)?" + _L),
         ("答案", "选项", "选择"),
     ),
     _Pattern(  # "Answer C." closing a line
@@ -531,8 +622,8 @@ _COMMIT_PATTERNS: tuple[_Pattern, ...] = (
     _Pattern(
         "choose_phrase",
         re.compile(
-            r"\bI\s*(?:would|will|'d|'ll)?\s*(?:choose|chose|select|selected|pick|picked|take|"
-            r"took|go with|went with|answer)\s*:?\s*" + _L,
+            r"\bI\s*(?:(?:would|will|'d|'ll)\s*)?(?:choose|chose|select|selected|pick|picked|"
+            r"take|took|go with|went with|answer)\s*(?::\s*)?" + _L,
             re.IGNORECASE,
         ),
         ("choose", "chose", "select", "pick", "take", "took", "go with", "went with", "answer"),
@@ -549,13 +640,10 @@ _COMMIT_PATTERNS: tuple[_Pattern, ...] = (
     ),
     _Pattern(
         "letter_is_correct",
-        re.compile(
-            r"(?<![A-Za-z0-9])(?:(?:option|choice|answer)\s+)?" + _L + r"\s*(?:\([^)\n]*\)\s*)?"
-            r"(?:is|seems|would be)\s+(?:the\s+|my\s+)?(?:most\s+)?(?:final|correct|right|best|"
-            r"accurate|appropriate)(?:\s+(?:answer|option|choice))?",
-            re.IGNORECASE,
-        ),
+        re.compile(_LETTER_FIRST + r"\s*(?:\([^)\n]*\)\s*)?" + _VERDICT, re.IGNORECASE),
         ("final", "correct", "right", "best", "accurate", "appropriate"),
+        plain=re.compile(_LETTER_FIRST + r"\s*" + _VERDICT, re.IGNORECASE),
+        rare=re.compile(r"\)\s*" + _VERDICT, re.IGNORECASE),  # "B (left) is correct"
     ),
     _Pattern(
         "letter_is_correct",
@@ -619,25 +707,54 @@ class _Commit:
     letter: str
     start: int
     end: int
-    tail: str  # the rest of the line after the letter: often the option's text
+    line_end: int  # the rest of the line after the letter is often the option's text
+
+
+@functools.lru_cache(maxsize=64)
+def _chunks(n: int) -> re.Pattern[str]:
+    """Up to `n` chunks of (cleaned) text, each ending where _normalise would make the same
+    tokens of the text before and after as of the whole: at whitespace, or where a run of
+    punctuation starts or ends ("C.汽车": an answer in Chinese has no spaces). Not next to an
+    apostrophe, which joins words ("don't")."""
+    edge = r"""(?=\s|\Z|(?<![.,;:!?()\[\]{}"'])[.,;:!?()\[\]{}"]|(?<=[.,;:!?()\[\]{}"])(?![.,;:!?()\[\]{}"']))"""
+    return re.compile(rf"(?:\s*\S+?{edge}){{1,{n}}}")
+
+
+def _normalised_head(text: str, start: int, tokens: int, numeric: bool) -> str:
+    """`_normalise(text[start:])`, or its start: the first `tokens` tokens or more of it.
+
+    Cut where _chunks cuts, the head's tokens are exactly the first ones of the whole: a
+    question about the next few words then reads a few words, not the rest of a long answer,
+    once per letter in it."""
+    chunks = tokens + 1
+    while True:
+        m = _chunks(chunks).match(text, start)
+        end = m.end() if m else len(text)
+        head = _normalise(text[start:end], numeric)
+        if end >= len(text) or len(head.split()) >= tokens:
+            return head
+        chunks *= 4
+
+
+_CLAUSE_END = re.compile(r"\s*(?:$|[.,;:!?)\]\n])")
+_NEXT_WORD = re.compile(r"\s+([a-z]+)")
 
 
 def _is_article(text: str, m: re.Match[str], options: _Options) -> bool:
     """Whether a matched letter is really a word: "A car", lower-case "a" or "c" mid-clause."""
     letter = m.group("letter")
-    rest = text[m.end() :]
-    at_clause_end = re.match(r"\s*(?:$|[.,;:!?)\]\n])", rest)
+    at_clause_end = _CLAUSE_END.match(text, m.end())
     if letter.islower():
         return not at_clause_end
-    word = re.match(r"\s+([a-z]+)", rest)
+    word = _NEXT_WORD.match(text, m.end())
     if letter != "A" or not word or m.group(0)[-1] in ")]\"'":
         return False  # a wrapped letter ("'A'", "(A)") is never the article
     if word.group(1) in _NOT_AFTER_ARTICLE:
         return False  # "A because ...", "A is correct": the letter, not the article
     # "A moving car" is an article; "A not moving" spells option A's text.
-    return not _normalise(rest, options.numeric).startswith(
-        _normalise(options.items[0].text, options.numeric).rstrip(", ")
-    )
+    first = options.first_text
+    head = _normalised_head(text, m.end(), len(first.split()) + 1, options.numeric)
+    return not head.startswith(first)
 
 
 def _collect(text: str, patterns: Sequence[_Pattern], options: _Options) -> list[_Commit]:
@@ -648,18 +765,19 @@ def _collect(text: str, patterns: Sequence[_Pattern], options: _Options) -> list
     for pattern in patterns:
         if pattern.keywords and not any(k in lowered for k in pattern.keywords):
             continue
-        matches = (
-            pattern.regex.finditer(text, closing_from)
-            if pattern.closing
-            else pattern.regex.finditer(text)
-        )
+        regex = pattern.regex
+        if pattern.plain is not None and not pattern.rare.search(text):
+            regex = pattern.plain
+        matches = regex.finditer(text, closing_from) if pattern.closing else regex.finditer(text)
+        line_end = -1
         for m in matches:
             letter = m.group("letter").upper()
             if letter not in valid or _is_article(text, m, options):
                 continue
-            line_end = text.find("\n", m.end())
-            tail = text[m.end() : line_end if line_end >= 0 else len(text)]
-            found.append(_Commit(pattern.rule, letter, m.start(), m.end(), tail))
+            if m.end() > line_end:  # matches come in order: find each line's end once
+                line_end = text.find("\n", m.end())
+                line_end = len(text) if line_end < 0 else line_end
+            found.append(_Commit(pattern.rule, letter, m.start(), m.end(), line_end))
     return found
 
 
@@ -672,7 +790,7 @@ def _find_commits(text: str, options: _Options) -> list[_Commit]:
         letter = m.group("letter").upper() if m else ""
         if m and letter in LETTERS[: len(options.items)] and not _is_article(line, m, options):
             start, end = offset + m.start("letter"), offset + m.end()
-            commits.append(_Commit("letter_line", letter, start, end, line[m.end() :]))
+            commits.append(_Commit("letter_line", letter, start, end, offset + len(line)))
         offset += len(line) + 1
     if not commits:
         commits = _collect(text, _WEAK_PATTERNS, options) or _collect(
@@ -687,28 +805,101 @@ def _find_commits(text: str, options: _Options) -> list[_Commit]:
     return unique
 
 
+_LABEL_START = re.compile(r"[\s.:)\]\-,=]*[\"'(\[]*\s*")  # what _label_of strips in front
+_LABEL_CLOSE = "\"')].!,;"  # ... and at the end
+_NOT_LABEL_CLOSE = re.compile(r"[^\s\"')\].!,;]")
+
+
 def _label_of(tail: str) -> str:
     """The label written right after a letter: "left" in "D: left", "towards" in "(C) towards."."""
-    tail = re.sub(r"^[\s.:)\]\-,=]+", "", tail).strip()
-    return re.sub(r"^[\"'(\[]+|[\"')\].!,;]+$", "", tail).strip()
+    # rstrip rather than the regex "[...]+$", which retries from every character of a long
+    # run of "!!!!" that does not end the line.
+    return tail[_LABEL_START.match(tail).end() :].rstrip().rstrip(_LABEL_CLOSE).rstrip()
 
 
 _LABEL_CUT = re.compile(r"[,;(]|\s-\s|\. |\s(?:as|because|since|which|so|and)\s")
+_PUNCTUATION = frozenset(".,;:!?()[]{}\"'")  # what _normalise turns into a "," token
 
 
-def _label_conflicts(commit: _Commit, options: _Options) -> bool:
+def _label_window(
+    text: str, commit: _Commit, options: _Options, known: Container[tuple[str, bool]] = ()
+) -> tuple[str, bool]:
+    """The label after a commitment's letter, or the start of a long one: (label, complete).
+
+    A label runs to the end of its line, which in a looping answer holds every later
+    commitment too. Only its first words can match an option or make it a short label, so a
+    label with more words than any option and than a short label is read only up to a chunk
+    edge past them, plus one character so that a _LABEL_CUT before the edge (" as ") is
+    whole (complete=False). A word follows, so _label_of would strip nothing up to there.
+    `known`: windows already found long, which need not be read again.
+
+    Known exception: a label whose words are all articles never becomes long, so a line of
+    such commitments to "A" ("答案是A答案是A...", the letter read as the article "a") is read
+    once per commitment, in quadratic time."""
+    start = _LABEL_START.match(text, commit.end, commit.line_end).end()
+    if not _NOT_LABEL_CLOSE.search(text, start, commit.line_end):
+        return _label_of(text[commit.end : commit.line_end]), True  # "C!!!!!!": nothing
+    chunks = 16
+    while True:
+        m = _chunks(chunks).match(text, start, commit.line_end)
+        end = m.end() if m else commit.line_end
+        if end < commit.line_end and not _NOT_LABEL_CLOSE.search(text, end, commit.line_end):
+            end = commit.line_end  # the rest is what _label_of strips at the end
+        if end >= commit.line_end:
+            return _label_of(text[commit.end : commit.line_end]), True
+        label = text[start : end + 1]
+        if (label, False) in known:
+            return label, False
+        normalised = _normalise(label[:-1], options.numeric)
+        words = len(normalised.replace(" , ", " ").split())
+        stems = len(_stemmed(normalised).replace(" , ", " ").split())
+        if words > 3 and stems > options.stem_words:
+            return label, False
+        chunks *= 4
+
+
+def _label_stems(label: str, complete: bool, options: _Options) -> Iterator[str]:
+    """The stems of the label (when complete) and of its prefixes up to each cut, in that
+    order, until a prefix has more words than any option: longer ones only have more.
+
+    A prefix's words are those of the prefix before it and of the text between the two cuts,
+    so each piece of text is normalised once instead of once per later cut."""
+    if complete:
+        yield _stemmed(_normalise(label, options.numeric)).replace(" , ", " ").strip()
+    last_cut = len(label) if complete else len(label) - 1
+    words: list[str] = []
+    start = 0
+    for m in _LABEL_CUT.finditer(label):
+        cut = m.start()
+        if cut >= last_cut:
+            return
+        new = _stemmed(_normalise(label[start:cut], options.numeric)).split()
+        if start and label[start - 1] in _PUNCTUATION and label[start] in _PUNCTUATION:
+            del new[:1]  # one run of punctuation across the cut makes one "," token
+        if start and not new:
+            start = cut
+            continue  # the same words as the previous piece
+        start = cut
+        words += new
+        stem = (" " + " ".join(words) + " ").replace(" , ", " ").strip()
+        if len(stem.split()) > options.stem_words:
+            return
+        yield stem
+
+
+def _label_conflicts(label: str, complete: bool, letter: str, options: _Options) -> bool:
     """True when the label after the letter names another option than the letter does."""
-    label = _label_of(commit.tail)
     if not label:
         return False
-    chosen = options.by_letter(commit.letter)
-    pieces = [label] + [label[: m.start()] for m in _LABEL_CUT.finditer(label)]
-    for piece in pieces:
-        stem = _stemmed(_normalise(piece, options.numeric)).replace(" , ", " ").strip()
+    chosen = options.by_letter(letter)
+    others = {o.stem.strip() for o in options.items if o.stem != chosen.stem}
+    for stem in _label_stems(label, complete, options):
         if stem == chosen.stem.strip():
             return False
-        if any(stem == o.stem.strip() for o in options.items if o.stem != chosen.stem):
+        if stem in others:
             return True  # "D: left" while D is "right" and B is "left"
+    if not complete:
+        return False  # a sentence, see below
     words = _normalise(label, options.numeric).replace(" , ", " ").split()
     if not words or len(words) > 3:
         return False  # a sentence: the judge reads the letter and not what the sentence says
@@ -760,8 +951,9 @@ def _answer(letter: str, options: _Options, rule: str, evidence: str, confident:
 
 def _from_commits(text: str, options: _Options, commits: list[_Commit]) -> Extraction:
     last = commits[-1]
-    evidence = text[last.start : last.end + len(last.tail)]
-    more = _MORE_LETTERS.match(last.tail)
+    tail = text[last.end : last.line_end]
+    evidence = text[last.start : last.line_end]
+    more = _MORE_LETTERS.match(tail)
     if more and more.group(1) != last.letter:
         return _no_answer("several_letters", evidence, False)  # "A or B", "(A B C D)"
     if len(commits) >= 2 and commits[-2].letter != last.letter:
@@ -771,12 +963,18 @@ def _from_commits(text: str, options: _Options, commits: list[_Commit]) -> Extra
             return _no_answer("contradictory_letters", text[commits[-2].start : last.end], False)
     if last.rule == "letter_line" and len(_enumerated(text)) >= 3:
         return _no_answer("enumeration_only", evidence, False)  # "A. left\nB. right\nC. ..."
+    checked: dict[tuple[str, bool], bool] = {}  # a looping answer repeats the same labels
     for c in commits:  # every commitment to the chosen letter must agree with its label
-        if c.letter == last.letter and _label_conflicts(c, options):
-            return _no_answer("letter_text_conflict", text[c.start : c.end + len(c.tail)], False)
+        if c.letter != last.letter:
+            continue
+        label = _label_window(text, c, options, checked)
+        if label not in checked:
+            checked[label] = _label_conflicts(*label, c.letter, options)
+        if checked[label]:
+            return _no_answer("letter_text_conflict", text[c.start : c.line_end], False)
     # "Answer: B. The bus moves towards the camera" while B is "right": the judge mostly keeps
     # the letter, but not always; let a hybrid scorer ask it.
-    explained = _label_of(last.tail)
+    explained = _label_of(tail)
     named = options.named(explained) if len(explained.split()) > 3 else []
     confident = not named or options.by_letter(last.letter) in named
     if last.rule in _WEAK_RULES:
