@@ -22,6 +22,7 @@ Kinds (seeded, the same bytes every run):
 - exclamations: "The final answer is C" followed by "!!!!..." ;
 - dot_loop: "not left" followed by ". . . . ." and a last "right";
 - chinese_loop: "答案是C。汽车向右移动。" repeated, no spaces;
+- chinese_letter_a: "答案是A" repeated on one line (the letter reads as the article "a");
 - think_unclosed: "<think>" and reasoning that never closes;
 - blank_lines: "Answer:", blank lines, then "right";
 - open_brackets: "I think the correct option is a (" repeated.
@@ -100,6 +101,7 @@ KINDS: dict[str, Callable[[int, random.Random], str]] = {
         "The car is not left" + _repeat(" .", max(0, size - 26)) + " right."
     ),
     "chinese_loop": lambda size, rng: _repeat("答案是C。汽车向右移动。", size // 3),
+    "chinese_letter_a": lambda size, rng: _repeat("答案是A", size // 3),
     "think_unclosed": lambda size, rng: "<think>" + _repeat(_PARAGRAPH, size - 7),
     "blank_lines": lambda size, rng: "Answer:" + "\n" * max(0, size - 12) + "right",
     "open_brackets": lambda size, rng: _repeat("I think the correct option is a (", size) + "hmm",

@@ -590,6 +590,9 @@ LOOPS = [
     ),
     pytest.param("<think>", _PARAGRAPH, "", DIRECTION, id="think-never-closed"),
     pytest.param("", "答案是C。汽车向右移动。", "", DIRECTION, id="chinese-without-spaces"),
+    # "A" reads as the article "a": its label never gains a word (once minutes at 32 KB).
+    pytest.param("", "答案是A", "", DIRECTION, id="chinese-letter-a-on-one-line"),
+    pytest.param("", "答案是A ", "", DIRECTION, id="chinese-letter-a-with-spaces"),
     pytest.param(
         "",
         "In frame 3 the car is near the centre of the road. ",

@@ -21,8 +21,8 @@ decided and quotes the span it rests on; `confident=False` marks verdicts that a
 should hand to the LLM judge instead (conflicts, answers read from prose or unfinished
 reasoning, a letter whose explanation names another option). No rule re-reads the text once
 per mention, letter or cut, so the time grows linearly with the response's length and a model
-that loops until its token limit does not stall a run (`bench/extract_scaling.py`; one known
-exception is noted at _label_window).
+that loops until its token limit does not stall a run (`bench/extract_scaling.py`; labels are
+read through bounded windows, see _label_window).
 
 Rules, in the order they are tried (the `rule` field of a verdict):
 
@@ -448,6 +448,9 @@ class _Options:
             self.items.append(_Option(letter, text, _stemmed(normalised), frozenset(concepts)))
         # The most words (stemmed, commas counted) in an option: a label with more is none.
         self.stem_words = max((len(o.stem.split()) for o in self.items), default=0)
+        # A label longer than this many characters cannot be an option's text, whatever its
+        # words (a line of "答案是A答案是A..." has none: see _label_window).
+        self.label_chars = 4 * max((len(t) for t in texts), default=0) + 256
         # Option A's text, which "A" before a word may spell out ("A not moving").
         self.first_text = _normalise(texts[0], self.numeric).rstrip(", ") if texts else ""
 
@@ -833,16 +836,23 @@ def _label_window(
     whole (complete=False). A word follows, so _label_of would strip nothing up to there.
     `known`: windows already found long, which need not be read again.
 
-    Known exception: a label whose words are all articles never becomes long, so a line of
-    such commitments to "A" ("答案是A答案是A...", the letter read as the article "a") is read
-    once per commitment, in quadratic time."""
+    A label whose words are all articles never gains words ("答案是A答案是A...", the letter
+    read as the article "a"), so a window is also long past `options.label_chars` characters:
+    every commitment then reads a bounded window and the line is read in linear time."""
     start = _LABEL_START.match(text, commit.end, commit.line_end).end()
     if not _NOT_LABEL_CLOSE.search(text, start, commit.line_end):
         return _label_of(text[commit.end : commit.line_end]), True  # "C!!!!!!": nothing
+    # Past `label_chars` a window is long whatever its words: a chunk of text with no space
+    # or punctuation (a line of "答案是A...") would otherwise run to the end of the line.
+    limit = min(commit.line_end, start + options.label_chars)
+    if limit < commit.line_end and (text[start : limit + 1], False) in known:
+        return text[start : limit + 1], False  # a loop repeats its windows: no regex again
     chunks = 16
     while True:
-        m = _chunks(chunks).match(text, start, commit.line_end)
-        end = m.end() if m else commit.line_end
+        m = _chunks(chunks).match(text, start, limit)
+        end = m.end() if m else limit
+        if end >= limit and limit < commit.line_end:
+            return text[start : limit + 1], False
         if end < commit.line_end and not _NOT_LABEL_CLOSE.search(text, end, commit.line_end):
             end = commit.line_end  # the rest is what _label_of strips at the end
         if end >= commit.line_end:
