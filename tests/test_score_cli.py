@@ -120,7 +120,11 @@ def test_score_end_to_end_with_annotations(bench: Path):
     assert real["disagreement_ids"] == ["real/validation_924"]
     assert real["disagreements"][0]["ours"] == "D: up"
     assert real["stale"] == {
-        "count": 0, "by_kind": {}, "changed_meaning": 0, "excluded": False, "entries": []
+        "count": 0,
+        "by_kind": {},
+        "changed_meaning": 0,
+        "excluded": False,
+        "entries": [],
     }
     # 5 of the 6 labelled answers agree (modely's two do; modelx's validation_924 does not)
     assert score["summary"] == {
