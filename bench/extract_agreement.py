@@ -1,4 +1,4 @@
-"""Agreement of `vlm4d_tasks.extract` with human-verified VLM4D judge labels.
+"""Agreement of `vlm4d_tasks.metric.extract` with human-verified VLM4D judge labels.
 
 Usage: python bench/extract_agreement.py /work/shared/vlm4d/judged_responses [--out DIR]
 
@@ -20,7 +20,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from vlm4d_tasks.extract import LETTERS, extract
+from vlm4d_tasks.metric.extract import LETTERS, extract
 
 
 def gold_letters(choices: dict[str, object], answer: object) -> list[str]:

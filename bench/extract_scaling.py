@@ -1,4 +1,4 @@
-"""Extraction time against answer length: `vlm4d_tasks.extract.extract` on long answers.
+"""Extraction time against answer length: `vlm4d_tasks.metric.extract.extract` on long answers.
 
 Usage: python bench/extract_scaling.py [--max-bytes 1048576] [--repeat 3] [--budget 60]
            [--kinds loop_left_right,...] [--json OUT]
@@ -37,7 +37,7 @@ import random
 import time
 from collections.abc import Callable
 
-from vlm4d_tasks.extract import extract
+from vlm4d_tasks.metric.extract import extract
 
 DIRECTION = ("not moving", "left", "right", "no car there")
 _WORDS = (

@@ -1,4 +1,4 @@
-"""Throughput of `vlm4d_tasks.extract.extract` in responses per second.
+"""Throughput of `vlm4d_tasks.metric.extract.extract` in responses per second.
 
 Usage: python bench/extract_throughput.py [--n 20000] [--seed 0] [--repeat 3] [--judged DIR]
 
@@ -18,7 +18,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from vlm4d_tasks.extract import LETTERS, extract
+from vlm4d_tasks.metric.extract import LETTERS, extract
 
 _OPTION_SETS: tuple[tuple[str, ...], ...] = (
     ("left", "right", "not moving", "no car there"),

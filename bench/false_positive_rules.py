@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import argparse
 
-from vlm4d_tasks.annotations import load_annotations
-from vlm4d_tasks.official import is_synthetic_false_positive
-from vlm4d_tasks.schema import Category
+from vlm4d_tasks.data.annotations import load_annotations
+from vlm4d_tasks.data.official import is_synthetic_false_positive
+from vlm4d_tasks.data.schema import Category
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 
 Compares, on the same clips and settings (uniform 8, uniform 32, the official 1 fps rule):
 
-- ours: ``vlm4d_tasks.video.sample`` (packet index, decode only the needed GOP prefixes);
+- ours: ``vlm4d_tasks.video.sampler.sample`` (packet index, decode only the needed GOP prefixes);
 - (a) the official VLM4D/MMVU reader (``utils/video_process.py: read_video``): OpenCV reads
   every frame, JPEG-encodes each, then picks ``linspace`` indices. Its work does not depend on
   the setting, so it runs once per clip and that time counts for every setting;
@@ -52,8 +52,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from _video_factory import write_video  # noqa: E402
 
-from vlm4d_tasks import video  # noqa: E402
-from vlm4d_tasks.frame_cache import FrameCache  # noqa: E402
+from vlm4d_tasks.video import sampler as video  # noqa: E402
+from vlm4d_tasks.video.cache import FrameCache  # noqa: E402
 
 SEED = 20250801
 # name, width, height, fps, (min s, max s): DAVIS, YouTube-VOS, Ego4D, world-model clips.

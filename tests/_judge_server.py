@@ -193,7 +193,7 @@ class ScriptedChatServer:
 
 def make_items(n: int, *, prefix: str = "real/validation_"):
     """n judge items whose responses say "my answer is X" (cycling A-D); truth is A."""
-    from vlm4d_tasks.judge import JudgeItem
+    from vlm4d_tasks.metric.judge import JudgeItem
 
     options = ["left", "right", "towards the camera", "not moving"]
     return [

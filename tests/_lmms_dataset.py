@@ -102,8 +102,8 @@ def write_videos(root: Path) -> list[str]:
 
 def build(root: Path) -> Path:
     """Annotations + videos + the dataset folder (configs all/real/synthetic/probe)."""
-    from vlm4d_tasks.annotations import load_annotations
-    from vlm4d_tasks.dataset_repo import build_dataset_repo
+    from vlm4d_tasks.data.annotations import load_annotations
+    from vlm4d_tasks.data.dataset_repo import build_dataset_repo
 
     annotations_dir = root / "annotations"
     write_annotations(annotations_dir)

@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).parent))  # the tests' own helper modules
 # The hub cannot be reached from tests; keep huggingface_hub and datasets from trying.
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 # The suite's annotation fixtures are its own small files, not the official release, so the
-# content pin (vlm4d_tasks/release.py) is relaxed for it; tests/test_release.py checks the pin
+# content pin (vlm4d_tasks/data/release.py) is relaxed for it; tests/test_release.py checks the pin
 # itself with this variable removed.
 os.environ["VLM4D_ALLOW_UNOFFICIAL_ANNOTATIONS"] = "1"
 

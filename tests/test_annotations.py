@@ -7,14 +7,14 @@ import json
 import pytest
 from _annotation_fixtures import EXPECTED_FLAGS, REAL, SYNTHETIC
 
-from vlm4d_tasks.annotations import (
+from vlm4d_tasks.data.annotations import (
     AnnotationError,
     load_annotation_file,
     load_annotations,
     load_probe_record_file,
     normalize_entry,
 )
-from vlm4d_tasks.schema import FIELDS, Record, Subset
+from vlm4d_tasks.data.schema import FIELDS, Record, Subset
 
 
 def test_literal_entry_to_record():

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from vlm4d_tasks.categories import RULES, categorize, categorize_with_rule
-from vlm4d_tasks.schema import Category
+from vlm4d_tasks.data.categories import RULES, categorize, categorize_with_rule
+from vlm4d_tasks.data.schema import Category
 
 MOTION = ["left", "right", "not moving", "there are no cars in the video"]
 

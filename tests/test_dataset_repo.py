@@ -12,9 +12,9 @@ import pytest
 import yaml
 from _annotation_fixtures import REAL, SYNTHETIC
 
-from vlm4d_tasks.annotations import load_annotations
-from vlm4d_tasks.dataset_repo import build_dataset_repo, load_dataset_records, load_split
-from vlm4d_tasks.stats import count_table, markdown_table
+from vlm4d_tasks.data.annotations import load_annotations
+from vlm4d_tasks.data.dataset_repo import build_dataset_repo, load_dataset_records, load_split
+from vlm4d_tasks.data.stats import count_table, markdown_table
 
 VLM4D = [sys.executable, "-m", "vlm4d_tasks.cli"]
 
@@ -264,7 +264,7 @@ def test_an_empty_existing_folder_needs_no_force(tmp_path, annotations_dir, hf_h
 def test_an_interrupted_build_leaves_the_old_output_intact(
     tmp_path, annotations_dir, hf_home, monkeypatch
 ):
-    from vlm4d_tasks import dataset_repo
+    from vlm4d_tasks.data import dataset_repo
 
     out = tmp_path / "vlm4d"
     build_dataset_repo(load_annotations(annotations_dir), out)

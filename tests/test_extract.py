@@ -1,4 +1,4 @@
-"""Tests for vlm4d_tasks.extract: every rule, the hard cases, and properties.
+"""Tests for vlm4d_tasks.metric.extract: every rule, the hard cases, and properties.
 
 All responses here are written for these tests (in the styles models use); none comes from
 the judged reference data.
@@ -10,7 +10,7 @@ import random
 
 import pytest
 
-from vlm4d_tasks.extract import LETTERS, NO_ANSWER, Extraction, extract
+from vlm4d_tasks.metric.extract import LETTERS, NO_ANSWER, Extraction, extract
 
 DIRECTION = ["not moving", "left", "right", "no car there"]
 CAMERA = [

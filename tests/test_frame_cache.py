@@ -15,9 +15,10 @@ import pytest
 from _video_factory import read_frame_number, write_numbered_video
 from PIL import Image
 
-from vlm4d_tasks import frame_cache, video
-from vlm4d_tasks.frame_cache import FrameCache
-from vlm4d_tasks.video import Fps, Uniform, VideoError
+from vlm4d_tasks.video import cache as frame_cache
+from vlm4d_tasks.video import sampler as video
+from vlm4d_tasks.video.cache import FrameCache
+from vlm4d_tasks.video.sampler import Fps, Uniform, VideoError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -228,8 +229,8 @@ def test_cached_sample_uses_the_default_cache(monkeypatch, tmp_path, clip):
 # -- two processes ----------------------------------------------------------------------------
 WORKER = """
 import json, sys, time
-from vlm4d_tasks.frame_cache import FrameCache
-from vlm4d_tasks.video import Uniform
+from vlm4d_tasks.video.cache import FrameCache
+from vlm4d_tasks.video.sampler import Uniform
 directory, clip, start_at = sys.argv[1], sys.argv[2], float(sys.argv[3])
 while time.time() < start_at:
     time.sleep(0.005)

@@ -14,15 +14,15 @@ from _annotation_fixtures import HUB
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from vlm4d_tasks.annotations import (
+from vlm4d_tasks.data.annotations import (
     FLAG_UNSAFE_VIDEO_PATH,
     AnnotationError,
     load_annotation_file,
     normalize_entry,
 )
-from vlm4d_tasks.paths import UnsafePathError, contained_path, unsafe_reason
-from vlm4d_tasks.responses import ResponseFileError, load_response_file
-from vlm4d_tasks.schema import FIELDS, LETTERS, Record, Subset
+from vlm4d_tasks.data.paths import UnsafePathError, contained_path, unsafe_reason
+from vlm4d_tasks.data.schema import FIELDS, LETTERS, Record, Subset
+from vlm4d_tasks.metric.responses import ResponseFileError, load_response_file
 
 FUZZ = settings(
     derandomize=True,
@@ -229,7 +229,7 @@ option_lists = st.lists(st.text(max_size=12) | st.integers(0, 20), min_size=0, m
 @example(response="Therefore, the final answer is: C", options=["left", "right", "up", "down"])
 @example(response="left right " * 50, options=["left", "right", "not moving", "up"])
 def test_extract_never_raises_and_answers_with_an_offered_letter(response, options):
-    from vlm4d_tasks.extract import extract
+    from vlm4d_tasks.metric.extract import extract
 
     found = extract(response, options)
     assert found.letter is None or found.letter in LETTERS[: len(options)]

@@ -17,22 +17,22 @@ from pathlib import Path
 import pytest
 from _annotation_fixtures import HUB, entry
 
-from vlm4d_tasks import lmms_data
-from vlm4d_tasks.annotations import (
+from vlm4d_tasks.data.annotations import (
     FLAG_DESCRIPTIONS,
     FLAG_UNSAFE_VIDEO_PATH,
     load_annotation_file,
     normalize_entry,
     video_path_from_url,
 )
-from vlm4d_tasks.paths import (
+from vlm4d_tasks.data.paths import (
     UnsafePathError,
     VideoNotFoundError,
     contained_path,
     unsafe_reason,
     video_path,
 )
-from vlm4d_tasks.schema import Subset
+from vlm4d_tasks.data.schema import Subset
+from vlm4d_tasks.lmms import data as lmms_data
 
 VLM4D = [sys.executable, "-m", "vlm4d_tasks.cli"]
 
@@ -292,7 +292,7 @@ def test_video_path_refuses_paths_outside_its_root(tmp_path):
 
 
 def test_video_path_never_asks_the_hub_for_an_unsafe_path(monkeypatch):
-    from vlm4d_tasks import hub
+    from vlm4d_tasks.data import hub
 
     asked = []
     monkeypatch.setattr(hub, "download_video", lambda *args: asked.append(args))
@@ -303,7 +303,7 @@ def test_video_path_never_asks_the_hub_for_an_unsafe_path(monkeypatch):
 
 @pytest.mark.parametrize("hub_source", [False, True], ids=["local", "hub"])
 def test_lmms_glue_finds_videos_through_the_same_check(tmp_path, monkeypatch, hub_source):
-    from vlm4d_tasks import hub
+    from vlm4d_tasks.data import hub
 
     root = tmp_path / "dataset"
     (root / "videos_real").mkdir(parents=True)

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 import vlm4d_tasks
-from vlm4d_tasks import hub
-from vlm4d_tasks.annotations import load_annotations
-from vlm4d_tasks.paths import VideoNotFoundError
+from vlm4d_tasks.data import hub
+from vlm4d_tasks.data.annotations import load_annotations
+from vlm4d_tasks.data.paths import VideoNotFoundError
 
 
 def _closed_port() -> int:
@@ -113,7 +113,7 @@ def test_push_dataset_uploads_the_build_but_not_its_marker(monkeypatch, tmp_path
     import huggingface_hub
     from huggingface_hub.utils import filter_repo_objects
 
-    from vlm4d_tasks.dataset_repo import MARKER, build_dataset_repo
+    from vlm4d_tasks.data.dataset_repo import MARKER, build_dataset_repo
 
     out = tmp_path / "out"
     build_dataset_repo(load_annotations(annotations_dir), out)

@@ -21,8 +21,9 @@ from _judge_server import (
     prompt_of,
 )
 
-from vlm4d_tasks.grading import Mode, grade
-from vlm4d_tasks.judge import (
+from vlm4d_tasks.data.schema import Record
+from vlm4d_tasks.metric.grading import Mode, grade
+from vlm4d_tasks.metric.judge import (
     Judge,
     JudgeConfigError,
     JudgeFatalError,
@@ -36,9 +37,8 @@ from vlm4d_tasks.judge import (
     rejected_parameter,
     request_body,
 )
-from vlm4d_tasks.judge_cache import JudgeCache, default_cache_path
-from vlm4d_tasks.schema import Record
-from vlm4d_tasks.scoring import VerdictStatus, score_records
+from vlm4d_tasks.metric.judge_cache import JudgeCache, default_cache_path
+from vlm4d_tasks.metric.scoring import VerdictStatus, score_records
 
 OPTIONS = ["left", "right", "towards the camera", "not moving"]
 
@@ -427,8 +427,8 @@ _WORKER = textwrap.dedent(
     import json, sys
     sys.path.insert(0, sys.argv[1])
     from _judge_server import make_items
-    from vlm4d_tasks.judge import Judge, JudgeSettings
-    from vlm4d_tasks.judge_cache import JudgeCache
+    from vlm4d_tasks.metric.judge import Judge, JudgeSettings
+    from vlm4d_tasks.metric.judge_cache import JudgeCache
     settings = JudgeSettings(model="local-judge", base_url=sys.argv[2], concurrency=1,
                              backoff_base=0.01, timeout=10)
     outcomes = Judge(settings, JudgeCache(sys.argv[3])).judge_many(make_items(int(sys.argv[4])),
@@ -504,7 +504,7 @@ def _record(item) -> Record:
 
 
 def test_modes_rule_llm_hybrid_and_crosscheck(tmp_path):
-    from vlm4d_tasks.extract import extract
+    from vlm4d_tasks.metric.extract import extract
 
     items = make_items(8)
     records = [_record(item) for item in items]

@@ -21,7 +21,7 @@ from _judge_server import (
     prompt_of,
 )
 
-from vlm4d_tasks.judge import (
+from vlm4d_tasks.metric.judge import (
     DeadlineExceeded,
     Judge,
     JudgeConfigError,
@@ -32,7 +32,7 @@ from vlm4d_tasks.judge import (
     redact,
     register_secret,
 )
-from vlm4d_tasks.judge_cache import TABLE, JudgeCache, JudgeCacheError
+from vlm4d_tasks.metric.judge_cache import TABLE, JudgeCache, JudgeCacheError
 
 
 def settings(server: ScriptedChatServer, **kw) -> JudgeSettings:

@@ -11,7 +11,7 @@ import sys
 import pytest
 from _judge_server import Action, ScriptedChatServer
 
-from vlm4d_tasks.judge import (
+from vlm4d_tasks.metric.judge import (
     OFFICIAL_RESPONSE_FORMAT,
     Judge,
     JudgeConfigError,
@@ -21,7 +21,7 @@ from vlm4d_tasks.judge import (
     request_body,
     system_prompt,
 )
-from vlm4d_tasks.judge_cache import JudgeCache
+from vlm4d_tasks.metric.judge_cache import JudgeCache
 
 # Copied literally from utils/eval_utils.py of github.com/ShijieZhou-UCLA/VLM4D (MIT licence).
 INSTRUCTION = """Your task is to evaluate whether the model's final answer is correct by comparing it to the ground-truth answer provided for the given question.

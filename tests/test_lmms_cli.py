@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-TASKS = ROOT / "vlm4d_tasks" / "tasks"
+TASKS = ROOT / "vlm4d_tasks" / "lmms" / "tasks"
 VLM4D = [sys.executable, "-m", "vlm4d_tasks.cli"]
 LMMS_EVAL = [sys.executable, "-m", "lmms_eval"]
 SEED = 3
@@ -172,7 +172,7 @@ def world(tmp_path_factory):
 
 
 def _docs(dataset: Path, config: str) -> list[dict]:
-    from vlm4d_tasks.dataset_repo import load_split
+    from vlm4d_tasks.data.dataset_repo import load_split
 
     return list(load_split(dataset, config))
 
@@ -200,7 +200,7 @@ def _binomial_two_sided_p(k: int, n: int, p: float = 0.25) -> float:
 
 
 def test_random_model_two_processes_every_breakdown_exact(world):
-    from vlm4d_tasks.models.vlm4d_random import choose
+    from vlm4d_tasks.lmms.models.vlm4d_random import choose
 
     results = world["runs"]["random"].results()
     dataset = world["dataset"]

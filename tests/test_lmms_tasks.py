@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-TASKS = ROOT / "vlm4d_tasks" / "tasks"
+TASKS = ROOT / "vlm4d_tasks" / "lmms" / "tasks"
 ALL_TASKS = [
     "vlm4d_real_mc", "vlm4d_synthetic_mc", "vlm4d_real_mc_direct", "vlm4d_synthetic_mc_direct",
     "vlm4d_real_mc_frames", "vlm4d_synthetic_mc_frames", "vlm4d_probe_mc",
@@ -70,7 +70,7 @@ def use_dataset(dataset, monkeypatch, tmp_path):
 
 
 def test_cot_prompt_of_a_literal_record():
-    from vlm4d_tasks.prompts import render_prompt
+    from vlm4d_tasks.lmms.prompts import render_prompt
 
     assert render_prompt(EGO_DOC) == (
         "Question: What direction is the cup moving towards?\n"
@@ -83,7 +83,7 @@ def test_cot_prompt_of_a_literal_record():
 
 
 def test_direct_prompt_and_pre_post_prompts():
-    from vlm4d_tasks.lmms_task import doc_to_text_cot, doc_to_text_direct
+    from vlm4d_tasks.lmms.task import doc_to_text_cot, doc_to_text_direct
 
     text = doc_to_text_direct(EGO_DOC, {"pre_prompt": "<video>\n", "post_prompt": "\nAnswer:"})
     assert text.startswith("<video>\nQuestion: What direction is the cup moving towards?\nA: left")
@@ -96,7 +96,7 @@ def test_direct_prompt_and_pre_post_prompts():
 
 
 def test_unknown_prompt_style_raises():
-    from vlm4d_tasks.prompts import render_prompt
+    from vlm4d_tasks.lmms.prompts import render_prompt
 
     with pytest.raises(ValueError, match="unknown prompt style 'cto'"):
         render_prompt(EGO_DOC, "cto")
@@ -107,7 +107,7 @@ def test_unknown_prompt_style_raises():
 
 
 def test_process_results_items_per_breakdown():
-    from vlm4d_tasks.lmms_metric import process_results
+    from vlm4d_tasks.lmms.metric import process_results
 
     out = process_results(EGO_DOC, ["I think... Therefore, the final answer is: B"], row="r")
     assert list(out) == ["accuracy", "real_egocentric", "real", "translational"]
@@ -124,7 +124,7 @@ def test_process_results_items_per_breakdown():
 
 
 def _items(answers: dict[str, str]) -> list[dict]:
-    from vlm4d_tasks.lmms_metric import process_results
+    from vlm4d_tasks.lmms.metric import process_results
 
     items = []
     for i, (category, response) in enumerate(answers.items()):
@@ -135,7 +135,7 @@ def _items(answers: dict[str, str]) -> list[dict]:
 
 
 def test_aggregation_rule_mode_and_exact_group_pooling(monkeypatch):
-    from vlm4d_tasks.lmms_metric import AGGREGATIONS, CountedAccuracy, pooled
+    from vlm4d_tasks.lmms.metric import AGGREGATIONS, CountedAccuracy, pooled
 
     monkeypatch.delenv("VLM4D_JUDGE", raising=False)
     items = _items({"translational": "Therefore, the final answer is: B",
@@ -156,7 +156,7 @@ def test_aggregation_rule_mode_and_exact_group_pooling(monkeypatch):
 def test_llm_judge_runs_once_per_task_in_one_concurrent_batch(monkeypatch, tmp_path):
     from _judge_server import Action, ScriptedChatServer, good_verdict
 
-    from vlm4d_tasks.lmms_metric import AGGREGATIONS
+    from vlm4d_tasks.lmms.metric import AGGREGATIONS
 
     def slow(body, n):
         return Action(content=good_verdict(body), delay=0.2)
@@ -181,7 +181,7 @@ def test_llm_judge_runs_once_per_task_in_one_concurrent_batch(monkeypatch, tmp_p
 
 
 def test_unknown_judge_mode_is_an_error(monkeypatch):
-    from vlm4d_tasks.lmms_metric import judge_mode
+    from vlm4d_tasks.lmms.metric import judge_mode
 
     monkeypatch.setenv("VLM4D_JUDGE", "oracle")
     with pytest.raises(ValueError, match="VLM4D_JUDGE='oracle'"):
@@ -193,14 +193,15 @@ def test_unknown_judge_mode_is_an_error(monkeypatch):
 
 
 def test_source_file_pins_the_official_release():
-    from vlm4d_tasks.hub import OFFICIAL_REPO_ID, OFFICIAL_REVISION
+    from vlm4d_tasks.data.hub import OFFICIAL_REPO_ID, OFFICIAL_REVISION
 
     rows = json.loads((TASKS / "vlm4d_source.json").read_text())
     assert rows == [{"repo_id": OFFICIAL_REPO_ID, "revision": OFFICIAL_REVISION}]
 
 
 def test_local_dataset_docs_categories_and_videos(use_dataset):
-    from vlm4d_tasks import lmms_data, lmms_task
+    from vlm4d_tasks.lmms import data as lmms_data
+    from vlm4d_tasks.lmms import task as lmms_task
 
     source = [{"repo_id": "shijiezhou/VLM4D", "revision": "main"}]
     real = lmms_task.real_docs(source)
@@ -213,8 +214,8 @@ def test_local_dataset_docs_categories_and_videos(use_dataset):
 
 
 def test_missing_video_names_file_and_question(use_dataset, tmp_path, monkeypatch):
-    from vlm4d_tasks import lmms_task
-    from vlm4d_tasks.paths import VideoNotFoundError
+    from vlm4d_tasks.data.paths import VideoNotFoundError
+    from vlm4d_tasks.lmms import task as lmms_task
 
     monkeypatch.setenv("VLM4D_VIDEO_ROOT", str(tmp_path))
     docs = lmms_task.synthetic_docs([{"repo_id": "shijiezhou/VLM4D", "revision": "main"}])
@@ -224,7 +225,7 @@ def test_missing_video_names_file_and_question(use_dataset, tmp_path, monkeypatc
 
 
 def test_not_a_dataset_folder_is_a_clear_error(tmp_path, monkeypatch):
-    from vlm4d_tasks import lmms_task
+    from vlm4d_tasks.lmms import task as lmms_task
 
     monkeypatch.setenv("VLM4D_DATASET", str(tmp_path))
     with pytest.raises(
@@ -236,9 +237,9 @@ def test_not_a_dataset_folder_is_a_clear_error(tmp_path, monkeypatch):
 def test_missing_config_is_a_clear_error(tmp_path, monkeypatch):
     from _lmms_dataset import write_annotations
 
-    from vlm4d_tasks import lmms_task
-    from vlm4d_tasks.annotations import load_annotations
-    from vlm4d_tasks.dataset_repo import build_dataset_repo
+    from vlm4d_tasks.data.annotations import load_annotations
+    from vlm4d_tasks.data.dataset_repo import build_dataset_repo
+    from vlm4d_tasks.lmms import task as lmms_task
 
     write_annotations(tmp_path / "a")
     build_dataset_repo(load_annotations(tmp_path / "a", ["real"]), tmp_path / "d")
@@ -251,7 +252,9 @@ def test_default_builds_the_official_release_once_into_the_hf_cache(tmp_path, mo
     """The hub is the one thing faked: it hands over annotation files and videos."""
     from _lmms_dataset import write_annotations, write_videos
 
-    from vlm4d_tasks import hub, lmms_data, lmms_task
+    from vlm4d_tasks.data import hub
+    from vlm4d_tasks.lmms import data as lmms_data
+    from vlm4d_tasks.lmms import task as lmms_task
 
     write_annotations(tmp_path / "qa")
     write_videos(tmp_path / "repo")
@@ -278,7 +281,8 @@ def test_default_builds_the_official_release_once_into_the_hf_cache(tmp_path, mo
 
 
 def test_unreachable_hub_says_how_to_name_a_dataset_and_fails_fast(tmp_path, monkeypatch):
-    from vlm4d_tasks import hub, lmms_task
+    from vlm4d_tasks.data import hub
+    from vlm4d_tasks.lmms import task as lmms_task
 
     calls = []
 
@@ -299,7 +303,7 @@ def test_unreachable_hub_says_how_to_name_a_dataset_and_fails_fast(tmp_path, mon
 def test_frames_sampled_uniformly_as_pil_images(use_dataset, monkeypatch):
     from _video_factory import read_frame_number
 
-    from vlm4d_tasks import lmms_task
+    from vlm4d_tasks.lmms import task as lmms_task
 
     doc = lmms_task.real_docs([{"repo_id": "shijiezhou/VLM4D", "revision": "main"}])[0]
     monkeypatch.delenv("VLM4D_FRAMES", raising=False)
@@ -325,7 +329,7 @@ def test_frames_sampled_uniformly_as_pil_images(use_dataset, monkeypatch):
 def test_random_choice_is_seeded_and_uniform():
     from collections import Counter
 
-    from vlm4d_tasks.models.vlm4d_random import choose
+    from vlm4d_tasks.lmms.models.vlm4d_random import choose
 
     letters = Counter(choose(0, f"real/validation_{i}") for i in range(4000))
     assert set(letters) == set("ABCD")
@@ -337,15 +341,15 @@ def test_random_choice_is_seeded_and_uniform():
 def test_models_are_registered_with_lmms_eval():
     from lmms_eval.models import get_model
 
-    from vlm4d_tasks.models.vlm4d_random import RandomChoice
-    from vlm4d_tasks.models.vlm4d_replay import Replay
+    from vlm4d_tasks.lmms.models.vlm4d_random import RandomChoice
+    from vlm4d_tasks.lmms.models.vlm4d_replay import Replay
 
     assert get_model("vlm4d_random") is RandomChoice
     assert get_model("vlm4d_replay") is Replay
 
 
 def test_replay_reads_official_files_and_names_missing_ones(tmp_path):
-    from vlm4d_tasks.models.vlm4d_replay import load_responses, response_files
+    from vlm4d_tasks.lmms.models.vlm4d_replay import load_responses, response_files
 
     folder = tmp_path / "real_mc_cot"
     folder.mkdir()
@@ -363,7 +367,7 @@ def test_replay_reads_official_files_and_names_missing_ones(tmp_path):
 def test_eval_command_adds_the_task_folder(tmp_path):
     import argparse
 
-    from vlm4d_tasks.commands import eval as command
+    from vlm4d_tasks.cli import eval as command
 
     cmd = command.lmms_eval_command(["--model", "vlm4d_random", "--tasks", "vlm4d_mc"])
     assert cmd[1:4] == ["-m", "lmms_eval", "--model"]
@@ -419,8 +423,8 @@ def test_every_task_loads_and_renders_a_prompt(name, task_manager, use_dataset):
 
 @pytest.mark.parametrize("name", ALL_TASKS + OFFICIAL_TASKS)
 def test_each_task_decodes_as_its_protocol_says(name, task_manager, use_dataset):
-    from vlm4d_tasks.prompts import render_prompt
-    from vlm4d_tasks.protocol import PROTOCOLS, protocol_of
+    from vlm4d_tasks.lmms.prompts import render_prompt
+    from vlm4d_tasks.lmms.protocol import PROTOCOLS, protocol_of
 
     (task,) = task_manager.load_task_or_group(name).values()
     protocol = protocol_of(name)

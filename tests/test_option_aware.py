@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from vlm4d_tasks.responses import (
+from vlm4d_tasks.data.schema import Record
+from vlm4d_tasks.metric.responses import (
     Response,
     StaleKind,
     as_asked,
@@ -24,7 +25,6 @@ from vlm4d_tasks.responses import (
     records_for,
     stale_kinds,
 )
-from vlm4d_tasks.schema import Record
 
 HUB = "https://huggingface.co/datasets/shijiezhou/VLM4D/resolve/main/"
 OPTIONS = ["left", "right", "not moving", "no dragon there"]
@@ -176,7 +176,7 @@ def test_whitespace_and_case_are_not_staleness():
 def test_lmms_path_grades_the_documents_own_letters():
     # An lmms-eval document carries the options doc_to_text rendered: a re-lettered document
     # is graded through its own letters, exactly like the original.
-    from vlm4d_tasks.lmms_metric import process_results, scored_items
+    from vlm4d_tasks.lmms.metric import process_results, scored_items
 
     original = _record().to_dict()
     shuffled = {**original, "options": ["no dragon there", "not moving", "left", "right"],

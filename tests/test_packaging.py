@@ -31,15 +31,24 @@ def test_wheel_install_finds_templates(tmp_path):
     )
     (wheel,) = (tmp_path / "dist").glob("vlm4d_tasks-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    assert "vlm4d_tasks/templates/dataset_card.jinja" in names
-    assert "vlm4d_tasks/templates/__init__.py" in names
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
-    # Run from a folder without the checkout, the unpacked wheel first on the path.
+    # Every template and task file of the checkout is in the wheel, beside its user.
+    shipped = sorted(
+        str(p.relative_to(ROOT))
+        for p in (ROOT / "vlm4d_tasks").rglob("*")
+        if p.is_file()
+        and "__pycache__" not in p.parts
+        and (p.suffix in (".jinja", ".yaml", ".py") or p.name.endswith("_template_yaml"))
+    )
+    assert [t for t in shipped if t not in names] == []
+    # Run from a folder without the checkout, the unpacked wheel first on the path: the
+    # templates load through importlib.resources from the wheel's files.
     code = (
         "import vlm4d_tasks, vlm4d_tasks.templating as t;"
         "print(vlm4d_tasks.__file__);"
-        "print(' '.join(t.template_names()))"
+        "print(' '.join(t.template_names('vlm4d_tasks.lmms.tasks')));"
+        "from vlm4d_tasks.metric.judge import system_prompt; print(len(system_prompt('official')))"
     )
     done = subprocess.run(
         [sys.executable, "-c", code],
@@ -50,15 +59,13 @@ def test_wheel_install_finds_templates(tmp_path):
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    module_file, templates = done.stdout.splitlines()[:2]
+    module_file, templates, system = done.stdout.splitlines()[:3]
     assert module_file.startswith(str(site))
-    # every template of the checkout is in the wheel
-    expected = sorted(p.name for p in (ROOT / "templates").glob("*.jinja"))
-    assert templates.split() == expected
-    # and every task file
+    expected = sorted(p.name for p in (ROOT / "vlm4d_tasks/lmms/tasks").glob("*.jinja"))
+    assert templates.split() == expected and int(system) > 100
     tasks = sorted(
         str(p.relative_to(ROOT))
-        for p in (ROOT / "vlm4d_tasks/tasks").rglob("*")
+        for p in (ROOT / "vlm4d_tasks/lmms/tasks").rglob("*")
         if p.is_file() and p.suffix != ".pyc" and "__pycache__" not in p.parts
     )
     assert [t for t in tasks if t not in names] == []

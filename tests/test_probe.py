@@ -23,6 +23,7 @@ import pytest
 
 av = pytest.importorskip("av")
 
+from vlm4d_tasks.data.schema import LETTERS, Record  # noqa: E402
 from vlm4d_tasks.probe import load_probe_records  # noqa: E402
 from vlm4d_tasks.probe.generate import (  # noqa: E402
     LABELS_FILE,
@@ -31,7 +32,6 @@ from vlm4d_tasks.probe.generate import (  # noqa: E402
     generate_probe,
     plan_probe,
 )
-from vlm4d_tasks.schema import LETTERS, Record  # noqa: E402
 
 # Hue (degrees) of each colour name, as a person would pick it: not read from the generator.
 HUES = {"red": 2, "orange": 31, "yellow": 54, "green": 132, "blue": 223, "purple": 275}

@@ -44,8 +44,8 @@ def _official(template: Template, entry: dict) -> str:
 
 
 def _record(entry: dict):
-    from vlm4d_tasks.annotations import normalize_entry
-    from vlm4d_tasks.schema import Subset
+    from vlm4d_tasks.data.annotations import normalize_entry
+    from vlm4d_tasks.data.schema import Subset
 
     record, problems = normalize_entry(entry, Subset.REAL)
     assert problems == []
@@ -57,8 +57,8 @@ def _record(entry: dict):
 
 
 def test_official_cot_prompt_is_byte_for_byte_the_official_one():
-    from vlm4d_tasks.lmms_task import doc_to_text_official_cot
-    from vlm4d_tasks.prompts import render_prompt
+    from vlm4d_tasks.lmms.prompts import render_prompt
+    from vlm4d_tasks.lmms.task import doc_to_text_official_cot
 
     record = _record(COUNTING_ENTRY)
     expected = _official(MULTI_CHOICE_COT_PROMPT, COUNTING_ENTRY)
@@ -72,8 +72,8 @@ def test_official_cot_prompt_is_byte_for_byte_the_official_one():
 
 
 def test_official_direct_prompt_is_byte_for_byte_the_official_one():
-    from vlm4d_tasks.lmms_task import doc_to_text_official_direct
-    from vlm4d_tasks.prompts import render_prompt
+    from vlm4d_tasks.lmms.prompts import render_prompt
+    from vlm4d_tasks.lmms.task import doc_to_text_official_direct
 
     record = _record(COUNTING_ENTRY)
     expected = _official(MULTI_CHOICE_DO_PROMPT, COUNTING_ENTRY)
@@ -83,7 +83,7 @@ def test_official_direct_prompt_is_byte_for_byte_the_official_one():
 
 
 def test_official_prompt_keeps_the_question_text_as_released():
-    from vlm4d_tasks.prompts import render_prompt
+    from vlm4d_tasks.lmms.prompts import render_prompt
 
     entry = {
         **COUNTING_ENTRY,
@@ -96,7 +96,7 @@ def test_official_prompt_keeps_the_question_text_as_released():
 
 
 def test_official_prompt_keeps_option_text_as_released():
-    from vlm4d_tasks.prompts import render_prompt
+    from vlm4d_tasks.lmms.prompts import render_prompt
 
     entry = {**COUNTING_ENTRY, "choices": {"A": "below", "B": "above ", "C": "left", "D": "right"},
              "answer": "above "}  # fmt: skip
@@ -105,7 +105,7 @@ def test_official_prompt_keeps_option_text_as_released():
 
 
 def test_greedy_prompts_are_unchanged_and_differ_from_the_official_ones():
-    from vlm4d_tasks.prompts import render_prompt
+    from vlm4d_tasks.lmms.prompts import render_prompt
 
     record = _record(COUNTING_ENTRY)
     cot = render_prompt(record, "cot")
@@ -119,7 +119,7 @@ def test_greedy_prompts_are_unchanged_and_differ_from_the_official_ones():
 
 
 def test_protocol_decoding_values():
-    from vlm4d_tasks.protocol import PROTOCOLS
+    from vlm4d_tasks.lmms.protocol import PROTOCOLS
 
     official = PROTOCOLS["official"]
     assert official.generation_kwargs == {
@@ -135,7 +135,7 @@ def test_protocol_decoding_values():
 
 
 def test_task_names_per_protocol():
-    from vlm4d_tasks.protocol import protocol_of, task_for
+    from vlm4d_tasks.lmms.protocol import protocol_of, task_for
 
     assert task_for("vlm4d_mc", "official") == "vlm4d_mc_official"
     assert task_for("vlm4d_real_mc_frames", "official") == "vlm4d_real_mc_frames_official"
@@ -172,21 +172,21 @@ def test_task_names_per_protocol():
     ],
 )
 def test_published_suffixes_map_to_frame_policies(name, key):
-    from vlm4d_tasks.protocol import frame_setting
+    from vlm4d_tasks.lmms.protocol import frame_setting
 
     assert frame_setting(name).key == key
 
 
 @pytest.mark.parametrize("name", ["", "0", "gpt-4o_0frame.json", "2fps", "abc", "-1", "uniform"])
 def test_unknown_frame_settings_raise(name):
-    from vlm4d_tasks.protocol import frame_setting
+    from vlm4d_tasks.lmms.protocol import frame_setting
 
     with pytest.raises(ValueError, match="expected N, 'Nframe' or '1fps'"):
         frame_setting(name)
 
 
 def test_fps_setting_is_the_official_reader():
-    from vlm4d_tasks.protocol import frame_setting
+    from vlm4d_tasks.lmms.protocol import frame_setting
 
     # video_to_ndarrays_fps(fps=1, max_frames=64): int(min(int(count / fps), 64)) frames
     policy = frame_setting("1fps")
@@ -200,7 +200,7 @@ def test_fps_setting_is_the_official_reader():
 
 
 def test_describe_run_one_protocol():
-    from vlm4d_tasks.protocol import describe_run, markdown_line
+    from vlm4d_tasks.lmms.protocol import describe_run, markdown_line
 
     block = describe_run(
         ["vlm4d_mc_official"], gen_kwargs="", seed=[215, 215, 215, 215],
@@ -222,7 +222,7 @@ def test_describe_run_one_protocol():
 
 
 def test_describe_run_mixed_protocols_and_an_override():
-    from vlm4d_tasks.protocol import describe_run, markdown_line
+    from vlm4d_tasks.lmms.protocol import describe_run, markdown_line
 
     block = describe_run(
         ["vlm4d_mc_official", "vlm4d_mc", "vlm4d_counting"], gen_kwargs="max_new_tokens=8,seed=215"
@@ -240,7 +240,7 @@ def test_describe_run_mixed_protocols_and_an_override():
 
 
 def test_run_metadata_records_protocol_decoding_and_frames(monkeypatch):
-    from vlm4d_tasks import lmms_metric
+    from vlm4d_tasks.lmms import metric as lmms_metric
 
     monkeypatch.delenv("VLM4D_JUDGE", raising=False)
     args = argparse.Namespace(
@@ -264,7 +264,7 @@ def test_run_metadata_records_protocol_decoding_and_frames(monkeypatch):
 
 
 def test_eval_protocol_official_selects_the_official_tasks_and_seed():
-    from vlm4d_tasks.commands.eval import apply_protocol
+    from vlm4d_tasks.cli.eval import apply_protocol
 
     base = ["--model", "qwen2_5_vl", "--tasks", "vlm4d_mc,vlm4d_real_mc_direct"]
     assert apply_protocol(base, "official") == [
@@ -285,7 +285,7 @@ def test_eval_protocol_official_selects_the_official_tasks_and_seed():
 
 
 def test_eval_protocol_official_passes_the_seed_to_backends_that_take_one():
-    from vlm4d_tasks.commands.eval import apply_protocol
+    from vlm4d_tasks.cli.eval import apply_protocol
 
     openai = apply_protocol(["--model", "openai", "--tasks", "vlm4d_mc"], "official")
     assert openai[-2:] == ["--gen_kwargs", "seed=215"]

@@ -1,4 +1,4 @@
-"""The official release pinned by content (vlm4d_tasks/release.py)."""
+"""The official release pinned by content (vlm4d_tasks/data/release.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from vlm4d_tasks import release
-from vlm4d_tasks.annotations import load_annotations
+from vlm4d_tasks.data import release
+from vlm4d_tasks.data.annotations import load_annotations
 
 
 @pytest.fixture
@@ -110,7 +110,7 @@ def test_file_sha256_matches_hashlib(tmp_path):
 def test_card_and_report_record_the_hashes(annotations_dir, tmp_path):
     import json
 
-    from vlm4d_tasks.dataset_repo import REPORT_JSON, build_dataset_repo
+    from vlm4d_tasks.data.dataset_repo import REPORT_JSON, build_dataset_repo
 
     annotations = load_annotations(annotations_dir, allow_unofficial=True)
     build_dataset_repo(annotations, tmp_path / "out")

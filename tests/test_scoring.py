@@ -6,16 +6,16 @@ import json
 
 import pytest
 
-from vlm4d_tasks import official
-from vlm4d_tasks.report import markdown_report
-from vlm4d_tasks.responses import (
+from vlm4d_tasks.data import official
+from vlm4d_tasks.data.schema import Record
+from vlm4d_tasks.metric.report import markdown_report
+from vlm4d_tasks.metric.responses import (
     ResponseFileError,
     load_response_file,
     record_from_response,
     records_for,
 )
-from vlm4d_tasks.schema import Record
-from vlm4d_tasks.scoring import (
+from vlm4d_tasks.metric.scoring import (
     Verdict,
     VerdictStatus,
     bootstrap_ci,
@@ -293,7 +293,7 @@ def test_unknown_subset_and_missing_annotation_are_errors(tmp_path):
 def test_unresolved_reasons_and_unmatched_ground_truth_are_listed():
     from dataclasses import replace
 
-    from vlm4d_tasks.scoring import ground_truth_matches
+    from vlm4d_tasks.metric.scoring import ground_truth_matches
 
     # a ground truth that names no option: the loaders leave `answer` empty
     broken = replace(rec("real/validation_3", "A"), answer="", answer_text="sideways")

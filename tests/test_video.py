@@ -13,8 +13,8 @@ import pytest
 from _video_factory import numbered_frame, read_frame_number, write_numbered_video, write_video
 from PIL import Image
 
-from vlm4d_tasks import video
-from vlm4d_tasks.video import All, Fps, Uniform, VideoError
+from vlm4d_tasks.video import sampler as video
+from vlm4d_tasks.video.sampler import All, Fps, Uniform, VideoError
 
 COUNT = 100  # frames in the main test clips, at 24 fps: 4.17 s
 
@@ -516,7 +516,7 @@ def test_no_av_import_at_module_import():
     import subprocess
     import sys
 
-    code = "import sys, vlm4d_tasks.video; print('av' in sys.modules)"
+    code = "import sys, vlm4d_tasks.video.sampler; print('av' in sys.modules)"
     out = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,

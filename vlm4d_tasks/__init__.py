@@ -11,7 +11,7 @@ __all__ = ["__version__", "video_path"]
 
 
 def video_path(record, root=None):
-    """Resolve a record's video file; see `vlm4d_tasks.paths.video_path`."""
-    from vlm4d_tasks.paths import video_path as _video_path
+    """Resolve a record's video file; see `vlm4d_tasks.data.paths.video_path`."""
+    from vlm4d_tasks.data.paths import video_path as _video_path
 
     return _video_path(record, root)

@@ -16,10 +16,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vlm4d_tasks.annotations import PROBE_RECORDS_FILE
+from vlm4d_tasks.data.annotations import PROBE_RECORDS_FILE
 
 if TYPE_CHECKING:
-    from vlm4d_tasks.schema import Record
+    from vlm4d_tasks.data.schema import Record
 
 __all__ = ["RECORDS_FILE", "ProbeSettings", "generate_probe", "load_probe_records"]
 
@@ -28,7 +28,7 @@ RECORDS_FILE = PROBE_RECORDS_FILE  # one name, shared with the dataset builder
 
 def load_probe_records(directory: str | Path) -> list[Record]:
     """The records of a probe set written by `vlm4d generate-probe --out DIRECTORY`."""
-    from vlm4d_tasks.annotations import load_probe_record_file
+    from vlm4d_tasks.data.annotations import load_probe_record_file
 
     path = Path(directory) / RECORDS_FILE
     if not path.is_file():

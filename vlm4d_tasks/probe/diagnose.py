@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 
+from vlm4d_tasks.data.schema import LETTERS, Record
 from vlm4d_tasks.probe.questions import CAMERA_DIRECTIONS
-from vlm4d_tasks.schema import LETTERS, Record
 
 
 @dataclass

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vlm4d_tasks.data.schema import LETTERS, Category, Perspective, Record, Source, Subset, make_uid
 from vlm4d_tasks.probe import RECORDS_FILE
 from vlm4d_tasks.probe import questions as q
 from vlm4d_tasks.probe.sampling import (
@@ -33,7 +34,6 @@ from vlm4d_tasks.probe.sampling import (
     sample_pair,
 )
 from vlm4d_tasks.probe.scene import Scene
-from vlm4d_tasks.schema import LETTERS, Category, Perspective, Record, Source, Subset, make_uid
 
 VIDEO_DIR = "videos_probe"
 MC_FILE = "probe_mc.json"

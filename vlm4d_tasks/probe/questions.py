@@ -276,7 +276,7 @@ def _label_distractors(rng, vocab: dict[str, str], label: str, absent: str | Non
 def _render(template: str, **context) -> str:
     from vlm4d_tasks.templating import render
 
-    return render(template, **context).strip()
+    return render("vlm4d_tasks.probe", template, **context).strip()
 
 
 def direction_question(rng, scene: Scene, name: str, offer_absent: bool) -> Draft:

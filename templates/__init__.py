@@ -1,1 +1,0 @@
-"""Jinja templates shipped with the package (prompts, judge prompt, dataset card parts)."""

@@ -1,0 +1,126 @@
+"""`vlm4d build-dataset`: official annotations -> a Hugging Face dataset folder."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--annotations",
+        metavar="DIR",
+        default=None,
+        help="folder with real_mc.json / synthetic_mc.json (or a probe folder); "
+        "default: download the official files from the hub",
+    )
+    parser.add_argument(
+        "--probe",
+        metavar="DIR",
+        default=None,
+        help="also add the probe subset from a `vlm4d generate-probe` folder",
+    )
+    parser.add_argument(
+        "--subsets",
+        nargs="+",
+        default=None,
+        choices=["real", "synthetic", "probe"],
+        help="subsets to include (default: every one found)",
+    )
+    parser.add_argument(
+        "--out",
+        metavar="OUT",
+        default="vlm4d",
+        help="output folder (default: ./vlm4d, so load_dataset('vlm4d') works)",
+    )
+    parser.add_argument(
+        "--videos",
+        metavar="DIR",
+        default=None,
+        help="folder with the videos in the release's layout; they are linked "
+        "(or copied with --copy-videos) under their `video` paths",
+    )
+    parser.add_argument(
+        "--copy-videos", action="store_true", help="copy the videos instead of symlinking them"
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="build into an existing folder that build-dataset did not make: the folder is "
+        "moved aside to OUT.old-N (nothing in it is deleted) and the build takes its place",
+    )
+    add_release_argument(parser)
+
+
+# The official format, for the fix part of an error about an annotation file.
+_FORMAT_FIX = (
+    "Fix: correct the file (the release's format is a JSON list of objects with id, video, "
+    "question, choices A-D and answer) or pass the release's annotation folder"
+)
+
+
+def _fail(message: str) -> int:
+    # One line, the last one on stderr: the cause, then the fix.
+    print(f"vlm4d build-dataset: {message}", file=sys.stderr)
+    return 1
+
+
+def add_release_argument(parser: argparse.ArgumentParser) -> None:
+    """--allow-unofficial-annotations, shared by the commands that read annotation files."""
+    from vlm4d_tasks.data.release import ALLOW_UNOFFICIAL_ENV
+
+    parser.add_argument(
+        "--allow-unofficial-annotations",
+        action="store_true",
+        help="accept real_mc.json / synthetic_mc.json whose SHA-256 differs from the official "
+        f"release (recorded in the outputs; also {ALLOW_UNOFFICIAL_ENV}=1)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from vlm4d_tasks.data.annotations import AnnotationError, load_annotations
+    from vlm4d_tasks.data.dataset_repo import REPORT_MARKDOWN, BuildError, build_dataset_repo
+    from vlm4d_tasks.data.hub import HubUnavailableError
+
+    try:
+        allow = True if args.allow_unofficial_annotations else None
+        annotations = load_annotations(args.annotations, args.subsets, allow_unofficial=allow)
+        if args.probe:
+            annotations.extend(load_annotations(args.probe, ["probe"]))
+    except (HubUnavailableError, FileNotFoundError, ValueError) as exc:
+        message = str(exc)
+        if isinstance(exc, AnnotationError) and "Fix:" not in message:
+            message = f"{message.rstrip('.')}. {_FORMAT_FIX}"
+        return _fail(message)
+    if not annotations.records:
+        if annotations.files:
+            return _fail(
+                f"{', '.join(annotations.files)}: no questions (an empty list); nothing was "
+                f"written. {_FORMAT_FIX}"
+            )
+        return _fail(
+            f"{args.annotations}: no annotation file (real_mc.json, synthetic_mc.json, "
+            "probe_records.jsonl or probe_mc.json, here or in QA/); nothing was written. "
+            "Fix: pass the folder that holds the release's real_mc.json and synthetic_mc.json"
+        )
+    videos = args.videos
+    if videos is None and args.annotations and args.subsets == ["probe"]:
+        videos = args.annotations
+    try:
+        result = build_dataset_repo(
+            annotations,
+            args.out,
+            videos=videos,
+            copy_videos=args.copy_videos,
+            force=args.force,
+        )
+    except BuildError as exc:
+        return _fail(str(exc))
+    if result.moved_aside is not None:
+        print(f"moved the earlier {args.out} aside to {result.moved_aside} (nothing deleted)")
+    print(f"wrote {Path(args.out)}:")
+    for name, rows in result.counts.items():
+        print(f"  config {name}: {rows} rows")
+    print((Path(args.out) / REPORT_MARKDOWN).read_text(encoding="utf-8"))
+    return 0

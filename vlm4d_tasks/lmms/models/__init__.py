@@ -1,0 +1,29 @@
+"""Baseline lmms-eval models that need no weights, registered as a plugin.
+
+* `vlm4d_random`: a seeded uniform choice per question (about 25% on a four-way benchmark),
+  answered in the chain-of-thought format ("Therefore, the final answer is: B").
+* `vlm4d_replay`: replays an official-format response file (`[{id, response, ...}]`, the
+  layout of the VLM4D release's model outputs), so published outputs can be scored through
+  lmms-eval end to end.
+
+lmms-eval 0.7.3 finds them through the `lmms_eval.models` entry-point group (`manifests`
+below, declared in setup.cfg). Importing this package does no work.
+"""
+
+from __future__ import annotations
+
+# model name -> class, in the module of the same name
+AVAILABLE_MODELS: dict[str, str] = {
+    "vlm4d_random": "RandomChoice",
+    "vlm4d_replay": "Replay",
+}
+
+
+def manifests() -> list:
+    """The entry point's payload: one `ModelManifest` per model (lmms-eval imported lazily)."""
+    from lmms_eval.models.registry_v2 import ModelManifest
+
+    return [
+        ModelManifest(model_id=name, simple_class_path=f"{__name__}.{name}.{cls}")
+        for name, cls in AVAILABLE_MODELS.items()
+    ]

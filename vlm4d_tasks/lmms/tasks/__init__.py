@@ -1,0 +1,1 @@
+"""vlm4d_tasks.lmms.tasks"""

@@ -1,0 +1,1053 @@
+"""LLM judge for VLM4D answers, over any OpenAI-compatible chat-completions endpoint.
+
+The paper (VLM4D, ICCV 2025, Sec. 4) asks an LLM judge, given the question, the options, the
+model's response and the ground truth, to extract the chosen option as "X: option text" or
+"No Valid Answer" and to say whether it is correct (o4-mini, cross-checked with o3, then by
+hand). This module sends that prompt (`vlm4d_tasks/metric/judge_prompt.jinja`) to a local vLLM/SGLang
+server or a hosted API with the standard library only (urllib in a thread pool), and:
+
+* reads its settings from arguments or from VLM4D_JUDGE_MODEL / VLM4D_JUDGE_BASE_URL /
+  VLM4D_JUDGE_API_KEY, when called (never from the variables of the model under test);
+* sends what each model accepts: reasoning models (o1/o3/o4-mini..., the gpt-5 family) get
+  `max_completion_tokens` and no `temperature`, other models `temperature=0` and
+  `max_tokens`; a 400 error that names one of these parameters is retried once without it
+  (or with the other token field), and the client remembers that for the rest of the run;
+* gives every request a TOTAL deadline (`timeout`: connect, send and every read together,
+  `call_with_deadline`), so an endpoint that trickles its reply cannot hold a request longer;
+* retries 429, 5xx, deadlines, connection errors and unparseable replies with exponential
+  backoff and seeded jitter, honouring Retry-After; after the last retry the answer is
+  UNRESOLVED with its cause and reason: counted and listed, never dropped, never marked wrong;
+* opens a run-level circuit breaker after `max_consecutive_failures` answers in a row ended
+  unresolved (any cause): no new request is sent and every remaining answer is unresolved
+  with the reason, so a dead or hung endpoint costs minutes, not a day;
+* caches every successful judgment as it arrives (`judge_cache.JudgeCache`, keyed by endpoint,
+  model and prompt), so a rerun makes no repeated call and an interrupted run resumes;
+* never prints a secret: every message, reason and exception text it makes passes `redact`
+  (the API keys it was given or reads, Bearer tokens, sk-... keys, URL credentials).
+"""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+import http.client
+import json
+import logging
+import math
+import os
+import random
+import re
+import socket
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field, replace
+from datetime import timezone
+from typing import Any, TypeVar
+
+from vlm4d_tasks.data.official import NO_VALID_ANSWER, option_label
+from vlm4d_tasks.data.schema import LETTERS, same_text_key
+from vlm4d_tasks.metric.judge_cache import CachedJudgment, JudgeCache, prompt_sha256
+
+PROMPT_TEMPLATE = "judge_prompt.jinja"
+# The judge prompts: ours (one user message, the letter and text of the ground truth, the
+# response between markers) and the official one of the VLM4D evaluation code (its system
+# instruction, its user message, a structured-output schema, temperature 1, 1024 tokens), so
+# that published labels can be reproduced under the judge that made them.
+JUDGE_PROMPTS = ("vlm4d", "official")
+OFFICIAL_SYSTEM_TEMPLATE = "judge_official_system.jinja"
+OFFICIAL_USER_TEMPLATE = "judge_official_user.jinja"
+OFFICIAL_TEMPERATURE = 1.0  # utils/api_utils.py: the structured-output call's default
+OFFICIAL_MAX_TOKENS = 1024  # utils/eval_utils.py: max_tokens=1024
+# The official output schema (pydantic `EvaluationOutput(extracted_answer: str, correct:
+# bool)`), as the OpenAI structured-output `response_format` that `beta...parse` sends.
+OFFICIAL_RESPONSE_FORMAT = {
+    "type": "json_schema",
+    "json_schema": {
+        "name": "EvaluationOutput",
+        "strict": True,
+        "schema": {
+            "type": "object",
+            "title": "EvaluationOutput",
+            "properties": {
+                "extracted_answer": {"type": "string", "title": "Extracted Answer"},
+                "correct": {"type": "boolean", "title": "Correct"},
+            },
+            "required": ["extracted_answer", "correct"],
+            "additionalProperties": False,
+        },
+    },
+}
+ENV_PROMPT = "VLM4D_JUDGE_PROMPT"
+ENV_MODEL = "VLM4D_JUDGE_MODEL"
+ENV_BASE_URL = "VLM4D_JUDGE_BASE_URL"
+ENV_API_KEY = "VLM4D_JUDGE_API_KEY"
+ENV_API_KEY_2 = "VLM4D_JUDGE_API_KEY_2"  # the second judge of crosscheck
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+CHECK_SETTINGS = (
+    f"check the judge's API key ({ENV_API_KEY}), model ({ENV_MODEL}) and base URL ({ENV_BASE_URL})"
+)
+
+log = logging.getLogger(__name__)
+
+# Reasoning models by name: OpenAI's o-series ("o1", "o3-mini", "o4-mini-2025-04-16") and the
+# gpt-5 family, optionally behind a provider prefix ("openai/o4-mini"). They reject
+# `temperature` and count hidden reasoning in `max_completion_tokens`, so they get more room.
+_REASONING_MODEL = re.compile(r"^(?:[\w.-]+/)*(?:o\d+(?:[-_.].*)?|gpt-5(?:[-_.].*)?)$", re.I)
+STANDARD_MAX_TOKENS = 256
+REASONING_MAX_TOKENS = 4096
+
+RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+FATAL_STATUS = frozenset({401, 403, 404})  # wrong key, model or URL: every call would fail
+
+# Causes of an unresolved answer (the summary counts answers per cause); HTTP errors are
+# "HTTP <status>".
+DEADLINE_EXCEEDED = "deadline exceeded"
+CONNECTION_FAILED = "connection failed"
+MALFORMED_REPLY = "malformed reply"
+CIRCUIT_OPEN = "circuit open"
+
+
+# --- secrets -------------------------------------------------------------------------------
+
+REDACTED = "[REDACTED]"
+# Literal keys shorter than this are not hidden: local servers take "EMPTY" or "none", and
+# replacing every such word would garble each message without protecting anything.
+MIN_SECRET_LENGTH = 8
+_SECRET_ENV = (ENV_API_KEY, ENV_API_KEY_2)
+_SECRET_NAMES = (
+    r"api[_-]?key|apikey|key|token|access[_-]?token|auth|secret|client[_-]?secret|password"
+    r"|passwd|pass|sig|signature|code"
+)
+_SECRET_PARAM_NAME = re.compile(rf"^(?:{_SECRET_NAMES})$", re.I)
+_SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # URL userinfo: https://user:pass@host -> https://[REDACTED]@host
+    (re.compile(r"(\b[a-z][a-z0-9+.-]*://)[^/\s@?#\"'<>]+@", re.I), rf"\1{REDACTED}@"),
+    # key-like query parameters: ?api_key=..., &token=..., &sig=...
+    (re.compile(rf"([?&;](?:{_SECRET_NAMES})=)[^&#;\s\"'<>]+", re.I), rf"\1{REDACTED}"),
+    # an Authorization header value, echoed: "Bearer <token>", "Basic <base64>"
+    (re.compile(r"(\b(?:Bearer|Basic|Token)\s+)[A-Za-z0-9._~+/=-]{4,}", re.I), rf"\1{REDACTED}"),
+    # OpenAI-style keys anywhere: sk-..., sk-proj-...
+    (re.compile(r"\bsk-[A-Za-z0-9_-]{8,}"), REDACTED),
+    # "api_key": "...", password=... in an echoed configuration
+    (
+        re.compile(
+            r"""(\b(?:api[_-]?key|apikey|access[_-]?token|client[_-]?secret|password|secret)"""
+            r"""["']?\s*[:=]\s*["']?)[^\s"',;&}]{4,}""",
+            re.I,
+        ),
+        rf"\1{REDACTED}",
+    ),
+)
+_registered: set[str] = set()
+_registered_lock = threading.Lock()
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a secret (an API key given in code or read from a variable named on the
+    command line) so that `redact` hides it from then on, in this process."""
+    if value and len(value) >= MIN_SECRET_LENGTH:
+        with _registered_lock:
+            _registered.add(value)
+
+
+def _literal_secrets() -> list[str]:
+    with _registered_lock:
+        found = set(_registered)
+    found.update(os.environ.get(name) or "" for name in _SECRET_ENV)
+    found.update(urllib.parse.quote(s, safe="") for s in list(found))
+    return sorted((s for s in found if len(s) >= MIN_SECRET_LENGTH), key=len, reverse=True)
+
+
+def redact(text: object) -> str:
+    """`text` with every secret replaced by [REDACTED]: the judge's API keys (from its
+    variables and every key it was given), Bearer/Basic tokens, sk-... keys, URL userinfo and
+    key-like query parameters. The one redaction step for every message, log line,
+    exception text and file of the judge and score path."""
+    out = str(text)
+    for secret in _literal_secrets():
+        out = out.replace(secret, REDACTED)
+    for pattern, replacement in _SECRET_PATTERNS:
+        out = pattern.sub(replacement, out)
+    return out
+
+
+def redact_data(data: Any) -> Any:
+    """`redact` applied to every string (keys and values) of a JSON-like structure."""
+    if isinstance(data, str):
+        return redact(data)
+    if isinstance(data, dict):
+        return {redact_data(k): redact_data(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [redact_data(v) for v in data]
+    return data
+
+
+def public_url(url: str) -> str:
+    """`url` without credentials: no userinfo, no key-like query parameters (others stay,
+    e.g. an Azure `api-version`), no trailing slash. Used to name and key an endpoint."""
+    parts = urllib.parse.urlsplit(url.strip())
+    host = (parts.hostname or "").lower()
+    if ":" in host:  # IPv6
+        host = f"[{host}]"
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    query = [
+        (k, v)
+        for k, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+        if not _SECRET_PARAM_NAME.match(k)
+    ]
+    return urllib.parse.urlunsplit(
+        (parts.scheme.lower(), netloc, parts.path.rstrip("/"), urllib.parse.urlencode(query), "")
+    )
+
+
+def is_reasoning_model(model: str) -> bool:
+    return bool(_REASONING_MODEL.match(model.strip()))
+
+
+class JudgeConfigError(ValueError):
+    """Missing or unusable judge settings; the message says which and how to fix it."""
+
+
+class JudgeFatalError(RuntimeError):
+    """The endpoint refuses every request (401/403/404): the run stops, the cache is kept."""
+
+
+class MalformedReply(ValueError):
+    """A judge reply with no usable verdict (counts as a failed call: retried)."""
+
+
+class DeadlineExceeded(TimeoutError):
+    """A call did not complete within its total deadline."""
+
+
+_T = TypeVar("_T")
+
+
+def call_with_deadline(
+    call: Callable[[], _T], seconds: float, *, cancel: Callable[[], None] | None = None
+) -> _T:
+    """`call()`, or DeadlineExceeded once `seconds` have passed, whatever the call is doing.
+
+    Per-read socket timeouts bound each silence, not the request: an endpoint that sends a
+    byte every few seconds never trips them. So the call (any transport: urllib now, a client
+    library later) runs in a helper thread and the caller waits at most `seconds`; at the
+    deadline `cancel()` aborts the transport (here: shuts its sockets) so that the helper ends
+    too, and the caller raises at once without waiting for it.
+    """
+    done = threading.Event()
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = call()
+        except BaseException as exc:  # handed to the caller
+            box["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="vlm4d-judge-request", daemon=True).start()
+    if not done.wait(seconds):
+        if cancel is not None:
+            try:
+                cancel()
+            except Exception:  # best effort: the caller is released either way
+                pass
+        raise DeadlineExceeded(f"no complete reply within {seconds:g} s")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+@dataclass(frozen=True, repr=False)
+class JudgeSettings:
+    model: str
+    base_url: str = DEFAULT_BASE_URL  # may carry credentials: never printed (see `endpoint`)
+    api_key: str | None = None
+    timeout: float = 60.0  # seconds: the TOTAL deadline of one request (connect + all reads)
+    max_retries: int = 4  # failed calls retried this many times before UNRESOLVED
+    concurrency: int = 4
+    backoff_base: float = 1.0  # seconds; doubles per failure, times a jitter in [0.5, 1.5)
+    backoff_max: float = 60.0  # also caps a server's Retry-After
+    max_tokens: int | None = None  # None: by model kind (see STANDARD/REASONING_MAX_TOKENS)
+    seed: int = 0  # seeds the jitter
+    # Circuit breaker: after this many answers in a row ended unresolved (any cause), no new
+    # request is sent in this run and the remaining answers are unresolved; 0 never opens.
+    max_consecutive_failures: int = 5
+    prompt: str = "vlm4d"  # one of JUDGE_PROMPTS
+
+    def __post_init__(self) -> None:
+        def bad(name: str, value: object, want: str) -> JudgeConfigError:
+            return JudgeConfigError(f"judge setting {name}={value!r}: must be {want}")
+
+        if not (isinstance(self.timeout, (int, float)) and math.isfinite(self.timeout)):
+            raise bad("timeout", self.timeout, "a number of seconds above 0")
+        if self.timeout <= 0:
+            raise bad("timeout", self.timeout, "a number of seconds above 0")
+        if self.max_retries < 0:
+            raise bad("max_retries", self.max_retries, "0 or more")
+        if self.concurrency < 1:
+            raise bad("concurrency", self.concurrency, "1 or more")
+        if self.max_consecutive_failures < 0:
+            raise bad("max_consecutive_failures", self.max_consecutive_failures, "0 or more")
+        if self.prompt not in JUDGE_PROMPTS:
+            raise bad("prompt", self.prompt, f"one of {', '.join(JUDGE_PROMPTS)}")
+        register_secret(self.api_key)
+        parts = urllib.parse.urlsplit(self.base_url)
+        register_secret(parts.password)
+        try:
+            usable = parts.scheme in ("http", "https") and bool(parts.hostname)
+            parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+        except ValueError:
+            usable = False
+        if not usable:
+            raise JudgeConfigError(
+                f"judge base URL {redact(self.base_url)!r} is not an http:// or https:// URL "
+                f"with a host; fix: pass --judge-base-url or set {ENV_BASE_URL}, e.g. "
+                "http://127.0.0.1:8000/v1"
+            )
+        for name, value in urllib.parse.parse_qsl(parts.query):
+            if _SECRET_PARAM_NAME.match(name):
+                register_secret(value)
+
+    def __repr__(self) -> str:
+        return f"JudgeSettings(model={self.model!r}, endpoint={self.endpoint!r}, ...)"
+
+    @classmethod
+    def resolve(
+        cls,
+        model: str | None = None,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        **overrides: Any,
+    ) -> JudgeSettings:
+        """Settings from the arguments, else from the VLM4D_JUDGE_* variables (read now)."""
+        model = model or os.environ.get(ENV_MODEL)
+        if not model:
+            raise JudgeConfigError(
+                f"no judge model: pass --judge-model or set {ENV_MODEL} "
+                "(with the endpoint in --judge-base-url / " + ENV_BASE_URL + ")"
+            )
+        base_url = base_url or os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL
+        api_key = api_key if api_key is not None else os.environ.get(ENV_API_KEY)
+        if overrides.get("prompt") is None and os.environ.get(ENV_PROMPT):
+            overrides["prompt"] = os.environ[ENV_PROMPT]
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return cls(model=model, base_url=base_url, api_key=api_key or None, **given)
+
+    @property
+    def url(self) -> str:
+        """The chat-completions URL requests go to: no userinfo (sent as Basic auth instead),
+        the base URL's query kept after the path."""
+        parts = urllib.parse.urlsplit(self.base_url.strip())
+        path = parts.path.rstrip("/")
+        if not path.endswith("/chat/completions"):
+            path += "/chat/completions"
+        netloc = parts.netloc.rpartition("@")[2]
+        return urllib.parse.urlunsplit((parts.scheme, netloc, path, parts.query, ""))
+
+    @property
+    def endpoint(self) -> str:
+        """The base URL without credentials: how the endpoint is named in messages and files,
+        and part of the cache key (two servers with one model name are two judges)."""
+        url = public_url(self.url)
+        base, query = url.partition("?")[::2]
+        base = base.removesuffix("/chat/completions")
+        return f"{base}?{query}" if query else base
+
+    def authorization(self) -> str | None:
+        """The Authorization header: the API key as a Bearer token, else the base URL's
+        userinfo as Basic auth, else none."""
+        if self.api_key:
+            return f"Bearer {self.api_key}"
+        parts = urllib.parse.urlsplit(self.base_url)
+        if parts.username is not None:
+            user = urllib.parse.unquote(parts.username)
+            password = urllib.parse.unquote(parts.password or "")
+            return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+        return None
+
+    @property
+    def reasoning(self) -> bool:
+        return is_reasoning_model(self.model)
+
+
+@dataclass(frozen=True)
+class JudgeItem:
+    """One answer to judge. `key` is the record uid (for listings only, not for the cache)."""
+
+    key: str
+    question: str
+    options: Sequence[str]
+    response: str
+    answer_letter: str
+    answer_text: str
+
+
+def build_prompt(item: JudgeItem, style: str = "vlm4d") -> str:
+    """The user message for `item` under the judge prompt `style` (see JUDGE_PROMPTS)."""
+    from vlm4d_tasks.templating import render
+
+    if style == "official":
+        return render(
+            __package__,
+            OFFICIAL_USER_TEMPLATE,
+            question=item.question,
+            options=[(letter, str(text)) for letter, text in zip(LETTERS, item.options)],
+            response=item.response,
+            answer_text=item.answer_text,
+        )
+    return render(
+        __package__,
+        PROMPT_TEMPLATE,
+        question=item.question,
+        options=[(letter, str(text)) for letter, text in zip(LETTERS, item.options)],
+        response=item.response,
+        answer_letter=item.answer_letter,
+        answer_text=item.answer_text,
+    )
+
+
+# --- reply parsing -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JudgeReply:
+    letter: str | None  # None = "No Valid Answer"
+    extracted_answer: str  # normalized: "C: right" / "No Valid Answer"
+    judge_correct: bool | None  # what the judge said; correctness is recomputed from `letter`
+
+
+_THINK = re.compile(r"<think>.*?</think>", re.S | re.I)
+_FENCE = re.compile(r"```(?:json|JSON)?")
+_NO_VALID = re.compile(r"no\s+valid\s+answer", re.I)
+_LEADING_LETTER = re.compile(r"^\s*[\"'(\[*]*\s*([A-D])\s*(?:[\])*\"']*\s*(?:[:.)\-]|$))")
+_KEYED_ANSWER = re.compile(r"extracted[_ ]answer[\"']?\s*[:=]\s*[\"']?([^\"'\n}]+)", re.I)
+_KEYED_CORRECT = re.compile(r"correct[\"']?\s*[:=]\s*[\"']?(true|false|yes|no)\b", re.I)
+_ANSWER_KEYS = ("extracted_answer", "extractedanswer", "extracted answer", "answer")
+
+
+def _as_bool(value: object) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in {"true", "yes", "false", "no"}:
+        return value.strip().lower() in {"true", "yes"}
+    return None
+
+
+def _json_objects(text: str) -> list[dict]:
+    decoder = json.JSONDecoder()
+    found = []
+    for match in re.finditer(r"\{", text):
+        try:
+            obj, _ = decoder.raw_decode(text, match.start())
+        except json.JSONDecodeError:
+            continue
+        if isinstance(obj, dict):
+            found.append(obj)
+    return found
+
+
+def _letter_of(extracted: str, options: Sequence[str]) -> str | None:
+    """Letter named by an extraction string; raises MalformedReply when it names none."""
+    text = extracted.strip()
+    if _NO_VALID.search(text):
+        return None
+    match = _LEADING_LETTER.match(text)
+    if match:
+        return match.group(1)
+    key = same_text_key(text.strip(" .\"'"))
+    hits = [L for L, o in zip(LETTERS, options) if same_text_key(o) == key]
+    if len(hits) == 1:
+        return hits[0]
+    raise MalformedReply(f"extracted answer {extracted!r} names no option")
+
+
+def parse_reply(content: object, options: Sequence[str]) -> JudgeReply:
+    """The verdict in a judge reply: JSON (possibly fenced or followed by text), a
+    python-ish `extracted_answer: ...` line, or a bare "B: left" / "No Valid Answer"."""
+    if not isinstance(content, str) or not content.strip():
+        raise MalformedReply("empty reply")
+    text = _FENCE.sub("", _THINK.sub("", content)).strip()
+    extracted: str | None = None
+    judge_correct: bool | None = None
+    for obj in reversed(_json_objects(text)):  # the last object is the final answer
+        lowered = {str(k).strip().lower(): v for k, v in obj.items()}
+        value = next((lowered[k] for k in _ANSWER_KEYS if k in lowered), None)
+        if value is None:
+            continue
+        extracted = NO_VALID_ANSWER if value == "" else str(value)
+        judge_correct = _as_bool(lowered.get("correct"))
+        break
+    if extracted is None:
+        keyed = _KEYED_ANSWER.search(text)
+        if keyed:
+            extracted = keyed.group(1)
+            flag = _KEYED_CORRECT.search(text)
+            judge_correct = _as_bool(flag.group(1)) if flag else None
+        else:
+            first_line = text.splitlines()[0] if text else ""
+            extracted = first_line
+    letter = _letter_of(extracted, options)
+    return JudgeReply(letter, option_label(letter, options), judge_correct)
+
+
+# --- HTTP ----------------------------------------------------------------------------------
+
+
+class _Failure(Exception):
+    """A failed call: `cause` is its kind (counted in the summary), `detail` the rest."""
+
+    def __init__(self, cause: str, detail: str = ""):
+        super().__init__(f"{cause}: {detail}" if detail else cause)
+        self.cause = cause
+        self.detail = detail
+
+
+class _Retryable(_Failure):
+    def __init__(self, cause: str, detail: str = "", retry_after: float | None = None):
+        super().__init__(cause, detail)
+        self.retry_after = retry_after
+
+
+class _Rejected(_Failure):
+    """A 4xx that retrying cannot fix; `param` is set when the error names a body parameter."""
+
+    def __init__(self, cause: str, detail: str = "", param: str | None = None):
+        super().__init__(cause, detail)
+        self.param = param
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    now = time.time() if now is None else now
+    return max(0.0, when.timestamp() - now)
+
+
+_PARAM_NAMED = re.compile(r"(?:parameter|param)\W{0,3}['\"`]?([a-z_]+)", re.I)
+_BODY_PARAMS = ("temperature", "max_tokens", "max_completion_tokens", "top_p", "response_format")
+
+
+def rejected_parameter(message: str) -> str | None:
+    """Which of our optional body parameters a 400 error message names, if any."""
+    named = _PARAM_NAMED.search(message)
+    if named and named.group(1) in _BODY_PARAMS:
+        return named.group(1)
+    positions = [(message.find(p), p) for p in _BODY_PARAMS if re.search(rf"\b{p}\b", message)]
+    return min(positions)[1] if positions else None
+
+
+@dataclass
+class _BodyRules:
+    """What this endpoint accepts, learned from 400 errors during the run (shared by threads)."""
+
+    send_temperature: bool
+    token_field: str | None  # "max_tokens", "max_completion_tokens", or None (send none)
+    send_top_p: bool = True  # the official prompt only
+    send_response_format: bool = True  # the official prompt only
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def learn(self, param: str) -> None:
+        with self.lock:
+            if param == "temperature":
+                self.send_temperature = False
+            elif param == "top_p":
+                self.send_top_p = False
+            elif param == "response_format":
+                self.send_response_format = False
+            elif param == self.token_field:
+                other = {"max_tokens": "max_completion_tokens", "max_completion_tokens": None}
+                self.token_field = other[param]
+
+
+def system_prompt(style: str) -> str | None:
+    """The system message of a judge prompt style (ours has none)."""
+    from vlm4d_tasks.templating import render
+
+    return render(__package__, OFFICIAL_SYSTEM_TEMPLATE) if style == "official" else None
+
+
+def request_body(settings: JudgeSettings, prompt: str, rules: _BodyRules | None = None) -> dict:
+    """The chat-completions body for `prompt` under the model's parameter rules."""
+    if rules is None:
+        rules = _initial_rules(settings)
+    official = settings.prompt == "official"
+    system = system_prompt(settings.prompt)
+    messages = [{"role": "system", "content": system}] if system else []
+    body: dict[str, Any] = {
+        "model": settings.model,
+        "messages": [*messages, {"role": "user", "content": prompt}],
+    }
+    with rules.lock:
+        if rules.send_temperature:
+            body["temperature"] = OFFICIAL_TEMPERATURE if official else 0
+        if official and rules.send_top_p:
+            body["top_p"] = 1.0
+        if rules.token_field:
+            default = REASONING_MAX_TOKENS if settings.reasoning else STANDARD_MAX_TOKENS
+            default = OFFICIAL_MAX_TOKENS if official else default
+            body[rules.token_field] = settings.max_tokens or default
+        if official and rules.send_response_format:
+            # Structured output where the endpoint supports it; a 400 naming response_format
+            # drops it and the reply is parsed as JSON in text, like ours.
+            body["response_format"] = OFFICIAL_RESPONSE_FORMAT
+    return body
+
+
+def _initial_rules(settings: JudgeSettings) -> _BodyRules:
+    if settings.prompt == "official":
+        # The official call sends temperature 1 to every model (o-series accept 1, their only
+        # value) and max_completion_tokens to o-series, max_tokens to the others.
+        field_name = "max_completion_tokens" if settings.reasoning else "max_tokens"
+        return _BodyRules(send_temperature=True, token_field=field_name)
+    if settings.reasoning:
+        return _BodyRules(send_temperature=False, token_field="max_completion_tokens")
+    return _BodyRules(send_temperature=True, token_field="max_tokens")
+
+
+class _Sockets:
+    """The sockets one request opens, so that its deadline can shut them from another thread
+    (a blocked read then returns at once and the helper thread ends)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open: list[socket.socket] = []
+        self._cancelled = False
+
+    def add(self, sock: socket.socket | None) -> None:
+        if sock is None:
+            return
+        with self._lock:
+            self._open.append(sock)
+            if not self._cancelled:
+                return
+        self._shut(sock)
+
+    def cancel(self) -> None:
+        with self._lock:
+            self._cancelled = True
+            sockets = list(self._open)
+        for sock in sockets:
+            self._shut(sock)
+
+    @staticmethod
+    def _shut(sock: socket.socket) -> None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+def _tracked(connection_class: type, sockets: _Sockets) -> type:
+    class Tracked(connection_class):
+        def connect(self) -> None:
+            super().connect()
+            sockets.add(self.sock)
+
+    return Tracked
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, sockets: _Sockets) -> None:
+        super().__init__()
+        self._sockets = sockets
+
+    def http_open(self, req):
+        return self.do_open(_tracked(http.client.HTTPConnection, self._sockets), req)
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, sockets: _Sockets) -> None:
+        super().__init__()
+        self._sockets = sockets
+
+    def https_open(self, req):
+        return self.do_open(
+            _tracked(http.client.HTTPSConnection, self._sockets), req, context=self._context
+        )
+
+
+def _post(settings: JudgeSettings, body: dict) -> tuple[str, dict]:
+    """One request under the total deadline `settings.timeout`; returns (message content,
+    usage) or raises _Retryable / _Rejected / MalformedReply / JudgeFatalError, all redacted."""
+    sockets = _Sockets()
+    try:
+        return call_with_deadline(
+            lambda: _exchange(settings, body, sockets), settings.timeout, cancel=sockets.cancel
+        )
+    except DeadlineExceeded as exc:
+        raise _Retryable(DEADLINE_EXCEEDED, str(exc)) from None
+
+
+def _exchange(settings: JudgeSettings, body: dict, sockets: _Sockets) -> tuple[str, dict]:
+    """The HTTP exchange itself (urllib, through the environment's proxies)."""
+    data = json.dumps(body).encode("utf-8")
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    authorization = settings.authorization()
+    if authorization:
+        headers["Authorization"] = authorization
+    request = urllib.request.Request(settings.url, data=data, headers=headers, method="POST")
+    opener = urllib.request.build_opener(_HTTPHandler(sockets), _HTTPSHandler(sockets))
+    try:
+        # the socket timeout only bounds each silence; the deadline is call_with_deadline's
+        with opener.open(request, timeout=settings.timeout) as reply:
+            raw = reply.read()
+    except urllib.error.HTTPError as exc:
+        try:
+            detail = redact(exc.read().decode("utf-8", "replace")[:500]).strip()
+        except (OSError, http.client.HTTPException):
+            detail = ""
+        cause = f"HTTP {exc.code}"
+        if exc.code in RETRYABLE_STATUS or exc.code >= 500:
+            retry_after = parse_retry_after(exc.headers.get("Retry-After"))
+            raise _Retryable(cause, detail, retry_after) from None
+        if exc.code in FATAL_STATUS:
+            raise JudgeFatalError(
+                f"judge endpoint {settings.endpoint} (model {settings.model}) refused the "
+                f"request: {cause}: {detail or 'no detail'}; fix: {CHECK_SETTINGS}; the "
+                "verdicts judged so far are cached"
+            ) from None
+        param = rejected_parameter(detail) if exc.code == 400 else None
+        raise _Rejected(cause, detail, param) from None
+    except TimeoutError as exc:
+        raise _Retryable(DEADLINE_EXCEEDED, redact(f"{type(exc).__name__}: {exc}")) from None
+    except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
+        reason = getattr(exc, "reason", None)
+        if isinstance(reason, TimeoutError):
+            raise _Retryable(DEADLINE_EXCEEDED, redact(str(reason))) from None
+        raise _Retryable(CONNECTION_FAILED, redact(f"{type(exc).__name__}: {exc}")) from None
+    try:
+        payload = json.loads(raw)
+        content = payload["choices"][0]["message"]["content"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        raise MalformedReply(redact(f"not a chat-completions reply: {raw[:200]!r}")) from None
+    usage = payload.get("usage") if isinstance(payload, dict) else None
+    return content, usage if isinstance(usage, dict) else {}
+
+
+# --- judging -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JudgeOutcome:
+    key: str
+    model: str
+    resolved: bool
+    letter: str | None = None
+    extracted_answer: str | None = None
+    judge_correct: bool | None = None
+    cached: bool = False
+    requests: int = 0  # HTTP requests sent for this item in this run
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    error: str = ""  # why it is unresolved (redacted), e.g. "HTTP 503: unresolved after 5 ..."
+    raw_reply: str = ""
+    cause: str = ""  # the kind of failure: DEADLINE_EXCEEDED, "HTTP 503", CIRCUIT_OPEN, ...
+
+
+def _tokens(usage: dict) -> tuple[int, int, int]:
+    def num(name: str) -> int:
+        value = usage.get(name)
+        return int(value) if isinstance(value, (int, float)) else 0
+
+    prompt, completion = num("prompt_tokens"), num("completion_tokens")
+    return prompt, completion, num("total_tokens") or prompt + completion
+
+
+class _CircuitBreaker:
+    """Counts answers that ended unresolved in a row (any cause, in completion order); at
+    `limit` it opens for the rest of the run. A resolved answer resets the count."""
+
+    def __init__(self, limit: int, name: str) -> None:
+        self.limit = limit
+        self.name = name
+        self.streak = 0
+        self.reason: str | None = None  # set once open
+        self._lock = threading.Lock()
+
+    def open_reason(self) -> str | None:
+        with self._lock:
+            return self.reason
+
+    def record(self, resolved: bool, error: str = "") -> None:
+        with self._lock:
+            if self.reason is not None:
+                return
+            self.streak = 0 if resolved else self.streak + 1
+            if self.limit and self.streak >= self.limit:
+                self.reason = (
+                    f"{CIRCUIT_OPEN} after {self.streak} consecutive failures: not sent; "
+                    f"last error: {error}"
+                )
+        if self.reason is not None and not resolved:
+            log.warning("%s", redact(f"judge {self.name}: {self.reason}"))
+
+
+class Judge:
+    """A judge model behind one endpoint, with its cache. Thread-safe; reuse for a whole run
+    (its circuit breaker spans every batch it judges)."""
+
+    def __init__(
+        self,
+        settings: JudgeSettings,
+        cache: JudgeCache | None = None,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settings = settings
+        self.cache = cache
+        self._rules = _initial_rules(settings)
+        self._sleep = sleep
+        self._breaker = _CircuitBreaker(
+            settings.max_consecutive_failures, f"{settings.model} at {settings.endpoint}"
+        )
+
+    @property
+    def model(self) -> str:
+        return self.settings.model
+
+    @property
+    def endpoint(self) -> str:
+        return self.settings.endpoint
+
+    @property
+    def circuit_open(self) -> str | None:
+        """Why the circuit breaker opened (no request is sent any more), or None."""
+        return self._breaker.open_reason()
+
+    def _delay(self, failures: int, retry_after: float | None, rng: random.Random) -> float:
+        s = self.settings
+        if retry_after is not None:
+            return min(retry_after, s.backoff_max)
+        return min(s.backoff_max, s.backoff_base * 2 ** (failures - 1) * rng.uniform(0.5, 1.5))
+
+    def judge_prompt(self, key: str, prompt: str, options: Sequence[str]) -> JudgeOutcome:
+        """Judge one rendered prompt: cache, else the endpoint with retries."""
+        model = self.settings.model
+        hit = self._from_cache(key, prompt)
+        if hit is not None:
+            return hit
+        # Jitter seeded per prompt: the same run waits the same way, whatever the thread order.
+        rng = random.Random(f"{self.settings.seed}:{prompt_sha256(prompt)}")
+        failures, requests, tokens = 0, 0, [0, 0, 0]
+        relearned: set[str] = set()
+        cause, detail = "", ""
+
+        def unresolved(cause: str, error: str) -> JudgeOutcome:
+            return JudgeOutcome(
+                key, model, False, requests=requests, prompt_tokens=tokens[0],
+                completion_tokens=tokens[1], total_tokens=tokens[2], error=redact(error),
+                cause=cause,
+            )  # fmt: skip
+
+        while True:
+            blocked = self._breaker.open_reason()
+            if blocked is not None:
+                return unresolved(CIRCUIT_OPEN, blocked)  # not a call: not counted again
+            body = request_body(self.settings, prompt, self._rules)
+            requests += 1
+            try:
+                content, usage = _post(self.settings, body)
+                for i, n in enumerate(_tokens(usage)):
+                    tokens[i] += n
+                reply = parse_reply(content, options)
+            except _Rejected as exc:
+                if exc.param and exc.param not in relearned and exc.param in body:
+                    relearned.add(exc.param)
+                    self._rules.learn(exc.param)
+                    continue  # retried at once, without the parameter; not a failure
+                cause, detail = exc.cause, exc.detail
+                break
+            except (_Retryable, MalformedReply) as exc:
+                if isinstance(exc, _Retryable):
+                    cause, detail = exc.cause, exc.detail
+                else:
+                    cause, detail = MALFORMED_REPLY, str(exc)
+                failures += 1
+                if failures > self.settings.max_retries:
+                    break
+                self._sleep(self._delay(failures, getattr(exc, "retry_after", None), rng))
+                continue
+            verdict = {
+                "letter": reply.letter,
+                "extracted_answer": reply.extracted_answer,
+                "judge_correct": reply.judge_correct,
+            }
+            if self.cache is not None:
+                self.cache.put(
+                    self.endpoint,
+                    model,
+                    self._cache_text(prompt),
+                    CachedJudgment(content, verdict, *tokens),
+                )
+            self._breaker.record(True)
+            return JudgeOutcome(
+                key, model, True, reply.letter, reply.extracted_answer, reply.judge_correct,
+                requests=requests, prompt_tokens=tokens[0], completion_tokens=tokens[1],
+                total_tokens=tokens[2], raw_reply=content,
+            )  # fmt: skip
+        error = f"{cause}: unresolved after {requests} request(s)" + (
+            f": {detail}" if detail else ""
+        )
+        outcome = unresolved(cause, error)
+        self._breaker.record(False, outcome.error)
+        return outcome
+
+    def judge(self, item: JudgeItem) -> JudgeOutcome:
+        return self.judge_prompt(item.key, build_prompt(item, self.settings.prompt), item.options)
+
+    def judge_many(
+        self, items: Sequence[JudgeItem], *, progress: bool = True
+    ) -> list[JudgeOutcome]:
+        """Judge items concurrently (at most `settings.concurrency` requests in flight).
+
+        Results come back in input order. Cached answers are served first without the pool;
+        identical prompts are sent once. Once the circuit breaker is open the remaining
+        answers come back unresolved at once, with its reason. A fatal endpoint error
+        (401/403/404) stops the run (raised) after the requests in flight finish; what was
+        judged so far stays in the cache.
+        """
+        prompts = [build_prompt(item, self.settings.prompt) for item in items]
+        results: list[JudgeOutcome | None] = [None] * len(items)
+        pending: dict[str, list[int]] = {}
+        for i, (item, prompt) in enumerate(zip(items, prompts)):
+            hit = self._from_cache(item.key, prompt)
+            if hit is not None:
+                results[i] = hit
+            else:
+                pending.setdefault(prompt, []).append(i)
+        if pending:
+            from tqdm import tqdm
+
+            bar = tqdm(
+                total=len(pending), desc=f"judge {self.model}", unit="answer", disable=not progress
+            )
+            with ThreadPoolExecutor(max_workers=max(1, self.settings.concurrency)) as pool:
+                futures = {}
+                for prompt, indices in pending.items():
+                    first = items[indices[0]]
+                    job = pool.submit(self.judge_prompt, first.key, prompt, first.options)
+                    futures[job] = indices
+                try:
+                    for future in as_completed(futures):
+                        outcome = future.result()
+                        for n, i in enumerate(futures[future]):
+                            # a duplicate prompt shares the first one's call: only it counts
+                            results[i] = (
+                                outcome if n == 0
+                                else replace(
+                                    outcome, key=items[i].key, cached=outcome.resolved, requests=0,
+                                    prompt_tokens=0, completion_tokens=0, total_tokens=0,
+                                )
+                            )  # fmt: skip
+                        bar.update(1)
+                except BaseException:
+                    for future in futures:
+                        future.cancel()
+                    raise
+                finally:
+                    bar.close()
+        return [r for r in results if r is not None]
+
+    def _cache_text(self, prompt: str) -> str:
+        """What the cache is keyed by besides endpoint and model: everything sent that depends
+        on the prompt style (our prompt as it is; the official one with its system message)."""
+        system = system_prompt(self.settings.prompt)
+        return prompt if system is None else f"[{self.settings.prompt}]\n{system}\n{prompt}"
+
+    def _from_cache(self, key: str, prompt: str) -> JudgeOutcome | None:
+        text = self._cache_text(prompt)
+        hit = None if self.cache is None else self.cache.get(self.endpoint, self.model, text)
+        if hit is None:
+            return None
+        v = hit.verdict
+        return JudgeOutcome(
+            key, self.model, True, v.get("letter"), v.get("extracted_answer"),
+            v.get("judge_correct"), cached=True, prompt_tokens=hit.prompt_tokens,
+            completion_tokens=hit.completion_tokens, total_tokens=hit.total_tokens,
+            raw_reply=hit.raw_reply,
+        )  # fmt: skip
+
+
+def cause_counts(causes: Iterable[str]) -> dict[str, int]:
+    """Answers per cause, most frequent first (ties by name): the summaries' `unresolved_causes`."""
+    counts = Counter(causes)
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+@dataclass(frozen=True)
+class JudgeStats:
+    """Per-run counts of one judge model (the JSON report's `judge` entry)."""
+
+    model: str
+    answers: int  # answers sent to this judge (from the cache or the endpoint)
+    cached: int
+    judged: int  # answered by the endpoint in this run
+    requests: int  # HTTP requests sent, retries included
+    unresolved: int
+    unresolved_ids: list[str]
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    cached_total_tokens: int  # tokens the cached answers cost when they were made
+    endpoint: str = ""  # the base URL without credentials
+    unresolved_causes: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "endpoint": self.endpoint,
+            "answers": self.answers,
+            "cached": self.cached,
+            "judged": self.judged,
+            "requests": self.requests,
+            "unresolved": self.unresolved,
+            "unresolved_ids": list(self.unresolved_ids),
+            "unresolved_causes": dict(self.unresolved_causes),
+            "tokens": {
+                "prompt": self.prompt_tokens,
+                "completion": self.completion_tokens,
+                "total": self.total_tokens,
+                "cached_total": self.cached_total_tokens,
+            },
+        }
+
+
+def judge_stats(model: str, outcomes: Sequence[JudgeOutcome], endpoint: str = "") -> JudgeStats:
+    fresh = [o for o in outcomes if not o.cached]
+    return JudgeStats(
+        model=model,
+        answers=len(outcomes),
+        cached=sum(o.cached for o in outcomes),
+        judged=sum(o.resolved for o in fresh),
+        requests=sum(o.requests for o in outcomes),
+        unresolved=sum(not o.resolved for o in outcomes),
+        unresolved_ids=[o.key for o in outcomes if not o.resolved],
+        prompt_tokens=sum(o.prompt_tokens for o in fresh),
+        completion_tokens=sum(o.completion_tokens for o in fresh),
+        total_tokens=sum(o.total_tokens for o in fresh),
+        cached_total_tokens=sum(o.total_tokens for o in outcomes if o.cached),
+        endpoint=endpoint,
+        unresolved_causes=cause_counts(o.cause for o in outcomes if not o.resolved),
+    )

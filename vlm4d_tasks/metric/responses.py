@@ -1,0 +1,335 @@
+"""Reading model-response files in the official VLM4D formats.
+
+The official evaluation writes one JSON list per model and subset, in one of two shapes:
+
+* raw output: ``{id, question, choices: {A..D}, response, answer}`` where ``answer`` is the
+  ground-truth TEXT;
+* judged output: ``{id, question, choices, response, ground_truth_answer, extracted_answer,
+  correct}`` where ``extracted_answer`` is "B: left" / "No Valid Answer" and ``correct`` is the
+  (human-verified) label.
+
+The subset comes from the caller or from the path (see `official.subset_from_path`). Records
+are joined to the normalized annotations by (subset, id) when those are given; otherwise a
+record is built from the file itself with the official rules (`vlm4d_tasks.data.official`).
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from vlm4d_tasks.data import official
+from vlm4d_tasks.data.schema import LETTERS, Record, Source, Subset, make_uid, same_text_key
+
+FORMAT_FIX = (
+    "fix: correct the entry (official format: id, question, choices A-D, response, and answer "
+    "or ground_truth_answer) or leave the file out"
+)
+
+
+class ResponseFileError(ValueError):
+    """A response file or entry that cannot be read; the message names file, record, field,
+    and ends with the fix."""
+
+    def __init__(self, message: str, fix: str = FORMAT_FIX) -> None:
+        super().__init__(f"{message}; {fix}")
+
+
+@dataclass(frozen=True)
+class Response:
+    question_id: str
+    question: str
+    options: list[str]  # A-D order, as text
+    response: object  # the model's raw output (usually a string; kept as given)
+    answer_text: str  # ground truth, as text
+    reference_correct: bool | None = None
+    reference_extracted: str | None = None
+
+
+@dataclass(frozen=True)
+class ResponseFile:
+    path: str
+    name: str  # file stem, e.g. "gpt-4o_32frame"
+    subset: Subset
+    variant: str  # prompt setting from the folder name ("cot", "direct-output"), or ""
+    responses: list[Response] = field(default_factory=list)
+
+    @property
+    def judged(self) -> bool:
+        return any(r.reference_correct is not None for r in self.responses)
+
+    def uid(self, response: Response) -> str:
+        return make_uid(self.subset.value, response.question_id)
+
+
+def _text(value: object, *, file: str, record: str, name: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ResponseFileError(
+            f"{file}: record {record}: field {name!r}: expected text, got {value!r}"
+        )
+    return _unicode(str(value), file=file, record=record, name=name)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _unicode(value: object, *, file: str, record: str, name: str) -> object:
+    """`value` unchanged, unless a string in it holds a lone surrogate: JSON's "\\ud800"
+    escape decodes to one, but it is no character, so no UTF-8 text (a judge prompt, the
+    score files) can carry it."""
+    for text in _strings(value):
+        bad = _SURROGATE.search(text)
+        if bad:
+            raise ResponseFileError(
+                f"{file}: record {record}: field {name!r}: a lone surrogate "
+                f"{bad.group()!r} at character {bad.start()} is not valid Unicode (a broken "
+                "\\u escape)",
+                "fix: re-export the file as UTF-8 or repair that escape",
+            )
+    return value
+
+
+def _strings(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [t for k, v in value.items() for t in _strings(k) + _strings(v)]
+    if isinstance(value, list):
+        return [t for v in value for t in _strings(v)]
+    return []
+
+
+def parse_entry(entry: object, *, file: str, index: int) -> Response:
+    """One JSON entry -> `Response`; raises `ResponseFileError` naming file, record and field."""
+    if not isinstance(entry, dict):
+        raise ResponseFileError(f"{file}: entry #{index}: expected an object")
+    record = str(entry.get("id", f"#{index}"))
+    for name in ("id", "question", "choices", "response"):
+        if name not in entry:
+            raise ResponseFileError(f"{file}: record {record}: field {name!r} is missing")
+    choices = entry["choices"]
+    if not isinstance(choices, dict) or sorted(choices) != list(LETTERS):
+        raise ResponseFileError(
+            f"{file}: record {record}: field 'choices': expected keys A-D, got {choices!r}"
+        )
+    if "ground_truth_answer" in entry:
+        answer_key = "ground_truth_answer"
+    elif "answer" in entry:
+        answer_key = "answer"
+    else:
+        raise ResponseFileError(
+            f"{file}: record {record}: field 'answer' (or 'ground_truth_answer') is missing"
+        )
+    correct = entry.get("correct")
+    if correct is not None and not isinstance(correct, bool):
+        raise ResponseFileError(
+            f"{file}: record {record}: field 'correct': expected true/false, got {correct!r}"
+        )
+    extracted = entry.get("extracted_answer")
+    return Response(
+        question_id=_text(entry["id"], file=file, record=record, name="id"),
+        question=_text(entry["question"], file=file, record=record, name="question"),
+        options=[_text(choices[k], file=file, record=record, name=f"choices.{k}") for k in LETTERS],
+        response=_unicode(entry["response"], file=file, record=record, name="response"),
+        answer_text=_text(entry[answer_key], file=file, record=record, name=answer_key),
+        reference_correct=correct,
+        reference_extracted=None
+        if extracted is None
+        else _text(extracted, file=file, record=record, name="extracted_answer"),
+    )
+
+
+def load_response_file(path: str | Path, subset: Subset | str | None = None) -> ResponseFile:
+    """Read one response file; `subset` defaults to the one its path names."""
+    path = Path(path)
+    if path.is_dir():
+        raise ResponseFileError(
+            f"{path}: is a directory, not a response file",
+            f"fix: pass the JSON files inside it (e.g. {path}/*.json)",
+        )
+    if not path.exists():
+        raise ResponseFileError(f"{path}: no such file", "fix: check the path")
+    chosen = Subset(subset) if subset is not None else official.subset_from_path(path)
+    if chosen is None:
+        raise ResponseFileError(
+            f"{path}: cannot tell the subset",
+            "fix: name a folder real_mc*/synthetic_mc* or pass --subset",
+        )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ResponseFileError(
+            f"{path}: not UTF-8 text ({exc})", "fix: re-export the file as UTF-8 JSON"
+        ) from None
+    except OSError as exc:
+        raise ResponseFileError(
+            f"{path}: cannot read it ({exc.strerror or exc})",
+            "fix: check the path and its permissions",
+        ) from None
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise ResponseFileError(
+            f"{path}: not valid JSON (nested too deeply to read)",
+            "fix: pass a response file (a JSON list of records)",
+        ) from None
+    except ValueError as exc:  # JSONDecodeError, and numbers longer than Python converts
+        raise ResponseFileError(
+            f"{path}: not valid JSON ({exc})", "fix: pass a response file (a JSON list)"
+        ) from None
+    if not isinstance(data, list):
+        raise ResponseFileError(
+            f"{path}: expected a JSON list of records, got {type(data).__name__}",
+            "fix: pass a response file (a JSON list of records)",
+        )
+    responses = [parse_entry(entry, file=str(path), index=i) for i, entry in enumerate(data)]
+    seen: set[str] = set()
+    for response in responses:
+        if response.question_id in seen:
+            raise ResponseFileError(
+                f"{path}: record {response.question_id}: field 'id' repeats",
+                "fix: keep one answer per question id",
+            )
+        seen.add(response.question_id)
+    return ResponseFile(
+        path=str(path),
+        name=path.stem,
+        subset=chosen,
+        variant=official.variant_from_path(path),
+        responses=responses,
+    )
+
+
+def record_from_response(response: Response, subset: Subset, *, file: str = "") -> Record:
+    """A record built from the response file alone, with the official rules.
+
+    Perspective of a real question: the id rule (id > 922 = egocentric). Category: the rules
+    of `vlm4d_tasks.data.categories`, the same for both subsets as with the annotations (on the
+    release's synthetic questions its false-positive rule equals the official "answer starts
+    with 'no '" split).
+    """
+    from vlm4d_tasks.data.annotations import normalize_entry
+
+    entry = {
+        "id": response.question_id,
+        "question": response.question,
+        "choices": dict(zip(LETTERS, response.options)),
+        "answer": response.answer_text,
+        "video": "",
+    }
+    record, _ = normalize_entry(entry, subset, file=file)
+    perspective = None
+    source = Source.COSMOS.value if subset is Subset.SYNTHETIC else "unknown"
+    if subset is Subset.REAL:
+        try:
+            perspective = official.real_perspective(response.question_id)
+        except ValueError:
+            raise ResponseFileError(
+                f"{file}: record {response.question_id}: field 'id': "
+                f"{response.question_id!r} has no number, so the official rule (real ids above "
+                f"{official.REAL_LAST_EXOCENTRIC_ID} are egocentric) cannot tell its perspective",
+                "fix: pass --annotations DIR (the perspective then comes from the video folder) "
+                "or correct the id",
+            ) from None
+        if perspective.value == "egocentric":
+            source = Source.EGO4D.value
+        perspective = perspective.value
+    return replace(record, perspective=perspective, source=source)
+
+
+class StaleKind(str, enum.Enum):
+    """How a response entry differs from the annotation of its question."""
+
+    OPTIONS_REORDERED = "options_reordered"  # same options, other letters: graded as asked
+    OPTION_SET_CHANGED = "option_set_changed"
+    ANSWER_CHANGED = "answer_changed"
+    QUESTION_CHANGED = "question_changed"
+
+
+# The kinds that change what was asked or what counts as right: graded against the file's own
+# ground truth with a flag, or left out with `--strict`. Re-lettering changes neither.
+CHANGED_MEANING = frozenset(set(StaleKind) - {StaleKind.OPTIONS_REORDERED})
+
+
+def stale_kinds(response: Response, annotation: Record) -> tuple[StaleKind, ...]:
+    """Every way `response`'s question, options and ground truth differ from `annotation`."""
+    kinds = []
+    if same_text_key(response.question) != same_text_key(annotation.question):
+        kinds.append(StaleKind.QUESTION_CHANGED)
+    asked = [same_text_key(o) for o in response.options]
+    annotated = [same_text_key(o) for o in annotation.options]
+    if sorted(asked) != sorted(annotated):
+        kinds.append(StaleKind.OPTION_SET_CHANGED)
+    elif asked != annotated:
+        kinds.append(StaleKind.OPTIONS_REORDERED)
+    if same_text_key(response.answer_text) != same_text_key(annotation.answer_text):
+        kinds.append(StaleKind.ANSWER_CHANGED)
+    return tuple(kinds)
+
+
+def as_asked(response: Response, annotation: Record) -> Record:
+    """The question as the model was shown it: the file's question, options (in the file's
+    order) and ground truth, with the annotation's uid, perspective, category and source.
+
+    Grading this record maps the model's letters and option texts through the options it saw,
+    and a chosen option is right when its text is the ground truth it was asked with.
+    """
+    key = same_text_key(response.answer_text)
+    letters = [LETTERS[i] for i, o in enumerate(response.options) if same_text_key(o) == key]
+    stale = [f"stale:{kind.value}" for kind in stale_kinds(response, annotation)]
+    return replace(
+        annotation,
+        question=response.question,
+        options=list(response.options),
+        answer=letters[0] if letters else "",
+        answer_text=response.answer_text,
+        flags=[*annotation.flags, *(f for f in stale if f not in annotation.flags)],
+    )
+
+
+@dataclass(frozen=True)
+class Joined:
+    """The records a file's responses are graded against, and how each one is stale."""
+
+    records: list[Record]
+    stale: dict[str, tuple[StaleKind, ...]]  # uid -> kinds, only for entries that differ
+
+
+def records_for(file: ResponseFile, annotations: Mapping[str, Record] | None = None) -> Joined:
+    """The record of every response: as asked (`as_asked`) joined to the annotations by uid,
+    or built from the file itself when there are no annotations."""
+    if annotations is None:
+        records = [record_from_response(r, file.subset, file=file.path) for r in file.responses]
+        return Joined(records, {})
+    records, stale = [], {}
+    for response in file.responses:
+        uid = file.uid(response)
+        if uid not in annotations:
+            raise ResponseFileError(
+                f"{file.path}: record {response.question_id}: field 'id': "
+                f"no question {uid} in the annotations",
+                "fix: check --annotations (and --subset) or leave the file out",
+            )
+        records.append(as_asked(response, annotations[uid]))
+        kinds = stale_kinds(response, annotations[uid])
+        if kinds:
+            stale[uid] = kinds
+    return Joined(records, stale)
+
+
+def stale_summary(stale: Mapping[str, Sequence[StaleKind]], excluded: bool) -> dict:
+    """What a run reports about its stale entries (JSON): counts per kind and the entries."""
+    from collections import Counter
+
+    counts = Counter(kind.value for kinds in stale.values() for kind in kinds)
+    return {
+        "count": len(stale),
+        "by_kind": {kind.value: counts[kind.value] for kind in StaleKind if counts[kind.value]},
+        "changed_meaning": sum(1 for kinds in stale.values() if CHANGED_MEANING & set(kinds)),
+        "excluded": excluded,
+        "entries": [{"id": uid, "kinds": [k.value for k in kinds]} for uid, kinds in stale.items()],
+    }

@@ -1,1 +1,0 @@
-"""vlm4d_tasks.tasks"""
