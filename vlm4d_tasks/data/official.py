@@ -34,6 +34,7 @@ _ID_NUMBER = re.compile(r"(\d+)\s*$")
 _SUBSET_PREFIXES: tuple[tuple[str, Subset], ...] = (
     ("real_mc", Subset.REAL),
     ("synthetic_mc", Subset.SYNTHETIC),
+    ("probe_mc", Subset.PROBE),  # ours: the probe set's answers, scored like the others
 )
 
 
