@@ -13,7 +13,8 @@ import yaml
 from _annotation_fixtures import REAL, SYNTHETIC
 
 from vlm4d_tasks.data.annotations import load_annotations
-from vlm4d_tasks.data.dataset_repo import build_dataset_repo, load_dataset_records, load_split
+from vlm4d_tasks.data.dataset_repo import build_dataset_repo, load_split
+from vlm4d_tasks.data.schema import Record
 from vlm4d_tasks.data.stats import count_table, markdown_table
 
 VLM4D = [sys.executable, "-m", "vlm4d_tasks.cli"]
@@ -34,8 +35,9 @@ def built(tmp_path, annotations_dir, hf_home):
 
 def test_load_dataset_round_trip(built, annotations_dir):
     expected = load_annotations(annotations_dir).records
-    assert load_dataset_records(built, "all") == expected
-    assert load_dataset_records(built) == expected  # `all` is the default config
+    assert [Record.from_dict(row) for row in load_split(built, "all")] == expected
+    # `all` is the default config
+    assert [Record.from_dict(row) for row in load_split(built)] == expected
     real = load_split(built, "real")
     assert len(real) == len(REAL) and set(real["subset"]) == {"real"}
     assert len(load_split(built, "synthetic")) == len(SYNTHETIC)
@@ -201,7 +203,7 @@ def test_foreign_folder_is_refused_then_moved_aside_with_force(tmp_path, annotat
     aside = out.parent / "thesis.old-1"
     assert _digest(aside) == before  # moved whole, nothing deleted or mixed in
     assert f"aside to {aside}" in done.stdout
-    assert load_dataset_records(out, "real")  # and the build took its place
+    assert len(load_split(out, "real")) == len(REAL)  # and the build took its place
     assert not (out / "data" / "mystuff").exists()
     _no_leftovers(out.parent)
 

@@ -116,28 +116,6 @@ def test_policies_are_frozen_and_hashable():
     assert {Uniform(8), Uniform(8), Fps(1.0), All()} == {Uniform(8), Fps(1.0), All()}
 
 
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("uniform:8", Uniform(8)),
-        ("8", Uniform(8)),
-        ("fps:1", Fps(1.0, 64)),
-        ("fps:0.5:16", Fps(0.5, 16)),
-        ("1fps", Fps(1.0)),
-        ("all", All()),
-        (" ALL ", All()),
-    ],
-)
-def test_parse_policy(text, expected):
-    assert video.parse_policy(text) == expected
-
-
-@pytest.mark.parametrize("text", ["", "uniform", "uniform:x", "fps:1:2:3", "every", "uniform:0"])
-def test_parse_policy_rejects(text):
-    with pytest.raises(ValueError, match="frame policy"):
-        video.parse_policy(text)
-
-
 def test_policy_keys_differ():
     keys = {Uniform(8).key, Uniform(32).key, Fps(1.0).key, Fps(1.0, 32).key, All().key}
     assert len(keys) == 5
@@ -180,81 +158,105 @@ def test_sparse_frames_are_pixel_identical_to_a_full_decode(clips, name):
         np.testing.assert_array_equal(result.frames, everything[result.indices])
 
 
+def _count_opens(monkeypatch, first=None) -> list[str]:
+    """The files PyAV opens from now on, in order (the sampler opens clips with `av.open`);
+    `first` may change the first container opened before the sampler reads it."""
+    opened: list[str] = []
+    real_open = av.open
+
+    def open_(file, *args, **kwargs):
+        container = real_open(file, *args, **kwargs)
+        if first is not None and not opened:
+            first(container)
+        opened.append(str(file))
+        return container
+
+    monkeypatch.setattr(av, "open", open_)
+    return opened
+
+
 def test_parallel_decoders_give_the_same_result_as_one(clips, monkeypatch):
-    # workers=3 on a machine made to look like 3 cores: three decoders share the ranges.
+    # workers=3 on a machine made to look like 3 cores: uniform-32 has targets in every GOP,
+    # so three decoders share the ranges, each with the file opened once more (`sample`).
     path = clips["gop12.mp4"]
-    info = video.probe(path)
     policy = Uniform(32)
-    container = av.open(path)
-    try:
-        _, index, _ = video._probe(container, path)
-    finally:
-        container.close()
-    ranges = video.decode_ranges(index, policy.indices(info.count, info.fps))
-    assert len(ranges) > 2
-    single = video.sample(path, policy)
+    opens = _count_opens(monkeypatch)
+    single = video.sample(path, policy, workers=1)
+    assert opens == [path]
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
     parallel = video.sample(path, policy, workers=3)
-    assert video._workers(index, parallel.indices, ranges, 3) == 3
+    assert opens == [path] * 4  # three decoders
     np.testing.assert_array_equal(parallel.frames, single.frames)
     assert numbers(parallel.frames) == parallel.indices
     assert (parallel.decoded, parallel.converted) == (single.decoded, single.converted)
 
 
 @pytest.mark.parametrize("name", ["gop12.mp4", "gop250.mp4", "nob.mp4", "gop12.mkv", "gop12.ts"])
-def test_opening_does_not_decode_pictures_and_sampling_is_unchanged(clips, name):
-    # The quick open skips the probing decoder's pictures; everything read from the stream
-    # (count, rate, size, keyframes, timestamps) must be what a fully probed open reads, and
-    # the frames those of a full decode.
+def test_quick_open_reads_what_a_full_decode_shows(clips, name):
+    # `probe` and `sample` open a clip without decoding a picture; everything they read from
+    # the stream (count, rate, size, keyframes, timestamps) must be what a fully probed open
+    # and a decode of every frame show, and the frames those of a full decode.
     path = clips[name]
-
-    def stream_view(quick: bool):
-        container = video._open(path, quick)
-        try:
-            stream, index, info = video._probe(container, path)
-            return info, index.pts, index.keyframe, index.reference, stream.time_base
-        finally:
-            container.close()
-
-    assert stream_view(quick=True) == stream_view(quick=False)
     with av.open(path) as container:
-        everything = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+        stream = container.streams.video[0]
+        decoded = list(container.decode(stream))
+        everything = np.stack([f.to_ndarray(format="rgb24") for f in decoded])
+        rate, time_base, header = float(stream.average_rate), float(stream.time_base), stream.frames
+    info = video.probe(path)
+    assert info.count == len(decoded)
+    assert info.fps == rate
+    assert (info.width, info.height) == (decoded[0].width, decoded[0].height)
+    assert info.keyframes == tuple(k for k, frame in enumerate(decoded) if frame.key_frame)
+    first = decoded[0].pts
+    expected = [(f.pts - first) * time_base for f in decoded]
+    assert info.timestamps == pytest.approx(expected, abs=1e-6)
+    assert info.header_frames == header
     result = video.sample(path, Uniform(8), workers=1)
-    np.testing.assert_array_equal(result.frames, np.stack(everything)[result.indices])
+    np.testing.assert_array_equal(result.frames, everything[result.indices])
 
 
-@pytest.mark.parametrize("fault", ["dropped", "out_of_order"])
-def test_quick_open_starts_again_fully_probed_when_the_decoder_misbehaves(
-    clips, monkeypatch, fault
-):
-    # A decoder that learns an undeclared reorder delay late drops or reorders its first
-    # pictures; that cannot be encoded here (x264 always declares it), so the decoder's output
-    # is altered at the collector, for the quickly opened attempt only.
+def test_a_decoder_that_drops_pictures_after_the_quick_open_gets_a_full_one(clips, monkeypatch):
+    # A decoder that learns an undeclared reorder delay late drops its first pictures. x264
+    # always declares the delay, so the decoder of the first open is told to drop pictures
+    # (PyAV's `skip_frame`): the clip must be opened again and sampled as from a full decode,
+    # both attempts' work counted.
     path = clips["gop12.mp4"]
     expected = video.sample(path, Uniform(8), workers=1)
-    opened: list[bool] = []
-    real_open, real_take = video._open, video._Collector.take
 
-    def open_(path, quick=False):
-        opened.append(quick)
-        return real_open(path, quick)
+    def drop_pictures(container) -> None:
+        container.streams.video[0].codec_context.skip_frame = "NONKEY"
 
-    def take(self, frames):
-        if opened[-1]:
-            if fault == "dropped":
-                frames = [f for f in frames if self.by_pts.get(f.pts) != expected.indices[3]]
-            else:
-                self.out_of_order = True
-        real_take(self, frames)
-
-    monkeypatch.setattr(video, "_open", open_)
-    monkeypatch.setattr(video._Collector, "take", take)
+    opens = _count_opens(monkeypatch, first=drop_pictures)
     result = video.sample(path, Uniform(8), workers=1)
-    assert opened == [True, False]
+    assert opens == [path, path]
     np.testing.assert_array_equal(result.frames, expected.frames)
     assert result.indices == expected.indices
-    # Both attempts' work is counted.
     assert result.decoded > expected.decoded
+
+
+def _remux_with_pts_as_dts(source: str, out: Path) -> str:
+    """`source` in Matroska with every packet's pts replaced by its dts (decode order)."""
+    with av.open(source) as reader, av.open(str(out), "w") as writer:
+        stream = reader.streams.video[0]
+        copy = writer.add_stream_from_template(stream)
+        for packet in reader.demux(stream):
+            if packet.size:
+                packet.pts, packet.stream = packet.dts, copy
+                writer.mux(packet)
+    return str(out)
+
+
+def test_a_decoder_whose_output_runs_backwards_gets_a_full_open(clips, tmp_path, monkeypatch):
+    # Pts that follow decode order while the clip has B-frames: the decoder emits pictures in
+    # presentation order, so their pts run backwards. The quickly opened attempt must give up
+    # and the clip be opened again; its frames are those of a full decode.
+    path = _remux_with_pts_as_dts(clips["gop12.mp4"], tmp_path / "pts-in-decode-order.mkv")
+    opens = _count_opens(monkeypatch)
+    result = video.sample(path, Uniform(8), workers=1)
+    assert opens == [path, path]
+    expected = np.linspace(0, COUNT - 1, 8).astype(int).tolist()
+    assert result.indices == expected
+    assert numbers(result.frames) == expected
 
 
 def test_timestamps_are_seconds_from_the_first_frame(clips):
@@ -302,19 +304,6 @@ def test_b_frames_that_nothing_references_are_not_decoded(clips):
     result = video.sample(clips["gop250.mp4"], Listed((COUNT - 1,)))
     assert numbers(result.frames) == [COUNT - 1]
     assert COUNT // 3 < result.decoded < COUNT
-
-
-def test_decode_ranges_are_disjoint_and_sorted(clips):
-    container = av.open(clips["gop12.mp4"])
-    try:
-        _, index, info = video._probe(container, clips["gop12.mp4"])
-    finally:
-        container.close()
-    ranges = video.decode_ranges(index, Uniform(32).indices(info.count, info.fps))
-    for (_, end), (start, _) in zip(ranges, ranges[1:], strict=False):
-        assert start > end + 1
-    assert all(start <= end for start, end in ranges)
-    assert all(index.keyframe[start] for start, _ in ranges)
 
 
 def test_resize_in_the_same_pass(clips):

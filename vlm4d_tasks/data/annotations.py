@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from vlm4d_tasks.data.categories import categorize
-from vlm4d_tasks.data.official import real_perspective
+from vlm4d_tasks.data.official import ANNOTATION_FILES, real_perspective
 from vlm4d_tasks.data.paths import unsafe_reason
 from vlm4d_tasks.data.release import Provenance, check_files
 from vlm4d_tasks.data.schema import (
@@ -36,11 +36,6 @@ from vlm4d_tasks.data.schema import (
     same_text_key,
 )
 
-ANNOTATION_FILES: dict[Subset, str] = {
-    Subset.REAL: "real_mc.json",
-    Subset.SYNTHETIC: "synthetic_mc.json",
-    Subset.PROBE: "probe_mc.json",
-}
 # The probe generator also writes the normalized records (category and perspective are
 # known by construction there, so they are not re-derived from text).
 PROBE_RECORDS_FILE = "probe_records.jsonl"

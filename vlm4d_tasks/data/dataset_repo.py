@@ -542,10 +542,6 @@ def load_split(folder: str | Path, config: str | None = None, split: str = SPLIT
     return load_dataset(str(folder), config, split=split)
 
 
-def load_dataset_records(folder: str | Path, config: str | None = None) -> list[Record]:
-    return [Record.from_dict(row) for row in load_split(folder, config)]
-
-
 def dataset_rows(folder: str | Path) -> list[dict]:
     """Every row of every subset in a built folder (each subset's own config, once)."""
     from datasets import get_dataset_config_names

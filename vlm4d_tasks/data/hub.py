@@ -11,7 +11,7 @@ from __future__ import annotations
 import posixpath
 from pathlib import Path
 
-from vlm4d_tasks.data.annotations import ANNOTATION_FILES
+from vlm4d_tasks.data.official import ANNOTATION_FILES
 
 OFFICIAL_REPO_ID = "shijiezhou/VLM4D"
 # A branch, not a pin: the hub could not be reached to resolve a commit when the release was

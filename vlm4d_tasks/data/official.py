@@ -30,6 +30,15 @@ REAL_LAST_EXOCENTRIC_ID = 922
 NO_VALID_ANSWER = "No Valid Answer"
 SYNTHETIC_FALSE_POSITIVE_PREFIX = "no "
 
+# The question file of each subset: the release's two (under `QA/` on the hub, `data/` on
+# GitHub), and ours for the probe set in the same format. The loader looks for these names
+# and the hub download fetches them.
+ANNOTATION_FILES: dict[Subset, str] = {
+    Subset.REAL: "real_mc.json",
+    Subset.SYNTHETIC: "synthetic_mc.json",
+    Subset.PROBE: "probe_mc.json",
+}
+
 _ID_NUMBER = re.compile(r"(\d+)\s*$")
 _SUBSET_PREFIXES: tuple[tuple[str, Subset], ...] = (
     ("real_mc", Subset.REAL),

@@ -10,9 +10,10 @@ loader uses its first half, `unsafe_reason`, to flag such records `unsafe_video_
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from vlm4d_tasks.data.schema import field_of
 
 
 class VideoNotFoundError(FileNotFoundError):
@@ -78,10 +79,6 @@ def contained_path(root: str | Path, relative: object) -> Path:
     return Path(root) / relative
 
 
-def _field(record: Any, name: str) -> str:
-    return record[name] if isinstance(record, Mapping) else getattr(record, name)
-
-
 def video_path(
     record: Any,
     root: str | Path | None = None,
@@ -97,7 +94,7 @@ def video_path(
     A video path that could leave its root is refused with `VideoNotFoundError` (it is
     never opened).
     """
-    video, uid = _field(record, "video"), _field(record, "uid")
+    video, uid = field_of(record, "video"), field_of(record, "uid")
     if root is None:
         from vlm4d_tasks.data.hub import OFFICIAL_REPO_ID, OFFICIAL_REVISION, download_video
 

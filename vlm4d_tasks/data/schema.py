@@ -3,11 +3,20 @@
 Every other module (dataset builder, extraction, scoring, lmms-eval glue, probe generator)
 speaks in these records. Enumerated fields are `Enum`s so that an unknown value raises
 instead of silently forming a new group.
+
+How enumerated values are compared (one rule, in `data/`, `video/`, `probe/` and the lmms-eval
+data and prompt glue): a record (or a dataset row) holds the plain string value, checked
+against its `Enum` once, where the record is made (`Subset(...)`, `Category(...)` in the
+annotation loader and the probe generator). Such a field is compared with a member's value,
+`record.subset == Subset.REAL.value`, never with a bare literal (`== "real"`: a typo would
+match nothing, silently) and never with the member itself (the `str` mixin makes that equal
+too, which hides which of the two a variable holds). Two members are compared with `is`.
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -84,6 +93,11 @@ class Record:
     @property
     def answer_index(self) -> int:
         return LETTERS.index(self.answer)
+
+
+def field_of(record: Any, name: str) -> Any:
+    """Field `name` of a `Record` or of a dataset row (a mapping, as lmms-eval passes docs)."""
+    return record[name] if isinstance(record, Mapping) else getattr(record, name)
 
 
 def same_text_key(text: object) -> str:

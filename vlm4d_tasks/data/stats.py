@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from vlm4d_tasks.data.schema import Category, Perspective, Source, Subset
+from vlm4d_tasks.data.schema import Category, Perspective, Source, Subset, field_of
 
 # Row groups of the table: (label, record field, the values in display order).
 _GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
@@ -16,39 +16,36 @@ _GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 )
 
 
-def _get(row: Any, name: str):
-    return row[name] if isinstance(row, Mapping) else getattr(row, name)
-
-
 def count_table(rows: Iterable[Any]) -> dict[str, dict[str, int]]:
     """{row label -> {subset -> count}} with a `total` column; empty rows left out."""
     rows = list(rows)
-    subsets = [s.value for s in Subset if any(_get(r, "subset") == s.value for r in rows)]
+    subsets = [s.value for s in Subset if any(field_of(r, "subset") == s.value for r in rows)]
     table: dict[str, dict[str, int]] = {}
 
     def add(label: str, predicate) -> None:
-        counts = Counter(_get(r, "subset") for r in rows if predicate(r))
+        counts = Counter(field_of(r, "subset") for r in rows if predicate(r))
         if sum(counts.values()):
             table[label] = {s: counts.get(s, 0) for s in subsets} | {"total": sum(counts.values())}
 
     add("questions", lambda r: True)
     if rows:
         videos = {
-            s: len({_get(r, "video") for r in rows if _get(r, "subset") == s}) for s in subsets
+            s: len({field_of(r, "video") for r in rows if field_of(r, "subset") == s})
+            for s in subsets
         }
-        table["videos"] = videos | {"total": len({_get(r, "video") for r in rows})}
+        table["videos"] = videos | {"total": len({field_of(r, "video") for r in rows})}
     for label, name, values in _GROUPS:
         known = set(values)
         others = sorted(
             {
-                str(_get(r, name))
+                str(field_of(r, name))
                 for r in rows
-                if _get(r, name) is not None and _get(r, name) not in known
+                if field_of(r, name) is not None and field_of(r, name) not in known
             }
         )
         for value in (*values, *others):
-            add(f"{label}: {value}", lambda r, n=name, v=value: _get(r, n) == v)
-    add("flagged", lambda r: bool(_get(r, "flags")))
+            add(f"{label}: {value}", lambda r, n=name, v=value: field_of(r, n) == v)
+    add("flagged", lambda r: bool(field_of(r, "flags")))
     return table
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from vlm4d_tasks.data.schema import LETTERS
+from vlm4d_tasks.data.schema import LETTERS, field_of
 
 STYLES: dict[str, str] = {
     "cot": "prompt_cot.jinja",
@@ -34,10 +34,6 @@ DEFAULT_STYLE = "cot"
 # Rendered byte for byte: the official layout starts with a newline (and the direct prompt
 # ends with one), which is part of what the official models saw.
 VERBATIM_STYLES = frozenset({"official_cot", "official_direct"})
-
-
-def _field(record: Any, name: str) -> Any:
-    return record[name] if isinstance(record, Mapping) else getattr(record, name)
 
 
 def render_prompt(
@@ -52,14 +48,14 @@ def render_prompt(
 
     if style not in STYLES:
         raise ValueError(f"unknown prompt style {style!r}; expected one of {sorted(STYLES)}")
-    options = list(_field(record, "options"))
+    options = list(field_of(record, "options"))
     if len(options) > len(LETTERS):
-        uid = _field(record, "uid") if isinstance(record, Mapping) and "uid" in record else "?"
+        uid = field_of(record, "uid") if isinstance(record, Mapping) and "uid" in record else "?"
         raise ValueError(f"record {uid}: field 'options': {len(options)} options, at most 4")
     body = render(
         "vlm4d_tasks.lmms.tasks",  # the templates sit beside the task YAMLs that use them
         STYLES[style],
-        question=_field(record, "question"),
+        question=field_of(record, "question"),
         options=options,
         letters=list(LETTERS[: len(options)]),
     )

@@ -60,9 +60,10 @@ import re
 from collections.abc import Container, Iterator, Sequence
 from dataclasses import dataclass
 
+from vlm4d_tasks.data.official import option_label
+
 LETTERS: tuple[str, ...] = ("A", "B", "C", "D")
 NO_ANSWER = None  # letter value when nothing is committed to
-NO_VALID_ANSWER_LABEL = "No Valid Answer"  # the official judge's wording
 
 
 @dataclass(frozen=True)
@@ -85,9 +86,8 @@ class Extraction:
     @property
     def label(self) -> str:
         """The official `extracted_answer` format: "C: right" or "No Valid Answer"."""
-        if self.letter is None:
-            return NO_VALID_ANSWER_LABEL
-        return f"{self.letter}: {self.option_text}" if self.option_text else self.letter
+        # The verdict keeps only the chosen option's text, so every slot holds it.
+        return option_label(self.letter, (self.option_text,) * len(LETTERS))
 
 
 # ============================================================================================

@@ -1,10 +1,9 @@
 """On-disk cache of sampled frames, so the questions that share a VLM4D clip decode it once.
 
 VLM4D asks 1816 questions about 1000 clips; the official code decodes a clip again for every
-question. Entries are keyed by the video file's identity (absolute path, size and mtime_ns, or
-optionally a SHA-256 of its content), the sampling policy and the output size. Each entry is a
-raw ``.npy`` array plus a JSON sidecar (indices, timestamps, fps, count). Several processes can
-share one cache directory:
+question. Entries are keyed by the video file's identity (absolute path, size and mtime_ns),
+the sampling policy and the output size. Each entry is a raw ``.npy`` array plus a JSON sidecar
+(indices, timestamps, fps, count). Several processes can share one cache directory:
 
 - writes go to a temporary file that ``os.replace`` moves into place (readers never see half an
   entry; the sidecar is written last and marks the entry complete);
@@ -43,7 +42,6 @@ from vlm4d_tasks.video.sampler import Frames, Policy, sample
 
 FORMAT_VERSION = 1
 DEFAULT_MAX_BYTES = 8 * 1024**3
-Identity = Literal["stat", "content"]
 
 
 def _default_dir() -> Path:
@@ -72,16 +70,6 @@ def _default_max_bytes() -> int:
     return value
 
 
-@functools.lru_cache(maxsize=256)
-def _content_hash(path: str, size: int, mtime_ns: int) -> str:
-    # size and mtime_ns are part of the memo key so an edited file is hashed again.
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 @dataclass
 class CacheStats:
     hits: int = 0
@@ -97,22 +85,16 @@ class FrameCache:
         self,
         directory: str | os.PathLike[str] | None = None,
         max_bytes: int | None = None,
-        identity: Identity = "stat",
     ) -> None:
-        if identity not in ("stat", "content"):
-            raise ValueError(f"FrameCache: identity must be 'stat' or 'content', got {identity!r}")
         self.directory = Path(directory) if directory is not None else _default_dir()
         self.max_bytes = _default_max_bytes() if max_bytes is None else int(max_bytes)
-        self.identity = identity
         self.stats = CacheStats()
 
     # -- keys -----------------------------------------------------------------------------
     def file_identity(self, path: str | os.PathLike[str]) -> dict[str, Any]:
-        """What makes a video file the same file: path, size, mtime (or content hash)."""
+        """What makes a video file the same file: path, size, mtime."""
         absolute = os.path.abspath(os.fspath(path))
         stat = os.stat(absolute)
-        if self.identity == "content":
-            return {"sha256": _content_hash(absolute, stat.st_size, stat.st_mtime_ns)}
         return {"path": absolute, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
     def key(

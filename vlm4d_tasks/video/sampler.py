@@ -159,27 +159,6 @@ def all_frames() -> All:
     return All()
 
 
-def parse_policy(text: str) -> Uniform | Fps | All:
-    """``"uniform:8"`` or ``"8"``, ``"fps:1"`` or ``"fps:1:64"`` or ``"1fps"``, ``"all"``."""
-    spec = text.strip().lower()
-    try:
-        if spec == "all":
-            return All()
-        if spec.isdigit():
-            return Uniform(int(spec))
-        if spec.endswith("fps") and spec[:-3]:
-            return Fps(float(spec[:-3]))
-        name, _, rest = spec.partition(":")
-        args = rest.split(":") if rest else []
-        if name == "uniform" and len(args) == 1:
-            return Uniform(int(args[0]))
-        if name == "fps" and len(args) in (1, 2):
-            return Fps(float(args[0]), *(int(a) for a in args[1:]))
-    except ValueError as exc:
-        raise ValueError(f"frame policy {text!r}: {exc}") from exc
-    raise ValueError(f"frame policy {text!r}: expected 'uniform:N', 'N', 'fps:R[:MAX]' or 'all'")
-
-
 @dataclass(frozen=True)
 class VideoInfo:
     """What the packet index says about a clip, read without decoding a frame."""
