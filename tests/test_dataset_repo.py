@@ -353,3 +353,18 @@ def test_bad_annotation_input_is_a_clean_error(tmp_path, hf_home, files, expecte
     assert expected in last and "Fix:" in last
     assert str(annotations) in last
     assert not (tmp_path / "out").exists()
+
+
+def test_a_probe_only_folder_gets_the_probe_card(tmp_path):
+    from _lmms_dataset import write_probe
+
+    probe = write_probe(tmp_path / "probe", scenes=2)
+    annotations = load_annotations(probe, ["probe"])
+    build_dataset_repo(annotations, tmp_path / "out", videos=probe)
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert card.startswith("---\n") and "pretty_name: VLM4D 4D probe" in card
+    assert "1816" not in card and '"real"' not in card and "`all`" not in card
+    assert "| seed | 0 |" in card and "| scenes | 2 |" in card
+    assert f"This folder holds {len(annotations.records)} questions" in card
+    rows = load_split(tmp_path / "out", "probe")
+    assert len(rows) == len(annotations.records)

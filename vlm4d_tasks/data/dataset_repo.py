@@ -98,7 +98,10 @@ def _yaml_without_anchors(data: dict) -> str:
 
 
 def card_metadata(
-    configs: dict[str, list[str]], counts: dict[str, int], sizes: dict[str, int]
+    configs: dict[str, list[str]],
+    counts: dict[str, int],
+    sizes: dict[str, int],
+    pretty_name: str = "VLM4D",
 ) -> dict:
     """The YAML header of the card: configs, dataset_info, licence, tags."""
     from vlm4d_tasks.data.schema import hf_features
@@ -106,7 +109,7 @@ def card_metadata(
     features = hf_features()._to_yaml_list()
     default = default_config(configs)
     return {
-        "pretty_name": "VLM4D",
+        "pretty_name": pretty_name,
         "license": "mit",
         "language": ["en"],
         "task_categories": ["video-text-to-text", "visual-question-answering"],
@@ -143,6 +146,8 @@ def render_card(
     from vlm4d_tasks.data.stats import count_table, markdown_table
     from vlm4d_tasks.templating import render
 
+    if records and all(r.subset == Subset.PROBE.value for r in records):
+        return _render_probe_card(records, annotations, configs, counts, sizes)
     metadata = _yaml_without_anchors(card_metadata(configs, counts, sizes))
     return render(
         __package__,
@@ -159,6 +164,55 @@ def render_card(
         problems=annotations.problems,
         has_probe=any(r.subset == Subset.PROBE.value for r in records),
         provenance=annotations.provenance,
+    )
+
+
+def probe_settings(annotations: Annotations) -> dict | None:
+    """The generator's settings and label version, from the probe_labels.json beside the
+    probe records that were loaded (None when it is not there)."""
+    from vlm4d_tasks.probe.generate import LABELS_FILE
+
+    for file in annotations.files:
+        labels = Path(file).parent / LABELS_FILE
+        if labels.is_file():
+            try:
+                data = json.loads(labels.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                return None
+            if isinstance(data, dict) and isinstance(data.get("settings"), dict):
+                return {"version": data.get("version"), **data["settings"]}
+    return None
+
+
+def _render_probe_card(
+    records: Sequence[Record],
+    annotations: Annotations,
+    configs: dict[str, list[str]],
+    counts: dict[str, int],
+    sizes: dict[str, int],
+) -> str:
+    """The card of a folder that holds only the probe set: its own story, not the benchmark's."""
+    from vlm4d_tasks import __version__
+    from vlm4d_tasks.data.stats import count_table, markdown_table
+    from vlm4d_tasks.templating import render
+
+    metadata = card_metadata(configs, counts, sizes, pretty_name="VLM4D 4D probe")
+    metadata["size_categories"] = ["n<1K" if len(records) < 1000 else "1K<n<10K"]
+    metadata["tags"] = [*metadata["tags"], "synthetic", "diagnostic"]
+    return render(
+        __package__,
+        "probe_card.jinja",
+        metadata_yaml=_yaml_without_anchors(metadata).rstrip("\n"),
+        configs=configs,
+        counts=counts,
+        default_config=default_config(configs),
+        counts_table=markdown_table(count_table(records)),
+        fields=list(FIELDS),
+        problems=annotations.problems,
+        provenance=annotations.provenance,
+        settings=probe_settings(annotations),
+        generator_version=__version__,
+        videos=len({r.video for r in records}),
     )
 
 
