@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
 
 import pytest
+from _judge_server import Action, ScriptedChatServer, prompt_of
 
 from vlm4d_tasks.probe import load_probe_records
 
@@ -40,25 +43,34 @@ def probe(tmp_path_factory):
     return out
 
 
-def _samples(path, records, letter_of):
+def _samples(path, records, response_of):
+    """A samples log as lmms-eval writes it: each line carries the vlm4d item of the document
+    (`process_results`) under the metric name."""
+    from vlm4d_tasks.lmms.metric import process_results
+
     with open(path, "w") as fh:
         for doc_id, record in enumerate(records):
-            verdict = {"uid": record.uid, "record": record.to_dict(), "letter": letter_of(record)}
-            fh.write(json.dumps({"doc_id": doc_id, "accuracy": verdict}) + "\n")
+            items = process_results(record.to_dict(), [response_of(record)], row="vlm4d_probe_mc")
+            fh.write(json.dumps({"doc_id": doc_id, "accuracy": items["accuracy"]}) + "\n")
     return path
 
 
 def _wrong(record):
-    return next(letter for letter in "ABCD" if letter != record.answer)
+    letter = next(letter for letter in "ABCD" if letter != record.answer)
+    return f"Therefore, the final answer is: {letter}"
+
+
+def _right(record):
+    return f"Therefore, the final answer is: {record.answer}"
 
 
 @pytest.mark.parametrize(
-    "name, letter_of, percent",
-    [("oracle", lambda r: r.answer, "100.0"), ("contrarian", _wrong, "0.0")],
+    "name, response_of, percent",
+    [("oracle", _right, "100.0"), ("contrarian", _wrong, "0.0")],
 )
-def test_report_follows_the_chosen_letters(tmp_path, probe, name, letter_of, percent):
+def test_report_follows_the_chosen_letters(tmp_path, probe, name, response_of, percent):
     records = load_probe_records(probe)
-    samples = _samples(tmp_path / f"{name}.jsonl", records, letter_of)
+    samples = _samples(tmp_path / f"{name}.jsonl", records, response_of)
     out = tmp_path / "report.md"
     done = subprocess.run(
         VLM4D + ["diagnose-probe", str(probe), str(samples), "--markdown", str(out)],
@@ -74,6 +86,42 @@ def test_report_follows_the_chosen_letters(tmp_path, probe, name, letter_of, per
     assert "twin pairs" in done.stdout
 
 
+def _oracle_judge(body, n):
+    """A judge that finds the ground truth in every response (it reads the truth off its own
+    prompt), whatever the response says."""
+    truth = re.search(r"Ground-truth answer: ([A-D]): (.*)", prompt_of(body))
+    verdict = {"extracted_answer": f"{truth[1]}: {truth[2]}", "correct": True}
+    return Action(content=json.dumps(verdict))
+
+
+def test_llm_judge_diagnoses_the_judges_verdicts(tmp_path, probe):
+    # The responses commit to nothing the extraction can read: under `rule` every answer is
+    # "no valid answer"; under `llm` the judge decides, and the diagnosis follows the judge.
+    records = load_probe_records(probe)
+    samples = _samples(tmp_path / "vague.jsonl", records, lambda r: "It moves, I think.")
+    n = len(records)
+    rule = subprocess.run(VLM4D + ["diagnose-probe", str(probe), str(samples)],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert rule.returncode == 0, rule.stderr
+    assert f"Probe accuracy: 0.0 (0/{n})" in rule.stdout
+    with ScriptedChatServer(_oracle_judge) as server:
+        env = {**os.environ, "VLM4D_JUDGE_MODEL": "local-judge",
+               "VLM4D_JUDGE_BASE_URL": server.url,
+               "VLM4D_JUDGE_CACHE": str(tmp_path / "judge.sqlite")}  # fmt: skip
+        done = subprocess.run(
+            VLM4D + ["diagnose-probe", str(probe), str(samples), "--judge", "llm", "--no-progress"],
+            capture_output=True, text=True, timeout=120, env=env,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        # one request per distinct prompt (the twins of a pair ask the same question)
+        assert 0 < len(server.requests) == len(set(server.prompts)) <= n
+    assert f"Probe accuracy: 100.0 ({n}/{n})" in done.stdout
+    groups = [line for line in done.stdout.splitlines() if line.startswith("| ") and "%" not in line
+              and "---" not in line and "twin" not in line and line.count("|") == 3]  # fmt: skip
+    assert groups and all(" 100.0 (" in line for line in groups), groups
+    assert (tmp_path / "judge.sqlite").is_file()  # VLM4D_JUDGE_CACHE honoured
+
+
 def test_malformed_samples_line_is_named(tmp_path, probe):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"doc_id": 0, "accuracy": {"uid": "probe/probe_0001"}}\n')
@@ -84,4 +132,4 @@ def test_malformed_samples_line_is_named(tmp_path, probe):
         timeout=120,
     )
     assert done.returncode == 1
-    assert f"{bad}:1" in done.stderr and "accuracy.record/letter" in done.stderr
+    assert f"{bad}:1" in done.stderr and "accuracy.record/response" in done.stderr

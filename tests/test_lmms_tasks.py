@@ -181,11 +181,12 @@ def test_llm_judge_runs_once_per_task_in_one_concurrent_batch(monkeypatch, tmp_p
 
 
 def test_unknown_judge_mode_is_an_error(monkeypatch):
-    from vlm4d_tasks.lmms.metric import judge_mode
+    from vlm4d_tasks.lmms.metric import AGGREGATIONS
 
+    items = _items({"translational": "Therefore, the final answer is: B"})
     monkeypatch.setenv("VLM4D_JUDGE", "oracle")
     with pytest.raises(ValueError, match="VLM4D_JUDGE='oracle'"):
-        judge_mode()
+        AGGREGATIONS["accuracy"]([i["accuracy"] for i in items])
 
 
 # --------------------------------------------------------------------------------------------

@@ -247,9 +247,9 @@ def test_run_metadata_records_protocol_decoding_and_frames(monkeypatch):
         model="qwen2_5_vl", model_args="pretrained=Qwen/Qwen2.5-VL-7B-Instruct,max_num_frames=32",
         gen_kwargs="", seed=[215, 215, 215, 215], limit=None, output_path=None,
     )  # fmt: skip
-    monkeypatch.setattr(lmms_metric, "_run", lmms_metric._Run(args))  # this run only
-    lmms_metric._current_run(args).rows["vlm4d_mc_official"] = {}
-    meta = lmms_metric.run_metadata(args)
+    run = lmms_metric.current_run(args)  # a new args namespace: a new run
+    run.rows["vlm4d_mc_official"] = {}
+    meta = run.metadata()
     protocol = meta["protocol"]
     assert protocol["name"] == "official"
     assert protocol["decoding"]["official"]["temperature"] == 1.0

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from vlm4d_tasks.data.official import NO_VALID_ANSWER, option_label
+from vlm4d_tasks.data.official import option_label
 from vlm4d_tasks.data.schema import Record
 from vlm4d_tasks.metric.scoring import Verdict
 
@@ -98,12 +98,6 @@ def _stats(judge, outcomes) -> dict[str, Any]:
     return judge_stats(judge.model, outcomes, endpoint).to_dict()
 
 
-def _label(outcome, record: Record) -> str:
-    if not outcome.resolved:
-        return "UNRESOLVED"
-    return option_label(outcome.letter, record.options) if outcome.letter else NO_VALID_ANSWER
-
-
 def grade(
     records: Sequence[Record],
     responses: Mapping[str, object],
@@ -150,7 +144,9 @@ def grade(
     stats.append(_stats(judges[1], second))
     disagreements = []
     for record, a, b in zip(records, primary, second):
-        label_a, label_b = _label(a, record), _label(b, record)
+        label_a, label_b = (
+            option_label(o.letter, record.options) if o.resolved else "UNRESOLVED" for o in (a, b)
+        )
         if label_a != label_b:
             disagreements.append(
                 {

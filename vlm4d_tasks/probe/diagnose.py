@@ -10,15 +10,20 @@ effect of the camera is measurable directly:
   suggests another answer (`facts.apparent` in the labels: the object's motion across the
   image taken at face value), how often the model picks that apparent answer.
 
-Pure functions over the records, the labels JSON and the chosen letters; no model needed.
+Pure functions over the records, the labels JSON and the scored answers; no model needed.
+Right and wrong come from the metric's own pipeline (`vlm4d_tasks.metric.pipeline`: the
+verdicts of the judge mode used, `scoring.is_correct`), so the diagnosis is about exactly the
+answers the results table scored; an answer the judge left unresolved is left out and noted.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
-from vlm4d_tasks.data.schema import LETTERS, Record
+from vlm4d_tasks.data.schema import LETTERS, Perspective, Record
+from vlm4d_tasks.metric.scoring import ScoredItem, Verdict, VerdictStatus, join
 from vlm4d_tasks.probe.questions import CAMERA_DIRECTIONS
 
 
@@ -42,6 +47,7 @@ class ProbeDiagnosis:
     confusion_chose_apparent: int
     unanswered: int
     notes: list[str] = field(default_factory=list)
+    unresolved: int = 0  # answers the judge could not decide: left out, never counted wrong
 
     @property
     def confusion_rate(self) -> float | None:
@@ -59,30 +65,59 @@ class ProbeDiagnosis:
         return out
 
 
-def diagnose(records: list[Record], labels: dict, choices: dict[str, str | None]) -> ProbeDiagnosis:
-    """`choices` maps question_id to the letter a model chose (None: no valid answer).
+def diagnose(
+    records: list[Record], labels: dict, choices: Mapping[str, str | None]
+) -> ProbeDiagnosis:
+    """The diagnosis of letters given directly (an oracle, a hand-made answer sheet): `choices`
+    maps question_id to the chosen letter (None: no valid answer), scored by the metric's rule
+    (`scoring.join`) and diagnosed by `diagnose_scored`.
 
     Questions missing from `choices` are left out (and counted in `notes`); a None choice
     counts as answered wrongly and is also counted in `unanswered`.
     """
-    facts = {q["question_id"]: q for q in labels["questions"]}
     by_id = {r.question_id: r for r in records}
     unknown = sorted(set(choices) - set(by_id))
     if unknown:
         raise KeyError(f"choices name questions that are not in the records: {unknown[:5]}")
+    for qid, choice in choices.items():
+        if choice is not None and choice not in LETTERS:
+            raise ValueError(f"question {qid}: choice {choice!r} is not one of {LETTERS}")
+    chosen = [r for r in records if r.question_id in choices]
+    verdicts = [Verdict.chosen(r.uid, choices[r.question_id], "given") for r in chosen]
+    return diagnose_scored(records, labels, join(verdicts, chosen))
+
+
+def diagnose_scored(
+    records: list[Record], labels: dict, scored: Sequence[ScoredItem]
+) -> ProbeDiagnosis:
+    """The diagnosis of a model's scored answers (`metric.pipeline.grade_answers`): right and
+    wrong as the metric decided them, the chosen letter from the verdict.
+
+    Questions without a scored answer are left out (and counted in `notes`); an unresolved
+    answer is left out too (counted in `unresolved` and `notes`); no valid answer counts as
+    wrong and in `unanswered`.
+    """
+    facts = {q["question_id"]: q for q in labels["questions"]}
+    by_id = {r.question_id: r for r in records}
+    answered = {item.record.question_id: item for item in scored}
+    unknown = sorted(set(answered) - set(by_id))
+    if unknown:
+        raise KeyError(f"answers name questions that are not in the records: {unknown[:5]}")
     overall = Rate()
     by_cp: dict[str, Rate] = defaultdict(Rate)
     by_motion: dict[str, Rate] = defaultdict(Rate)
     right: dict[str, bool] = {}
-    traps = chose_apparent = unanswered = 0
+    traps = chose_apparent = unanswered = unresolved = 0
     for qid, record in by_id.items():
-        if qid not in choices:
+        if qid not in answered:
             continue
-        choice = choices[qid]
-        if choice is not None and choice not in LETTERS:
-            raise ValueError(f"question {qid}: choice {choice!r} is not one of {LETTERS}")
-        unanswered += choice is None
-        ok = choice == record.answer
+        item = answered[qid]
+        if item.correct is None:
+            unresolved += 1
+            continue
+        choice = item.verdict.letter
+        unanswered += item.verdict.status is VerdictStatus.NO_VALID_ANSWER
+        ok = item.correct
         right[qid] = ok
         label = facts[qid]
         for rate in (
@@ -93,7 +128,11 @@ def diagnose(records: list[Record], labels: dict, choices: dict[str, str | None]
             rate.total += 1
             rate.correct += ok
         apparent = label["facts"].get("apparent")
-        if record.perspective == "egocentric" and apparent and apparent != label["facts"]["label"]:
+        if (
+            record.perspective == Perspective.EGOCENTRIC.value
+            and apparent
+            and apparent != label["facts"]["label"]
+        ):
             text = CAMERA_DIRECTIONS[apparent]
             if text in record.options:
                 traps += 1
@@ -102,14 +141,16 @@ def diagnose(records: list[Record], labels: dict, choices: dict[str, str | None]
     for qid, ok in right.items():
         label = facts[qid]
         twin = label["twin_question_id"]
-        if label["perspective"] != "exocentric" or twin not in right:
+        if label["perspective"] != Perspective.EXOCENTRIC.value or twin not in right:
             continue
         key = {(True, True): "both", (True, False): "static_only", (False, True): "moving_only"}
         pairs[key.get((ok, right[twin]), "neither")] += 1
     notes = []
-    missing = len(by_id) - len(right)
+    missing = len(by_id) - len(right) - unresolved
     if missing:
         notes.append(f"{missing} question(s) without a choice were left out")
+    if unresolved:
+        notes.append(f"{unresolved} answer(s) the judge left unresolved were left out")
     return ProbeDiagnosis(
         overall=overall,
         by_category_perspective=dict(sorted(by_cp.items())),
@@ -119,6 +160,7 @@ def diagnose(records: list[Record], labels: dict, choices: dict[str, str | None]
         confusion_chose_apparent=chose_apparent,
         unanswered=unanswered,
         notes=notes,
+        unresolved=unresolved,
     )
 
 

@@ -1,0 +1,560 @@
+"""The VLM4D metric, one path: responses -> verdicts -> scored items -> score document.
+
+`vlm4d score` (response files), the lmms-eval tasks (`vlm4d_tasks.lmms.metric`) and
+`vlm4d diagnose-probe` (lmms-eval's samples log) all go through here, so that they judge with
+the same settings, decide with the same grading (`grading.grade`: extraction, LLM judge,
+hybrid, crosscheck), count with the same rules (`scoring`) and write the same document
+(`score_document`, rendered by `report`). The metric is the paper's (VLM4D, ICCV 2025, Sec. 4):
+accuracy over the questions, "No Valid Answer" counted wrong, a judge failure (UNRESOLVED)
+left out of the denominator and listed.
+
+1. Judge settings: `judge_config` reads the command-line options and the environment, in
+   this one place (an option wins over its variable); `open_judges` makes the judges of a
+   mode from it, sharing one cache.
+2. Verdicts: `grade_answers` decides `Answer`s (a record and the model's response) in the
+   mode and pairs each with its record: `ScoredItem`s.
+3. Document: `run_entry` scores the items of one run, `score_document` assembles runs, the
+   paper's table, the judge block, the bootstrap settings and the summary;
+   `score_response_files` does all of it for response files.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from vlm4d_tasks.data.schema import Record
+from vlm4d_tasks.metric import scoring
+from vlm4d_tasks.metric.grading import JUDGES_NEEDED, Grading, Mode, grade
+
+SCORE_FORMAT_VERSION = 1
+
+# --------------------------------------------------------------------------------------------
+# 1. Judge settings and judges
+
+ENV_MODE = "VLM4D_JUDGE"  # how `vlm4d eval --judge` reaches the lmms-eval process
+ENV_MODEL = "VLM4D_JUDGE_MODEL"
+ENV_BASE_URL = "VLM4D_JUDGE_BASE_URL"
+ENV_API_KEY = "VLM4D_JUDGE_API_KEY"
+ENV_MODEL_2 = "VLM4D_JUDGE_MODEL_2"
+ENV_BASE_URL_2 = "VLM4D_JUDGE_BASE_URL_2"
+ENV_API_KEY_2 = "VLM4D_JUDGE_API_KEY_2"
+ENV_CONCURRENCY = "VLM4D_JUDGE_CONCURRENCY"
+ENV_TIMEOUT = "VLM4D_JUDGE_TIMEOUT"
+ENV_RETRIES = "VLM4D_JUDGE_RETRIES"
+ENV_MAX_FAILURES = "VLM4D_JUDGE_MAX_FAILURES"
+ENV_PROMPT = "VLM4D_JUDGE_PROMPT"
+ENV_CACHE = "VLM4D_JUDGE_CACHE"
+
+
+@dataclass(frozen=True, repr=False)
+class JudgeConfig:
+    """Everything that decides how answers are judged, resolved once (see `judge_config`).
+
+    Hashable: a run that keeps verdicts keys them by the config that made them.
+    """
+
+    mode: str = Mode.RULE.value
+    model: str | None = None
+    base_url: str | None = None  # may carry credentials: never printed
+    api_key: str | None = None
+    model_2: str | None = None  # crosscheck's second judge
+    base_url_2: str | None = None
+    api_key_2: str | None = None
+    concurrency: int = 4
+    timeout: float = 60.0
+    retries: int = 4
+    max_failures: int = 5
+    prompt: str = "vlm4d"
+    cache: str | None = None  # None: `judge_cache.default_cache_path()`
+    seed: int = 0  # seeds the retry jitter
+
+    def __repr__(self) -> str:  # no key, no URL credential
+        return f"JudgeConfig(mode={self.mode!r}, model={self.model!r}, model_2={self.model_2!r})"
+
+
+def _option(options: Any, name: str) -> Any:
+    if options is None:
+        return None
+    if isinstance(options, Mapping):
+        return options.get(name)
+    return getattr(options, name, None)
+
+
+def _number(value: Any, variable: str, kind: type, minimum: float, want: str) -> Any:
+    """A number from an option (already checked by argparse) or a variable (checked here)."""
+    if not isinstance(value, str):
+        return value
+    from vlm4d_tasks.metric.judge import JudgeConfigError
+
+    try:
+        number = kind(value.strip())
+    except ValueError:
+        number = math.nan
+    if not (math.isfinite(number) and number >= minimum):
+        raise JudgeConfigError(f"{variable}={value!r}: expected {want}")
+    return number
+
+
+def judge_config(options: Any = None, environ: Mapping[str, str] | None = None) -> JudgeConfig:
+    """The judge settings from command-line `options` (an argparse namespace or a mapping with
+    the `vlm4d score` option names: `judge`, `judge_model`, ...; None: none) and the
+    environment (`environ`, default `os.environ`, read now). An option wins over its variable.
+
+    In `rule` mode nothing else is read: no judge is made. Raises `JudgeConfigError` (naming the
+    variable) on an unknown mode or prompt or a number out of range.
+    """
+    from vlm4d_tasks.metric.judge import JUDGE_PROMPTS, JudgeConfigError
+
+    env = os.environ if environ is None else environ
+
+    def pick(option: str, variable: str, default: Any = None) -> Any:
+        given = _option(options, option)
+        if given is not None:
+            return given
+        return env.get(variable) or default
+
+    raw_mode = pick("judge", ENV_MODE, Mode.RULE.value)
+    try:
+        mode = Mode(str(raw_mode).strip().lower())
+    except ValueError:
+        choices = ", ".join(m.value for m in Mode)
+        source = "--judge" if _option(options, "judge") is not None else ENV_MODE
+        raise JudgeConfigError(f"{source}={raw_mode!r}: expected one of {choices}") from None
+    if JUDGES_NEEDED[mode] == 0:
+        return JudgeConfig(mode=mode.value)
+
+    # Keys are read from variables (an option names the variable): never on a command line.
+    key_variable = _option(options, "judge_api_key_env") or ENV_API_KEY
+    api_key = env.get(key_variable)
+    if api_key is None and key_variable != ENV_API_KEY:
+        api_key = env.get(ENV_API_KEY)
+    key_variable_2 = _option(options, "judge_api_key_env_2")
+    api_key_2 = (env.get(key_variable_2) if key_variable_2 else None) or env.get(ENV_API_KEY_2)
+    prompt = pick("judge_prompt", ENV_PROMPT, "vlm4d")
+    if prompt not in JUDGE_PROMPTS:
+        raise JudgeConfigError(
+            f"{ENV_PROMPT}={prompt!r}: expected one of {', '.join(JUDGE_PROMPTS)}"
+        )
+    cache = pick("judge_cache", ENV_CACHE)
+    return JudgeConfig(
+        mode=mode.value,
+        model=pick("judge_model", ENV_MODEL),
+        base_url=pick("judge_base_url", ENV_BASE_URL),
+        api_key=api_key or None,
+        model_2=pick("judge_model_2", ENV_MODEL_2),
+        base_url_2=pick("judge_base_url_2", ENV_BASE_URL_2),
+        api_key_2=api_key_2 or None,
+        concurrency=_number(pick("judge_concurrency", ENV_CONCURRENCY, 4), ENV_CONCURRENCY,
+                            int, 1, "a whole number of at least 1"),
+        timeout=_number(pick("judge_timeout", ENV_TIMEOUT, 60.0), ENV_TIMEOUT, float,
+                        math.ulp(0.0), "a number of seconds above 0"),
+        retries=_number(pick("judge_retries", ENV_RETRIES, 4), ENV_RETRIES, int, 0,
+                        "a whole number of at least 0"),
+        max_failures=_number(pick("judge_max_failures", ENV_MAX_FAILURES, 5), ENV_MAX_FAILURES,
+                             int, 0, "a whole number of at least 0"),
+        prompt=prompt,
+        cache=str(cache) if cache else None,
+        seed=int(_option(options, "seed") or 0),
+    )  # fmt: skip
+
+
+def judge_settings(config: JudgeConfig) -> list:
+    """The `judge.JudgeSettings` of each judge the mode needs (none in `rule` mode)."""
+    from vlm4d_tasks.metric.judge import DEFAULT_BASE_URL, JudgeConfigError, JudgeSettings
+
+    needed = JUDGES_NEEDED[Mode(config.mode)]
+    if needed == 0:
+        return []
+    if not config.model:
+        raise JudgeConfigError(
+            f"no judge model: pass --judge-model or set {ENV_MODEL} "
+            f"(with the endpoint in --judge-base-url / {ENV_BASE_URL})"
+        )
+    common = {
+        "concurrency": config.concurrency,
+        "timeout": config.timeout,
+        "max_retries": config.retries,
+        "max_consecutive_failures": config.max_failures,
+        "seed": config.seed,
+        "prompt": config.prompt,
+    }
+    base_url = config.base_url or DEFAULT_BASE_URL
+    settings = [JudgeSettings(model=config.model, base_url=base_url, api_key=config.api_key,
+                              **common)]  # fmt: skip
+    if needed > 1:
+        if not config.model_2:
+            raise JudgeConfigError(
+                f"crosscheck needs a second judge; fix: pass --judge-model-2 or set {ENV_MODEL_2}"
+            )
+        settings.append(JudgeSettings(
+            model=config.model_2, base_url=config.base_url_2 or base_url,
+            api_key=config.api_key_2 or config.api_key, **common,
+        ))  # fmt: skip
+    return settings
+
+
+@dataclass
+class JudgePanel:
+    """The judges of one mode (none in `rule` mode), sharing one cache. Reuse it for a whole
+    run (each judge's circuit breaker spans every batch it judges); `close` when done."""
+
+    mode: str
+    judges: tuple = ()
+    cache: Any = None
+
+    def close(self) -> None:
+        if self.cache is not None:
+            self.cache.close()
+
+    def __enter__(self) -> JudgePanel:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def block(self) -> dict[str, Any]:
+        """The score document's `judge` block: mode, models, and for a judged run the
+        endpoints (without credentials), the prompt and any circuit breaker that opened."""
+        out: dict[str, Any] = {"mode": self.mode, "models": [j.model for j in self.judges]}
+        if self.judges:
+            out["endpoints"] = [j.endpoint for j in self.judges]
+            out["prompt"] = self.judges[0].settings.prompt
+            out["circuit_open"] = {j.model: j.circuit_open for j in self.judges if j.circuit_open}
+        return out
+
+
+def open_judges(config: JudgeConfig) -> JudgePanel:
+    """The judge factory: `judge.Judge`s of `config` over one `judge_cache.JudgeCache`."""
+    from vlm4d_tasks.metric.judge import Judge
+    from vlm4d_tasks.metric.judge_cache import JudgeCache
+
+    settings = judge_settings(config)
+    if not settings:
+        return JudgePanel(config.mode)
+    cache = JudgeCache(config.cache)
+    return JudgePanel(config.mode, tuple(Judge(s, cache) for s in settings), cache)
+
+
+# --------------------------------------------------------------------------------------------
+# 2. Verdicts
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One response to one question, as the model was asked it (`record`)."""
+
+    record: Record
+    response: object  # the model's output as given (usually a string)
+    reference: bool | None = None  # a human-verified label, when the input carries one
+
+
+def answer_from_item(item: Mapping[str, Any]) -> Answer:
+    """The answer of one lmms-eval item (`lmms.metric.process_results`: `record`, `response`),
+    also as read back from lmms-eval's samples log. Raises KeyError / TypeError / ValueError on
+    an item of another shape."""
+    return Answer(Record.from_dict(item["record"]), item["response"])
+
+
+@dataclass
+class Graded:
+    items: list[scoring.ScoredItem]  # in the order of the answers
+    gradings: list[Grading] = field(default_factory=list)  # one per judging batch
+
+
+def grade_answers(
+    answers: Sequence[Answer], mode: Mode | str, judges: Sequence[Any] = (), *,
+    progress: bool = True,
+) -> Graded:  # fmt: skip
+    """Verdicts for `answers` in `mode` (`grading.grade`), paired with their records.
+
+    `grade` needs one answer per question, so answers that repeat a question (two tasks of a
+    run may answer it differently) go into further batches, each sent concurrently; there is
+    always at least one batch.
+    """
+    batches: list[list[int]] = []
+    seen: dict[str, int] = {}
+    for i, answer in enumerate(answers):
+        n = seen[answer.record.uid] = seen.get(answer.record.uid, -1) + 1
+        if n == len(batches):
+            batches.append([])
+        batches[n].append(i)
+    items: list[scoring.ScoredItem | None] = [None] * len(answers)
+    gradings = []
+    for batch in batches or [[]]:
+        records = [answers[i].record for i in batch]
+        responses = {answers[i].record.uid: answers[i].response for i in batch}
+        grading = grade(records, responses, mode, judges, progress=progress)
+        reference = {answers[i].record.uid: answers[i].reference for i in batch}
+        if all(value is None for value in reference.values()):
+            reference = None
+        for i, scored in zip(batch, scoring.join(grading.verdicts, records, reference)):
+            items[i] = scored
+        gradings.append(grading)
+    return Graded([item for item in items if item is not None], gradings)
+
+
+# --------------------------------------------------------------------------------------------
+# 3. The score document
+
+
+def run_entry(
+    items: Sequence[scoring.ScoredItem], *, name: str, model: str, variant: str, subset: str,
+    file: str | None, grading: Mapping[str, Any], resamples: int, seed: int,
+) -> dict[str, Any]:  # fmt: skip
+    """One run of the document: who answered (`name`, `model`, `variant`, `subset`, `file`),
+    the scores of its items (`scoring.score_items`) and how they were graded."""
+    run: dict[str, Any] = {"name": name, "model": model, "variant": variant, "subset": subset,
+                           "file": file}  # fmt: skip
+    run.update(scoring.score_items(items, n_resamples=resamples, seed=seed))
+    run["grading"] = dict(grading)
+    return run
+
+
+def summary(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Totals over all runs; agreement pooled over every answer with a reference label."""
+    from collections import Counter
+
+    from vlm4d_tasks.metric.judge import cause_counts
+
+    out: dict[str, Any] = {
+        "runs": len(runs),
+        "n": sum(r["n"] for r in runs),
+        "no_valid_answer": sum(r["no_valid_answer"] for r in runs),
+        "unresolved": sum(r["unresolved"] for r in runs),
+        "unresolved_causes": cause_counts(
+            a["cause"] for r in runs for a in r["unresolved_answers"]
+        ),
+        "ground_truth_unmatched": sum(r["ground_truth_unmatched"] for r in runs),
+    }
+    if any("stale" in r for r in runs):
+        by_kind: Counter[str] = Counter()
+        for r in runs:
+            by_kind.update(r.get("stale", {}).get("by_kind", {}))
+        out["stale"] = {
+            "count": sum(r.get("stale", {}).get("count", 0) for r in runs),
+            "changed_meaning": sum(r.get("stale", {}).get("changed_meaning", 0) for r in runs),
+            "by_kind": dict(sorted(by_kind.items())),
+            "excluded": any(r.get("stale", {}).get("excluded") for r in runs),
+        }
+    judges: dict[str, dict[str, Any]] = {}
+    for run in runs:
+        for stats in run["grading"].get("judges", []):
+            total = judges.setdefault(
+                stats["model"],
+                {"answers": 0, "requests": 0, "cached": 0, "unresolved": 0,
+                 "unresolved_causes": {}, "tokens": {}},
+            )  # fmt: skip
+            for key in ("answers", "requests", "cached", "unresolved"):
+                total[key] += stats[key]
+            causes = Counter(total["unresolved_causes"]) + Counter(stats["unresolved_causes"])
+            total["unresolved_causes"] = cause_counts(causes.elements())
+            for key, value in stats["tokens"].items():
+                total["tokens"][key] = total["tokens"].get(key, 0) + value
+    if judges:
+        out["sent_to_llm"] = sum(r["grading"].get("sent_to_llm", 0) for r in runs)
+        out["judges"] = judges
+    judged = [r for r in runs if r.get("agreement") is not None]
+    if judged:
+        compared = sum(r["agreement_n"] for r in judged)
+        agreeing = sum(r["agreement_n"] - len(r["disagreement_ids"]) for r in judged)
+        worst = min(judged, key=lambda r: r["agreement"])
+        out["agreement"] = round(agreeing / compared, 6)
+        out["agreement_n"] = compared
+        out["agreement_min"] = {"run": f"{worst['subset']}/{worst['model']}",
+                                "agreement": worst["agreement"]}  # fmt: skip
+    return out
+
+
+def score_document(
+    runs: Sequence[dict[str, Any]],
+    models: Mapping[str, Sequence[scoring.ScoredItem]],
+    *,
+    judge: Mapping[str, Any],
+    resamples: int = scoring.DEFAULT_RESAMPLES,
+    seed: int = scoring.DEFAULT_SEED,
+    annotations: str | None = None,
+    run: Mapping[str, Any] | None = None,
+    judge_batches: Iterable[Mapping[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The score JSON of `vlm4d score` and of an lmms-eval run: format version, judge block
+    (`JudgePanel.block`), bootstrap settings, the annotations folder, the summary, the runs
+    (`run_entry`) and the paper's table (one row per model of `models`, in its order). An
+    lmms-eval run adds its metadata (`run`) and its judge batches. Every string passes
+    `judge.redact`, so no key or URL credential a judge or a file echoed reaches an output."""
+    from vlm4d_tasks.metric.judge import redact_data
+
+    table = scoring.paper_table(models, n_resamples=resamples, seed=seed)
+    document: dict[str, Any] = {
+        "format_version": SCORE_FORMAT_VERSION,
+        "judge": dict(judge),
+        "bootstrap": {"resamples": resamples, "seed": seed, "level": scoring.CI_LEVEL},
+        "annotations": annotations,
+        "summary": summary(runs),
+        "runs": list(runs),
+        "models": [row.to_dict() for row in table],
+    }
+    if run is not None:
+        document["run"] = dict(run)
+    if judge_batches is not None:
+        document["judge_batches"] = list(judge_batches)
+    return redact_data(document)
+
+
+def score_json(score: Mapping[str, Any]) -> str:
+    """The score document as written to a file (redacted, one trailing newline)."""
+    import json
+
+    from vlm4d_tasks.metric.judge import redact
+
+    return redact(json.dumps(score, indent=1, ensure_ascii=False, default=str)) + "\n"
+
+
+def score_markdown(score: Mapping[str, Any], note: str | None = None) -> str:
+    """The paper's table and the runs in Markdown (`report.markdown_report`, redacted);
+    `note` (e.g. the protocol of an lmms-eval run's rows) goes under the title."""
+    from vlm4d_tasks.metric.judge import redact
+    from vlm4d_tasks.metric.report import markdown_report
+
+    text = markdown_report(dict(score))
+    if note is not None:
+        title, _, rest = text.partition("\n")
+        text = f"{title}\n\n{note}\n{rest}"
+    return redact(text)
+
+
+# --------------------------------------------------------------------------------------------
+# Response files (`vlm4d score`)
+
+
+def model_name(file: Any) -> str:
+    """A response file's row in the table: its name and prompt setting, "gpt-4o (cot)"."""
+    return f"{file.name} ({file.variant})" if file.variant else file.name
+
+
+def _disagreements(items: Sequence[scoring.ScoredItem], file: Any) -> list[dict[str, Any]]:
+    """The answers whose verdict differs from the file's reference label."""
+    from vlm4d_tasks.data.official import option_label
+
+    by_uid = {file.uid(r): r for r in file.responses}
+    return [
+        {
+            "id": item.record.uid,
+            "ours": "UNRESOLVED" if item.correct is None
+            else option_label(item.verdict.letter, item.record.options),
+            "decided_by": item.verdict.decided_by,
+            "reference_extracted": by_uid[item.record.uid].reference_extracted,
+            "reference_correct": item.reference,
+        }
+        for item in items
+        if item.correct is not None and item.correct != item.reference
+    ]  # fmt: skip
+
+
+def score_response_files(
+    paths: Sequence[str],
+    config: JudgeConfig,
+    *,
+    subset: str | None = None,
+    annotations: str | None = None,
+    strict: bool = False,
+    allow_unofficial: bool | None = None,
+    resamples: int = scoring.DEFAULT_RESAMPLES,
+    seed: int = scoring.DEFAULT_SEED,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """The score document of response files in the official formats (`responses`): one run
+    per file, one table row per model (the real and synthetic files of one name and prompt
+    setting). With `annotations` each answer is joined to its record (stale entries listed;
+    with `strict` the ones asked differently are left out). Every check of the input runs
+    before the first judge call."""
+    from tqdm import tqdm
+
+    from vlm4d_tasks.metric import responses as rf
+
+    files = [rf.load_response_file(path, subset) for path in paths]
+    annotated = None
+    if annotations:
+        from vlm4d_tasks.data.annotations import load_records
+
+        subsets = sorted({f.subset.value for f in files})
+        annotated = {
+            r.uid: r for r in load_records(annotations, subsets, allow_unofficial=allow_unofficial)
+        }
+    seen: set[tuple[str, str]] = set()
+    for file in files:
+        key = (model_name(file), file.subset.value)
+        if key in seen:
+            raise rf.ResponseFileError(
+                f"{file.path}: a second {file.subset.value} file for {key[0]}",
+                "fix: score the two files in separate runs, or rename one",
+            )
+        seen.add(key)
+    joined = [rf.records_for(file, annotated) for file in files]
+
+    runs: list[dict[str, Any]] = []
+    models: dict[str, list[scoring.ScoredItem]] = {}
+    with open_judges(config) as panel:
+        for file, join in tqdm(
+            list(zip(files, joined)), desc="score", unit="file", disable=not progress
+        ):
+            records = join.records
+            if strict:
+                # Entries asked differently from the annotation are left out, not graded.
+                records = [
+                    r for r in records if not rf.CHANGED_MEANING & set(join.stale.get(r.uid, ()))
+                ]
+            by_uid = {file.uid(r): r for r in file.responses}
+            answers = [
+                Answer(r, by_uid[r.uid].response,
+                       by_uid[r.uid].reference_correct if file.judged else None)
+                for r in records
+            ]  # fmt: skip
+            graded = grade_answers(answers, config.mode, panel.judges, progress=progress)
+            run = run_entry(
+                graded.items, name=file.name, model=model_name(file), variant=file.variant,
+                subset=file.subset.value, file=file.path, grading=graded.gradings[0].to_dict(),
+                resamples=resamples, seed=seed,
+            )  # fmt: skip
+            if file.judged:
+                run["disagreements"] = _disagreements(graded.items, file)
+            if annotated is not None:
+                run["stale"] = rf.stale_summary(join.stale, strict)
+            runs.append(run)
+            models.setdefault(model_name(file), []).extend(graded.items)
+    return score_document(
+        runs, models, judge=panel.block(), resamples=resamples, seed=seed, annotations=annotations
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Table rows (the lmms-eval tasks)
+
+
+def rows_to_runs(
+    rows: Mapping[str, Sequence[scoring.ScoredItem]], label: str, mode: str, *,
+    resamples: int = scoring.DEFAULT_RESAMPLES, seed: int = scoring.DEFAULT_SEED,
+) -> tuple[list[dict[str, Any]], dict[str, list[scoring.ScoredItem]]]:  # fmt: skip
+    """The runs and table rows of named groups of items (an lmms-eval run's tasks): one table
+    row `label [row]` per group, one run per group and subset, sorted by name so that the
+    table does not depend on the order the tasks ran in. A run's `grading` counts the answers
+    a judge decided (its batches span tasks, so their statistics are listed apart)."""
+    runs: list[dict[str, Any]] = []
+    models: dict[str, list[scoring.ScoredItem]] = {}
+    for row, group in sorted(rows.items()):
+        items = list(group)
+        name = f"{label} [{row}]"
+        models[name] = items
+        for subset in sorted({it.record.subset for it in items}):
+            part = [it for it in items if it.record.subset == subset]
+            grading: dict[str, Any] = {"mode": mode}
+            if mode != Mode.RULE.value:
+                grading["sent_to_llm"] = sum(
+                    it.verdict.decided_by.startswith("judge:") for it in part
+                )
+            runs.append(run_entry(part, name=row, model=name, variant=row, subset=subset,
+                                  file=None, grading=grading, resamples=resamples, seed=seed))  # fmt: skip
+    return runs, models
