@@ -34,7 +34,32 @@ class Action:
     # Seconds between single bytes of the whole reply (status line, headers, body): an endpoint
     # that is never silent for long but never finishes either. 0 sends the reply at once.
     trickle: float = 0.0
+    # With trickle: after this many seconds, stay silent for 5 s (a reply that stalls midway,
+    # the connection left open). 0 never stalls.
+    stall_after: float = 0.0
     usage: tuple[int, int] = (100, 20)
+
+
+class RecordedHeaders(dict):
+    """A request's headers as received, looked up by name in any case (`h["Authorization"]`,
+    `"authorization" in h`): header names are case-insensitive (RFC 9110, 5.1), and clients
+    differ (urllib sends "Authorization", the openai client "authorization")."""
+
+    def _name(self, name: object) -> object:
+        if isinstance(name, str):
+            for key in self:
+                if key.lower() == name.lower():
+                    return key
+        return name
+
+    def __getitem__(self, name: object) -> str:
+        return super().__getitem__(self._name(name))
+
+    def __contains__(self, name: object) -> bool:
+        return super().__contains__(self._name(name))
+
+    def get(self, name: object, default: object = None) -> object:
+        return super().get(self._name(name), default)
 
 
 def prompt_of(body: dict) -> str:
@@ -76,7 +101,7 @@ class ScriptedChatServer:
     def __init__(self, script: Callable[[dict, int], Action] = answer_well) -> None:
         self.script = script
         self.requests: list[dict] = []
-        self.headers: list[dict[str, str]] = []
+        self.headers: list[RecordedHeaders] = []
         self.paths: list[str] = []  # request target: path and query
         self.times: list[float] = []
         self.in_flight = 0
@@ -95,7 +120,7 @@ class ScriptedChatServer:
                 with server._lock:
                     n = len(server.requests)
                     server.requests.append(body)
-                    server.headers.append(dict(self.headers))
+                    server.headers.append(RecordedHeaders(self.headers))
                     server.paths.append(self.path)
                     server.times.append(time.monotonic())
                     server.in_flight += 1
@@ -103,7 +128,7 @@ class ScriptedChatServer:
                 try:
                     script = server.script  # may be swapped between runs
                     if len(inspect.signature(script).parameters) >= 3:
-                        action = script(body, n, dict(self.headers))
+                        action = script(body, n, RecordedHeaders(self.headers))
                     else:
                         action = script(body, n)
                     if action.delay:
@@ -139,7 +164,7 @@ class ScriptedChatServer:
                             self.send_header(key, value)
                         if action.trickle:
                             self._trickle(b"".join(self._headers_buffer) + b"\r\n" + payload,
-                                          action.trickle)  # fmt: skip
+                                          action.trickle, action.stall_after)  # fmt: skip
                             self._headers_buffer = []
                         else:
                             self.end_headers()
@@ -151,8 +176,12 @@ class ScriptedChatServer:
                     with server._lock:
                         server.in_flight -= 1
 
-            def _trickle(self, raw: bytes, interval: float) -> None:
+            def _trickle(self, raw: bytes, interval: float, stall_after: float = 0.0) -> None:
+                start = time.monotonic()
                 for i in range(len(raw)):
+                    if stall_after and time.monotonic() - start >= stall_after:
+                        time.sleep(5.0)
+                        stall_after = 0.0
                     self.wfile.write(raw[i : i + 1])
                     self.wfile.flush()
                     time.sleep(interval)

@@ -259,8 +259,9 @@ def test_hang_longer_than_timeout_is_retried():
         return Action(content=good_verdict(body), delay=1.5 if n == 0 else 0.0)
 
     with ScriptedChatServer(hang_once) as server:
+        judge = Judge(settings(server, timeout=0.3))  # loads the HTTP client library, once
         start = time.monotonic()
-        outcome = Judge(settings(server, timeout=0.3)).judge(make_items(1)[0])
+        outcome = judge.judge(make_items(1)[0])
         elapsed = time.monotonic() - start
     assert outcome.resolved and outcome.letter == "A" and outcome.requests == 2
     assert elapsed < 1.4  # gave up on the hanging request at the timeout

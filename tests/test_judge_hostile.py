@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -84,6 +85,23 @@ def test_deadline_is_retried_like_any_failure():
         outcome = Judge(settings(server, timeout=0.5, max_retries=1)).judge(make_items(1)[0])
         assert time.monotonic() - start < 2.0
     assert outcome.resolved and outcome.letter == "A" and outcome.requests == 2
+
+
+def test_deadline_ends_the_request_thread_too():
+    # A reply that trickles, then stalls just before the deadline: the caller moves on at the
+    # deadline, and the request's own thread must end then too (its socket is shut), not
+    # stay blocked until a read timeout or the server's next byte, ~1 s later.
+    def stalls(body, n):
+        return Action(content=good_verdict(body), trickle=0.04, stall_after=0.8)
+
+    def request_threads() -> set[threading.Thread]:
+        return {t for t in threading.enumerate() if t.name == "vlm4d-judge-request"}
+
+    before = request_threads()
+    with ScriptedChatServer(stalls) as server:
+        outcome = Judge(settings(server, timeout=1.0)).judge(make_items(1)[0])
+        assert outcome.cause == "deadline exceeded"
+        assert wait_until(lambda: not request_threads() - before, 0.4), "a request outlived it"
 
 
 def test_call_with_deadline_wraps_any_call():
@@ -238,6 +256,37 @@ def test_url_credentials_are_sent_as_auth_and_query_kept():
             b"alice:pa55"
         ).decode("ascii")
         assert server.paths == ["/v1/chat/completions?api-version=7"]
+
+
+def test_openai_variables_of_the_model_under_test_are_never_sent(monkeypatch):
+    # The openai client reads these by itself; they configure the model under test.
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-model-under-test-0123456789")
+    monkeypatch.setenv("OPENAI_ORG_ID", "org-under-test")
+    monkeypatch.setenv("OPENAI_PROJECT_ID", "proj-under-test")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv(
+        "OPENAI_CUSTOM_HEADERS",
+        "api-key: azure-under-test\nAuthorization: Bearer custom-under-test",
+    )
+    foreign = ("Authorization", "OpenAI-Organization", "OpenAI-Project", "api-key")
+    with ScriptedChatServer() as server:
+        assert Judge(settings(server)).judge(make_items(1)[0]).resolved  # no key: none sent
+        assert Judge(settings(server, api_key="judge-key-42")).judge(make_items(1)[0]).resolved
+    [without_key, with_key] = server.headers
+    assert [name for name in foreign if name in without_key] == []
+    assert [name for name in foreign if name in with_key] == ["Authorization"]
+    assert with_key["Authorization"] == "Bearer judge-key-42"
+
+
+def test_http_log_lines_are_redacted(caplog):
+    caplog.set_level(logging.INFO)
+    with ScriptedChatServer() as server:
+        host = server.url.split("//")[1]
+        s = JudgeSettings(model="m", base_url=f"http://{host}?api_key=query-secret-42&x=1")
+        assert Judge(s).judge(make_items(1)[0]).resolved
+        assert server.paths == ["/v1/chat/completions?api_key=query-secret-42&x=1"]  # sent
+    assert "query-secret-42" not in caplog.text
+    assert "/v1/chat/completions?api_key=[REDACTED]&x=1" in caplog.text  # logged, redacted
 
 
 def test_401_that_echoes_the_key_is_redacted():
