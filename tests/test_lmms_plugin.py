@@ -182,3 +182,23 @@ def test_inapplicable_hook_warns_once_and_vlm4d_eval_still_works(runs):
     assert log.count("the VLM4D tasks are not added to its index") == 1
     (results,) = (runs["root"] / "fb_vlm4d").rglob("*_results.json")
     assert "vlm4d_probe_mc" in json.loads(results.read_text())["results"]
+
+
+def test_table_standard_errors_are_the_clustered_and_plain_ones(runs):
+    run = runs["runs"]["plain"]
+    result = run.results()["results"]["vlm4d_probe_mc"]
+    items = [s["accuracy"] for s in run.samples()]
+    scores = [float(i["record"]["answer"] == i["letter"]) for i in items]
+    n, mean = len(scores), sum(scores) / len(scores)
+    clt = (sum((s - mean) ** 2 for s in scores) / (n - 1)) ** 0.5 / n**0.5
+    by_video: dict[str, list[float]] = {}
+    for item, s in zip(items, scores):
+        by_video.setdefault(item["record"]["video"], []).append(s - mean)
+    # Eq. 4 of "Adding Error Bars to Evals" (arXiv 2411.00640): the CLT variance plus the
+    # covariance of the questions that share a video.
+    cross = sum(sum(d) ** 2 - sum(x * x for x in d) for d in by_video.values())
+    clustered = (clt**2 + cross / n**2) ** 0.5
+    assert len(by_video) < n  # the probe asks several questions about one clip
+    assert result["accuracy_stderr_clt,none"] == pytest.approx(clt, rel=1e-9)
+    assert result["accuracy_stderr_clustered,none"] == pytest.approx(clustered, rel=1e-9)
+    assert result["accuracy,none"] == pytest.approx(mean)

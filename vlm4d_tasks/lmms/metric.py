@@ -109,6 +109,7 @@ def process_results(doc: Mapping[str, Any], results: Sequence[Any], *, row: str)
         "rule": found.rule,
         "confident": bool(found.confident),
         "evidence": found.evidence,
+        "video": record.video,  # the cluster of lmms-eval's clustered standard error
     }
     return {name: item for name in metric_names(record)}
 
@@ -133,6 +134,14 @@ def aggregate(metric: str, items: Sequence[Mapping[str, Any]], args: Any = None)
     scored = run.scored(items)
     if metric == OVERALL:
         run.record(scored, items)
+    # lmms-eval computes a standard error for a custom aggregation only from a 0/1 `score` field
+    # of the items (`score_key`), after this call and on these same objects: clustered by the
+    # task's `cluster_key` (the video; 1371 real questions share 600 clips), and the plain CLT
+    # one beside it. The score is the final verdict's (judge included); an unresolved answer
+    # gets none and is left out, as from the accuracy.
+    for item, it in zip(items, scored):
+        if isinstance(item, dict) and it.correct is not None:
+            item["score"] = int(it.correct)
     return counted(scored)
 
 

@@ -30,6 +30,9 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 MARK = "_vlm4d_tasks_wrapped"  # set on the wrapper: installing twice wraps once
+# Set once a warning was printed, and inherited by child processes: `vlm4d eval` checks the
+# model registry itself, then starts lmms-eval, and the user should read the warning once.
+WARNED_ENV = "VLM4D_TASKS_PLUGIN_WARNED"
 _warned: set[str] = set()
 
 
@@ -41,9 +44,10 @@ def task_folder() -> str:
 
 
 def _warn_once(key: str, message: str) -> None:
-    if key not in _warned:
+    if key not in _warned and key not in os.environ.get(WARNED_ENV, "").split(","):
         _warned.add(key)
         _logger().warning(message)
+        os.environ[WARNED_ENV] = ",".join(sorted(_warned))
 
 
 def _logger() -> Any:
