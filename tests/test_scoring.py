@@ -139,6 +139,12 @@ def test_paper_table_by_hand_and_markdown():
     assert "| r | 100.0 | 50.0 | 75.0 | – | – | – | 75.0 |" in md
     assert "listed in the JSON: 1." in md and "(1 such answers)" in md
     assert "- `real/m`: 75.0% [50.0, 100.0]; n=4" in md
+    # Several models: the no-answer total says it is pooled; each run's count is in its line.
+    two = {**score, "runs": [*score["runs"], {**score["runs"][1], "model": "r2",
+                                              "no_valid_answer": 2}]}  # fmt: skip
+    md2 = markdown_report(two)
+    assert "(3 such answers over 2 models; each run's count is listed below)" in md2
+    assert "no valid answer 2" in md2
 
 
 def test_defective_answer_text_accepts_every_matching_option():

@@ -234,6 +234,15 @@ def _judge_line(score: dict[str, Any]) -> str:
     return f"Verdicts: `{mode}` with judge model(s) {names} ({which})."
 
 
+def _such_answers(total: int, runs: list[dict[str, Any]]) -> str:
+    """How many answers committed to no option: one number for one model; for several, the
+    total says it is pooled and the per-run counts are in the "Runs" list."""
+    models = {run.get("model") for run in runs}
+    if len(models) <= 1:
+        return f"{total} such answers"
+    return f"{total} such answers over {len(models)} models; each run's count is listed below"
+
+
 def markdown_report(score: dict[str, Any]) -> str:
     """The models table (percentages, one decimal) with its footnotes, then one line per run."""
     lines = ["# VLM4D accuracy", "", _judge_line(score), ""]
@@ -252,8 +261,9 @@ def markdown_report(score: dict[str, Any]) -> str:
         "",
         "Accuracy in %; overall is over all questions of both subsets (question-weighted); "
         f"{MISSING} = no questions of that kind. A response that commits to no option counts as "
-        f"wrong ({nva} such answers). Unresolved answers (the LLM judge failed after its "
-        f"retries) are excluded from every denominator and listed in the JSON: {unresolved}.",
+        f"wrong ({_such_answers(nva, score['runs'])}). Unresolved answers (the LLM judge failed "
+        f"after its retries) are excluded from every denominator and listed in the JSON: "
+        f"{unresolved}.",
     ]
     lines += _unresolved_causes_line(score["runs"])
     unmatched = sum(run.get("ground_truth_unmatched", 0) for run in score["runs"])
