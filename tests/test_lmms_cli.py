@@ -330,5 +330,13 @@ def test_tiny_qwen2_vl_runs_the_whole_path(world):
 @pytest.mark.parametrize("name", ["list_lmms", "list_vlm4d"])
 def test_task_list_names_every_task_and_group(world, name):
     log = world["runs"][name].wait()
-    listed = {line.strip()[2:] for line in log.splitlines() if line.strip().startswith("- vlm4d_")}
+    if name == "list_lmms":  # lmms-eval's index of every task: " - name" lines
+        listed = {line.strip()[2:] for line in log.splitlines()
+                  if line.strip().startswith("- vlm4d_")}  # fmt: skip
+    else:  # `vlm4d eval --tasks list`: only ours, one "name kind description" line each
+        lines = log.splitlines()
+        listed = {line.split()[0] for line in lines}
+        assert len(lines) == len(listed) and {line.split()[1] for line in lines} == {
+            "group", "task",
+        }  # fmt: skip
     assert listed == set(ALL_NAMES)

@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "score": ("score", "score model-response files (paper table, JSON/Markdown/PNG)"),
     "report": ("report", "render Markdown and a PNG plot from a `vlm4d score --json` file"),
     "eval": ("eval", "run lmms-eval with the VLM4D tasks on its path (arguments pass through)"),
+    "tasks": ("tasks", "list the VLM4D lmms-eval tasks and groups, one line each"),
 }
 
 

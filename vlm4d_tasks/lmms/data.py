@@ -12,6 +12,11 @@ load time and never at import time:
   our normalized dataset under the Hugging Face cache (`$HF_HOME/vlm4d_tasks/datasets/`), and
   each video comes from the hub cache when a model asks for it.
 
+The probe set is never on the hub: without `VLM4D_DATASET` its questions raise
+`DatasetNotFoundError` with the recipe to make one (`PROBE_RECIPE`), and nothing is downloaded.
+`local_only()` lets a check (`vlm4d eval`'s preflight) run the tasks' `process_docs` without
+ever downloading: where the questions would come from the hub, it raises `DatasetNotLocalError`.
+
 `VLM4D_VIDEO_ROOT=DIR` names another folder with the videos in the release's layout. A missing
 video, or one whose path would leave its folder (`paths.contained_path`), raises
 `VideoNotFoundError` naming the file and the question; it never ends the run with `sys.exit`.
@@ -19,6 +24,7 @@ video, or one whose path would leave its folder (`paths.contained_path`), raises
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
@@ -30,6 +36,41 @@ DATASET_ENV = "VLM4D_DATASET"
 VIDEO_ROOT_ENV = "VLM4D_VIDEO_ROOT"
 SOURCE_FILE = "vlm4d_source.json"  # in vlm4d_tasks/lmms/tasks/, named by the task YAMLs
 CACHE_FOLDER = "vlm4d_tasks"
+BUILD_HINT = (
+    "Build one with `vlm4d build-dataset --annotations DIR --videos VIDEOS --out DATASET` "
+    "(the release's real_mc.json / synthetic_mc.json and its videos) and pass "
+    f"`vlm4d eval --dataset DATASET` (or set {DATASET_ENV}=DATASET)."
+)
+PROBE_RECIPE = (
+    "The probe set is never on the hub: make it with `vlm4d generate-probe --out probe` and "
+    "`vlm4d build-dataset --annotations probe --subsets probe --videos probe --out DIR`, then "
+    f"pass `vlm4d eval --dataset DIR` (or set {DATASET_ENV}=DIR)."
+)
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """No usable dataset folder for the tasks; the message says how to make one."""
+
+
+class DatasetNotLocalError(Exception):
+    """Under `local_only()`: the questions would have to be downloaded from the hub.
+
+    Not an OSError / ValueError / RuntimeError, so `resolve_source` never caches it as a
+    failure of the run."""
+
+
+_local_only = False  # set by `local_only()`: never download, raise DatasetNotLocalError
+
+
+@contextlib.contextmanager
+def local_only():
+    """Within the block, questions that would come from the hub raise `DatasetNotLocalError`."""
+    global _local_only
+    before, _local_only = _local_only, True
+    try:
+        yield
+    finally:
+        _local_only = before
 
 
 @dataclass(frozen=True)
@@ -85,6 +126,11 @@ def build_official(repo_id: str, revision: str) -> Path:
     out = official_dataset_folder(repo_id, revision)
     if (out / "README.md").is_file():
         return out
+    if _local_only:
+        raise DatasetNotLocalError(
+            f"no {DATASET_ENV}: the questions of {repo_id}@{revision} would be downloaded from "
+            f"the hub and built into {out}"
+        )
     from vlm4d_tasks.data.annotations import load_annotations
     from vlm4d_tasks.data.dataset_repo import build_dataset_repo
     from vlm4d_tasks.data.hub import HubUnavailableError, download_annotations
@@ -120,15 +166,23 @@ def source_row(descriptor: Any) -> dict[str, str]:
     return {"repo_id": str(rows[0]["repo_id"]), "revision": str(rows[0]["revision"])}
 
 
+def dataset_folder(dataset: str) -> Path:
+    """The folder `VLM4D_DATASET` names, resolved; `DatasetNotFoundError` when it is none."""
+    folder = Path(dataset).expanduser().resolve()
+    if not folder.is_dir():
+        raise DatasetNotFoundError(f"{DATASET_ENV}={dataset}: no such folder. {BUILD_HINT}")
+    if not (folder / "README.md").is_file():
+        raise DatasetNotFoundError(
+            f"{DATASET_ENV}={dataset}: {folder} is not a dataset folder made by "
+            f"`vlm4d build-dataset` (it has no README.md declaring the configs). {BUILD_HINT}"
+        )
+    return folder
+
+
 @functools.lru_cache(maxsize=8)
 def _resolve(repo_id: str, revision: str, dataset: str | None, videos: str | None):
     if dataset:
-        folder = Path(dataset).expanduser().resolve()
-        if not (folder / "README.md").is_file():
-            raise FileNotFoundError(
-                f"{DATASET_ENV}={dataset}: {folder} is not a dataset folder made by "
-                "`vlm4d build-dataset` (it has no README.md declaring the configs)"
-            )
+        folder = dataset_folder(dataset)
         root = Path(videos).expanduser().resolve() if videos else folder
         return DatasetSource(folder, root, "local")
     folder = build_official(repo_id, revision)
@@ -180,7 +234,8 @@ def _load_config(folder: Path, config: str):
 
     names = get_dataset_config_names(str(folder))
     if config not in names:
-        raise ValueError(f"{folder}: the dataset has no config {config!r} (it has {names})")
+        hint = f" {PROBE_RECIPE}" if config == "probe" else ""
+        raise ValueError(f"{folder}: the dataset has no config {config!r} (it has {names}).{hint}")
     return load_split(folder, config)
 
 
@@ -189,6 +244,9 @@ def load_docs(descriptor: Any, config: str, category: str | None = None):
     from vlm4d_tasks.data.schema import Category
 
     row = source_row(descriptor)
+    if config == "probe" and not os.environ.get(DATASET_ENV):
+        # Never the hub: the official release has no probe questions (see module doc).
+        raise DatasetNotFoundError(f"the probe questions need {DATASET_ENV}. {PROBE_RECIPE}")
     source = resolve_source(row["repo_id"], row["revision"])
     docs = _load_config(source.folder, config)
     if category is not None:
