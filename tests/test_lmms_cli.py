@@ -236,7 +236,11 @@ def test_random_model_two_processes_every_breakdown_exact(world):
 def test_random_run_records_table_and_metadata(world):
     run = world["runs"]["random"]
     run.wait()
-    score = json.loads(run.file("vlm4d_*_score.json").read_text())
+    score = json.loads(run.file("*_vlm4d_score.json").read_text())
+    # One run id for lmms-eval's results and our table and score (`vlm4d eval` pairs them).
+    run_id = run.file("*_results.json").name.removesuffix("_results.json")
+    assert run.file("*_vlm4d_score.json").name == f"{run_id}_vlm4d_score.json"
+    assert run.file("*_vlm4d_table.md").name == f"{run_id}_vlm4d_table.md"
     meta = score["run"]
     assert meta["lmms_eval_version"] == "0.7.3" and meta["vlm4d_tasks_version"]
     assert meta["dataset"]["origin"] == "local"
@@ -259,7 +263,7 @@ def test_random_run_records_table_and_metadata(world):
     }  # fmt: skip
     assert protocol["decoding"]["greedy"]["do_sample"] is False
     assert protocol["seed"]["lmms_eval"] == [0, 1234, 1234, 1234]  # lmms-eval's default
-    table = run.file("vlm4d_*_table.md").read_text()
+    table = run.file("*_vlm4d_table.md").read_text()
     rows = [line.split(" | ")[0].lstrip("| ") for line in table.splitlines()
             if line.startswith("| vlm4d_random")]  # fmt: skip
     assert rows == [f"vlm4d_random [{r}]" for r in sorted([
@@ -293,7 +297,7 @@ def test_replay_matches_vlm4d_score(world, tmp_path):
     assert 0 < group["accuracy"] < 1
     # and the same table line, number for number
     replay = world["runs"]["replay"]
-    ours_line = next(line for line in replay.file("vlm4d_*_table.md").read_text().splitlines()
+    ours_line = next(line for line in replay.file("*_vlm4d_table.md").read_text().splitlines()
                      if line.startswith("| vlm4d_replay"))  # fmt: skip
     their_line = next(line for line in (tmp_path / "t.md").read_text().splitlines()
                       if line.startswith("| fixture-model"))  # fmt: skip

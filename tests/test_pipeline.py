@@ -95,7 +95,7 @@ def test_cli_and_lmms_documents_come_from_one_function(tmp_path, monkeypatch, ca
     args = _lmms_args(out)
     for items in _lmms_items(paths):  # one aggregation per subtask, as lmms-eval calls them
         AGGREGATIONS["accuracy"](items, args=args)
-    [written] = out.glob("vlm4d_*_score.json")  # no checkpoint in --model_args: the folder itself
+    [written] = out.glob("*_vlm4d_score.json")  # no checkpoint in --model_args: the folder itself
     lmms = json.loads(written.read_text())
 
     assert built == [False, True, True]  # the CLI once; lmms-eval after each task
@@ -170,7 +170,7 @@ def test_judge_variables_are_honoured_by_both_entry_points(tmp_path, monkeypatch
             for items in _lmms_items(paths):
                 AGGREGATIONS["accuracy"](items, args=args)
             current_run(args).close()
-            [written] = (tmp_path / "lmms").glob("vlm4d_*_score.json")
+            [written] = (tmp_path / "lmms").glob("*_vlm4d_score.json")
             score = json.loads(written.read_text())
         _check_requests(server, n)
     assert score["judge"]["mode"] == "crosscheck" and score["judge"]["prompt"] == "official"

@@ -635,6 +635,27 @@ def diagnose(scan: OutputScan, status: int = 1, missing_videos=None) -> str:
     return f"lmms-eval exited with status {status}{killed}; its output above says why"
 
 
+def pair_run_files(results: Path, since: float) -> list[Path]:
+    """Give the table and score the metric wrote during this run the run id of lmms-eval's
+    `<run id>_results.json` beside them, so results, samples, table and score of one run
+    share one prefix (the metric writes them before lmms-eval has named its files)."""
+    from vlm4d_tasks.lmms.metric import RUN_FILES
+
+    run_id = results.name.removesuffix("_results.json")
+    paired = []
+    for kind in ("table.md", "score.json"):
+        fresh = [
+            p for p in results.parent.glob(f"*_{RUN_FILES}_{kind}")
+            if p.stat().st_mtime >= since - 1
+        ]  # fmt: skip
+        target = results.parent / f"{run_id}_{RUN_FILES}_{kind}"
+        if len(fresh) == 1 and fresh[0] != target and not target.exists():
+            fresh[0].rename(target)
+        if target.exists():
+            paired.append(target)
+    return paired
+
+
 def _results_files(output_path: str | None, since: float) -> list[Path]:
     if not output_path:
         return []
@@ -734,6 +755,7 @@ def run(args: argparse.Namespace) -> int:
     if status == 0 and not scan.evaluation_failed:
         if results or (not output_path and scan.results_printed):
             for path in results:
+                pair_run_files(path, started)
                 print(f"vlm4d eval: results: {path}", file=sys.stderr)
             return 0
         if not scan.exceptions:

@@ -212,6 +212,10 @@ def output_folder(args: Any) -> Path | None:
     return Path(base) / sanitize_model_name(model_name(str(getattr(args, "model_args", "") or "")))
 
 
+# Our files of a run: <stamp>_vlm4d_table.md and <stamp>_vlm4d_score.json.
+RUN_FILES = "vlm4d"
+
+
 class Run:
     """What one lmms-eval run has scored so far, on rank 0.
 
@@ -327,9 +331,10 @@ class Run:
         )  # fmt: skip
 
     def write(self, folder: Path) -> None:
-        """`vlm4d_<stamp>_table.md` and `vlm4d_<stamp>_score.json` in `folder`; the table
-        says under its title which protocol its rows used (greedy and official numbers
-        differ)."""
+        """`<stamp>_vlm4d_table.md` and `<stamp>_vlm4d_score.json` in `folder`, named like
+        lmms-eval's `<stamp>_results.json` so that a run's files sort together (`vlm4d eval`
+        renames them to lmms-eval's own stamp once the run is done: aggregation cannot see
+        it); the table says under its title which protocol its rows used."""
         from vlm4d_tasks.lmms.protocol import markdown_line
         from vlm4d_tasks.metric.pipeline import score_json, score_markdown
 
@@ -339,7 +344,7 @@ class Run:
             self.stamp = get_datetime_str(timezone=getattr(self.args, "timezone", None) or "UTC")
         score = self.document()
         folder.mkdir(parents=True, exist_ok=True)
-        base = folder / f"vlm4d_{self.stamp}"
+        base = folder / f"{self.stamp}_{RUN_FILES}"
         table = score_markdown(score, note=markdown_line(score["run"]["protocol"]))
         Path(f"{base}_table.md").write_text(table, encoding="utf-8")
         Path(f"{base}_score.json").write_text(score_json(score), encoding="utf-8")
