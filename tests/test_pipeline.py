@@ -162,7 +162,8 @@ def test_judge_variables_are_honoured_by_both_entry_points(tmp_path, monkeypatch
             assert done.returncode == 0, done.stderr
             score = json.loads(out.read_text())
         else:
-            from vlm4d_tasks.lmms.metric import AGGREGATIONS, current_run
+            from vlm4d_tasks.lmms.metric import AGGREGATIONS
+            from vlm4d_tasks.lmms.run import current_run
 
             for name, value in {**env, "VLM4D_JUDGE": "crosscheck"}.items():
                 monkeypatch.setenv(name, value)
@@ -274,7 +275,7 @@ def test_answers_to_one_question_are_graded_in_separate_batches():
 def test_model_name_and_results_folder_are_lmms_evals(model_args, name, folder, tmp_path):
     from lmms_eval.loggers.evaluation_tracker import GeneralConfigTracker
 
-    from vlm4d_tasks.lmms.metric import model_label, model_name, output_folder
+    from vlm4d_tasks.lmms.run import model_label, model_name, output_folder
 
     assert model_name(model_args) == name
     # the rule lmms-eval 0.7.3 names its results folder by (this checks that it still does)

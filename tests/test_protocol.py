@@ -240,14 +240,14 @@ def test_describe_run_mixed_protocols_and_an_override():
 
 
 def test_run_metadata_records_protocol_decoding_and_frames(monkeypatch):
-    from vlm4d_tasks.lmms import metric as lmms_metric
+    from vlm4d_tasks.lmms import run as lmms_run
 
     monkeypatch.delenv("VLM4D_JUDGE", raising=False)
     args = argparse.Namespace(
         model="qwen2_5_vl", model_args="pretrained=Qwen/Qwen2.5-VL-7B-Instruct,max_num_frames=32",
         gen_kwargs="", seed=[215, 215, 215, 215], limit=None, output_path=None,
     )  # fmt: skip
-    run = lmms_metric.current_run(args)  # a new args namespace: a new run
+    run = lmms_run.current_run(args)  # a new args namespace: a new run
     run.rows["vlm4d_mc_official"] = {}
     meta = run.metadata()
     protocol = meta["protocol"]

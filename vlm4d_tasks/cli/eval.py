@@ -639,7 +639,7 @@ def pair_run_files(results: Path, since: float) -> list[Path]:
     """Give the table and score the metric wrote during this run the run id of lmms-eval's
     `<run id>_results.json` beside them, so results, samples, table and score of one run
     share one prefix (the metric writes them before lmms-eval has named its files)."""
-    from vlm4d_tasks.lmms.metric import RUN_FILES
+    from vlm4d_tasks.lmms.run import RUN_FILES
 
     run_id = results.name.removesuffix("_results.json")
     paired = []
