@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         judged = sorted((shared / "judged_responses").glob("*/*.json"))
         if judged:
             _step(f"score {len(judged)} published judged response files (rule judge)")
-            return vlm4d(
+            code = vlm4d(
                 [
                     "score",
                     "--judge",
@@ -144,7 +144,21 @@ def main(argv: list[str] | None = None) -> int:
                     *map(str, judged),
                 ]
             )
-    return 0
+            if code:
+                return code
+    return _report(out, table.parent)
+
+
+def _report(out: Path, results: Path) -> int:
+    """The report of this demo's runs: the probe run, and the published answers when scored."""
+    from vlm4d_tasks.cli import main as vlm4d
+
+    _step("the report")
+    runs = [str(results)] + ([str(out / "scores.json")] if (out / "scores.json").is_file() else [])
+    code = vlm4d(["report", *runs, "--out", str(out / "report")])
+    if code == 0:
+        print(f"report: {(out / 'report' / 'report.html').resolve()}")
+    return code
 
 
 if __name__ == "__main__":

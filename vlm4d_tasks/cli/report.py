@@ -1,4 +1,11 @@
-"""`vlm4d report`: Markdown table and PNG plot from a saved `vlm4d score --json` file.
+"""`vlm4d report`: the report of scored runs, or one score's Markdown table and PNG plot.
+
+    vlm4d report RUN... --out DIR        # report.md, leaderboard.csv/.json, figures, report.html
+    vlm4d report scores.json --markdown table.md --plot table.png   # one score, re-rendered
+
+RUN is a score JSON of `vlm4d score --json` (it may hold many models) or an lmms-eval output
+folder (`--output_path` of a run of the VLM4D tasks: its `*_vlm4d_score.json` are read). Nothing
+is run again: the numbers are the documents' (`vlm4d_tasks.metric.leaderboard`).
 
 A file that is not a score (not JSON, not UTF-8, a field missing or of the wrong type) is an
 error naming the file and the field, exit status 2; outputs' missing folders are created,
@@ -9,22 +16,103 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+from typing import Any
+
+REPORT_FILES = ("report.md", "leaderboard.csv", "leaderboard.json")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("score", metavar="SCORE.json", help="output of `vlm4d score --json`")
     parser.add_argument(
-        "--markdown", metavar="OUT", help="write the Markdown here (default: stdout)"
+        "runs", nargs="+", metavar="RUN",
+        help="a `vlm4d score --json` file, or an lmms-eval output folder with *_vlm4d_score.json",
+    )  # fmt: skip
+    parser.add_argument(
+        "--out", metavar="DIR",
+        help="write the report here: report.md, leaderboard.csv, leaderboard.json, the figures "
+        "and report.html",
+    )  # fmt: skip
+    parser.add_argument(
+        "--markdown", metavar="OUT",
+        help="one score's Markdown table here (default without --out: stdout)",
+    )  # fmt: skip
+    parser.add_argument("--plot", metavar="OUT.png", help="one score's PNG plot here")
+    parser.add_argument(
+        "--compare", nargs=2, action="append", default=[], metavar=("A", "B"),
+        help="also compare these two rows (their labels in the leaderboard); repeatable",
+    )  # fmt: skip
+    parser.add_argument(
+        "--resamples", type=_positive, default=None,
+        help="bootstrap resamples of the paired comparisons (default 1000)",
+    )  # fmt: skip
+    parser.add_argument("--seed", type=int, default=None, help="their seed (default 0)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text}")
+    return value
+
+
+def _figures(scores: list[dict[str, Any]], out: Path, progress: bool) -> tuple[list, list]:
+    """The report's PNGs written into `out` (`metric.figures`) and why any is missing."""
+    from vlm4d_tasks.metric.figures import figure_notes, write_figures
+
+    images = write_figures(scores, out, progress=None if progress else False)
+    return list(images), list(figure_notes(scores))
+
+
+def _html(markdown: str, images: list[Path], out: Path) -> Path:
+    """`out/report.html`: the report's Markdown with every figure embedded (`metric.html`)."""
+    from vlm4d_tasks.metric.html import write_html
+
+    return write_html(markdown, images, out / "report.html")
+
+
+def _write_report(args: argparse.Namespace, sources: list) -> list[Path]:
+    import json
+
+    from vlm4d_tasks.metric import leaderboard
+    from vlm4d_tasks.metric.judge import redact
+    from vlm4d_tasks.metric.report import write_output
+    from vlm4d_tasks.metric.scoring import DEFAULT_RESAMPLES, DEFAULT_SEED
+
+    board = leaderboard.build(
+        sources,
+        pairs=[tuple(pair) for pair in args.compare],
+        resamples=args.resamples or DEFAULT_RESAMPLES,
+        seed=DEFAULT_SEED if args.seed is None else args.seed,
+        progress=not args.no_progress,
     )
-    parser.add_argument("--plot", metavar="OUT.png", help="write the PNG plot here")
+    out = Path(args.out)
+    images, notes = _figures([s.document for s in sources], out, not args.no_progress)
+    markdown = redact(
+        leaderboard.report_markdown(board, figures=[p.name for p in images], figure_notes=notes)
+    )
+    texts = {
+        "report.md": markdown,
+        "leaderboard.csv": redact(leaderboard.leaderboard_csv(board)),
+        "leaderboard.json": redact(
+            json.dumps(leaderboard.leaderboard_json(board), indent=1, ensure_ascii=False)
+        )
+        + "\n",
+    }
+    written = list(images)
+    for name, text in texts.items():
+        write_output(out / name, "--out", text)
+        written.append(out / name)
+    written.append(_html(markdown, images, out))
+    return written
 
 
 def run(args: argparse.Namespace) -> int:
     from vlm4d_tasks.metric.judge import redact
+    from vlm4d_tasks.metric.leaderboard import CompareError, load_sources
     from vlm4d_tasks.metric.report import (
         OutputError,
         ScoreFileError,
-        load_score,
         markdown_report,
         plot_report,
         prepare_output,
@@ -35,15 +123,33 @@ def run(args: argparse.Namespace) -> int:
         for option, path in (("--markdown", args.markdown), ("--plot", args.plot)):
             if path:
                 prepare_output(path, option)
-        score = load_score(args.score)
-        markdown = redact(markdown_report(score))
-        if args.markdown:
-            write_output(args.markdown, "--markdown", markdown)
-        else:
-            sys.stdout.write(markdown)
-        if args.plot:
-            plot_report(score, args.plot)
-    except (ScoreFileError, OutputError) as exc:
+        if args.out:
+            for name in REPORT_FILES:
+                prepare_output(Path(args.out) / name, "--out")
+        sources = load_sources(args.runs, progress=not args.no_progress)
+        single = args.markdown or args.plot or not args.out
+        if single and len(sources) != 1:
+            raise ScoreFileError(
+                f"{len(sources)} score documents in {' '.join(args.runs)}: --markdown, --plot "
+                "and the table on stdout render one score; fix: pass --out DIR for a report of "
+                "several"
+            )
+        if single:
+            score = sources[0].document
+            markdown = redact(markdown_report(score))
+            if args.markdown:
+                write_output(args.markdown, "--markdown", markdown)
+            elif not args.out:
+                sys.stdout.write(markdown)
+            if args.plot:
+                plot_report(score, args.plot)
+        if args.out:
+            written = _write_report(args, sources)
+            html = [p for p in written if p.name == "report.html"]
+            print(f"vlm4d report: wrote {len(written)} file(s) to {args.out}", file=sys.stderr)
+            if html:
+                print(redact(f"vlm4d report: {html[0]}"), file=sys.stderr)
+    except (ScoreFileError, OutputError, CompareError) as exc:
         print(redact(f"vlm4d report: error: {exc}"), file=sys.stderr)
         return 2
     return 0

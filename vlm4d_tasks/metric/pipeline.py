@@ -311,6 +311,12 @@ def run_entry(
                            "file": file}  # fmt: skip
     run.update(scoring.score_items(items, n_resamples=resamples, seed=seed))
     run["grading"] = dict(grading)
+    # Per question (sorted by id, so the task order of a run does not matter): what paired
+    # comparisons of two runs need (`leaderboard.compare`). `correct` None = unresolved.
+    run["outcomes"] = sorted(
+        ({"id": it.record.uid, "correct": it.correct, "video": it.record.video} for it in items),
+        key=lambda outcome: outcome["id"],
+    )
     return run
 
 

@@ -1,0 +1,671 @@
+"""The report's figures (`vlm4d report --out`): PNGs drawn from score documents.
+
+Input is what `pipeline.score_document` writes (the JSON of `vlm4d score --json` and of an
+lmms-eval run); nothing is judged again. Every figure is readable in grey-scale (each series
+has its own hatch or marker, colour is never the only cue) and its bytes depend on the input
+alone: the Agg renderer of a bare `matplotlib.figure.Figure` (no pyplot, no global backend),
+matplotlib's default style whatever the user's matplotlibrc says, a fixed dpi and no
+"Software" or date metadata in the PNG.
+
+- `accuracy_by_category*.png`: per model (a row of the document's table: a model and its
+  prompt setting or task), accuracy on the paper's four question categories (VLM4D, ICCV 2025,
+  Sec. 3: translational, rotational, counting, false positive) with 95% intervals. A model's
+  runs (real, synthetic) are pooled by question counts, correct / scored, not means of means;
+  the interval is the percentile bootstrap (`scoring.bootstrap_ci`) of those pooled counts with
+  the document's resamples and seed. Many models are split over several pages.
+- `cot_vs_direct.png`: chain of thought vs direct output for each model that has runs of
+  both prompt settings (response files' `variant` "cot" / "direct-output", or lmms-eval's
+  `vlm4d_mc` / `vlm4d_mc_direct` tasks), real / synthetic / overall with the table's intervals.
+- `direction_confusion.png`: true vs chosen direction (left, right, towards, away, not moving,
+  absent) on the direction questions (those whose right answer names one of them), pooled over
+  the documents' runs. It needs the option each answer chose, which a run's `outcomes` carry
+  as `truth` (the ground-truth option's text) and `chosen` (the chosen option's text, null for
+  no valid answer) beside `id`, `correct` and `video`. A document without them (only right or
+  wrong per question, and for judged files the answers whose verdict differs from the
+  reference label) cannot give the matrix: it is left out and `figure_notes` says why.
+  `direction_confusion_figure` draws it from `(truth, chosen)` pairs made elsewhere.
+- `probe_twin_figure`: on the probe set, the static/moving camera twins
+  (`probe.diagnose.ProbeDiagnosis`): pair outcomes and accuracy by camera motion.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vlm4d_tasks.data.schema import Category
+
+DPI = 110
+MANY_MODELS = 12  # above this, `write_figures` shows a progress bar (progress=None)
+MODELS_PER_PAGE = 12  # models per page of the category figure
+
+# One style per series: a fill that is also distinct in grey-scale, plus a hatch.
+SERIES_STYLES: tuple[tuple[str, str], ...] = (
+    ("#56B4E9", ""),
+    ("#E69F00", "///"),
+    ("#009E73", "..."),
+    ("#F0E442", "xx"),
+    ("#CC79A7", "\\\\\\"),
+    ("#FFFFFF", "++"),
+    ("#999999", "--"),
+    ("#0072B2", "oo"),
+)
+CATEGORY_TITLES: dict[str, str] = {
+    Category.TRANSLATIONAL.value: "translational",
+    Category.ROTATIONAL.value: "rotational",
+    Category.COUNTING.value: "counting",
+    Category.FALSE_POSITIVE.value: "false positive",
+}
+TABLE_PANELS: dict[str, str] = {"real": "Real", "synthetic": "Synthetic", "overall": "Overall"}
+CHANCE = 25.0  # four options
+
+# Matplotlib's defaults (a user's matplotlibrc must not change the bytes) plus ours.
+_RC: dict[str, Any] = {
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.labelsize": 9,
+    "legend.fontsize": 8,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "hatch.linewidth": 0.6,
+    "hatch.color": "black",
+    "svg.hashsalt": "vlm4d",  # SVG ids, should a figure ever be saved as SVG
+    "savefig.dpi": DPI,
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Drawing helpers
+
+
+def _new_figure(width: float, height: float) -> Any:
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=DPI)
+
+
+def _save(fig: Any, path: Path) -> Path:
+    """PNG with no metadata that varies (software version, date): same input, same bytes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png", dpi=DPI, metadata={"Software": None},
+                bbox_inches="tight", pad_inches=0.15)  # fmt: skip
+    return path
+
+
+def _draw(render: Any, path: Path, *args: Any) -> Path:
+    """`render(*args) -> Figure` under the fixed style, saved to `path`."""
+    import matplotlib
+
+    with matplotlib.rc_context(dict(matplotlib.rcParamsDefault)):
+        matplotlib.rcParams.update(_RC)
+        fig = render(*args)
+        return _save(fig, path)
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One bar: accuracy in %, its 95% interval in % (None: not known) and a label."""
+
+    value: float
+    low: float | None = None
+    high: float | None = None
+    label: str | None = None
+
+
+def _grouped_barh(
+    ax: Any, groups: Sequence[str], series: Sequence[str], cells: Sequence[Sequence[Bar | None]],
+    *, xmax: float = 100.0,
+) -> None:  # fmt: skip
+    """Horizontal bars: one group per entry of `groups` (top to bottom), one bar per series in
+    each group, hatched per series; `cells[g][s]` is None where there is nothing to draw."""
+    k = max(1, len(series))
+    height = 0.8 / k
+    for s, name in enumerate(series):
+        face, hatch = SERIES_STYLES[s % len(SERIES_STYLES)]
+        ys, xs, lows, highs, labels = [], [], [], [], []
+        for g in range(len(groups)):
+            cell = cells[g][s]
+            if cell is None or math.isnan(cell.value):
+                continue
+            ys.append(g + (s - (k - 1) / 2) * height)
+            xs.append(cell.value)
+            lows.append(cell.value - cell.low if cell.low is not None else 0.0)
+            highs.append(cell.high - cell.value if cell.high is not None else 0.0)
+            labels.append(cell.label if cell.label is not None else f"{cell.value:.1f}")
+        if not ys:
+            ax.barh([], [], color=face, hatch=hatch, edgecolor="black", label=name)
+            continue
+        ax.barh(
+            ys, xs, height=height * 0.92, xerr=[lows, highs], color=face, hatch=hatch,
+            edgecolor="black", linewidth=0.5, label=name,
+            error_kw={"ecolor": "black", "elinewidth": 0.7, "capsize": 1.8, "capthick": 0.7},
+        )  # fmt: skip
+        for y, x, high, text in zip(ys, xs, highs, labels):
+            ax.text(min(x + high, xmax) + 0.8, y, text, va="center", ha="left", fontsize=6.5,
+                    clip_on=False)  # fmt: skip
+    ax.set_yticks(range(len(groups)), list(groups))
+    ax.set_ylim(len(groups) - 0.5, -0.5)  # first group on top
+    ax.set_xlim(0, xmax)
+    ax.grid(axis="x", linewidth=0.3, color="#BBBBBB")
+    ax.set_axisbelow(True)
+
+
+# --------------------------------------------------------------------------------------------
+# Score documents: the models and their runs
+
+
+@dataclass
+class _Model:
+    """One row of a document's table: its runs, its table columns, the bootstrap settings."""
+
+    label: str
+    runs: list[dict[str, Any]]
+    columns: dict[str, Any]
+    resamples: int
+    seed: int
+    lmms: bool  # an lmms-eval document: `name` of a run is its task
+
+    def overall(self) -> float:
+        acc = (self.columns.get("overall") or {}).get("accuracy")
+        return -1.0 if acc is None else acc
+
+
+def _models(scores: Sequence[Mapping[str, Any]]) -> list[_Model]:
+    """The table rows of all documents, in order; a label seen before in another document
+    gets that document's number (`model <2>`), so no two rows are pooled by accident."""
+    models: dict[str, _Model] = {}
+    for number, document in enumerate(scores, 1):
+        bootstrap = document.get("bootstrap") or {}
+        resamples = int(bootstrap.get("resamples", 1000))
+        seed = int(bootstrap.get("seed", 0))
+        columns = {row["model"]: row.get("columns", {}) for row in document.get("models", [])}
+        order = list(columns)
+        for run in document.get("runs", []):
+            if run["model"] not in columns:
+                columns[run["model"]] = {}
+                order.append(run["model"])
+        mine: dict[str, _Model] = {}
+        for name in order:
+            label = name if name not in models else f"{name} <{number}>"
+            mine[name] = _Model(label, [], columns[name], resamples, seed, "run" in document)
+        for run in document.get("runs", []):
+            mine[run["model"]].runs.append(run)
+        for model in mine.values():
+            models[model.label] = model
+    return list(models.values())
+
+
+def _pooled(groups: Sequence[Mapping[str, Any]], resamples: int, seed: int) -> Bar | None:
+    """Groups of several runs as one (correct / scored), with the bootstrap interval of the
+    pooled counts; None when nothing was scored."""
+    from vlm4d_tasks.metric.scoring import bootstrap_ci
+
+    scored = correct = 0
+    for group in groups:
+        n = group.get("scored", group.get("n", 0) - group.get("unresolved", 0))
+        count = group.get("correct")
+        if count is None:  # an older document without counts: from its rounded accuracy
+            count = round((group.get("accuracy") or 0.0) * n)
+        scored += n
+        correct += count
+    if not scored:
+        return None
+    ci = bootstrap_ci([True] * correct + [False] * (scored - correct),
+                      n_resamples=resamples, seed=seed)  # fmt: skip
+    assert ci is not None
+    return Bar(100 * correct / scored, 100 * ci[0], 100 * ci[1])
+
+
+def _column_bar(column: Mapping[str, Any] | None) -> Bar | None:
+    if not column or column.get("accuracy") is None:
+        return None
+    ci = column.get("ci95")
+    value = 100 * column["accuracy"]
+    return Bar(value, 100 * ci[0], 100 * ci[1]) if ci else Bar(value)
+
+
+# --------------------------------------------------------------------------------------------
+# 1. Accuracy by category
+
+
+def _category_pages(models: Sequence[_Model]) -> list[list[tuple[str, list[Bar | None]]]]:
+    rows = []
+    for model in sorted(models, key=lambda m: (-m.overall(), m.label)):
+        bars = [
+            _pooled(
+                [r["by_category"][c] for r in model.runs if c in (r.get("by_category") or {})],
+                model.resamples, model.seed,
+            )
+            for c in CATEGORY_TITLES
+        ]  # fmt: skip
+        if any(bar is not None for bar in bars):
+            rows.append((model.label, bars))
+    if not rows:
+        return []
+    pages = math.ceil(len(rows) / MODELS_PER_PAGE)
+    size = math.ceil(len(rows) / pages)
+    return [rows[i : i + size] for i in range(0, len(rows), size)]
+
+
+def _category_figure(rows: list[tuple[str, list[Bar | None]]], page: str) -> Any:
+    fig = _new_figure(9.0, 0.95 * len(rows) + 1.4)
+    ax = fig.add_subplot()
+    _grouped_barh(ax, [label for label, _ in rows], list(CATEGORY_TITLES.values()),
+                  [bars for _, bars in rows])  # fmt: skip
+    ax.axvline(CHANCE, color="black", linewidth=0.8, linestyle="--", label="chance (25%)")
+    ax.set_xlabel("accuracy (%); whiskers: 95% bootstrap interval")
+    ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=5, frameon=False,
+              handlelength=2.2, handleheight=1.2, borderaxespad=0.3)  # fmt: skip
+    ax.set_title(f"Accuracy by question category{page}", loc="left", pad=26)
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# 2. Chain of thought vs direct output
+
+
+def _prompt_setting(model: _Model) -> tuple[str, str] | None:
+    """(the model without its prompt setting, "cot" | "direct") of a table row, or None.
+
+    Response files: the run's `variant` ("cot", "direct-output"), the row "name (variant)".
+    lmms-eval: the task (`vlm4d_mc`, `vlm4d_mc_direct`, and their `_official` variants), the
+    row "label [task]"; other tasks (frames, probe, single categories) have no pair."""
+    if not model.runs:
+        return None
+    run = model.runs[0]
+    variant = str(run.get("variant") or "")
+    if not model.lmms:
+        setting = {"cot": "cot", "direct-output": "direct"}.get(variant)
+        return (str(run.get("name") or model.label), setting) if setting else None
+    match = re.fullmatch(r"vlm4d_mc(_direct)?(_official)?", variant)
+    if not match:
+        return None
+    suffix = f" [{variant}]"
+    base = model.label[: -len(suffix)] if model.label.endswith(suffix) else model.label
+    return base + (" [official]" if match[2] else ""), "direct" if match[1] else "cot"
+
+
+def _prompt_pairs(models: Sequence[_Model]) -> list[tuple[str, _Model, _Model]]:
+    found: dict[str, dict[str, _Model]] = {}
+    for model in models:
+        setting = _prompt_setting(model)
+        if setting is not None:
+            found.setdefault(setting[0], {}).setdefault(setting[1], model)
+    pairs = [
+        (name, m["cot"], m["direct"])
+        for name, m in found.items()
+        if len(m) == 2 and all(set(TABLE_PANELS) & set(m[s].columns) for s in ("cot", "direct"))
+    ]
+    return sorted(pairs, key=lambda p: (-p[1].overall(), p[0]))
+
+
+def _prompt_figure(pairs: list[tuple[str, _Model, _Model]]) -> Any:
+    panels = [c for c in TABLE_PANELS if any(c in m.columns for _, a, b in pairs for m in (a, b))]
+    bars = {
+        (name, which, c): _column_bar(model.columns.get(c))
+        for name, cot, direct in pairs
+        for which, model in (("cot", cot), ("direct", direct))
+        for c in panels
+    }
+    known = [
+        v for bar in bars.values() if bar for v in (bar.value, bar.low, bar.high) if v is not None
+    ]
+    low = max(0.0, math.floor((min(known) - 5) / 10) * 10) if known else 0.0
+    high = min(100.0, math.ceil((max(known) + 5) / 10) * 10) if known else 100.0
+    fig = _new_figure(2.9 * len(panels) + 1.6, 0.42 * len(pairs) + 1.5)
+    axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
+    ys = range(len(pairs))
+    styles = {
+        "cot": ("chain of thought", "o", "black", -0.13),
+        "direct": ("direct output", "s", "white", 0.13),
+    }
+    for ax, column in zip(axes, panels):
+        for y, (name, _, _) in zip(ys, pairs):
+            a, b = bars[(name, "cot", column)], bars[(name, "direct", column)]
+            if a and b:
+                ax.plot([a.value, b.value], [y - 0.13, y + 0.13], color="#777777", linewidth=0.8)
+        for which, (title, marker, face, offset) in styles.items():
+            points = [
+                (y + offset, bars[(name, which, column)]) for y, (name, _, _) in zip(ys, pairs)
+            ]
+            points = [(y, bar) for y, bar in points if bar is not None]
+            if not points:
+                continue
+            ax.errorbar(
+                [bar.value for _, bar in points], [y for y, _ in points],
+                xerr=[[bar.value - (bar.low if bar.low is not None else bar.value) for _, bar in points],
+                      [(bar.high if bar.high is not None else bar.value) - bar.value for _, bar in points]],
+                fmt=marker, markersize=5.5, markerfacecolor=face, markeredgecolor="black",
+                ecolor="black", elinewidth=0.7, capsize=2, label=title, linestyle="none",
+            )  # fmt: skip
+        if low <= CHANCE <= high:
+            ax.axvline(CHANCE, color="black", linewidth=0.7, linestyle="--")
+        ax.set_xlim(low, high)
+        ax.set_title(TABLE_PANELS[column])
+        ax.grid(axis="x", linewidth=0.3, color="#BBBBBB")
+        ax.set_axisbelow(True)
+    axes[0].set_yticks(list(ys), [name for name, _, _ in pairs])
+    axes[0].set_ylim(len(pairs) - 0.5, -0.5)
+    last = panels[-1]
+    for y, (name, _, _) in zip(ys, pairs):
+        a, b = bars[(name, "cot", last)], bars[(name, "direct", last)]
+        if a and b:
+            axes[-1].text(high + 0.02 * (high - low), y, f"{a.value - b.value:+.1f}",
+                          va="center", ha="left", fontsize=8, clip_on=False)  # fmt: skip
+    axes[-1].text(high + 0.02 * (high - low), -0.75, "CoT − direct", va="bottom", ha="left",
+                  fontsize=7.5, clip_on=False)  # fmt: skip
+    fig.supxlabel("accuracy (%); whiskers: 95% bootstrap interval; dashed: chance (25%)",
+                  fontsize=8.5)  # fmt: skip
+    fig.suptitle("Chain of thought vs direct output", x=0.01, ha="left", fontsize=10.5)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper right", ncol=2, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# 3. Direction confusion
+
+DIRECTIONS: tuple[str, ...] = ("left", "right", "towards", "away", "not moving", "absent")
+OTHER = "other option"
+NO_ANSWER = "no valid answer"
+
+# How the release and the probe phrase each direction (lower case, no final period). A text
+# that is none of these (up, clockwise, 3, ...) is not a direction.
+_DIRECTION_TEXTS: dict[str, tuple[str, ...]] = {
+    "left": ("left", "to the left", "right to left", "leftward", "leftwards", "moving left",
+             "towards the left", "toward the left"),
+    "right": ("right", "to the right", "left to right", "rightward", "rightwards",
+              "moving right", "towards the right", "toward the right"),
+    "towards": ("towards the camera", "toward the camera", "towards", "toward", "coming closer",
+                "closer towards the camera", "closer to the camera", "approaching the camera"),
+    "away": ("away from the camera", "away", "going further away", "further away from camera",
+             "further away from the camera", "moving away", "moving away from the camera"),
+    "not moving": ("not moving", "staying in place", "stationary", "still", "static"),
+}  # fmt: skip
+_DIRECTION_OF = {text: label for label, texts in _DIRECTION_TEXTS.items() for text in texts}
+
+
+def direction_of(text: object) -> str | None:
+    """The direction an option text names (one of `DIRECTIONS`), or None for another kind of
+    option. "absent" is the dataset's false-positive rule (`data.categories`: "there are no
+    bears in the video", "no dragon there")."""
+    from vlm4d_tasks.data.categories import categorize
+
+    if text is None:
+        return None
+    key = " ".join(str(text).lower().split()).rstrip(".")
+    if key in _DIRECTION_OF:
+        return _DIRECTION_OF[key]
+    # The category rules decide absence from the answer text alone.
+    if key and categorize("", (key,), key) is Category.FALSE_POSITIVE:
+        return "absent"
+    return None
+
+
+@dataclass(frozen=True)
+class DirectionConfusion:
+    """Counts of true (rows, `DIRECTIONS` that occur) vs chosen direction (columns: every
+    direction, then `OTHER`, an option that is no direction, and `NO_ANSWER`)."""
+
+    rows: tuple[str, ...]
+    columns: tuple[str, ...]
+    counts: tuple[tuple[int, ...], ...]
+    skipped: int  # pairs whose ground truth is no direction (counting, rotation, ...)
+
+    @property
+    def total(self) -> int:
+        return sum(map(sum, self.counts))
+
+
+def direction_confusion(pairs: Iterable[tuple[object, object]]) -> DirectionConfusion:
+    """The matrix of `(truth_text, chosen_text)` pairs: the ground-truth option's text and
+    the chosen option's text (None: no valid answer). Pairs whose truth is no direction are
+    counted in `skipped`; rows without questions are left out."""
+    columns = (*DIRECTIONS, OTHER, NO_ANSWER)
+    counts = {row: [0] * len(columns) for row in DIRECTIONS}
+    skipped = 0
+    for truth, chosen in pairs:
+        row = direction_of(truth)
+        if row is None:
+            skipped += 1
+            continue
+        column = NO_ANSWER if chosen is None else (direction_of(chosen) or OTHER)
+        counts[row][columns.index(column)] += 1
+    rows = tuple(row for row in DIRECTIONS if any(counts[row]))
+    return DirectionConfusion(rows, columns, tuple(tuple(counts[r]) for r in rows), skipped)
+
+
+def _confusion_figure(matrix: DirectionConfusion, title: str) -> Any:
+    import numpy as np
+
+    counts = np.array(matrix.counts, dtype=float).reshape(len(matrix.rows), len(matrix.columns))
+    totals = counts.sum(axis=1, keepdims=True)
+    share = np.divide(100 * counts, totals, out=np.zeros_like(counts), where=totals > 0)
+    fig = _new_figure(1.0 * len(matrix.columns) + 2.2, 0.62 * len(matrix.rows) + 2.0)
+    ax = fig.add_subplot()
+    image = ax.imshow(share, cmap="Greys", vmin=0, vmax=100, aspect="auto")
+    for i in range(len(matrix.rows)):
+        for j in range(len(matrix.columns)):
+            dark = share[i, j] > 55
+            ax.text(j, i, f"{share[i, j]:.0f}%\n({int(counts[i, j])})", ha="center",
+                    va="center", fontsize=7.5, color="white" if dark else "black")  # fmt: skip
+            if j < len(DIRECTIONS) and matrix.columns[j] == matrix.rows[i]:
+                ax.add_patch(_box(j, i))  # the right answers, outlined
+    ax.set_xticks(range(len(matrix.columns)), list(matrix.columns), rotation=30, ha="right")
+    ax.set_yticks(
+        range(len(matrix.rows)),
+        [f"{row} (n={int(t)})" for row, t in zip(matrix.rows, totals[:, 0])],
+    )
+    ax.set_xlabel("chosen")
+    ax.set_ylabel("true direction")
+    ax.set_title(title, loc="left")
+    bar = fig.colorbar(image, ax=ax, fraction=0.04, pad=0.02)
+    bar.set_label("% of the row")
+    fig.tight_layout()
+    return fig
+
+
+def _box(x: int, y: int) -> Any:
+    from matplotlib.patches import Rectangle
+
+    return Rectangle((x - 0.5, y - 0.5), 1, 1, fill=False, edgecolor="black", linewidth=1.6,
+                     linestyle="-")  # fmt: skip
+
+
+def direction_confusion_figure(
+    pairs: Iterable[tuple[object, object]] | DirectionConfusion, path: str | Path, *,
+    title: str | None = None,
+) -> Path:  # fmt: skip
+    """Draw the direction confusion matrix of `(truth_text, chosen_text)` pairs (or of a
+    `DirectionConfusion`) to `path` (PNG): each row in % of its questions, counts beside."""
+    matrix = pairs if isinstance(pairs, DirectionConfusion) else direction_confusion(pairs)
+    if not matrix.rows:
+        raise ValueError(f"{path}: no direction question among the answers: nothing to draw")
+    heading = title or "Direction questions: true vs chosen direction"
+    heading += f"\n{matrix.total} answers; rows in % of their questions; outlined: right"
+    return _draw(_confusion_figure, Path(path), matrix, heading)
+
+
+def _outcome_pairs(models: Sequence[_Model]) -> list[tuple[object, object]] | None:
+    """`(truth, chosen)` of every outcome, or None unless every run's outcomes carry both."""
+    pairs: list[tuple[object, object]] = []
+    for model in models:
+        for run in model.runs:
+            outcomes = run.get("outcomes")
+            if outcomes is None or not all("truth" in o and "chosen" in o for o in outcomes):
+                return None
+            pairs += [(o["truth"], o["chosen"]) for o in outcomes if o.get("correct") is not None]
+    return pairs
+
+
+# --------------------------------------------------------------------------------------------
+# 4. The probe set's static/moving twins
+
+SINGLE = ""  # the name of a lone diagnosis (not shown)
+PAIR_TITLES: dict[str, str] = {
+    "both": "both twins right",
+    "static_only": "static camera only",
+    "moving_only": "moving camera only",
+    "neither": "neither",
+}
+
+
+def _diagnosis_dict(diagnosis: Any) -> dict[str, Any]:
+    data = diagnosis.to_dict() if hasattr(diagnosis, "to_dict") else dict(diagnosis)
+    if "pairs" not in data or "by_camera_motion" not in data:
+        raise ValueError(
+            "expected a probe diagnosis (`probe.diagnose.ProbeDiagnosis` or its to_dict()), "
+            f"got the fields {sorted(data)[:8]}"
+        )
+    return data
+
+
+def _rate(rate: Mapping[str, Any]) -> Bar | None:
+    total = rate.get("total", 0)
+    if not total:
+        return None
+    correct = rate.get("correct", 0)
+    return Bar(100 * correct / total, label=f"{100 * correct / total:.0f}% ({correct}/{total})")
+
+
+def _twin_figure(diagnoses: dict[str, dict[str, Any]]) -> Any:
+    names = list(diagnoses)
+    motions = sorted({m for d in diagnoses.values() for m in d["by_camera_motion"]},
+                     key=lambda m: (m != "static", m))  # fmt: skip
+    motion_titles = [("static camera" if m == "static" else f"moving: {m}") for m in motions]
+    rows = max(len(names), 1)
+    height = max(2.8, 0.5 * rows + 1.6, 0.3 * len(motions) * rows + 1.6)
+    fig = _new_figure(11.0, height)
+    left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.25, 1.0]})
+    # Twin pairs: one stacked bar per model, in % of its pairs, counts in the segments.
+    for y, name in enumerate(names):
+        pairs = diagnoses[name]["pairs"]
+        total = sum(pairs.values())
+        start = 0.0
+        for k, (key, title) in enumerate(PAIR_TITLES.items()):
+            face, hatch = SERIES_STYLES[k]
+            width = 100 * pairs.get(key, 0) / total if total else 0.0
+            left.barh(y, width, left=start, height=0.6, color=face, hatch=hatch,
+                      edgecolor="black", linewidth=0.5, label=title if y == 0 else None)  # fmt: skip
+            if pairs.get(key, 0):
+                left.text(start + width / 2, y, str(pairs[key]), ha="center", va="center",
+                          fontsize=8, bbox={"facecolor": "white", "edgecolor": "none",
+                                            "pad": 0.8, "alpha": 0.85})  # fmt: skip
+            start += width
+    counts = [f"{sum(diagnoses[n]['pairs'].values())} pairs" for n in names]
+    single = len(names) == 1 and names[0] == SINGLE
+    left.set_yticks(range(len(names)), counts if single else
+                    [f"{n} ({c})" for n, c in zip(names, counts)])  # fmt: skip
+    left.set_ylim(len(names) - 0.5, -0.5)
+    left.set_xlim(0, 100)
+    left.set_xlabel("% of twin pairs")
+    left.set_title("Static/moving camera twins", loc="left", pad=34)
+    left.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2, frameon=False,
+                handlelength=2.2, handleheight=1.2)  # fmt: skip
+    # Accuracy by camera motion: groups = motions, series = models.
+    cells = [[_rate(diagnoses[n]["by_camera_motion"].get(m, {})) for n in names] for m in motions]
+    _grouped_barh(right, motion_titles, names, cells, xmax=100.0)
+    right.set_xlabel("accuracy (%)")
+    right.set_title("Accuracy by camera motion", loc="left", pad=34 if len(names) > 1 else 6)
+    if len(names) > 1:
+        right.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2, frameon=False)
+    lines = []
+    for name, d in diagnoses.items():
+        who = f"{name}: " if len(names) > 1 else ""
+        traps = d.get("confusion_traps", 0)
+        if traps:
+            chose = d.get("confusion_chose_apparent", 0)
+            lines.append(f"{who}chose the motion the picture suggests on {chose} of {traps} "
+                         f"moving-camera questions where it differs from the truth "
+                         f"({100 * chose / traps:.1f}%).")  # fmt: skip
+        else:
+            lines.append(f"{who}no question where the picture misleads.")
+        lines += [f"{who}note: {note}" for note in d.get("notes", [])]
+    fig.suptitle("Probe set: camera-motion diagnosis", x=0.01, ha="left", fontsize=11)
+    text = "Camera-motion confusion: " + (
+        lines[0] if len(lines) == 1 else "\n".join(["", *(f"  {line}" for line in lines)])
+    )
+    fig.text(0.01, 0.0, text, ha="left", va="top", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def probe_twin_figure(diagnosis: Any, path: str | Path) -> Path:
+    """The probe set's static/moving twin comparison as a PNG at `path`.
+
+    `diagnosis`: a `probe.diagnose.ProbeDiagnosis` (or its `to_dict()`), or a mapping of
+    model name -> those to compare several models. Left: each model's twin pairs (both right,
+    only the static-camera twin, only the moving-camera one, neither); right: accuracy by
+    camera motion; below: the camera-motion confusion rate."""
+    if hasattr(diagnosis, "to_dict") or (isinstance(diagnosis, Mapping) and "pairs" in diagnosis):
+        diagnoses = {SINGLE: _diagnosis_dict(diagnosis)}
+    elif isinstance(diagnosis, Mapping) and diagnosis:
+        diagnoses = {str(name): _diagnosis_dict(d) for name, d in diagnosis.items()}
+    else:
+        raise ValueError(f"{path}: expected a probe diagnosis or a mapping of them")
+    return _draw(_twin_figure, Path(path), diagnoses)
+
+
+# --------------------------------------------------------------------------------------------
+# The report's figures
+
+
+def figure_notes(scores: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Why a figure of `write_figures` is missing for these documents (one sentence each)."""
+    models = _models(scores)
+    notes = []
+    if models and not _prompt_pairs(models):
+        notes.append(
+            "No chain of thought vs direct output figure: no model has runs of both prompt "
+            "settings."
+        )
+    pairs = _outcome_pairs(models) if models else []
+    if pairs is not None and models and not direction_confusion(pairs).rows:
+        notes.append("No direction confusion matrix: no direction question was answered.")
+    if pairs is None:
+        notes.append(
+            "No direction confusion matrix: the score documents record whether each answer was "
+            "right, not which option it chose (their runs' `outcomes` carry no `truth` and "
+            "`chosen` option texts)."
+        )
+    return notes
+
+
+def write_figures(scores: list[dict], out_dir: Path, *, progress: bool | None = None) -> list[Path]:
+    """The report's PNGs for score documents, written into `out_dir` (created); returns their
+    paths in reading order. Figures without data are left out (`figure_notes` says why).
+    `progress`: a progress bar over the figures; None shows it when there are more than
+    `MANY_MODELS` models."""
+    from tqdm import tqdm
+
+    out_dir = Path(out_dir)
+    models = _models(scores)
+    jobs: list[tuple[Any, Path, tuple]] = []
+    pages = _category_pages(models)
+    for i, rows in enumerate(pages, 1):
+        name = "accuracy_by_category" + (f"_{i}" if len(pages) > 1 else "")
+        page = f" ({i} of {len(pages)})" if len(pages) > 1 else ""
+        jobs.append((_category_figure, out_dir / f"{name}.png", (rows, page)))
+    pairs = _prompt_pairs(models)
+    if pairs:
+        jobs.append((_prompt_figure, out_dir / "cot_vs_direct.png", (pairs,)))
+    outcome_pairs = _outcome_pairs(models)
+    if outcome_pairs is not None:
+        matrix = direction_confusion(outcome_pairs)
+        if matrix.rows:
+            title = (
+                "Direction questions: true vs chosen direction"
+                + (f", {len(models)} models pooled" if len(models) > 1 else "")
+                + f"\n{matrix.total} answers; rows in % of their questions; outlined: right"
+            )  # fmt: skip
+            jobs.append((_confusion_figure, out_dir / "direction_confusion.png", (matrix, title)))
+    show = len(models) > MANY_MODELS if progress is None else progress
+    return [
+        _draw(render, path, *args)
+        for render, path, args in tqdm(jobs, desc="figures", unit="figure", disable=not show)
+    ]

@@ -1,0 +1,921 @@
+"""The leaderboard of `vlm4d report`: measured rows, published rows for context, paired tests.
+
+Everything is computed from score documents (`pipeline.score_document`: the JSON of
+`vlm4d score --json` and the `<run id>_vlm4d_score.json` of an lmms-eval run); no model or judge
+is run again. Pure functions over those documents, apart from `load_sources` (reads them).
+
+- `measured_rows`: one row per table row of each document, in the paper's layout (VLM4D, ICCV
+  2025, Table 2: real egocentric / exocentric / average, synthetic directional / false positive /
+  average, overall) with the document's 95% bootstrap intervals, sorted by overall accuracy; its
+  category table (translational, rotational, counting, false positive) pools the model's runs by
+  question counts (correct / scored over the runs), not means of means.
+- `published_tables`: published numbers for context (`published.json`: the paper's Human
+  performance and Random selection rows, and the official leaderboard of the released benchmark),
+  each row labelled with its source and protocol. They are kept apart from measured rows:
+  `standing` places a measured row among them only with a mark (†).
+- `compare`: two rows on the questions both answered: the accuracy difference, McNemar's exact
+  test on the discordant pairs, and a paired bootstrap interval that resamples videos (several
+  questions share a video, so their outcomes are not independent).
+- `report_markdown`, `leaderboard_csv`, `leaderboard_json`: the files of `vlm4d report --out`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from vlm4d_tasks.metric.report import COLUMN_TITLES, MISSING, ScoreFileError, load_score
+from vlm4d_tasks.metric.scoring import CI_LEVEL, DEFAULT_RESAMPLES, DEFAULT_SEED
+
+LEADERBOARD_FORMAT_VERSION = 1
+COLUMNS: tuple[str, ...] = tuple(COLUMN_TITLES)
+CATEGORY_TITLES: dict[str, str] = {
+    "translational": "Translational",
+    "rotational": "Rotational",
+    "counting": "Counting",
+    "false_positive": "False positive",
+}
+PROMPT_TITLES = {"cot": "chain of thought", "direct-output": "direct output"}
+PUBLISHED_MARK = "†"
+SCORE_FILE_SUFFIX = "_vlm4d_score.json"  # what the lmms-eval tasks write (`lmms.run.Run.write`)
+
+
+# --------------------------------------------------------------------------------------------
+# Inputs
+
+
+@dataclass(frozen=True)
+class Source:
+    """One score document and where it came from (`path` as given, or the file in a folder)."""
+
+    path: str
+    document: dict[str, Any]
+
+    @property
+    def run_id(self) -> str:
+        """The file's name without `_vlm4d_score.json` / `.json`: an lmms-eval run id."""
+        name = Path(self.path).name
+        return (
+            name[: -len(SCORE_FILE_SUFFIX)] if name.endswith(SCORE_FILE_SUFFIX) else Path(name).stem
+        )
+
+
+def score_files(paths: Iterable[str | Path]) -> list[Path]:
+    """The score files named by `paths`: a file as is, a folder (an lmms-eval `--output_path`)
+    searched for `*_vlm4d_score.json` at any depth, sorted; each file once. A folder without one
+    raises ScoreFileError."""
+    found: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            inside = sorted(path.rglob(f"*{SCORE_FILE_SUFFIX}"))
+            if not inside:
+                raise ScoreFileError(
+                    f"{path}: is a directory without any *{SCORE_FILE_SUFFIX}; fix: pass a file "
+                    "written by `vlm4d score --json`, or the --output_path of an lmms-eval run "
+                    "of the VLM4D tasks (they write <run id>_vlm4d_score.json there)"
+                )
+            found.extend(inside)
+        else:
+            found.append(path)
+    seen: set[Path] = set()
+    unique = []
+    for path in found:
+        key = path.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(path)
+    return unique
+
+
+def load_sources(paths: Iterable[str | Path], *, progress: bool = True) -> list[Source]:
+    """The checked score documents of `paths` (`score_files`, `report.load_score`)."""
+    from tqdm import tqdm
+
+    files = score_files(paths)
+    return [
+        Source(str(path), load_score(path))
+        for path in tqdm(files, desc="load", unit="file", disable=not progress or len(files) < 2)
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# Measured rows
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One accuracy: `correct` of `n` scored questions, with the document's interval."""
+
+    accuracy: float | None
+    n: int  # scored questions (unresolved judge answers left out)
+    correct: int | None = None
+    ci95: tuple[float, float] | None = None
+    questions: int | None = None  # all questions of the group, unresolved included
+
+    @property
+    def percent(self) -> float | None:
+        # From the counts when known, so that a tie such as 213/400 formats as the official
+        # numbers do (53.25 -> "53.2", Python's rounding); the stored fraction has 6 decimals.
+        if self.correct is not None and self.n:
+            return 100 * self.correct / self.n
+        return None if self.accuracy is None else 100 * self.accuracy
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "accuracy": self.accuracy,
+            "ci95": list(self.ci95) if self.ci95 is not None else None,
+            "n": self.n,
+            "correct": self.correct,
+            "questions": self.questions,
+        }
+
+
+@dataclass
+class MeasuredRow:
+    """A table row of a score document, as the report shows it."""
+
+    label: str  # unique in the report (the model, plus its run when two documents share it)
+    model: str  # the document's row name
+    name: str  # the model without its setting: rows of one name are its settings
+    setting: str  # the prompt setting of a response file or the task of an lmms-eval row
+    prompt: str | None  # "cot" / "direct-output": which official leaderboard it compares with
+    protocol: str | None  # "greedy" / "official" (lmms-eval), None: not recorded
+    protocol_text: str  # how the answers were made, one sentence
+    verdicts: str  # how they were judged
+    source: str
+    columns: dict[str, Cell]
+    categories: dict[str, Cell]
+    outcomes: list[dict[str, Any]] | None  # per question, pooled over the row's runs
+    rank: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rank": self.rank,
+            "label": self.label,
+            "model": self.model,
+            "name": self.name,
+            "setting": self.setting,
+            "prompt": self.prompt,
+            "protocol": self.protocol,
+            "protocol_text": self.protocol_text,
+            "verdicts": self.verdicts,
+            "source": self.source,
+            "columns": {name: cell.to_dict() for name, cell in self.columns.items()},
+            "categories": {name: cell.to_dict() for name, cell in self.categories.items()},
+        }
+
+
+def _cell(acc: Mapping[str, Any]) -> Cell:
+    """A column or group of a score document (`scoring.Accuracy.to_dict`)."""
+    ci = acc.get("ci95")
+    scored = acc.get("scored", acc.get("n", 0) - acc.get("unresolved", 0))
+    return Cell(acc.get("accuracy"), scored, acc.get("correct"), tuple(ci) if ci else None,
+                acc.get("n"))  # fmt: skip
+
+
+def pool(groups: Iterable[Mapping[str, Any]]) -> Cell | None:
+    """Groups of several runs (e.g. one category's real and synthetic questions) as one: the
+    correct answers over the scored questions of all of them (question-weighted), no interval.
+    None when there are no groups."""
+    scored = correct = questions = 0
+    any_group = False
+    for group in groups:
+        any_group = True
+        cell = _cell(group)
+        count = cell.correct
+        if count is None:  # an older document without counts: from its rounded accuracy
+            count = round((cell.accuracy or 0.0) * cell.n)
+        scored += cell.n
+        correct += count
+        questions += cell.questions if cell.questions is not None else cell.n
+    if not any_group:
+        return None
+    return Cell(round(correct / scored, 6) if scored else None, scored, correct, None, questions)
+
+
+def _outcomes(run: Mapping[str, Any], where: str, path: str) -> list[dict[str, Any]] | None:
+    """A run's per-question outcomes (`pipeline.run_entry`), checked; None for a document
+    written before they were recorded."""
+    items = run.get("outcomes")
+    if items is None:
+        return None
+    fix = "fix: score the responses again with this version of `vlm4d score`"
+    if not isinstance(items, list):
+        raise ScoreFileError(f"{path}: {where}.outcomes: expected a list; {fix}")
+    for i, item in enumerate(items):
+        ok = (
+            isinstance(item, dict)
+            and isinstance(item.get("id"), str)
+            and item.get("correct") in (True, False, None)
+            and isinstance(item.get("video", ""), (str, type(None)))
+        )
+        if not ok:
+            raise ScoreFileError(
+                f"{path}: {where}.outcomes[{i}]: expected {{id, correct, video}}, got "
+                f"{item!r:.80}; {fix}"
+            )
+    return items
+
+
+def _prompt_of(setting: str) -> str | None:
+    """Which official leaderboard a row compares with: its prompt setting (a response file's
+    `cot` / `direct-output`, or an lmms-eval task: `*direct*` direct output, the probe none)."""
+    if setting in PROMPT_TITLES:
+        return setting
+    if not setting.startswith("vlm4d_") or "probe" in setting:
+        return None
+    return "direct-output" if "direct" in setting else "cot"
+
+
+def _verdicts(document: Mapping[str, Any]) -> str:
+    judge = document.get("judge") or {}
+    mode = judge.get("mode", "rule")
+    models = judge.get("models") or []
+    if mode == "rule" or not models:
+        return f"`{mode}` (deterministic answer extraction)"
+    prompt = "official judge prompt" if judge.get("prompt") == "official" else "our judge prompt"
+    return f"`{mode}`, judge {', '.join(f'`{m}`' for m in models)} ({prompt})"
+
+
+def _protocol(document: Mapping[str, Any], setting: str) -> tuple[str | None, str]:
+    """The protocol of a row and one sentence on it (lmms-eval runs record theirs)."""
+    run = document.get("run")
+    if not isinstance(run, Mapping):
+        return None, (
+            f"response files scored by `vlm4d score` (prompt setting `{setting or 'none'}`); "
+            "how the answers were generated is not recorded"
+        )
+    block = run.get("protocol") or {}
+    name = (block.get("rows") or {}).get(setting)
+    if name is None:
+        return None, f"lmms-eval task `{setting}`; no protocol recorded"
+    parts = [f"`{name}` protocol, lmms-eval task `{setting}`"]
+    decoding = (block.get("decoding") or {}).get(name) or {}
+    shown = {k: v for k, v in decoding.items() if k != "until"}
+    if shown:
+        parts.append("decoding " + ", ".join(f"{k}={v}" for k, v in shown.items()))
+    frames = block.get("model_frame_args") or {}
+    if frames:
+        parts.append("frames " + ", ".join(f"{k}={v}" for k, v in sorted(frames.items())))
+    seed = (block.get("seed") or {}).get("lmms_eval")
+    if seed is not None:
+        parts.append(f"lmms-eval seed {seed}")
+    if run.get("model"):
+        model_args = run.get("model_args")
+        parts.append(f"model `{run['model']}`" + (f" ({model_args})" if model_args else ""))
+    if run.get("limit") is not None:
+        parts.append(f"--limit {run['limit']}")
+    return name, "; ".join(parts)
+
+
+def measured_rows(sources: Sequence[Source]) -> list[MeasuredRow]:
+    """Every table row of every document, ranked by overall accuracy (highest first; rows
+    without an overall accuracy last, ties by label). A model named in two documents is
+    labelled with each document's run id."""
+    rows: list[MeasuredRow] = []
+    for source in sources:
+        document = source.document
+        runs = document.get("runs", [])
+        for row in document.get("models", []):
+            model = row["model"]
+            mine = [(i, r) for i, r in enumerate(runs) if r.get("model") == model]
+            first = mine[0][1] if mine else {}
+            if "run" in document and first:
+                setting = str(first.get("name") or "")
+                suffix = f" [{setting}]"
+                name = model[: -len(suffix)] if model.endswith(suffix) else model
+            else:
+                setting = str(first.get("variant") or "")
+                name = str(first.get("name") or model)
+            protocol, protocol_text = _protocol(document, setting)
+            categories = {}
+            for category in CATEGORY_TITLES:
+                cell = pool(
+                    r["by_category"][category]
+                    for _, r in mine
+                    if category in (r.get("by_category") or {})
+                )
+                if cell is not None:
+                    categories[category] = cell
+            outcomes: list[dict[str, Any]] | None = []
+            for i, r in mine:
+                got = _outcomes(r, f"runs[{i}]", source.path)
+                if got is None or outcomes is None:
+                    outcomes = None
+                else:
+                    outcomes.extend(got)
+            rows.append(MeasuredRow(
+                label=model, model=model, name=name, setting=setting,
+                prompt=_prompt_of(setting), protocol=protocol, protocol_text=protocol_text,
+                verdicts=_verdicts(document), source=source.path,
+                columns={c: _cell(acc) for c, acc in row["columns"].items() if c in COLUMNS},
+                categories=categories, outcomes=outcomes if mine else None,
+            ))  # fmt: skip
+    by_model: dict[str, list[MeasuredRow]] = {}
+    for row in rows:
+        by_model.setdefault(row.model, []).append(row)
+    run_ids = {source.path: source.run_id for source in sources}
+    for same in by_model.values():
+        if len({r.source for r in same}) > 1:
+            for row in same:
+                row.label = f"{row.model} <{run_ids[row.source]}>"
+    labels = [row.label for row in rows]
+    for i, row in enumerate(rows):  # still the same (a document listing a model twice)
+        if labels.count(labels[i]) > 1:
+            row.label = f"{labels[i]} #{labels[: i + 1].count(labels[i])}"
+
+    def overall(row: MeasuredRow) -> float:
+        cell = row.columns.get("overall")
+        return -1.0 if cell is None or cell.percent is None else cell.percent
+
+    rows.sort(key=lambda r: (-overall(r), r.label))
+    for rank, row in enumerate(rows, 1):
+        row.rank = rank if overall(row) >= 0 else None
+    return rows
+
+
+# --------------------------------------------------------------------------------------------
+# Published rows
+
+
+@lru_cache(maxsize=1)
+def _published_text() -> str:
+    from importlib.resources import files
+
+    return files("vlm4d_tasks.metric").joinpath("published.json").read_text(encoding="utf-8")
+
+
+def published() -> dict[str, Any]:
+    """The package's `published.json` (a fresh copy): notes, columns and the tables of
+    published rows (percent, one decimal), each row with its `source` and `protocol`."""
+    return json.loads(_published_text())
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Where a measured row's overall accuracy falls among an official leaderboard's rows."""
+
+    label: str
+    table: str
+    overall: float  # percent
+    place: int  # 1 = above every published row
+    of: int  # published rows + this one
+    above: tuple[str, float] | None  # the published row just above (model, percent)
+    below: tuple[str, float] | None
+    same_name: float | None  # the published overall of the row of the same model name
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label, "table": self.table, "overall_percent": self.overall,
+            "place": self.place, "of": self.of,
+            "above": list(self.above) if self.above else None,
+            "below": list(self.below) if self.below else None,
+            "same_name_overall_percent": self.same_name,
+        }  # fmt: skip
+
+
+def standing(rows: Sequence[MeasuredRow], tables: Sequence[Mapping[str, Any]]) -> list[Standing]:
+    """For each measured row of a known prompt setting that answered exactly the questions of
+    the official leaderboard of that setting (every column's count equal): its place among
+    that leaderboard's rows by overall accuracy (compared at one decimal, as published; a tie
+    places it below). Rows on other questions are not placed: their numbers are not
+    comparable."""
+    out = []
+    for row in rows:
+        table = next(
+            (t for t in tables if t.get("questions") and t["rows"]
+             and t["rows"][0].get("prompt") == row.prompt),
+            None,
+        )  # fmt: skip
+        if table is None or row.prompt is None:
+            continue
+        if any(
+            row.columns.get(c) is None or row.columns[c].questions != n
+            for c, n in table["questions"].items()
+        ):
+            continue
+        overall = row.columns["overall"].percent
+        if overall is None:
+            continue
+        shown = float(f"{overall:.1f}")
+        ranked = sorted(
+            ((r["percent"]["overall"], r["model"]) for r in table["rows"]),
+            key=lambda pair: (-pair[0], pair[1]),
+        )
+        higher = [(m, p) for p, m in ranked if p >= shown]
+        lower = [(m, p) for p, m in ranked if p < shown]
+        same = next((r["percent"]["overall"] for r in table["rows"] if r["model"] == row.name),
+                    None)  # fmt: skip
+        out.append(Standing(
+            row.label, table["id"], overall, len(higher) + 1, len(ranked) + 1,
+            higher[-1] if higher else None, lower[0] if lower else None, same,
+        ))  # fmt: skip
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Paired comparison
+
+
+def mcnemar_exact(a_only: int, b_only: int) -> float:
+    """McNemar's exact test: the two-sided binomial test of the discordant pairs (`a_only`
+    questions only A got right, `b_only` only B) against p = 1/2, as
+    `scipy.stats.binomtest(a_only, a_only + b_only).pvalue` computes it (the distribution is
+    symmetric, so twice the smaller tail, at most 1). Exact arithmetic; 1.0 without discordant
+    pairs."""
+    n = a_only + b_only
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, k) for k in range(min(a_only, b_only) + 1))
+    return float(min(Fraction(1), Fraction(2 * tail, 2**n)))
+
+
+def clustered_bootstrap_ci(
+    differences: Sequence[float], clusters: Sequence[str], *,
+    resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED, level: float = CI_LEVEL,
+) -> tuple[float, float] | None:  # fmt: skip
+    """Percentile interval of the mean of `differences` (per question: A right minus B right)
+    under a bootstrap that resamples clusters (videos) with replacement: each resample draws as
+    many clusters as there are, and its statistic is the sum of the drawn clusters'
+    differences over the sum of their question counts. Seeded (`numpy.random.default_rng`,
+    the draws of all resamples as one `(resamples, clusters)` array, in chunks of rows);
+    None when there are no questions."""
+    import numpy as np
+
+    if len(differences) != len(clusters):
+        raise ValueError("one cluster per difference")
+    if not differences:
+        return None
+    keys = sorted(set(clusters))
+    index = {key: i for i, key in enumerate(keys)}
+    at = np.fromiter((index[c] for c in clusters), dtype=np.int64, count=len(clusters))
+    sums = np.bincount(at, weights=np.asarray(differences, dtype=np.float64), minlength=len(keys))
+    counts = np.bincount(at, minlength=len(keys)).astype(np.float64)
+    rng = np.random.default_rng(seed)
+    stats = np.empty(resamples, dtype=np.float64)
+    chunk = max(1, 2_000_000 // len(keys))
+    for start in range(0, resamples, chunk):
+        stop = min(resamples, start + chunk)
+        draws = rng.integers(0, len(keys), size=(stop - start, len(keys)))
+        stats[start:stop] = sums[draws].sum(axis=1) / counts[draws].sum(axis=1)
+    alpha = (1.0 - level) / 2.0
+    lo, hi = np.quantile(stats, [alpha, 1.0 - alpha])
+    return (round(float(lo), 6), round(float(hi), 6))
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Row A against row B on the questions both answered (unresolved answers left out)."""
+
+    a: str
+    b: str
+    n: int  # questions both answered
+    videos: int
+    a_accuracy: float | None
+    b_accuracy: float | None
+    difference: float | None  # A - B
+    ci95: tuple[float, float] | None  # paired bootstrap over videos
+    a_only: int  # discordant pairs: A right, B wrong
+    b_only: int
+    p_value: float  # McNemar exact, two-sided
+    why: str = ""  # set when no comparison could be made
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "a": self.a, "b": self.b, "n": self.n, "videos": self.videos,
+            "a_accuracy": self.a_accuracy, "b_accuracy": self.b_accuracy,
+            "difference": self.difference,
+            "ci95": list(self.ci95) if self.ci95 is not None else None,
+            "a_only": self.a_only, "b_only": self.b_only, "p_value": self.p_value,
+            "test": "McNemar exact (two-sided binomial on the discordant pairs)",
+            "interval": "paired bootstrap, videos resampled",
+            **({"why": self.why} if self.why else {}),
+        }  # fmt: skip
+
+
+def compare(
+    a: Sequence[Mapping[str, Any]], b: Sequence[Mapping[str, Any]], *, labels=("A", "B"),
+    resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
+) -> Comparison:  # fmt: skip
+    """Paired comparison of two runs' outcomes (`{id, correct, video}` per question): on the
+    questions both answered (same id, neither unresolved), the accuracies, their difference,
+    McNemar's exact p and the video-clustered bootstrap interval of the difference. A question
+    without a video is its own cluster."""
+    first = {o["id"]: o for o in a if o["correct"] is not None}
+    common = [(first[o["id"]], o) for o in b if o["correct"] is not None and o["id"] in first]
+    common.sort(key=lambda pair: pair[0]["id"])
+    n = len(common)
+    if n == 0:
+        return Comparison(*labels, 0, 0, None, None, None, None, 0, 0, 1.0,
+                          why="no question answered by both")  # fmt: skip
+    a_right = sum(x["correct"] for x, _ in common)
+    b_right = sum(y["correct"] for _, y in common)
+    a_only = sum(x["correct"] and not y["correct"] for x, y in common)
+    b_only = sum(y["correct"] and not x["correct"] for x, y in common)
+    clusters = [x.get("video") or f"question:{x['id']}" for x, _ in common]
+    ci = clustered_bootstrap_ci(
+        [int(x["correct"]) - int(y["correct"]) for x, y in common], clusters,
+        resamples=resamples, seed=seed,
+    )  # fmt: skip
+    return Comparison(
+        *labels, n, len(set(clusters)), round(a_right / n, 6), round(b_right / n, 6),
+        round((a_right - b_right) / n, 6), ci, a_only, b_only, mcnemar_exact(a_only, b_only),
+    )  # fmt: skip
+
+
+def default_pairs(rows: Sequence[MeasuredRow]) -> list[tuple[MeasuredRow, MeasuredRow]]:
+    """The comparisons a report makes unasked: each model's settings against each other (two
+    prompts, two protocols: rows of one name), then each row against the next one down in the
+    ranking among rows of the same setting (is the gap real?). Only rows with outcomes."""
+    usable = [r for r in rows if r.outcomes]
+    pairs: list[tuple[MeasuredRow, MeasuredRow]] = []
+    seen: set[tuple[str, str]] = set()
+
+    def add(x: MeasuredRow, y: MeasuredRow) -> None:
+        key = (x.label, y.label)
+        if key not in seen and key[::-1] not in seen:
+            seen.add(key)
+            pairs.append((x, y))
+
+    for i, x in enumerate(usable):
+        for y in usable[i + 1 :]:
+            if x.name == y.name and x.setting != y.setting:
+                add(x, y)
+    for setting in dict.fromkeys(r.setting for r in usable):
+        same = [r for r in usable if r.setting == setting and r.rank is not None]
+        for x, y in zip(same, same[1:]):
+            add(x, y)
+    return pairs
+
+
+def compare_rows(
+    pairs: Sequence[tuple[MeasuredRow, MeasuredRow]], *, resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED, progress: bool = False,
+) -> list[Comparison]:  # fmt: skip
+    """`compare` for each pair of rows; a row without outcomes gives a comparison that says why."""
+    from tqdm import tqdm
+
+    out = []
+    for x, y in tqdm(pairs, desc="compare", unit="pair", disable=not progress or len(pairs) < 2):
+        if x.outcomes is None or y.outcomes is None:
+            out.append(Comparison(
+                x.label, y.label, 0, 0, None, None, None, None, 0, 0, 1.0,
+                why="a score written without per-question outcomes; fix: score it again with "
+                "this version of `vlm4d score`",
+            ))  # fmt: skip
+            continue
+        out.append(compare(x.outcomes, y.outcomes, labels=(x.label, y.label),
+                           resamples=resamples, seed=seed))  # fmt: skip
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# The report's files
+
+
+class CompareError(ValueError):
+    """A comparison asked for by a label that names no row."""
+
+
+@dataclass
+class Leaderboard:
+    """Everything the report shows, computed once from the sources."""
+
+    sources: list[Source]
+    rows: list[MeasuredRow]
+    published: dict[str, Any]
+    standings: list[Standing]
+    comparisons: list[Comparison]
+    bootstrap: dict[str, Any] = field(default_factory=dict)
+
+
+def build(
+    sources: Sequence[Source], *, pairs: Sequence[tuple[str, str]] = (),
+    resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED, progress: bool = False,
+) -> Leaderboard:  # fmt: skip
+    """The leaderboard of `sources`: measured rows, published tables, standings and the
+    comparisons (`default_pairs`, then the `pairs` asked for by label). An unknown label
+    raises CompareError naming it."""
+    rows = measured_rows(sources)
+    by_label = {row.label: row for row in rows}
+    chosen = default_pairs(rows)
+    for a, b in pairs:
+        for label in (a, b):
+            if label not in by_label:
+                known = ", ".join(f"'{r.label}'" for r in rows[:5])
+                raise CompareError(
+                    f"--compare {label!r}: no row of that label (rows: {known}"
+                    f"{', ...' if len(rows) > 5 else ''}); fix: use a label from the Model "
+                    "column of the leaderboard (report.md)"
+                )
+        if (a, b) not in {(x.label, y.label) for x, y in chosen}:
+            chosen.append((by_label[a], by_label[b]))
+    tables = published()
+    return Leaderboard(
+        list(sources), rows, tables, standing(rows, tables["tables"]),
+        compare_rows(chosen, resamples=resamples, seed=seed, progress=progress),
+        {"resamples": resamples, "seed": seed, "level": CI_LEVEL, "cluster": "video"},
+    )  # fmt: skip
+
+
+def _pct(value: float | None) -> str:
+    return MISSING if value is None else f"{value:.1f}"
+
+
+def _cell_text(cell: Cell | None, *, interval: bool = True) -> str:
+    if cell is None or cell.percent is None:
+        return MISSING
+    text = _pct(cell.percent)
+    if interval and cell.ci95:
+        text += f" [{_pct(100 * cell.ci95[0])}, {_pct(100 * cell.ci95[1])}]"
+    return text
+
+
+def _signed(value: float) -> str:
+    text = f"{value:+.1f}"
+    return "+0.0" if text == "-0.0" else text
+
+
+def _p(value: float) -> str:
+    return f"{value:.3g}" if value >= 0.001 else "<0.001"
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[str]], align: str) -> list[str]:
+    """A Markdown table; `align` has one letter per column: l(eft) or r(ight)."""
+    rule = [" ---: " if a == "r" else " --- " for a in align]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(rule) + "|"]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return lines
+
+
+FIGURE_CAPTIONS = {
+    "accuracy_by_category": "Accuracy by category, with 95% intervals",
+    "cot_vs_direct": "Chain of thought vs direct output",
+    "direction_confusion": "Direction questions: true vs chosen direction",
+}
+
+
+def _figure_caption(name: str) -> str:
+    stem = Path(name).stem
+    for prefix, caption in FIGURE_CAPTIONS.items():
+        if stem == prefix or stem.startswith(prefix + "_"):
+            return (
+                caption
+                + stem[len(prefix) :].replace("_", " (page ", 1)
+                + (")" if stem != prefix else "")
+            )
+    return stem.replace("_", " ")
+
+
+def report_markdown(
+    board: Leaderboard, *, figures: Sequence[str] = (), figure_notes: Sequence[str] = ()
+) -> str:
+    """report.md: the measured leaderboard, the category table, the published rows apart,
+    where the measured rows stand, the paired comparisons, the figures (PNG file names beside
+    report.md, and why any is missing) and each row's protocol."""
+    rows = board.rows
+    lines = ["# VLM4D report", ""]
+    lines.append(
+        f"{len(rows)} measured row(s) from {len(board.sources)} score document(s); nothing was "
+        "run again (the numbers are the documents')."
+    )
+    lines += ["", "## Leaderboard (measured here)", ""]
+    header = ["#", "Model", *COLUMN_TITLES.values(), "Questions", "Protocol"]
+    body = []
+    for row in rows:
+        overall = row.columns.get("overall")
+        body.append([
+            str(row.rank) if row.rank is not None else MISSING, f"`{row.label}`",
+            *(_cell_text(row.columns.get(c)) for c in COLUMNS),
+            str(overall.n) if overall else "0",
+            row.protocol or "not recorded",
+        ])  # fmt: skip
+    lines += _table(header, body, "ll" + "r" * (len(COLUMNS) + 1) + "l")
+    protocols = {row.protocol for row in rows}
+    counts = {row.columns["overall"].n for row in rows if "overall" in row.columns}
+    lines += [
+        "",
+        "Accuracy in % with the 95% bootstrap interval of each score document (questions "
+        f"resampled, {board.bootstrap.get('resamples', DEFAULT_RESAMPLES)} resamples); ranked by "
+        "overall accuracy, which pools every question of both subsets (question-weighted); "
+        f"{MISSING} = no questions of that kind. Questions: scored questions of the row "
+        "(unresolved judge answers left out).",
+    ]
+    if len(protocols) > 1:
+        lines += [
+            "",
+            "**The rows were made under different protocols** (column Protocol; see "
+            "[Protocols](#protocols-of-the-measured-rows)): rows of different protocols are not "
+            "comparable, and their ranks are marked by that column.",
+        ]
+    if len(counts) > 1:
+        lines += [
+            "",
+            "**The rows answered different numbers of questions** (column Questions): only rows "
+            "over the same questions are comparable.",
+        ]
+
+    lines += ["", "## By category (measured here)", ""]
+    header = ["Model", *CATEGORY_TITLES.values()]
+    body = [
+        [f"`{row.label}`", *(
+            MISSING if row.categories.get(c) is None
+            else f"{_cell_text(row.categories[c], interval=False)} (n={row.categories[c].n})"
+            for c in CATEGORY_TITLES
+        )]
+        for row in rows
+    ]  # fmt: skip
+    lines += _table(header, body, "l" + "r" * len(CATEGORY_TITLES))
+    lines += [
+        "",
+        "Accuracy in % over the row's real and synthetic questions of each category, pooled by "
+        "question counts (correct over scored questions of all its runs), not a mean of means.",
+    ]
+
+    pub = board.published
+    lines += [
+        "",
+        "## Published rows (for context: not measured here, not ranked with the rows above)",
+        "",
+    ]
+    lines += [f"- {note}" for note in pub["notes"]]
+    for table in pub["tables"]:
+        lines += ["", f"### {table['title']}", ""]
+        # Source and protocol once under the title when all rows share them, else per row.
+        shared = {(r["source"], r["protocol"]) for r in table["rows"]}
+        if len(shared) == 1:
+            source, protocol = next(iter(shared))
+            lines += [f"Source: {source}; protocol: {protocol}. Questions: {table['split']}.", ""]
+        else:
+            lines += [f"Questions: {table['split']}.", ""]
+        extra = [] if len(shared) == 1 else ["Source", "Protocol"]
+        body = [
+            [f"{r['model']} {PUBLISHED_MARK}", *(_pct(r["percent"].get(c)) for c in COLUMNS),
+             *([r["source"], r["protocol"]] if extra else [])]
+            for r in table["rows"]
+        ]  # fmt: skip
+        header = ["Model", *COLUMN_TITLES.values(), *extra]
+        lines += _table(header, body, "l" + "r" * len(COLUMNS) + "l" * len(extra))
+
+    if board.standings:
+        titles = {  # the leaderboard by its prompt setting: "chain of thought", "direct output"
+            t["id"]: PROMPT_TITLES.get((t["rows"] or [{}])[0].get("prompt") or "", t["title"])
+            for t in pub["tables"]
+        }
+        lines += ["", "## Measured rows beside the official leaderboard", ""]
+        lines.append(
+            f"Where each measured row over the release's 1816 questions would fall among the "
+            f"official rows of its prompt setting, by overall accuracy at one decimal "
+            f"({PUBLISHED_MARK} = official number: official protocol and judge, not measured "
+            "here; a measured row made under another protocol or judged otherwise is not "
+            "strictly comparable). Same name: the official overall of the row with this "
+            "model's name, and the measured minus the official number; for the official outputs "
+            "scored again here, that difference is the verdicts' (this score's extraction or "
+            "judge against the human-verified labels)."
+        )
+        lines.append("")
+        header = ["Model", "Overall", "Place", "Official leaderboard", "Next above",
+                  "Next below", "Same name", "Measured − official"]  # fmt: skip
+        body = []
+        for s in board.standings:
+            body.append([
+                f"`{s.label}`", _pct(s.overall), f"{s.place} of {s.of}", titles[s.table],
+                f"{s.above[0]} {_pct(s.above[1])}{PUBLISHED_MARK}" if s.above else MISSING,
+                f"{s.below[0]} {_pct(s.below[1])}{PUBLISHED_MARK}" if s.below else MISSING,
+                f"{_pct(s.same_name)}{PUBLISHED_MARK}" if s.same_name is not None else MISSING,
+                _signed(s.overall - s.same_name) if s.same_name is not None else MISSING,
+            ])  # fmt: skip
+        lines += _table(header, body, "lrrllllr")
+
+    lines += ["", "## Paired comparisons", ""]
+    made = [c for c in board.comparisons if not c.why]
+    if made:
+        lines.append(
+            "Two rows on the questions both answered (same question ids; unresolved answers "
+            "left out): A − B in percentage points with a 95% paired bootstrap interval that "
+            f"resamples videos ({board.bootstrap['resamples']} resamples, seed "
+            f"{board.bootstrap['seed']}; questions of one video move together), and McNemar's "
+            "exact two-sided p on the discordant pairs (A only right, B only right). Pairs: "
+            "each model's settings against each other, then each row against the next one down "
+            "among rows of its setting, then those asked for with --compare. The p-values are "
+            "not adjusted for the number of comparisons."
+        )
+        lines.append("")
+        header = ["A", "B", "Questions", "Videos", "A %", "B %", "A − B", "95% interval",
+                  "A only", "B only", "McNemar p"]  # fmt: skip
+        body = []
+        for c in made:
+            assert c.ci95 is not None and c.difference is not None
+            body.append([
+                f"`{c.a}`", f"`{c.b}`", str(c.n), str(c.videos), _pct(100 * c.a_accuracy),
+                _pct(100 * c.b_accuracy), _signed(100 * c.difference),
+                f"[{_signed(100 * c.ci95[0])}, {_signed(100 * c.ci95[1])}]", str(c.a_only),
+                str(c.b_only), _p(c.p_value),
+            ])  # fmt: skip
+        lines += _table(header, body, "ll" + "r" * 9)
+    notes = []
+    without = [row.label for row in rows if row.outcomes is None]
+    if not made and (len(rows) - len(without) > 1 or not without):
+        notes.append("No two rows answered the same questions.")
+    if without:
+        notes.append(
+            f"Not compared: {', '.join(f'`{label}`' for label in without)}: their score "
+            "documents were written before per-question outcomes were recorded "
+            "(`runs[].outcomes`); fix: score the answers again with this version of "
+            "`vlm4d score` (or rerun the lmms-eval aggregation)."
+        )
+    notes += [f"`{c.a}` against `{c.b}`: not compared: {c.why}." for c in board.comparisons
+              if c.why]  # fmt: skip
+    for i, note in enumerate(notes):
+        if made or i:  # a blank line between paragraphs
+            lines.append("")
+        lines.append(note)
+
+    if figures or figure_notes:
+        lines += ["", "## Figures", ""]
+        for name in figures:
+            lines += [f"![{_figure_caption(name)}]({name})", ""]
+        lines += [f"- {note}" for note in figure_notes]
+        if not figure_notes:
+            lines.pop()  # the blank line after the last figure
+
+    lines += ["", "## Protocols of the measured rows", ""]
+    groups: dict[tuple[str, str, str], list[str]] = {}
+    for row in rows:  # rows made and judged alike, from one document, in one line
+        groups.setdefault((row.protocol_text, row.verdicts, row.source), []).append(row.label)
+    for (text, verdicts, source), labels in groups.items():
+        lines.append(
+            f"- {', '.join(f'`{label}`' for label in labels)}: {text}. Verdicts: {verdicts}. "
+            f"Score: `{source}`."
+        )
+    return "\n".join(lines) + "\n"
+
+
+def leaderboard_csv(board: Leaderboard) -> str:
+    """leaderboard.csv: one line per measured row (rank, accuracy in %, interval, counts,
+    categories), then the published rows (their table, source and protocol; no interval)."""
+    header = ["table", "rank", "model", "setting", "protocol", "source"]
+    for c in COLUMNS:
+        header += [f"{c}_percent", f"{c}_ci_low", f"{c}_ci_high", f"{c}_n"]
+    header += [f"{c}_percent" for c in CATEGORY_TITLES] + [f"{c}_n" for c in CATEGORY_TITLES]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+
+    def num(value: float | None) -> str:
+        return "" if value is None else f"{value:.4f}"
+
+    for row in board.rows:
+        line = ["measured", row.rank or "", row.label, row.setting,
+                row.protocol or "not recorded", row.source]  # fmt: skip
+        for c in COLUMNS:
+            cell = row.columns.get(c)
+            ci = cell.ci95 if cell else None
+            line += [num(cell.percent if cell else None), num(100 * ci[0] if ci else None),
+                     num(100 * ci[1] if ci else None), cell.n if cell else ""]  # fmt: skip
+        line += [num(row.categories[c].percent if c in row.categories else None)
+                 for c in CATEGORY_TITLES]  # fmt: skip
+        line += [row.categories[c].n if c in row.categories else "" for c in CATEGORY_TITLES]
+        writer.writerow(line)
+    for table in board.published["tables"]:
+        for r in table["rows"]:
+            line = [f"published:{table['id']}", "", r["model"], r.get("prompt") or "",
+                    r["protocol"], r["source"]]  # fmt: skip
+            for c in COLUMNS:
+                value = r["percent"].get(c)
+                line += ["" if value is None else f"{value:.1f}", "", "", ""]
+            line += [""] * (2 * len(CATEGORY_TITLES))
+            writer.writerow(line)
+    return out.getvalue()
+
+
+def leaderboard_json(board: Leaderboard) -> dict[str, Any]:
+    """leaderboard.json: the measured rows (accuracies as fractions, as in score documents),
+    the published tables apart (percent, as published), standings, comparisons, inputs."""
+    return {
+        "format_version": LEADERBOARD_FORMAT_VERSION,
+        "columns": list(COLUMNS),
+        "categories": list(CATEGORY_TITLES),
+        "inputs": [
+            {
+                "path": s.path,
+                "judge": s.document.get("judge"),
+                "protocol": (s.document.get("run") or {}).get("protocol"),
+                "rows": [r.label for r in board.rows if r.source == s.path],
+            }
+            for s in board.sources
+        ],  # fmt: skip
+        "measured": [row.to_dict() for row in board.rows],
+        "published": board.published,
+        "standings": [s.to_dict() for s in board.standings],
+        "bootstrap": board.bootstrap,
+        "comparisons": [c.to_dict() for c in board.comparisons],
+    }
