@@ -141,29 +141,47 @@ def render_card(
     counts: dict[str, int],
     sizes: dict[str, int],
 ) -> str:
-
+    """The folder's README.md: the benchmark's card, or the probe set's own card when the
+    folder holds only the probe set."""
+    from vlm4d_tasks import __version__
     from vlm4d_tasks.data import categories
     from vlm4d_tasks.data.stats import count_table, markdown_table
     from vlm4d_tasks.templating import render
 
-    if records and all(r.subset == Subset.PROBE.value for r in records):
-        return _render_probe_card(records, annotations, configs, counts, sizes)
-    metadata = _yaml_without_anchors(card_metadata(configs, counts, sizes))
-    return render(
-        __package__,
-        "dataset_card.jinja",
-        metadata_yaml=metadata.rstrip("\n"),
+    probe_only = bool(records) and all(r.subset == Subset.PROBE.value for r in records)
+    metadata = card_metadata(
+        configs, counts, sizes, pretty_name="VLM4D 4D probe" if probe_only else "VLM4D"
+    )
+    if probe_only:
+        metadata["size_categories"] = ["n<1K" if len(records) < 1000 else "1K<n<10K"]
+        metadata["tags"] = [*metadata["tags"], "synthetic", "diagnostic"]
+    common = dict(
+        metadata_yaml=_yaml_without_anchors(metadata).rstrip("\n"),
         configs=configs,
         counts=counts,
         default_config=default_config(configs),
         counts_table=markdown_table(count_table(records)),
+        fields=list(FIELDS),
+        problems=annotations.problems,
+        provenance=annotations.provenance,
+    )
+    if probe_only:
+        return render(
+            __package__,
+            "probe_card.jinja",
+            **common,
+            settings=probe_settings(annotations),
+            generator_version=__version__,
+            videos=len({r.video for r in records}),
+        )
+    return render(
+        __package__,
+        "dataset_card.jinja",
+        **common,
         category_rules=categories.RULES,
         category_doc=categories.__doc__,
-        fields=list(FIELDS),
         flag_descriptions=FLAG_DESCRIPTIONS,
-        problems=annotations.problems,
         has_probe=any(r.subset == Subset.PROBE.value for r in records),
-        provenance=annotations.provenance,
     )
 
 
@@ -182,38 +200,6 @@ def probe_settings(annotations: Annotations) -> dict | None:
             if isinstance(data, dict) and isinstance(data.get("settings"), dict):
                 return {"version": data.get("version"), **data["settings"]}
     return None
-
-
-def _render_probe_card(
-    records: Sequence[Record],
-    annotations: Annotations,
-    configs: dict[str, list[str]],
-    counts: dict[str, int],
-    sizes: dict[str, int],
-) -> str:
-    """The card of a folder that holds only the probe set: its own story, not the benchmark's."""
-    from vlm4d_tasks import __version__
-    from vlm4d_tasks.data.stats import count_table, markdown_table
-    from vlm4d_tasks.templating import render
-
-    metadata = card_metadata(configs, counts, sizes, pretty_name="VLM4D 4D probe")
-    metadata["size_categories"] = ["n<1K" if len(records) < 1000 else "1K<n<10K"]
-    metadata["tags"] = [*metadata["tags"], "synthetic", "diagnostic"]
-    return render(
-        __package__,
-        "probe_card.jinja",
-        metadata_yaml=_yaml_without_anchors(metadata).rstrip("\n"),
-        configs=configs,
-        counts=counts,
-        default_config=default_config(configs),
-        counts_table=markdown_table(count_table(records)),
-        fields=list(FIELDS),
-        problems=annotations.problems,
-        provenance=annotations.provenance,
-        settings=probe_settings(annotations),
-        generator_version=__version__,
-        videos=len({r.video for r in records}),
-    )
 
 
 def validation_report(annotations: Annotations, missing_videos: Sequence[str] = ()) -> dict:
