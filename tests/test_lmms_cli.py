@@ -233,6 +233,51 @@ def test_random_model_two_processes_every_breakdown_exact(world):
     assert _binomial_two_sided_p(k, len(both)) > 0.001, k
 
 
+def _standard_errors(docs: list[dict], correct: dict[str, bool]) -> tuple[float, float]:
+    """CLT and video-clustered standard errors of the mean of `docs`' 0/1 outcomes (Eq. 4 of
+    "Adding Error Bars to Evals", arXiv 2411.00640), computed here from the seeded answers."""
+    scores = [float(correct[d["uid"]]) for d in docs]
+    n = len(scores)
+    mean = sum(scores) / n
+    clt = (sum((s - mean) ** 2 for s in scores) / (n - 1)) ** 0.5 / n**0.5
+    by_video: dict[str, list[float]] = {}
+    for doc, s in zip(docs, scores):
+        by_video.setdefault(doc["video"], []).append(s - mean)
+    cross = sum(sum(d) ** 2 - sum(x * x for x in d) for d in by_video.values())
+    return clt, (clt**2 + cross / n**2) ** 0.5
+
+
+def test_group_rows_have_the_stratified_standard_errors(world):
+    """lmms-eval pools only its bootstrap `_stderr` into a group; the plugin fills the CLT and
+    clustered ones: a stratified mean over the disjoint subtasks (real and synthetic share no
+    video), sqrt(sum((n_i / N)^2 se_i^2)), each se_i computed here from the answers."""
+    from vlm4d_tasks.lmms.models.vlm4d_random import choose
+
+    results = world["runs"]["random"].results()
+    dataset = world["dataset"]
+    strata = [_docs(dataset, "real"), _docs(dataset, "synthetic")]
+    correct = {d["uid"]: choose(SEED, d["uid"]) == d["answer"] for ds in strata for d in ds}
+    covers = {"accuracy": lambda d: True, **TABLE_COLUMNS}
+    covers.update({c: (lambda d, c=c: d["category"] == c) for c in ("translational", "counting")})
+    for variant in ("", "_direct", "_official"):
+        row = results["groups"][f"vlm4d_mc{variant}"]
+        for metric, cover in covers.items():
+            parts = [[d for d in docs if cover(d)] for docs in strata]
+            parts = [p for p in parts if len(p) > 1]
+            total = sum(len(p) for p in parts)
+            errors = [_standard_errors(p, correct) for p in parts]
+            clt = sum((len(p) / total) ** 2 * e[0] ** 2 for p, e in zip(parts, errors)) ** 0.5
+            clustered = sum((len(p) / total) ** 2 * e[1] ** 2 for p, e in zip(parts, errors))
+            assert row[f"{metric}_stderr_clt,none"] == pytest.approx(clt, rel=1e-9), metric
+            assert row[f"{metric}_stderr_clustered,none"] == pytest.approx(
+                clustered**0.5, rel=1e-9
+            ), metric
+    # and the printed table shows them (no N/A in the two columns of a group row)
+    log = world["runs"]["random"].log.read_text()
+    rows = [line for line in log.splitlines() if line.startswith("|VLM4D (chain of thought)")]
+    assert rows and all(line.split("|")[-3].strip() not in ("", "N/A") for line in rows), rows
+
+
 def test_random_run_records_table_and_metadata(world):
     run = world["runs"]["random"]
     run.wait()

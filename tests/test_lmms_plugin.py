@@ -202,3 +202,44 @@ def test_table_standard_errors_are_the_clustered_and_plain_ones(runs):
     assert result["accuracy_stderr_clt,none"] == pytest.approx(clt, rel=1e-9)
     assert result["accuracy_stderr_clustered,none"] == pytest.approx(clustered, rel=1e-9)
     assert result["accuracy,none"] == pytest.approx(mean)
+
+
+def test_group_stderrs_pool_subtasks_as_a_stratified_mean():
+    from vlm4d_tasks.lmms.metric import CountedAccuracy
+    from vlm4d_tasks.lmms.plugin import group_stderrs
+
+    results = {
+        "vlm4d_real_mc": {"accuracy,none": CountedAccuracy(3, 6), "accuracy_stderr_clt,none": 0.2,
+                          "accuracy_stderr_clustered,none": 0.3},
+        "vlm4d_synthetic_mc": {"accuracy,none": CountedAccuracy(1, 2),
+                               "accuracy_stderr_clt,none": 0.4,
+                               "accuracy_stderr_clustered,none": "N/A"},
+        "vlm4d_mc": {"accuracy,none": CountedAccuracy(4, 8)},
+        "other_group": {"accuracy,none": CountedAccuracy(4, 8)},
+    }  # fmt: skip
+    tasks = ["vlm4d_real_mc", "vlm4d_synthetic_mc"]
+    group_stderrs(results, {"vlm4d_mc": tasks, "other_group": tasks})
+    # (6/8)^2 0.2^2 + (2/8)^2 0.4^2 = 0.0225 + 0.01
+    assert results["vlm4d_mc"]["accuracy_stderr_clt,none"] == pytest.approx(0.0325**0.5)
+    # one subtask has no clustered value: the group gets none rather than a wrong one
+    assert "accuracy_stderr_clustered,none" not in results["vlm4d_mc"]
+    assert "accuracy_stderr_clt,none" not in results["other_group"]  # not ours: untouched
+
+
+def test_group_stderr_hook_is_feature_detected(monkeypatch, capsys):
+    from lmms_eval import evaluator_utils
+
+    from vlm4d_tasks.lmms import plugin
+
+    def consolidate_group_results(results, versions, task_dict, show_group_table=False):
+        return results, versions, show_group_table, {}
+
+    monkeypatch.setattr(evaluator_utils, "consolidate_group_results", consolidate_group_results)
+    monkeypatch.setattr(plugin, "_warned", set())
+    monkeypatch.setenv(plugin.WARNED_ENV, "")  # restored afterwards
+    warnings = []
+    monkeypatch.setattr(plugin, "_logger", lambda: type("L", (), {"warning": warnings.append}))
+    assert plugin.install_group_stderr() is False
+    assert plugin.install_group_stderr() is False
+    assert evaluator_utils.consolidate_group_results is consolidate_group_results
+    assert len(warnings) == 1 and "group rows keep N/A" in warnings[0]

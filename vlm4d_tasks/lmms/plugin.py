@@ -17,6 +17,11 @@ task and the file it replaces, so it cannot go unnoticed.
 
 Not covered: `lmms-eval tasks list` (that subcommand never imports the models) and a bare
 `TaskManager()` in code that has not imported `lmms_eval.models`; pass `include_path` there.
+
+The same entry point completes the standard errors of our groups in lmms-eval's table
+(`install_group_stderr`): lmms-eval pools only its bootstrap `_stderr` into a group's row, so
+the CLT and video-clustered ones that our tasks report stay `N/A` there.
+docs/lmms-eval-group-stderr.patch is the upstream fix that would make this unnecessary.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import math
 import os
 from typing import Any
 
@@ -111,7 +117,91 @@ def install() -> bool:
     return True
 
 
+STDERR_KINDS = ("_stderr_clt,", "_stderr_clustered,")
+GROUP_MARK = "_vlm4d_group_stderr"
+
+
+def group_stderrs(results: dict, task_lists: dict) -> None:
+    """Fill the CLT and clustered standard errors of each VLM4D group's metrics, in place.
+
+    A group's value is the pooled accuracy of disjoint subtasks (`lmms.metric.pooled`: real and
+    synthetic share no video), so its standard error is that of a stratified mean with the
+    strata sizes fixed by the benchmark: sqrt(sum((n_i / N)^2 * se_i^2)), n_i the questions a
+    subtask scored for that metric. Only groups named `vlm4d*` whose subtasks are all ours and
+    all report the standard error are touched, and a value lmms-eval computed is never replaced.
+    """
+    from vlm4d_tasks.lmms.metric import CountedAccuracy
+
+    for group, tasks in task_lists.items():
+        if not str(group).startswith("vlm4d") or group not in results:
+            continue
+        if not tasks or not all(str(task).startswith("vlm4d") for task in tasks):
+            continue
+        row = results[group]
+        for key, value in list(row.items()):
+            if not isinstance(value, CountedAccuracy) or "_stderr" in key:
+                continue
+            parts = [results[task][key] for task in tasks if key in results.get(task, {})]
+            sizes = [part.scored if isinstance(part, CountedAccuracy) else None for part in parts]
+            total = sum(size or 0 for size in sizes)
+            for kind in STDERR_KINDS:
+                name = kind.join(key.split(",", 1))
+                if isinstance(row.get(name), (int, float)):
+                    continue
+                errors = [results[task].get(name) for task in tasks if key in results[task]]
+                usable = all(isinstance(e, (int, float)) and math.isfinite(e) for e in errors)
+                if not parts or not usable or None in sizes or total == 0:
+                    continue
+                row[name] = math.sqrt(sum((n / total) ** 2 * e**2 for n, e in zip(sizes, errors)))
+
+
+def install_group_stderr() -> bool:
+    """Wrap lmms-eval's `consolidate_group_results` (once) so that our groups' rows get the
+    standard errors of `group_stderrs`. Feature-detected like `install`: another signature or
+    return shape changes nothing and logs one warning (the rows then show `N/A`, as before)."""
+    try:
+        from lmms_eval import evaluator_utils
+    except ImportError:
+        return False
+    original = getattr(evaluator_utils, "consolidate_group_results", None)
+    if original is None:
+        return False
+    if getattr(original, GROUP_MARK, False):
+        return True
+    signature = inspect.signature(original)
+    if list(signature.parameters)[:4] != ["results", "versions", "task_dict", "task_root"]:
+        _warn_once(
+            "group_stderr",
+            "vlm4d-tasks: this lmms-eval's consolidate_group_results has another signature "
+            f"{signature}; VLM4D group rows keep N/A standard errors (the subtasks' rows and "
+            "the *_vlm4d_score.json have them)",
+        )
+        return False
+
+    @functools.wraps(original)
+    def consolidate_group_results(*args, **kwargs):
+        out = original(*args, **kwargs)
+        bound = signature.bind(*args, **kwargs)
+        top = bound.arguments.get("task_root") is None  # the recursion fills in sub-groups
+        if top and isinstance(out, tuple) and len(out) == 4 and isinstance(out[3], dict):
+            group_stderrs(out[0], out[3])
+        return out
+
+    setattr(consolidate_group_results, GROUP_MARK, True)
+    # `lmms_eval.evaluator` binds the name when it is imported, which is after the models (and
+    # so this entry point) in 0.7.3; an evaluator imported earlier is patched too.
+    evaluator_utils.consolidate_group_results = consolidate_group_results
+    import sys
+
+    evaluator = sys.modules.get("lmms_eval.evaluator")
+    if getattr(evaluator, "consolidate_group_results", None) is original:
+        evaluator.consolidate_group_results = consolidate_group_results
+    return True
+
+
 def register_tasks() -> list:
-    """The `lmms_eval.models` entry point: adds the tasks (see the module doc); no models."""
+    """The `lmms_eval.models` entry point: adds the tasks and completes the groups' standard
+    errors (see the module doc); registers no model."""
     install()
+    install_group_stderr()
     return []
