@@ -20,13 +20,14 @@ ALL_TASKS = [
     "vlm4d_real_mc", "vlm4d_synthetic_mc", "vlm4d_real_mc_direct", "vlm4d_synthetic_mc_direct",
     "vlm4d_real_mc_frames", "vlm4d_synthetic_mc_frames", "vlm4d_probe_mc",
     "vlm4d_translational", "vlm4d_rotational", "vlm4d_counting", "vlm4d_false_positive",
+    "vlm4d_real_mc_blind", "vlm4d_synthetic_mc_blind",
 ]  # fmt: skip
 OFFICIAL_TASKS = [
     "vlm4d_real_mc_official", "vlm4d_synthetic_mc_official", "vlm4d_real_mc_direct_official",
     "vlm4d_synthetic_mc_direct_official", "vlm4d_real_mc_frames_official",
     "vlm4d_synthetic_mc_frames_official",
 ]  # fmt: skip
-ALL_GROUPS = ["vlm4d_mc", "vlm4d_mc_direct", "vlm4d_mc_frames"]
+ALL_GROUPS = ["vlm4d_mc", "vlm4d_mc_direct", "vlm4d_mc_frames", "vlm4d_mc_blind"]
 OFFICIAL_GROUPS = ["vlm4d_mc_official", "vlm4d_mc_direct_official", "vlm4d_mc_frames_official"]
 METRICS = [
     "accuracy", "real_egocentric", "real_exocentric", "real", "synthetic_directional",
@@ -440,9 +441,12 @@ def test_each_task_decodes_as_its_protocol_says(name, task_manager, use_dataset)
         assert task.config.generation_kwargs["temperature"] == 1.0
         assert task.config.generation_kwargs["do_sample"] is True
         assert task.config.generation_kwargs["max_new_tokens"] == 1024
-    # the frames variants keep their frames; the rest give the video
+    # the frames variants keep their frames, the blind ones give nothing; the rest the video
     frames = "_frames" in name
     visual = "doc_to_frames" if frames else "doc_to_video"
+    if name.endswith("_blind"):
+        visual = "doc_to_no_visual"
+        assert task.doc_to_visual(doc) == []
     assert task.config.doc_to_visual.__name__ == visual
 
 

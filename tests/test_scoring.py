@@ -197,6 +197,63 @@ def test_bootstrap_ci():
     assert bootstrap_ci([]) is None
 
 
+def _direct_cluster_bootstrap(outcomes, clusters, resamples, seed, level=0.95):
+    """The clustered bootstrap written out one resample at a time, with plain Python sums."""
+    import numpy as np
+
+    keys = sorted(set(clusters))
+    members = {k: [o for o, c in zip(outcomes, clusters) if c == k] for k in keys}
+    rng = np.random.default_rng(seed)
+    stats = []
+    for _ in range(resamples):
+        drawn = [keys[i] for i in rng.integers(0, len(keys), size=len(keys))]
+        right = sum(sum(members[k]) for k in drawn)
+        total = sum(len(members[k]) for k in drawn)
+        stats.append(right / total)
+    lo, hi = np.quantile(stats, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return round(float(lo), 6), round(float(hi), 6)
+
+
+def test_clustered_bootstrap_ci_against_a_direct_computation():
+    import random
+
+    rnd = random.Random(7)
+    clusters = [f"v{rnd.randrange(40)}" for _ in range(150)]
+    outcomes = [rnd.random() < 0.4 for _ in clusters]
+    ci = bootstrap_ci(outcomes, clusters, n_resamples=700, seed=3)
+    assert ci == _direct_cluster_bootstrap(outcomes, clusters, 700, 3)
+    # the order of the questions does not matter (cluster keys are sorted)
+    order = sorted(range(150), key=lambda i: rnd.random())
+    assert ci == bootstrap_ci([outcomes[i] for i in order], [clusters[i] for i in order],
+                              n_resamples=700, seed=3)  # fmt: skip
+    # one question per cluster is the plain bootstrap (keys that sort in the input order)
+    assert bootstrap_ci(outcomes, [f"{i:03d}" for i in range(150)], seed=1) == bootstrap_ci(
+        outcomes, seed=1
+    )
+
+
+def test_clustered_interval_is_wider_when_a_clip_decides_its_questions():
+    # 30 clips, 5 questions each, all answered alike within a clip: 30 independent draws,
+    # not 150, so the clustered interval must be about sqrt(5) times wider.
+    outcomes = [clip % 3 == 0 for clip in range(30) for _ in range(5)]
+    clusters = [f"clip{clip}" for clip in range(30) for _ in range(5)]
+    plain = bootstrap_ci(outcomes, seed=0)
+    clustered = bootstrap_ci(outcomes, clusters, seed=0)
+    ratio = (clustered[1] - clustered[0]) / (plain[1] - plain[0])
+    assert 1.8 < ratio < 2.7, ratio
+
+
+def test_accuracy_reports_chance_corrected_and_clustered_interval():
+    from vlm4d_tasks.metric.scoring import chance_corrected, score_items
+
+    assert chance_corrected(0.25) == 0.0 and chance_corrected(1.0) == 1.0
+    assert chance_corrected(0.0) == pytest.approx(-1 / 3, abs=1e-6)
+    assert chance_corrected(None) is None
+    scored = score_items(join(REAL_VERDICTS, REAL) + join(SYN_VERDICTS, SYN), seed=0)
+    assert scored["chance_corrected"] == chance_corrected(scored["accuracy"])
+    assert scored["videos"] == len({r.video for r in REAL + SYN})
+
+
 @pytest.mark.parametrize(
     "qid, perspective", [("validation_1", "exocentric"), ("validation_922", "exocentric"),
                          ("validation_923", "egocentric"), ("validation_1371", "egocentric")]

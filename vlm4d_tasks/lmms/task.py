@@ -94,6 +94,15 @@ def doc_to_video(doc: Mapping[str, Any]) -> list[str]:
     return [str(lmms_data.video_file(doc))]
 
 
+def doc_to_no_visual(doc: Mapping[str, Any]) -> list:
+    """No visual input: the blind tasks (`vlm4d_mc_blind`), as lmms-eval's `*_no_visual` tasks.
+
+    The prompt is the chain-of-thought one, unchanged, so the video is the only difference
+    between a model's blind and normal rows."""
+    lmms_data.note_setting("blind", "no visual input (question and options only)")
+    return []
+
+
 def frame_policy(lmms_eval_specific_kwargs: Mapping[str, Any] | None = None):
     """The run's frame setting: N frames (`uniform(N)`), or a published one (`32frame`, `1fps`)."""
     from vlm4d_tasks.lmms.protocol import frame_setting
@@ -127,6 +136,7 @@ def doc_to_frames(doc: Mapping[str, Any], lmms_eval_specific_kwargs=None) -> lis
 process_results_mc = functools.partial(lmms_metric.process_results, row="vlm4d_mc")
 process_results_mc_direct = functools.partial(lmms_metric.process_results, row="vlm4d_mc_direct")
 process_results_mc_frames = functools.partial(lmms_metric.process_results, row="vlm4d_mc_frames")
+process_results_mc_blind = functools.partial(lmms_metric.process_results, row="vlm4d_mc_blind")
 process_results_probe_mc = functools.partial(lmms_metric.process_results, row="vlm4d_probe_mc")
 # The official protocol's rows: the row name ends in `_official` (`protocol.protocol_of`).
 process_results_mc_official = functools.partial(

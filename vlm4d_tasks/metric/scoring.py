@@ -106,7 +106,8 @@ class ScoredItem:
 
 @dataclass(frozen=True)
 class Accuracy:
-    """Accuracy of a group of questions; `accuracy` is over `scored` (= n - unresolved)."""
+    """Accuracy of a group of questions; `accuracy` is over `scored` (= n - unresolved), `ci95`
+    is clustered by video, `chance_corrected` is (accuracy - 1/4) / (3/4)."""
 
     n: int
     scored: int
@@ -115,6 +116,7 @@ class Accuracy:
     ci95: tuple[float, float] | None
     no_valid_answer: int
     unresolved: int
+    videos: int = 0  # clusters of the interval: the distinct videos of the scored questions
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -123,51 +125,90 @@ class Accuracy:
             "correct": self.correct,
             "accuracy": self.accuracy,
             "ci95": list(self.ci95) if self.ci95 is not None else None,
+            "chance_corrected": chance_corrected(self.accuracy),
+            "videos": self.videos,
             "no_valid_answer": self.no_valid_answer,
             "unresolved": self.unresolved,
         }
 
 
+def chance_corrected(accuracy: float | None, n_options: int = len(LETTERS)) -> float | None:
+    """Accuracy rescaled so that guessing among `n_options` scores 0 and a perfect run 1:
+    (acc - 1/k) / (1 - 1/k). Below-chance runs go negative; None stays None."""
+    if accuracy is None:
+        return None
+    chance = 1.0 / n_options
+    return round((accuracy - chance) / (1.0 - chance), 6)
+
+
 def bootstrap_ci(
-    outcomes: Sequence[bool],
+    outcomes: Sequence[float],
+    clusters: Sequence[str] | None = None,
     *,
     n_resamples: int = DEFAULT_RESAMPLES,
     seed: int = DEFAULT_SEED,
     level: float = CI_LEVEL,
 ) -> tuple[float, float] | None:
-    """Percentile bootstrap interval of the mean of `outcomes` (seeded); None if empty."""
+    """Percentile bootstrap interval of the mean of `outcomes` (seeded); None if empty.
+
+    With `clusters` (one key per outcome: the question's video), whole clusters are resampled
+    with replacement and each resample's statistic is the sum of the drawn clusters' outcomes
+    over the sum of their question counts (1371 real questions share 600 clips, and answers
+    about one clip are not independent, so the i.i.d. interval is too narrow). Without, each
+    question is its own cluster: the plain bootstrap. The draws of all resamples form one
+    `(resamples, clusters)` array of `numpy.random.default_rng(seed)`, made in chunks of rows
+    so that memory stays at a few MB; cluster keys are sorted, so the input order does not
+    matter. Outcomes may be 0/1 or any numbers (the paired comparison passes differences).
+    """
     import numpy as np
 
     values = np.asarray(outcomes, dtype=np.float64)
-    n = values.size
-    if n == 0:
+    if values.size == 0:
         return None
+    if clusters is None:
+        sums, counts = values, np.ones_like(values)
+    else:
+        if len(clusters) != values.size:
+            raise ValueError(f"{len(clusters)} clusters for {values.size} outcomes")
+        keys = sorted(set(clusters))
+        index = {key: i for i, key in enumerate(keys)}
+        at = np.fromiter((index[c] for c in clusters), dtype=np.int64, count=values.size)
+        sums = np.bincount(at, weights=values, minlength=len(keys))
+        counts = np.bincount(at, minlength=len(keys)).astype(np.float64)
+    k = sums.size
     rng = np.random.default_rng(seed)
-    means = np.empty(n_resamples, dtype=np.float64)
-    # Resample in chunks so that a 1816-question run stays within a few MB of memory.
-    chunk = max(1, 2_000_000 // n)
+    stats = np.empty(n_resamples, dtype=np.float64)
+    chunk = max(1, 2_000_000 // k)
     for start in range(0, n_resamples, chunk):
         stop = min(n_resamples, start + chunk)
-        idx = rng.integers(0, n, size=(stop - start, n))
-        means[start:stop] = values[idx].mean(axis=1)
+        draws = rng.integers(0, k, size=(stop - start, k))
+        stats[start:stop] = sums[draws].sum(axis=1) / counts[draws].sum(axis=1)
     alpha = (1.0 - level) / 2.0
-    lo, hi = np.quantile(means, [alpha, 1.0 - alpha])
+    lo, hi = np.quantile(stats, [alpha, 1.0 - alpha])
     return (round(float(lo), 6), round(float(hi), 6))
 
 
 def summarize(
     items: Sequence[ScoredItem], *, n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED
 ) -> Accuracy:
-    outcomes = [item.correct for item in items if item.correct is not None]
-    correct = sum(outcomes)
+    """Accuracy of `items`, with its 95% interval clustered by video (`bootstrap_ci`)."""
+    resolved = [item for item in items if item.correct is not None]
+    correct = sum(item.correct for item in resolved)
+    accuracy = round(correct / len(resolved), 6) if resolved else None
+    ci = bootstrap_ci(
+        [item.correct for item in resolved],
+        [item.record.video for item in resolved],
+        n_resamples=n_resamples, seed=seed,
+    )  # fmt: skip
     return Accuracy(
         n=len(items),
-        scored=len(outcomes),
+        scored=len(resolved),
         correct=correct,
-        accuracy=round(correct / len(outcomes), 6) if outcomes else None,
-        ci95=bootstrap_ci(outcomes, n_resamples=n_resamples, seed=seed),
+        accuracy=accuracy,
+        ci95=ci,
         no_valid_answer=sum(item.verdict.status is VerdictStatus.NO_VALID_ANSWER for item in items),
-        unresolved=len(items) - len(outcomes),
+        unresolved=len(items) - len(resolved),
+        videos=len({item.record.video for item in resolved}),
     )
 
 
