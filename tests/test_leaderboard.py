@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -75,12 +76,30 @@ def test_run_entry_lists_each_question_outcome_sorted_by_id():
              scored(record("real/validation_1"), False)]  # fmt: skip
     run = pipeline.run_entry(items, name="m", model="m", variant="cot", subset="real", file=None,
                              grading={"mode": "rule"}, resamples=10, seed=0)  # fmt: skip
+    # truth: the ground-truth text; chosen: the chosen option's text (B of OPTIONS is "right"),
+    # None when unresolved
     assert run["outcomes"] == [
-        {"id": "real/validation_1", "correct": False, "video": "videos_real/validation_1.mp4"},
-        {"id": "real/validation_10", "correct": None, "video": "videos_real/validation_10.mp4"},
-        {"id": "real/validation_2", "correct": True, "video": "videos_real/validation_2.mp4"},
-    ]
+        {"id": "real/validation_1", "correct": False, "video": "videos_real/validation_1.mp4",
+         "truth": "left", "chosen": "right"},
+        {"id": "real/validation_10", "correct": None, "video": "videos_real/validation_10.mp4",
+         "truth": "left", "chosen": None},
+        {"id": "real/validation_2", "correct": True, "video": "videos_real/validation_2.mp4",
+         "truth": "left", "chosen": "left"},
+    ]  # fmt: skip
     assert list(run)[-1] == "outcomes"  # added after every existing key
+
+
+def test_outcome_texts_follow_the_options_as_the_model_was_shown_them():
+    # A file that lettered the options otherwise (the record as asked): letter C is "left"
+    # there, and no valid answer has no chosen text.
+    shown = replace(record("real/validation_3"), options=["right", "not moving", "left", "no cup"],
+                    answer="C")  # fmt: skip
+    right = pipeline.scoring.join([Verdict.chosen(shown.uid, "C", "rule:test")], [shown])[0]
+    assert pipeline.outcome(right) == {"id": "real/validation_3", "correct": True,
+                                       "video": "videos_real/validation_3.mp4",
+                                       "truth": "left", "chosen": "left"}  # fmt: skip
+    blank = pipeline.scoring.join([Verdict.chosen(shown.uid, None, "rule:none")], [shown])[0]
+    assert (blank.correct, pipeline.outcome(blank)["chosen"]) == (False, None)
 
 
 # --------------------------------------------------------------------------------------------
@@ -498,6 +517,11 @@ def test_report_out_end_to_end(tmp_path):
     pngs = sorted(p.name for p in out.glob("*.png"))
     assert pngs and all(f"]({name})" in text for name in pngs)
     assert text.startswith("# VLM4D report\n")
+    # The rows' protocols differ: the note links to their section, a link within report.html
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "[Protocols](#protocols-of-the-measured-rows)" in text
+    assert '<a href="#protocols-of-the-measured-rows">Protocols</a>' in page
+    assert '<h2 id="protocols-of-the-measured-rows">' in page and "[Protocols]" not in page
     assert "| 1 | `gpt (cot)` |" in text
     assert "## Published rows" in text and "## Paired comparisons" in text
     # asked for with --compare: on the 2 questions both answered (n's third is unresolved)

@@ -39,7 +39,7 @@ def test_wheel_install_finds_templates(tmp_path):
         for p in (ROOT / "vlm4d_tasks").rglob("*")
         if p.is_file()
         and "__pycache__" not in p.parts
-        and (p.suffix in (".jinja", ".yaml", ".py") or p.name.endswith("_template_yaml"))
+        and (p.suffix in (".jinja", ".yaml", ".py", ".json") or p.name.endswith("_template_yaml"))
     )
     assert [t for t in shipped if t not in names] == []
     # Run from a folder without the checkout, the unpacked wheel first on the path: the

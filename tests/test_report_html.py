@@ -108,17 +108,8 @@ def score_doc(*, old: bool = False) -> dict[str, Any]:
                 run = run_entry(items, name=name, model=model, variant=variant, subset=subset,
                                 file=None, grading={"mode": "rule"}, resamples=RESAMPLES,
                                 seed=0)  # fmt: skip
-                # The true and chosen option texts per question (what `pipeline.run_entry`
-                # is to record beside id, correct and video), or not, as an older document.
-                by_uid = {it.record.uid: it for it in items}
-                for outcome in run["outcomes"]:
-                    it = by_uid[outcome["id"]]
-                    letter = it.verdict.letter
-                    outcome["truth"] = it.record.answer_text
-                    outcome["chosen"] = None if letter is None else it.record.options[
-                        "ABCD".index(letter)
-                    ]  # fmt: skip
-                    if old:
+                if old:
+                    for outcome in run["outcomes"]:
                         del outcome["truth"], outcome["chosen"]
                 runs.append(run)
                 models.setdefault(model, []).extend(items)
@@ -162,16 +153,20 @@ def test_figures_of_two_models_in_both_prompt_settings(tmp_path: Path) -> None:
     doc = score_doc()
     paths = figures.write_figures([doc], tmp_path / "figs")
     assert [p.name for p in paths] == [
-        "accuracy_by_category.png", "cot_vs_direct.png", "direction_confusion.png",
+        "accuracy_by_category.png", "cot_vs_direct.png", "direction_confusion_cot.png",
+        "direction_confusion_direct-output.png",
     ]  # fmt: skip
     for path in paths:
         assert_png(path)
     assert figures.figure_notes([doc]) == []
-    # The matrix counts every scored direction question of every run: (alpha, beta) x (cot,
-    # direct) x 8 questions whose answer names a direction (left, away, left, not moving,
-    # absent; right, towards, absent).
-    pairs = figures._outcome_pairs(figures._models([doc]))
-    assert pairs is not None and figures.direction_confusion(pairs).total == 4 * 8
+    # One matrix per prompt setting, pooling its two models' runs: 2 models x 8 questions
+    # whose answer names a direction (left, away, right, not moving, absent; right, towards,
+    # absent).
+    groups = figures.direction_groups([doc])
+    assert [(g.key, g.models, g.matrix.total) for g in groups] == [
+        ("cot", ("alpha-7B (cot)", "beta-13B (cot)"), 16),
+        ("direct-output", ("alpha-7B (direct-output)", "beta-13B (direct-output)"), 16),
+    ]
 
     # A document written before the outcomes named the chosen option: no matrix, and the
     # report is told why.
@@ -187,7 +182,8 @@ def test_no_prompt_pair_no_prompt_figure(tmp_path: Path) -> None:
     doc["runs"] = [r for r in doc["runs"] if r["variant"] == "cot"]
     doc["models"] = [m for m in doc["models"] if m["model"].endswith("(cot)")]
     written = figures.write_figures([doc], tmp_path)
-    assert [p.name for p in written] == ["accuracy_by_category.png", "direction_confusion.png"]
+    assert [p.name for p in written] == ["accuracy_by_category.png",
+                                         "direction_confusion_cot.png"]  # fmt: skip
     assert any("chain of thought" in note for note in figures.figure_notes([doc]))
     assert figures.write_figures([], tmp_path / "none") == []
 
@@ -270,8 +266,8 @@ def test_figures_are_byte_identical_across_processes(tmp_path: Path) -> None:
         )  # fmt: skip
         outputs.append({p.name: p.read_bytes() for p in sorted(out.iterdir())})
     assert sorted(outputs[0]) == [
-        "accuracy_by_category.png", "cot_vs_direct.png", "direction_confusion.png",
-        "probe_twins.png",
+        "accuracy_by_category.png", "cot_vs_direct.png", "direction_confusion_cot.png",
+        "direction_confusion_direct-output.png", "probe_twins.png",
     ]  # fmt: skip
     assert outputs[0] == outputs[1]
 
@@ -282,7 +278,8 @@ def test_figures_are_byte_identical_across_processes(tmp_path: Path) -> None:
 MARKDOWN = """# VLM4D report
 
 Verdicts: `rule` (deterministic answer extraction). Numbers *in %*, see <https://example.org>
-and [the paper](https://arxiv.org/abs/2508.02095).
+and [the paper](https://arxiv.org/abs/2508.02095); the figures are
+[below](#figures-by-name) ([Protocols: elsewhere](#no-such-heading)).
 
 | Model | Real Ego | Overall |
 | --- | ---: | ---: |
@@ -315,7 +312,7 @@ def _write_page(tmp_path: Path) -> tuple[Path, list[Path]]:
 def test_html_embeds_every_image_and_references_nothing_outside(tmp_path: Path) -> None:
     page, images = _write_page(tmp_path)
     text = page.read_text(encoding="utf-8")
-    assert len(images) == 4
+    assert len(images) == 5
     assert text.count("data:image/png;base64,") == len(images)
     for image in images:
         assert base64.b64encode(image.read_bytes()).decode() in text
@@ -324,24 +321,28 @@ def test_html_embeds_every_image_and_references_nothing_outside(tmp_path: Path) 
     assert text.index('alt="Accuracy by category"') < text.index('<section class="figures">')
     # (a) statically: nothing to fetch but data: URIs and fragments.
     targets = _URL_ATTRIBUTE.findall(text) + _CSS_URL.findall(text)
-    assert len(targets) == len(images)
+    assert len(targets) == len(images) + 2  # and the two links within the page
     assert all(t.startswith("data:") or t.startswith("#") for t in targets), [
         t[:60] for t in targets if not t.startswith(("data:", "#"))
     ]
     for forbidden in ("<script", "<link", "@import", "<iframe", "<object", "<embed"):
         assert forbidden not in text.lower(), forbidden
-    # Markdown converted: table, headings, list, code spans; raw HTML and links left as text.
+    # Markdown converted: table, headings (with GitHub's ids), list, code spans; raw HTML left
+    # as text; a link within the page kept, any other link its text alone.
     for fragment in (
         "<table>",
-        "<h1>VLM4D report</h1>",
-        "<h2>",
+        '<h1 id="vlm4d-report">VLM4D report</h1>',
+        '<h2 id="figures-by-name">Figures by name</h2>',
         "<ul>",
         "<code>rule</code>",
         "<em>in %</em>",
         "&lt;script&gt;",
-        "[the paper](https://arxiv.org",
+        "and the paper; the figures are",
+        '<a href="#figures-by-name">below</a>',
+        '(<a href="#no-such-heading">Protocols: elsewhere</a>)',
     ):
         assert fragment in text, fragment
+    assert "[the paper]" not in text and "arxiv.org" not in text and "](" not in text
     assert "<title>VLM4D report</title>" in text
     assert "Content-Security-Policy" in text
 
@@ -465,6 +466,9 @@ PAGE_STATE = """(() => ({
   wideTables: Array.from(document.querySelectorAll('.table-wrap'))
     .filter(e => e.scrollWidth > e.clientWidth + 1).length,
   resources: performance.getEntriesByType('resource').map(e => e.name),
+  // each link: where it points and whether the page has that anchor
+  links: Array.from(document.links).map(a => [a.getAttribute('href'),
+    a.hash !== '' && document.getElementById(decodeURIComponent(a.hash.slice(1))) !== null]),
 }))()"""
 
 
@@ -545,6 +549,8 @@ def test_html_in_headless_chromium_makes_no_request(tmp_path: Path) -> None:
     assert load.state["resources"] == []
     assert load.state["images"] == load.state["decoded"] == len(images)
     assert load.state["tables"] == 1
+    # Links only within the page (a heading's anchor, or one that is missing: still no request)
+    assert load.state["links"] == [["#figures-by-name", True], ["#no-such-heading", False]]
     # Nothing cut off: the page is no wider than the window, nor is any table.
     assert load.state["scrollWidth"] <= load.state["innerWidth"] == 1280
     assert load.state["wideTables"] == 0

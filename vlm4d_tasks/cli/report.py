@@ -1,11 +1,14 @@
 """`vlm4d report`: the report of scored runs, or one score's Markdown table and PNG plot.
 
     vlm4d report RUN... --out DIR        # report.md, leaderboard.csv/.json, figures, report.html
+    vlm4d report RUN... --out DIR --probe PROBE   # and the probe twin figure of probe runs
     vlm4d report scores.json --markdown table.md --plot table.png   # one score, re-rendered
 
 RUN is a score JSON of `vlm4d score --json` (it may hold many models) or an lmms-eval output
 folder (`--output_path` of a run of the VLM4D tasks: its `*_vlm4d_score.json` are read). Nothing
-is run again: the numbers are the documents' (`vlm4d_tasks.metric.leaderboard`).
+is run again: the numbers are the documents' (`vlm4d_tasks.metric.leaderboard`). A row that
+answered the probe set also gets the probe's static/moving twin figure: its labels come from
+the probe folder (`--probe`, or the one the lmms-eval run's dataset was built from).
 
 A file that is not a score (not JSON, not UTF-8, a field missing or of the wrong type) is an
 error naming the file and the field, exit status 2; outputs' missing folders are created,
@@ -46,6 +49,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="bootstrap resamples of the paired comparisons (default 1000)",
     )  # fmt: skip
     parser.add_argument("--seed", type=int, default=None, help="their seed (default 0)")
+    parser.add_argument(
+        "--probe", action="append", default=[], metavar="DIR",
+        help="a folder of `vlm4d generate-probe` (its probe_labels.json): the static/moving "
+        "camera twin figure of the rows that answered it; repeatable (default: the folder the "
+        "lmms-eval run's dataset was built from, when it is still there)",
+    )  # fmt: skip
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -56,12 +65,15 @@ def _positive(text: str) -> int:
     return value
 
 
-def _figures(scores: list[dict[str, Any]], out: Path, progress: bool) -> tuple[list, list]:
-    """The report's PNGs written into `out` (`metric.figures`) and why any is missing."""
-    from vlm4d_tasks.metric.figures import figure_notes, write_figures
+def _figures(
+    scores: list[dict[str, Any]], out: Path, progress: bool, probe: dict[str, Any]
+) -> tuple[list[Path], list[str], dict[str, str]]:
+    """The report's PNGs written into `out` (`metric.figures`), why any is missing, and the
+    paragraphs under them."""
+    from vlm4d_tasks.metric.figures import figure_notes, figure_texts, write_figures
 
-    images = write_figures(scores, out, progress=None if progress else False)
-    return list(images), list(figure_notes(scores))
+    images = write_figures(scores, out, progress=None if progress else False, probe=probe)
+    return list(images), list(figure_notes(scores)), figure_texts(scores, probe)
 
 
 def _html(markdown: str, images: list[Path], out: Path) -> Path:
@@ -71,7 +83,7 @@ def _html(markdown: str, images: list[Path], out: Path) -> Path:
     return write_html(markdown, images, out / "report.html")
 
 
-def _write_report(args: argparse.Namespace, sources: list) -> list[Path]:
+def _write_report(args: argparse.Namespace, sources: list, probes: list) -> list[Path]:
     import json
 
     from vlm4d_tasks.metric import leaderboard
@@ -87,10 +99,16 @@ def _write_report(args: argparse.Namespace, sources: list) -> list[Path]:
         progress=not args.no_progress,
     )
     out = Path(args.out)
-    images, notes = _figures([s.document for s in sources], out, not args.no_progress)
-    markdown = redact(
-        leaderboard.report_markdown(board, figures=[p.name for p in images], figure_notes=notes)
+    probe, probe_notes = leaderboard.probe_diagnoses(sources, board.rows, probes)
+    images, notes, paragraphs = _figures(
+        [s.document for s in sources], out, not args.no_progress, probe
     )
+    markdown = redact(
+        leaderboard.report_markdown(
+            board, figures=[p.name for p in images], figure_notes=notes + probe_notes,
+            figure_texts=paragraphs,
+        )
+    )  # fmt: skip
     texts = {
         "report.md": markdown,
         "leaderboard.csv": redact(leaderboard.leaderboard_csv(board)),
@@ -109,7 +127,7 @@ def _write_report(args: argparse.Namespace, sources: list) -> list[Path]:
 
 def run(args: argparse.Namespace) -> int:
     from vlm4d_tasks.metric.judge import redact
-    from vlm4d_tasks.metric.leaderboard import CompareError, load_sources
+    from vlm4d_tasks.metric.leaderboard import CompareError, load_probe_set, load_sources
     from vlm4d_tasks.metric.report import (
         OutputError,
         ScoreFileError,
@@ -126,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
         if args.out:
             for name in REPORT_FILES:
                 prepare_output(Path(args.out) / name, "--out")
+        probes = [load_probe_set(folder) for folder in args.probe]  # bad input before work
         sources = load_sources(args.runs, progress=not args.no_progress)
         single = args.markdown or args.plot or not args.out
         if single and len(sources) != 1:
@@ -144,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
             if args.plot:
                 plot_report(score, args.plot)
         if args.out:
-            written = _write_report(args, sources)
+            written = _write_report(args, sources, probes)
             html = [p for p in written if p.name == "report.html"]
             print(f"vlm4d report: wrote {len(written)} file(s) to {args.out}", file=sys.stderr)
             if html:

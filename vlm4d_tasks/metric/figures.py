@@ -16,16 +16,19 @@ matplotlib's default style whatever the user's matplotlibrc says, a fixed dpi an
 - `cot_vs_direct.png`: chain of thought vs direct output for each model that has runs of
   both prompt settings (response files' `variant` "cot" / "direct-output", or lmms-eval's
   `vlm4d_mc` / `vlm4d_mc_direct` tasks), real / synthetic / overall with the table's intervals.
-- `direction_confusion.png`: true vs chosen direction (left, right, towards, away, not moving,
-  absent) on the direction questions (those whose right answer names one of them), pooled over
-  the documents' runs. It needs the option each answer chose, which a run's `outcomes` carry
-  as `truth` (the ground-truth option's text) and `chosen` (the chosen option's text, null for
-  no valid answer) beside `id`, `correct` and `video`. A document without them (only right or
-  wrong per question, and for judged files the answers whose verdict differs from the
-  reference label) cannot give the matrix: it is left out and `figure_notes` says why.
-  `direction_confusion_figure` draws it from `(truth, chosen)` pairs made elsewhere.
-- `probe_twin_figure`: on the probe set, the static/moving camera twins
-  (`probe.diagnose.ProbeDiagnosis`): pair outcomes and accuracy by camera motion.
+- `direction_confusion_<setting>.png`: true vs chosen direction (left, right, towards, away,
+  not moving, absent; `direction_of` reads the option texts) on the direction questions (those
+  whose right answer names one of them), one matrix per prompt setting (`DIRECTION_GROUPS`:
+  chain of thought, direct output; the probe set apart), pooled over its models' runs. It needs
+  the option each answer chose, which a run's `outcomes` carry as `truth` (the ground-truth
+  text) and `chosen` (the chosen option's text, null for no valid answer) beside `id`,
+  `correct` and `video` (`pipeline.outcome`). A document written before they were recorded
+  (only right or wrong per question) cannot give the matrix: its runs are left out and
+  `figure_notes` names their models. `direction_confusion_figure` draws it from
+  `(truth, chosen)` pairs made elsewhere; `figure_texts` states its telling cells.
+- `probe_twins.png` (`probe_twin_figure`): on the probe set, the static/moving camera twins
+  (`probe.diagnose.ProbeDiagnosis`): pair outcomes and accuracy by camera motion. The report
+  draws it for the rows that answered the probe set (`leaderboard.probe_diagnoses`).
 """
 
 from __future__ import annotations
@@ -374,18 +377,27 @@ DIRECTIONS: tuple[str, ...] = ("left", "right", "towards", "away", "not moving",
 OTHER = "other option"
 NO_ANSWER = "no valid answer"
 
-# How the release and the probe phrase each direction (lower case, no final period). A text
-# that is none of these (up, clockwise, 3, ...) is not a direction.
+# How the release and the probe phrase each direction (lower case, no final period), from the
+# option texts of real_mc.json, synthetic_mc.json and the probe's questions. A text that is none
+# of these is not one direction: up, clockwise, 3, "left and towards the camera" (two of them),
+# "towards the cook" (not the camera). Exact phrases, no substring search: "left hand" or
+# "the left one" are no direction of motion.
 _DIRECTION_TEXTS: dict[str, tuple[str, ...]] = {
-    "left": ("left", "to the left", "right to left", "leftward", "leftwards", "moving left",
+    "left": ("left", "to the left", "right to left", "from right to left", "leftward",
+             "leftwards", "moving left", "moves to the left", "moved to the left",
              "towards the left", "toward the left"),
-    "right": ("right", "to the right", "left to right", "rightward", "rightwards",
-              "moving right", "towards the right", "toward the right"),
-    "towards": ("towards the camera", "toward the camera", "towards", "toward", "coming closer",
+    "right": ("right", "to the right", "left to right", "from left to right", "rightward",
+              "rightwards", "moving right", "moves to the right", "moved to the right",
+              "towards the right", "toward the right"),
+    "towards": ("towards the camera", "toward the camera", "towards", "toward", "coming toward",
+                "coming closer", "comes closer", "getting closer", "closer",
                 "closer towards the camera", "closer to the camera", "approaching the camera"),
-    "away": ("away from the camera", "away", "going further away", "further away from camera",
-             "further away from the camera", "moving away", "moving away from the camera"),
-    "not moving": ("not moving", "staying in place", "stationary", "still", "static"),
+    "away": ("away from the camera", "away", "going away", "going further away", "further away",
+             "farther away", "getting farther away", "moves away", "moved further away",
+             "further away from camera", "further away from the camera", "moving away",
+             "moving away from the camera"),
+    "not moving": ("not moving", "staying in place", "staying still", "standing still",
+                   "no movement", "stationary", "still", "static"),
 }  # fmt: skip
 _DIRECTION_OF = {text: label for label, texts in _DIRECTION_TEXTS.items() for text in texts}
 
@@ -473,8 +485,10 @@ def _confusion_figure(matrix: DirectionConfusion, title: str) -> Any:
 def _box(x: int, y: int) -> Any:
     from matplotlib.patches import Rectangle
 
-    return Rectangle((x - 0.5, y - 0.5), 1, 1, fill=False, edgecolor="black", linewidth=1.6,
-                     linestyle="-")  # fmt: skip
+    # Inset, so that a corner cell's outline does not merge with the axes' frame and two
+    # diagonal cells' outlines do not share a corner.
+    return Rectangle((x - 0.46, y - 0.44), 0.92, 0.88, fill=False, edgecolor="black",
+                     linewidth=1.6, linestyle="-")  # fmt: skip
 
 
 def direction_confusion_figure(
@@ -491,16 +505,120 @@ def direction_confusion_figure(
     return _draw(_confusion_figure, Path(path), matrix, heading)
 
 
-def _outcome_pairs(models: Sequence[_Model]) -> list[tuple[object, object]] | None:
-    """`(truth, chosen)` of every outcome, or None unless every run's outcomes carry both."""
-    pairs: list[tuple[object, object]] = []
-    for model in models:
+# The matrices of a report, one per prompt setting: chain of thought and direct output answer
+# the same questions differently (the setting is the comparison worth seeing), and the probe
+# set is other questions, so it is never pooled with the benchmark.
+DIRECTION_GROUPS: dict[str, str] = {
+    "cot": "chain of thought",
+    "direct-output": "direct output",
+    "other": "prompt setting not recorded",
+    "probe": "probe set",
+}
+
+
+@dataclass(frozen=True)
+class DirectionGroup:
+    """The direction confusion of the runs of one `DIRECTION_GROUPS` key, pooled over models."""
+
+    key: str
+    models: tuple[str, ...]  # the labels of the models pooled, in the documents' order
+    matrix: DirectionConfusion
+
+    @property
+    def file_name(self) -> str:
+        return f"direction_confusion_{self.key}.png"
+
+
+def _direction_group(run: Mapping[str, Any]) -> str:
+    """The `DIRECTION_GROUPS` key of a run: its prompt setting as the leaderboard reads it (a
+    response file's variant, an lmms-eval task), the probe set apart."""
+    from vlm4d_tasks.metric.leaderboard import prompt_of
+
+    if run.get("subset") == "probe":
+        return "probe"
+    return prompt_of(str(run.get("variant") or "")) or "other"
+
+
+def _has_choices(run: Mapping[str, Any]) -> bool:
+    """Whether a run's outcomes carry the true and chosen option texts (documents written
+    before they did carry only `id`, `correct` and `video`)."""
+    outcomes = run.get("outcomes")
+    return isinstance(outcomes, list) and all(
+        isinstance(o, Mapping) and "truth" in o and "chosen" in o for o in outcomes
+    )
+
+
+def _without_choices(models: Sequence[_Model]) -> list[str]:
+    """The models with a run whose outcomes do not say which option was chosen."""
+    return [m.label for m in models if any(not _has_choices(run) for run in m.runs)]
+
+
+def direction_groups(scores: Sequence[Mapping[str, Any]]) -> list[DirectionGroup]:
+    """The direction confusion matrices of score documents: one per prompt setting
+    (`DIRECTION_GROUPS`, in that order) with any direction question, pooling the scored
+    answers (unresolved ones left out) of every run whose outcomes carry `truth` and `chosen`;
+    runs without them are left out (`figure_notes` names their models)."""
+    pooled: dict[str, tuple[list[str], list[tuple[object, object]]]] = {}
+    for model in _models(scores):
         for run in model.runs:
-            outcomes = run.get("outcomes")
-            if outcomes is None or not all("truth" in o and "chosen" in o for o in outcomes):
-                return None
-            pairs += [(o["truth"], o["chosen"]) for o in outcomes if o.get("correct") is not None]
-    return pairs
+            if not _has_choices(run):
+                continue
+            labels, pairs = pooled.setdefault(_direction_group(run), ([], []))
+            if model.label not in labels:
+                labels.append(model.label)
+            pairs += [(o["truth"], o["chosen"]) for o in run["outcomes"]
+                      if o.get("correct") is not None]  # fmt: skip
+    groups = []
+    for key in DIRECTION_GROUPS:
+        if key in pooled:
+            matrix = direction_confusion(pooled[key][1])
+            if matrix.rows:
+                groups.append(DirectionGroup(key, tuple(pooled[key][0]), matrix))
+    return groups
+
+
+def _share(matrix: DirectionConfusion, row: str, columns: Sequence[str]) -> tuple[int, int] | None:
+    """(answers of true `row` that chose one of `columns`, answers of true `row`), or None
+    when no question had that truth."""
+    if row not in matrix.rows:
+        return None
+    counts = dict(zip(matrix.columns, matrix.counts[matrix.rows.index(row)]))
+    return sum(counts[c] for c in columns), sum(counts.values())
+
+
+# The confusions behind the paper's central finding (VLM4D, ICCV 2025: models confuse the
+# camera's motion with the object's and read directions in the wrong frame): a direction
+# mirrored, a still object seen moving. (truth, what was chosen instead, how to say it).
+CONFUSIONS: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("left", ("right",), "true left answered right"),
+    ("right", ("left",), "true right answered left"),
+    ("towards", ("away",), "true towards answered away"),
+    ("away", ("towards",), "true away answered towards"),
+    ("not moving", ("left", "right", "towards", "away"), "true not moving answered a direction"),
+)
+
+
+def confusion_summary(matrix: DirectionConfusion) -> str:
+    """One sentence of the matrix's telling cells: the left/right and towards/away swaps,
+    a still object seen moving, a moving object seen still and an absent one seen at all, each
+    in % of the questions of that truth with the counts ("12.5% (3 of 24)")."""
+    moving = ("left", "right", "towards", "away")
+    parts = []
+    for row, columns, text in CONFUSIONS:
+        share = _share(matrix, row, columns)
+        if share is not None:
+            parts.append((text, share))
+    seen_still = [_share(matrix, row, ("not moving",)) for row in moving]
+    known = [s for s in seen_still if s is not None]
+    if known:
+        parts.append(("a moving object answered not moving",
+                      (sum(a for a, _ in known), sum(b for _, b in known))))  # fmt: skip
+    absent = _share(matrix, "absent", (*moving, "not moving"))
+    if absent is not None:
+        parts.append(("an absent object answered a direction or not moving", absent))
+    if not parts:
+        return ""
+    return "; ".join(f"{text} {100 * a / b:.1f}% ({a} of {b})" for text, (a, b) in parts) + "."
 
 
 # --------------------------------------------------------------------------------------------
@@ -615,6 +733,35 @@ def probe_twin_figure(diagnosis: Any, path: str | Path) -> Path:
 # The report's figures
 
 
+PROBE_FIGURE = "probe_twins.png"
+FIGURE_CAPTIONS: dict[str, str] = {  # by file name (without a page or setting suffix)
+    "accuracy_by_category": "Accuracy by category, with 95% intervals",
+    "cot_vs_direct": "Chain of thought vs direct output",
+    "direction_confusion": "Direction questions: true vs chosen direction",
+    "probe_twins": "Probe set: static/moving camera twins, and accuracy by camera motion",
+}
+
+
+def figure_caption(name: str) -> str:
+    """The caption of a figure of `write_figures` by its file name: "... (page 2)" for a
+    page, "... (chain of thought)" for a prompt setting's matrix."""
+    stem = Path(name).stem
+    for prefix, caption in FIGURE_CAPTIONS.items():
+        if stem == prefix:
+            return caption
+        if stem.startswith(prefix + "_"):
+            suffix = stem[len(prefix) + 1 :]
+            if suffix.isdigit():
+                return f"{caption} (page {suffix})"
+            return f"{caption} ({DIRECTION_GROUPS.get(suffix, suffix.replace('_', ' '))})"
+    return stem.replace("_", " ")
+
+
+def _names(labels: Sequence[str], most: int = 6) -> str:
+    shown = ", ".join(f"`{label}`" for label in labels[:most])
+    return shown + (f" and {len(labels) - most} more" if len(labels) > most else "")
+
+
 def figure_notes(scores: Sequence[Mapping[str, Any]]) -> list[str]:
     """Why a figure of `write_figures` is missing for these documents (one sentence each)."""
     models = _models(scores)
@@ -624,21 +771,69 @@ def figure_notes(scores: Sequence[Mapping[str, Any]]) -> list[str]:
             "No chain of thought vs direct output figure: no model has runs of both prompt "
             "settings."
         )
-    pairs = _outcome_pairs(models) if models else []
-    if pairs is not None and models and not direction_confusion(pairs).rows:
-        notes.append("No direction confusion matrix: no direction question was answered.")
-    if pairs is None:
+    without = _without_choices(models)
+    if without:
         notes.append(
-            "No direction confusion matrix: the score documents record whether each answer was "
-            "right, not which option it chose (their runs' `outcomes` carry no `truth` and "
-            "`chosen` option texts)."
+            f"No direction confusion matrix for {_names(without)}: their score documents record "
+            "whether each answer was right, not which option it chose (their runs' `outcomes` "
+            "carry no `truth` and `chosen` option texts); fix: score the answers again with "
+            "this version of `vlm4d score` (or rerun the lmms-eval aggregation)."
         )
+    if len(without) < len(models) and not direction_groups(scores):
+        notes.append("No direction confusion matrix: no direction question was answered.")
     return notes
 
 
-def write_figures(scores: list[dict], out_dir: Path, *, progress: bool | None = None) -> list[Path]:
+def _diagnoses(probe: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
+    return {str(label): _diagnosis_dict(d) for label, d in (probe or {}).items()}
+
+
+def figure_texts(
+    scores: Sequence[Mapping[str, Any]], probe: Mapping[str, Any] | None = None
+) -> dict[str, str]:
+    """What the report says under a figure, by file name: for each direction confusion matrix
+    the models it pools and its telling cells (`confusion_summary`); for the probe figure each
+    model's twin pairs and camera-motion confusion (`probe`: as for `write_figures`)."""
+    texts = {}
+    for group in direction_groups(scores):
+        n = len(group.models)
+        who = f"`{group.models[0]}`" if n == 1 else (
+            f"{n} models pooled ({_names(group.models)})" if n <= 3 else f"{n} models pooled"
+        )  # fmt: skip
+        texts[group.file_name] = (
+            f"{DIRECTION_GROUPS[group.key].capitalize()}, {who}: {group.matrix.total} answers "
+            f"to direction questions; {confusion_summary(group.matrix)}"
+        )
+    lines = []
+    for label, d in _diagnoses(probe).items():
+        pairs = d["pairs"]
+        counts = ", ".join(f"{title} {pairs.get(key, 0)}" for key, title in PAIR_TITLES.items())
+        traps, chose = d.get("confusion_traps", 0), d.get("confusion_chose_apparent", 0)
+        confusion = (
+            f"chose the motion the picture suggests on {chose} of {traps} moving-camera "
+            f"questions where it differs from the truth ({100 * chose / traps:.1f}%)"
+            if traps else "no question where the picture misleads"
+        )  # fmt: skip
+        lines.append(f"`{label}`: {sum(pairs.values())} twin pairs ({counts}); camera-motion "
+                     f"confusion: {confusion}.")  # fmt: skip
+    if lines:
+        texts[PROBE_FIGURE] = (
+            "Each probe question has a twin with the same text, options and answer, seen by a "
+            "static camera (exocentric) and a moving one (egocentric): a model that confuses "
+            "camera motion with object motion gets the static twin right and the moving one "
+            "wrong. " + " ".join(lines)
+        )
+    return texts
+
+
+def write_figures(
+    scores: list[dict], out_dir: Path, *, progress: bool | None = None,
+    probe: Mapping[str, Any] | None = None,
+) -> list[Path]:  # fmt: skip
     """The report's PNGs for score documents, written into `out_dir` (created); returns their
     paths in reading order. Figures without data are left out (`figure_notes` says why).
+    `probe`: the probe diagnoses to draw (`PROBE_FIGURE`: a mapping of row label to
+    `probe.diagnose.ProbeDiagnosis` or its `to_dict()`; see `leaderboard.probe_diagnoses`).
     `progress`: a progress bar over the figures; None shows it when there are more than
     `MANY_MODELS` models."""
     from tqdm import tqdm
@@ -654,16 +849,17 @@ def write_figures(scores: list[dict], out_dir: Path, *, progress: bool | None = 
     pairs = _prompt_pairs(models)
     if pairs:
         jobs.append((_prompt_figure, out_dir / "cot_vs_direct.png", (pairs,)))
-    outcome_pairs = _outcome_pairs(models)
-    if outcome_pairs is not None:
-        matrix = direction_confusion(outcome_pairs)
-        if matrix.rows:
-            title = (
-                "Direction questions: true vs chosen direction"
-                + (f", {len(models)} models pooled" if len(models) > 1 else "")
-                + f"\n{matrix.total} answers; rows in % of their questions; outlined: right"
-            )  # fmt: skip
-            jobs.append((_confusion_figure, out_dir / "direction_confusion.png", (matrix, title)))
+    for group in direction_groups(scores):
+        n = len(group.models)
+        title = (
+            f"Direction questions, {DIRECTION_GROUPS[group.key]}: true vs chosen direction"
+            + (f", {n} models pooled" if n > 1 else "")
+            + f"\n{group.matrix.total} answers; rows in % of their questions; outlined: right"
+        )  # fmt: skip
+        jobs.append((_confusion_figure, out_dir / group.file_name, (group.matrix, title)))
+    diagnoses = _diagnoses(probe)
+    if diagnoses:
+        jobs.append((_twin_figure, out_dir / PROBE_FIGURE, (diagnoses,)))
     show = len(models) > MANY_MODELS if progress is None else progress
     return [
         _draw(render, path, *args)

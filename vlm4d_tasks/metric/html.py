@@ -7,16 +7,20 @@ images only from `data:`) makes the browser refuse any other request, should one
 into the text.
 
 The Markdown (`report.md`: headings, paragraphs, lists, tables, code spans) is converted by
-markdown-it-py (CommonMark with GFM tables), with raw HTML, links, autolinks and link
-references switched off: they render as their literal text, so no `href` leaves the page. An
-image in the Markdown (`![caption](accuracy_by_category.png)`) is replaced by the embedded
-figure of that file name; figures it does not name follow in a closing "Figures" section.
+markdown-it-py (CommonMark with GFM tables), with raw HTML, autolinks and link references
+switched off (they render as their literal text). A link to a heading of the page
+(`[Protocols](#protocols-of-the-measured-rows)`, the anchor GitHub gives that heading) stays a
+link: headings get GitHub's ids, and following it moves within the page, a fragment, never a
+request. Any other link renders as its text alone, so no `href` leaves the page. An image in
+the Markdown (`![caption](accuracy_by_category.png)`) is replaced by the embedded figure of
+that file name; figures it does not name follow in a closing "Figures" section.
 """
 
 from __future__ import annotations
 
 import base64
 import html
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -83,12 +87,23 @@ def data_uri(path: Path) -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
+_FRAGMENT = re.compile(r"#[\w-]+")  # an in-page anchor as `heading_id` makes them
+
+
+def heading_id(text: str) -> str:
+    """The anchor GitHub gives a heading: lower case, punctuation dropped (letters, digits,
+    `_` and `-` kept), each space a `-` ("Protocols of the measured rows" ->
+    "protocols-of-the-measured-rows")."""
+    return re.sub(r"[^\w\- ]", "", text.strip().lower()).replace(" ", "-")
+
+
 def _caption(path: Path) -> str:
     return path.stem.replace("_", " ").replace("-", " ")
 
 
 def _converter() -> Any:
-    """CommonMark + tables; no raw HTML, no links (they stay text), images by file name."""
+    """CommonMark + tables; no raw HTML; links to the page's headings only (any other link
+    is its text); headings with GitHub's ids; images by file name."""
     try:
         from markdown_it import MarkdownIt
     except ModuleNotFoundError as exc:  # installed with the `lmms` extra (rich, via typer)
@@ -98,7 +113,7 @@ def _converter() -> Any:
 
     md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
     md.enable("table")
-    md.disable(["link", "autolink", "reference", "html_inline", "html_block", "linkify"],
+    md.disable(["autolink", "reference", "html_inline", "html_block", "linkify"],
                ignoreInvalid=True)  # fmt: skip
 
     def image(self: Any, tokens: list, idx: int, options: Any, env: dict) -> str:
@@ -120,7 +135,28 @@ def _converter() -> Any:
     def table_close(self: Any, tokens: list, idx: int, options: Any, env: dict) -> str:
         return self.renderToken(tokens, idx, options, env) + "</div>\n"
 
+    def link_open(self: Any, tokens: list, idx: int, options: Any, env: dict) -> str:
+        href = str(tokens[idx].attrGet("href") or "")
+        inside = _FRAGMENT.fullmatch(href) is not None
+        env["links"].append(inside)  # link_close renders as its link_open did (no nesting)
+        return f'<a href="{html.escape(href)}">' if inside else ""
+
+    def link_close(self: Any, tokens: list, idx: int, options: Any, env: dict) -> str:
+        return "</a>" if env["links"].pop() else ""
+
+    def heading_open(self: Any, tokens: list, idx: int, options: Any, env: dict) -> str:
+        text = self.renderInlineAsText(tokens[idx + 1].children or [], options, env)
+        slug = heading_id(text)
+        seen = env["headings"].get(slug, 0)
+        env["headings"][slug] = seen + 1
+        if slug:  # a second heading of the same text gets "-1", as on GitHub
+            tokens[idx].attrSet("id", slug if not seen else f"{slug}-{seen}")
+        return self.renderToken(tokens, idx, options, env)
+
     md.add_render_rule("image", image)
+    md.add_render_rule("link_open", link_open)
+    md.add_render_rule("link_close", link_close)
+    md.add_render_rule("heading_open", heading_open)
     md.add_render_rule("table_open", table_open)
     md.add_render_rule("table_close", table_close)
     return md
@@ -147,7 +183,8 @@ def render_html(markdown_text: str, images: Sequence[Path]) -> str:
     for path in paths:
         by_name.setdefault(str(path), path)
         by_name.setdefault(path.name, path)
-    env: dict[str, Any] = {"images": by_name, "uris": uris, "used": set()}
+    env: dict[str, Any] = {"images": by_name, "uris": uris, "used": set(), "links": [],
+                           "headings": {}}  # fmt: skip
     body = md.render(markdown_text, env)
     rest = [path for path in paths if path not in env["used"]]
     if rest:

@@ -2,7 +2,8 @@
 
 Everything is computed from score documents (`pipeline.score_document`: the JSON of
 `vlm4d score --json` and the `<run id>_vlm4d_score.json` of an lmms-eval run); no model or judge
-is run again. Pure functions over those documents, apart from `load_sources` (reads them).
+is run again. Pure functions over those documents, apart from `load_sources` (reads them) and
+`probe_diagnoses` (reads the probe folders' questions and labels).
 
 - `measured_rows`: one row per table row of each document, in the paper's layout (VLM4D, ICCV
   2025, Table 2: real egocentric / exocentric / average, synthetic directional / false positive /
@@ -16,6 +17,9 @@ is run again. Pure functions over those documents, apart from `load_sources` (re
 - `compare`: two rows on the questions both answered: the accuracy difference, McNemar's exact
   test on the discordant pairs, and a paired bootstrap interval that resamples videos (several
   questions share a video, so their outcomes are not independent).
+- `probe_diagnoses`: for a row that answered the probe set, its static/moving camera twin
+  diagnosis (`probe.diagnose`) from the document's outcomes and the probe folder's labels
+  (the folder given, or the one the lmms-eval run's dataset was built from).
 - `report_markdown`, `leaderboard_csv`, `leaderboard_json`: the files of `vlm4d report --out`.
 """
 
@@ -202,8 +206,10 @@ def pool(groups: Iterable[Mapping[str, Any]]) -> Cell | None:
 
 
 def _outcomes(run: Mapping[str, Any], where: str, path: str) -> list[dict[str, Any]] | None:
-    """A run's per-question outcomes (`pipeline.run_entry`), checked; None for a document
-    written before they were recorded."""
+    """A run's per-question outcomes (`pipeline.outcome`), checked; None for a document
+    written before they were recorded. `truth` and `chosen` (the option texts) came later
+    still: an outcome without them is accepted (the report then draws no direction
+    confusion matrix for the run, `figures.figure_notes`)."""
     items = run.get("outcomes")
     if items is None:
         return None
@@ -222,10 +228,22 @@ def _outcomes(run: Mapping[str, Any], where: str, path: str) -> list[dict[str, A
                 f"{path}: {where}.outcomes[{i}]: expected {{id, correct, video}}, got "
                 f"{item!r:.80}; {fix}"
             )
+        for key in ("truth", "chosen"):
+            if not isinstance(item.get(key, ""), (str, type(None))):
+                raise ScoreFileError(
+                    f"{path}: {where}.outcomes[{i}].{key}: expected an option text or null, "
+                    f"got {item[key]!r:.60}; {fix}"
+                )
+        if ("truth" in item) != ("chosen" in item):
+            missing = "chosen" if "truth" in item else "truth"
+            raise ScoreFileError(
+                f"{path}: {where}.outcomes[{i}]: has {'truth' if 'truth' in item else 'chosen'} "
+                f"but no {missing} (both or neither); {fix}"
+            )
     return items
 
 
-def _prompt_of(setting: str) -> str | None:
+def prompt_of(setting: str) -> str | None:
     """Which official leaderboard a row compares with: its prompt setting (a response file's
     `cot` / `direct-output`, or an lmms-eval task: `*direct*` direct output, the probe none)."""
     if setting in PROMPT_TITLES:
@@ -314,7 +332,7 @@ def measured_rows(sources: Sequence[Source]) -> list[MeasuredRow]:
                     outcomes.extend(got)
             rows.append(MeasuredRow(
                 label=model, model=model, name=name, setting=setting,
-                prompt=_prompt_of(setting), protocol=protocol, protocol_text=protocol_text,
+                prompt=prompt_of(setting), protocol=protocol, protocol_text=protocol_text,
                 verdicts=_verdicts(document), source=source.path,
                 columns={c: _cell(acc) for c, acc in row["columns"].items() if c in COLUMNS},
                 categories=categories, outcomes=outcomes if mine else None,
@@ -443,32 +461,13 @@ def clustered_bootstrap_ci(
     resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED, level: float = CI_LEVEL,
 ) -> tuple[float, float] | None:  # fmt: skip
     """Percentile interval of the mean of `differences` (per question: A right minus B right)
-    under a bootstrap that resamples clusters (videos) with replacement: each resample draws as
-    many clusters as there are, and its statistic is the sum of the drawn clusters'
-    differences over the sum of their question counts. Seeded (`numpy.random.default_rng`,
-    the draws of all resamples as one `(resamples, clusters)` array, in chunks of rows);
-    None when there are no questions."""
-    import numpy as np
+    under a bootstrap that resamples clusters (videos): `scoring.bootstrap_ci`, the interval
+    of every accuracy too. None when there are no questions."""
+    from vlm4d_tasks.metric.scoring import bootstrap_ci
 
     if len(differences) != len(clusters):
         raise ValueError("one cluster per difference")
-    if not differences:
-        return None
-    keys = sorted(set(clusters))
-    index = {key: i for i, key in enumerate(keys)}
-    at = np.fromiter((index[c] for c in clusters), dtype=np.int64, count=len(clusters))
-    sums = np.bincount(at, weights=np.asarray(differences, dtype=np.float64), minlength=len(keys))
-    counts = np.bincount(at, minlength=len(keys)).astype(np.float64)
-    rng = np.random.default_rng(seed)
-    stats = np.empty(resamples, dtype=np.float64)
-    chunk = max(1, 2_000_000 // len(keys))
-    for start in range(0, resamples, chunk):
-        stop = min(resamples, start + chunk)
-        draws = rng.integers(0, len(keys), size=(stop - start, len(keys)))
-        stats[start:stop] = sums[draws].sum(axis=1) / counts[draws].sum(axis=1)
-    alpha = (1.0 - level) / 2.0
-    lo, hi = np.quantile(stats, [alpha, 1.0 - alpha])
-    return (round(float(lo), 6), round(float(hi), 6))
+    return bootstrap_ci(differences, clusters, n_resamples=resamples, seed=seed, level=level)
 
 
 @dataclass(frozen=True)
@@ -578,6 +577,192 @@ def compare_rows(
 
 
 # --------------------------------------------------------------------------------------------
+# Probe runs: the static/moving camera twins
+
+PROBE_LABELS = "probe_labels.json"  # beside probe_records.jsonl (`probe.generate.LABELS_FILE`)
+PROBE_RECORDS = "probe_records.jsonl"  # `probe.RECORDS_FILE`
+
+
+@dataclass(frozen=True)
+class ProbeSet:
+    """A probe folder of `vlm4d generate-probe`: its questions, their labels (camera motion,
+    twins, the motion the picture suggests) and the SHA-256 of its records file."""
+
+    folder: Path
+    records: tuple[Any, ...]  # `data.schema.Record`s
+    labels: dict[str, Any]
+    sha256: str
+
+    def by_uid(self) -> dict[str, Any]:
+        return {record.uid: record for record in self.records}
+
+
+def load_probe_set(folder: str | Path) -> ProbeSet:
+    """The probe set in `folder`; ScoreFileError naming the file when it is not one."""
+    from vlm4d_tasks.data.release import file_sha256
+    from vlm4d_tasks.probe import load_probe_records
+
+    folder = Path(folder)
+    fix = "fix: pass the folder written by `vlm4d generate-probe --out DIR`"
+    labels_path = folder / PROBE_LABELS
+    try:
+        records = load_probe_records(folder)
+        labels = json.loads(labels_path.read_text(encoding="utf-8"))
+        digest = file_sha256(folder / PROBE_RECORDS)
+    except (OSError, ValueError) as exc:  # a missing file, bad JSON, a bad record line
+        raise ScoreFileError(f"{folder}: not a probe set ({exc}); {fix}") from None
+    if not isinstance(labels, dict) or not isinstance(labels.get("questions"), list):
+        raise ScoreFileError(f"{labels_path}: field questions: expected a list; {fix}")
+    return ProbeSet(folder, tuple(records), labels, digest)
+
+
+def _probe_runs(source: Source) -> dict[str, list[Mapping[str, Any]]]:
+    """The document's probe runs by table row (model)."""
+    out: dict[str, list[Mapping[str, Any]]] = {}
+    for run in source.document.get("runs", []):
+        if run.get("subset") == "probe":
+            out.setdefault(str(run.get("model")), []).append(run)
+    return out
+
+
+def _recorded_sha256(document: Mapping[str, Any]) -> str | None:
+    """The SHA-256 of the probe records an lmms-eval run was given (its dataset's
+    provenance), or None when the document does not record it."""
+    dataset = (document.get("run") or {}).get("dataset") or {}
+    files = (dataset.get("annotations") or {}).get("files") or []
+    found = [f.get("sha256") for f in files if isinstance(f, Mapping)
+             and f.get("name") == PROBE_RECORDS]  # fmt: skip
+    return found[0] if found and isinstance(found[0], str) else None
+
+
+def probe_folders(document: Mapping[str, Any]) -> list[Path]:
+    """Where the probe set of an lmms-eval run's document should be: beside the records file
+    its dataset was built from, as the dataset folder's `validation_report.json` names it (a
+    relative name is tried from the current folder, as `make demo` builds and reports from
+    one place, and from the dataset folder's parent). Empty for a document that records no
+    dataset (the JSON of `vlm4d score`)."""
+    from vlm4d_tasks.data.dataset_repo import REPORT_JSON
+
+    dataset = (document.get("run") or {}).get("dataset") or {}
+    if not isinstance(dataset, Mapping) or not isinstance(dataset.get("folder"), str):
+        return []
+    built = Path(dataset["folder"])
+    try:
+        report = json.loads((built / REPORT_JSON).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    files = report.get("files") if isinstance(report, dict) else None
+    folders: list[Path] = []
+    for name in files if isinstance(files, list) else []:
+        if not isinstance(name, str) or Path(name).name != PROBE_RECORDS:
+            continue
+        for folder in (Path(name).parent, built.parent / Path(name).parent):
+            if folder not in folders and (folder / PROBE_LABELS).is_file():
+                folders.append(folder)
+    return folders
+
+
+def _probe_mismatch(runs: Sequence[Mapping[str, Any]], probe: ProbeSet,
+                    recorded: str | None) -> str | None:  # fmt: skip
+    """Why `probe` is not the probe set these runs answered, or None when it is: the records'
+    hash the run recorded, else every question id with the same ground truth."""
+    if recorded is not None and recorded != probe.sha256:
+        return f"its {PROBE_RECORDS} is not the file the run was given (another SHA-256)"
+    known = probe.by_uid()
+    for run in runs:
+        for outcome in run.get("outcomes") or []:
+            record = known.get(outcome["id"])
+            if record is None:
+                return f"it has no question {outcome['id']}"
+            if outcome.get("truth") not in (None, record.answer_text):
+                return f"its question {outcome['id']} has another answer"
+            chosen = outcome.get("chosen")
+            if chosen is not None and chosen not in record.options:
+                return f"its question {outcome['id']} has no option {chosen!r}"
+    return None
+
+
+def diagnose_outcomes(runs: Sequence[Mapping[str, Any]], probe: ProbeSet) -> Any:
+    """The probe diagnosis (`probe.diagnose.diagnose_scored`: twin pairs, accuracy by camera
+    motion, camera-motion confusion) of the outcomes of a row's probe runs, as the score
+    document decided them (nothing is judged again): `correct` as recorded, the chosen letter
+    from the `chosen` option text. The outcomes must carry `chosen` and match `probe`
+    (`_probe_mismatch`)."""
+    from vlm4d_tasks.data.schema import LETTERS
+    from vlm4d_tasks.metric.scoring import ScoredItem, Verdict
+    from vlm4d_tasks.probe.diagnose import diagnose_scored
+
+    known = probe.by_uid()
+    items = []
+    for run in runs:
+        for outcome in run.get("outcomes") or []:
+            record = known[outcome["id"]]
+            if outcome["correct"] is None:
+                verdict = Verdict.unresolved(record.uid, "score document", "unresolved there")
+            else:
+                chosen = outcome["chosen"]
+                letter = None if chosen is None else LETTERS[record.options.index(chosen)]
+                verdict = Verdict.chosen(record.uid, letter, "score document")
+            items.append(ScoredItem(record, verdict, outcome["correct"]))
+    return diagnose_scored(list(probe.records), probe.labels, items)
+
+
+def probe_diagnoses(
+    sources: Sequence[Source], rows: Sequence[MeasuredRow],
+    probes: Sequence[ProbeSet | str | Path] = (),
+) -> tuple[dict[str, Any], list[str]]:  # fmt: skip
+    """The probe diagnosis of every measured row with probe runs (by row label), and a note
+    for each such row that gets none (why, and the fix).
+
+    The probe set of a row is the first of `probes` (`vlm4d report --probe DIR`: probe sets
+    or their folders) and then of the folders its document points to (`probe_folders`) whose
+    questions are the ones the row answered (`_probe_mismatch`). A folder of `probes` that is
+    not a probe set raises ScoreFileError."""
+    given = [p if isinstance(p, ProbeSet) else load_probe_set(p) for p in probes]
+    found: dict[Path, ProbeSet | None] = {}
+    by_source = {source.path: source for source in sources}
+    diagnoses: dict[str, Any] = {}
+    notes = []
+    for row in rows:
+        source = by_source.get(row.source)
+        runs = _probe_runs(source).get(row.model, []) if source else []
+        if not runs:
+            continue
+        fix = "fix: pass the probe folder of `vlm4d generate-probe` with --probe DIR"
+        if any(not isinstance(r.get("outcomes"), list) for r in runs) or any(
+            "chosen" not in o for r in runs for o in r["outcomes"]
+        ):
+            notes.append(
+                f"No probe twin figure for `{row.label}`: its score document does not record "
+                "which option each answer chose (runs' `outcomes` without `chosen`); fix: "
+                "rerun the lmms-eval aggregation (or `vlm4d score`) with this version."
+            )
+            continue
+        candidates = list(given)
+        for folder in probe_folders(source.document) if source else []:
+            if folder not in found:
+                try:
+                    found[folder] = load_probe_set(folder)
+                except ScoreFileError:  # a folder that moved on: only --probe may say where
+                    found[folder] = None
+            candidate = found[folder]
+            if candidate is not None:
+                candidates.append(candidate)
+        recorded = _recorded_sha256(source.document) if source else None
+        reasons = []
+        for probe in candidates:
+            why = _probe_mismatch(runs, probe, recorded)
+            if why is None:
+                diagnoses[row.label] = diagnose_outcomes(runs, probe)
+                break
+            reasons.append(f"{probe.folder}: {why}")
+        else:
+            tried = "; ".join(reasons) if reasons else "its probe folder was not found"
+            notes.append(f"No probe twin figure for `{row.label}`: {tried}; {fix}.")
+    return diagnoses, notes
+
+
+# --------------------------------------------------------------------------------------------
 # The report's files
 
 
@@ -656,31 +841,16 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[str]], align: str) -> 
     return lines
 
 
-FIGURE_CAPTIONS = {
-    "accuracy_by_category": "Accuracy by category, with 95% intervals",
-    "cot_vs_direct": "Chain of thought vs direct output",
-    "direction_confusion": "Direction questions: true vs chosen direction",
-}
-
-
-def _figure_caption(name: str) -> str:
-    stem = Path(name).stem
-    for prefix, caption in FIGURE_CAPTIONS.items():
-        if stem == prefix or stem.startswith(prefix + "_"):
-            return (
-                caption
-                + stem[len(prefix) :].replace("_", " (page ", 1)
-                + (")" if stem != prefix else "")
-            )
-    return stem.replace("_", " ")
-
-
 def report_markdown(
-    board: Leaderboard, *, figures: Sequence[str] = (), figure_notes: Sequence[str] = ()
-) -> str:
+    board: Leaderboard, *, figures: Sequence[str] = (), figure_notes: Sequence[str] = (),
+    figure_texts: Mapping[str, str] | None = None,
+) -> str:  # fmt: skip
     """report.md: the measured leaderboard, the category table, the published rows apart,
     where the measured rows stand, the paired comparisons, the figures (PNG file names beside
-    report.md, and why any is missing) and each row's protocol."""
+    report.md, each with its caption and the paragraph `figure_texts` gives it, and why any
+    is missing) and each row's protocol."""
+    from vlm4d_tasks.metric.figures import figure_caption
+
     rows = board.rows
     lines = ["# VLM4D report", ""]
     lines.append(
@@ -841,8 +1011,14 @@ def report_markdown(
 
     if figures or figure_notes:
         lines += ["", "## Figures", ""]
-        for name in figures:
-            lines += [f"![{_figure_caption(name)}]({name})", ""]
+        texts = figure_texts or {}
+        for number, name in enumerate(figures, 1):
+            caption = figure_caption(name)
+            # The caption again as text under the image: an image's alt text is not shown.
+            under = f"*Figure {number}: {caption}.*"
+            if texts.get(name):
+                under += f" {texts[name]}"
+            lines += [f"![{caption}]({name})", "", under, ""]
         lines += [f"- {note}" for note in figure_notes]
         if not figure_notes:
             lines.pop()  # the blank line after the last figure

@@ -312,12 +312,29 @@ def run_entry(
     run.update(scoring.score_items(items, n_resamples=resamples, seed=seed))
     run["grading"] = dict(grading)
     # Per question (sorted by id, so the task order of a run does not matter): what paired
-    # comparisons of two runs need (`leaderboard.compare`). `correct` None = unresolved.
-    run["outcomes"] = sorted(
-        ({"id": it.record.uid, "correct": it.correct, "video": it.record.video} for it in items),
-        key=lambda outcome: outcome["id"],
-    )
+    # comparisons of two runs need (`leaderboard.compare`) and what the report's direction
+    # confusion matrix needs (`figures.direction_confusion`). `correct` None = unresolved.
+    run["outcomes"] = sorted(map(outcome, items), key=lambda entry: entry["id"])
     return run
+
+
+def outcome(item: scoring.ScoredItem) -> dict[str, Any]:
+    """One question's outcome in a run: `id`, `correct` (None: unresolved), `video`, `truth`
+    (the ground-truth text) and `chosen` (the text of the option chosen, as the model was
+    shown the options; None for no valid answer or unresolved).
+
+    Texts, not letters: a response file may letter its options otherwise than the annotation,
+    and the score document keeps no options, so a letter could not be read back."""
+    letter = item.verdict.letter
+    index = scoring.LETTERS.index(letter) if letter is not None else None
+    chosen = (
+        item.record.options[index] if index is not None and index < len(item.record.options)
+        else None
+    )  # fmt: skip
+    return {
+        "id": item.record.uid, "correct": item.correct, "video": item.record.video,
+        "truth": item.record.answer_text, "chosen": chosen,
+    }  # fmt: skip
 
 
 def summary(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -385,11 +402,16 @@ def score_document(
     annotations: str | None = None,
     run: Mapping[str, Any] | None = None,
     judge_batches: Iterable[Mapping[str, Any]] | None = None,
+    validity: bool = True,
+    records: Sequence[Record] | None = None,
 ) -> dict[str, Any]:
     """The score JSON of `vlm4d score` and of an lmms-eval run: format version, judge block
     (`JudgePanel.block`), bootstrap settings, the annotations folder, the summary, the runs
     (`run_entry`) and the paper's table (one row per model of `models`, in its order). An
-    lmms-eval run adds its metadata (`run`) and its judge batches. Every string passes
+    lmms-eval run adds its metadata (`run`) and its judge batches. With `validity`, the
+    benchmark questions also get the baseline rows (random, the blind option-text prior) and
+    every row its accuracy on the debiased set (`validity.baselines`), over `records` (the
+    annotations the answers were joined to) when given. Every string passes
     `judge.redact`, so no key or URL credential a judge or a file echoed reaches an output."""
     from vlm4d_tasks.metric.judge import redact_data
 
@@ -397,12 +419,23 @@ def score_document(
     document: dict[str, Any] = {
         "format_version": SCORE_FORMAT_VERSION,
         "judge": dict(judge),
-        "bootstrap": {"resamples": resamples, "seed": seed, "level": scoring.CI_LEVEL},
+        "bootstrap": {
+            "resamples": resamples,
+            "seed": seed,
+            "level": scoring.CI_LEVEL,
+            "clusters": "video",
+        },  # fmt: skip
         "annotations": annotations,
         "summary": summary(runs),
         "runs": list(runs),
         "models": [row.to_dict() for row in table],
     }
+    if validity:
+        from vlm4d_tasks.validity.baselines import validity_block
+
+        block = validity_block(models, resamples=resamples, seed=seed, records=records)
+        if block is not None:
+            document["validity"] = block
     if run is not None:
         document["run"] = dict(run)
     if judge_batches is not None:
@@ -532,8 +565,9 @@ def score_response_files(
             runs.append(run)
             models.setdefault(model_name(file), []).extend(graded.items)
     return score_document(
-        runs, models, judge=panel.block(), resamples=resamples, seed=seed, annotations=annotations
-    )
+        runs, models, judge=panel.block(), resamples=resamples, seed=seed,
+        annotations=annotations, records=None if annotated is None else list(annotated.values()),
+    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------

@@ -246,15 +246,11 @@ def _such_answers(total: int, runs: list[dict[str, Any]]) -> str:
 def markdown_report(score: dict[str, Any]) -> str:
     """The models table (percentages, one decimal) with its footnotes, then one line per run."""
     lines = ["# VLM4D accuracy", "", _judge_line(score), ""]
-    header = ["Model", *COLUMN_TITLES.values()]
-    lines.append("| " + " | ".join(header) + " |")
-    lines.append("| --- |" + " ---: |" * len(COLUMN_TITLES))
-    for row in score["models"]:
-        cells = [row["model"]]
-        for name in COLUMN_TITLES:
-            acc = row["columns"].get(name)
-            cells.append(percent(acc["accuracy"]) if acc else MISSING)
-        lines.append("| " + " | ".join(cells) + " |")
+    validity = score.get("validity")
+    lines += _table(score["models"], validity, lambda row: validity["models"].get(row["model"]))
+    if validity:
+        lines += ["", "Baselines on the same questions (no model; they never see the video):", ""]
+        lines += _table(validity["baselines"], validity, lambda row: row)
     unresolved = sum(run.get("unresolved", 0) for run in score["runs"])
     nva = sum(run.get("no_valid_answer", 0) for run in score["runs"])
     lines += [
@@ -266,6 +262,8 @@ def markdown_report(score: dict[str, Any]) -> str:
         f"{unresolved}.",
     ]
     lines += _unresolved_causes_line(score["runs"])
+    if validity:
+        lines += ["", _validity_line(validity)]
     unmatched = sum(run.get("ground_truth_unmatched", 0) for run in score["runs"])
     if unmatched:
         lines += [
@@ -330,6 +328,49 @@ def markdown_report(score: dict[str, Any]) -> str:
             lines.append(f"  - stale entries: {_stale_line(run['stale'])}")
     lines += _unresolved_section(score["runs"])
     return "\n".join(lines) + "\n"
+
+
+def _table(rows: list[dict[str, Any]], validity: dict[str, Any] | None, extra) -> list[str]:
+    """The paper's columns, then the overall interval, chance-corrected overall accuracy and,
+    with a `validity` block, the accuracy on the debiased set (`extra(row)["debiased"]`)."""
+    header = ["Model", *COLUMN_TITLES.values(), "95% CI", "Chance-corr."]
+    if validity:
+        header.append("Debiased")
+    lines = ["| " + " | ".join(header) + " |", "| --- |" + " ---: |" * (len(header) - 1)]
+    for row in rows:
+        cells = [row["model"]]
+        for name in COLUMN_TITLES:
+            acc = row["columns"].get(name)
+            cells.append(percent(acc["accuracy"]) if acc else MISSING)
+        overall = row["columns"].get("overall") or {}
+        ci = overall.get("ci95")
+        cells.append(f"{percent(ci[0])}–{percent(ci[1])}" if ci else MISSING)
+        cells.append(percent(overall.get("chance_corrected")))
+        if validity:
+            debiased = (extra(row) or {}).get("debiased") or {}
+            cells.append(percent(debiased.get("accuracy")))
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _validity_line(validity: dict[str, Any]) -> str:
+    debiased = validity["debiased"]
+    line = (
+        "Intervals are 95% bootstrap intervals clustered by video (questions about one clip are "
+        "not independent). Chance-corrected = (accuracy - 25%) / 75%: 0 is guessing, 100 is "
+        "perfect. Baselines answer the same questions: the option-text prior picks the option "
+        "whose text is most often right in the other questions of its subset."
+    )
+    missing = [f"{s} ({state})" for s, state in debiased["subsets"].items() if state != "shipped"]
+    if len(missing) < len(debiased["subsets"]):
+        line += (
+            f" Debiased = accuracy on the {debiased['kept']} of {debiased['of']} questions "
+            f"kept by `{debiased['version']}`, the questions a text-only predictor cannot "
+            "answer (see the README's validity section)."
+        )
+    if missing:
+        line += " No debiased accuracy for: " + ", ".join(missing) + "."
+    return line
 
 
 def _stale_line(stale: dict[str, Any]) -> str:

@@ -5,6 +5,8 @@
 * `vlm4d_replay`: replays an official-format response file (`[{id, response, ...}]`, the
   layout of the VLM4D release's model outputs), so published outputs can be scored through
   lmms-eval end to end.
+* `vlm4d_prior`: the blind option-text prior (leave-one-out over the task's other questions);
+  it never reads the video, and it scores far above chance on VLM4D.
 
 lmms-eval 0.7.3 finds them through the `lmms_eval.models` entry-point group (`manifests`
 below, declared in setup.cfg). Importing this package does no work.
@@ -16,6 +18,7 @@ from __future__ import annotations
 AVAILABLE_MODELS: dict[str, str] = {
     "vlm4d_random": "RandomChoice",
     "vlm4d_replay": "Replay",
+    "vlm4d_prior": "OptionPrior",
 }
 
 

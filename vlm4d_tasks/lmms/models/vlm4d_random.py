@@ -8,17 +8,10 @@ asks for, "Therefore, the final answer is: B". Expected accuracy: 25%.
 
 from __future__ import annotations
 
-import hashlib
-
 from lmms_eval.api.model import lmms
 
-from vlm4d_tasks.data.schema import LETTERS
-
-
-def choose(seed: int, key: str) -> str:
-    """The letter for `key` under `seed` (uniform over A-D)."""
-    digest = hashlib.sha256(f"{seed}\x00{key}".encode()).digest()
-    return LETTERS[int.from_bytes(digest[:8], "big") % len(LETTERS)]
+# The rule lives with the score document's random row (`validity.baselines`), so both agree.
+from vlm4d_tasks.validity.baselines import random_letter as choose
 
 
 class RandomChoice(lmms):

@@ -1,0 +1,111 @@
+"""The score document's validity block: baseline rows, the debiased column, and how the
+Markdown shows them; on records made here, with a debiased list made here."""
+
+from __future__ import annotations
+
+import pytest
+
+from vlm4d_tasks.data.schema import Record
+from vlm4d_tasks.metric.pipeline import score_document
+from vlm4d_tasks.metric.report import markdown_report
+from vlm4d_tasks.metric.scoring import Verdict, join
+from vlm4d_tasks.validity import baselines, debias
+
+
+def rec(subset: str, n: int, options: list[str], answer: str, video: str) -> Record:
+    return Record(
+        uid=f"{subset}/q{n}", question_id=f"q{n}", subset=subset,
+        source="davis" if subset == "real" else "cosmos",
+        perspective="exocentric" if subset == "real" else None, category="translational",
+        question=f"Which way does object {n} move?", options=options,
+        answer=answer, answer_text=options["ABCD".index(answer)], video=video,
+    )  # fmt: skip
+
+
+LR = ["left", "right", "towards the camera", "away from the camera"]
+# Real: "left" is right in 3 of the 4 questions that offer it; synthetic: "right" in 2 of 2.
+RECORDS = [
+    rec("real", 1, LR, "A", "v1"),
+    rec("real", 2, LR, "A", "v1"),
+    rec("real", 3, LR, "A", "v2"),
+    rec("real", 4, LR, "C", "v3"),
+    rec("synthetic", 1, ["right", "left", "up", "down"], "A", "s1"),
+    rec("synthetic", 2, ["up", "right", "left", "down"], "B", "s2"),
+]
+
+
+def _document(kept: dict[str, list[str]]) -> dict:
+    subsets = {}
+    for subset, uids in kept.items():
+        group = [r for r in RECORDS if r.subset == subset]
+        subsets[subset] = {
+            "content_sha256": debias.content_sha256(group), "questions": len(group),
+            "kept": len(uids), "kept_uids": sorted(uids),
+            "categories": {"translational": {"full": len(group), "kept": len(uids)}},
+        }  # fmt: skip
+    return {"version": debias.DEBIASED_VERSION, "method": "test", "subsets": subsets,
+            "parameters": debias.PruneParameters().to_dict()}  # fmt: skip
+
+
+def test_prior_rows_pool_each_subset_leave_one_out():
+    items = {it.record.uid: it for it in baselines.prior_items(RECORDS)}
+    # real/q1: the other real questions make "left" right 2 of 3 times, "towards" 1 of 3: A
+    assert items["real/q1"].verdict.letter == "A" and items["real/q1"].correct
+    # real/q4: "left" right 3 of 3 elsewhere: the prior says A, the answer is C
+    assert items["real/q4"].verdict.letter == "A" and not items["real/q4"].correct
+    # synthetic/q1: the one other question makes "right" right (1/1): A, correct
+    assert items["synthetic/q1"].correct and items["synthetic/q2"].correct
+
+
+def test_random_rows_follow_the_random_model():
+    pytest.importorskip("lmms_eval")
+    from vlm4d_tasks.lmms.models.vlm4d_random import choose
+
+    items = baselines.random_items(RECORDS, seed=4)
+    assert [it.verdict.letter for it in items] == [choose(4, r.uid) for r in RECORDS]
+
+
+def _models() -> dict:
+    verdicts = [Verdict.chosen(r.uid, "A", "test") for r in RECORDS]
+    return {"model-a": join(verdicts, RECORDS)}
+
+
+def test_debiased_accuracy_uses_the_list_only_for_the_questions_it_was_made_from():
+    document = _document({"real": ["real/q3", "real/q4"], "synthetic": ["synthetic/q2"]})
+    block = baselines.validity_block(_models(), resamples=50, seed=0, document=document)
+    assert block["debiased"]["subsets"] == {"real": "shipped", "synthetic": "shipped"}
+    # model-a answers A everywhere: right on real/q3, wrong on real/q4 and synthetic/q2
+    debiased = block["models"]["model-a"]["debiased"]
+    assert (debiased["correct"], debiased["scored"]) == (1, 3)
+    assert [row["model"] for row in block["baselines"]] == [
+        baselines.PRIOR_ROW,
+        baselines.random_row_name(0),
+    ]
+    # another question text in the synthetic subset: its list no longer applies
+    changed = [*RECORDS[:4], rec("synthetic", 1, ["right", "left", "up", "down"], "B", "s1"),
+               RECORDS[5]]  # fmt: skip
+    models = {"model-a": join([Verdict.chosen(r.uid, "A", "t") for r in changed], changed)}
+    block = baselines.validity_block(models, resamples=50, seed=0, document=document)
+    assert block["debiased"]["subsets"]["synthetic"].startswith("not the official release")
+    assert block["models"]["model-a"]["debiased"]["scored"] == 2  # real/q3, real/q4 only
+
+
+def test_probe_questions_get_no_validity_block():
+    probe = Record(uid="probe/p1", question_id="p1", subset="probe", source="probe",
+                   perspective=None, category="translational", question="Which way?",
+                   options=LR, answer="A", answer_text="left", video="p.mp4")  # fmt: skip
+    models = {"m": join([Verdict.chosen("probe/p1", "A", "t")], [probe])}
+    assert baselines.validity_block(models, resamples=10, seed=0) is None
+
+
+def test_markdown_shows_baselines_and_debiased_column(monkeypatch):
+    document = _document({"real": ["real/q3", "real/q4"], "synthetic": ["synthetic/q2"]})
+    monkeypatch.setattr(debias, "load_debiased", lambda: debias.check_document(document))
+    score = score_document([], _models(), judge={"mode": "rule"}, resamples=50)
+    text = markdown_report(score)
+    header = next(line for line in text.splitlines() if line.startswith("| Model"))
+    assert header.endswith("| 95% CI | Chance-corr. | Debiased |")
+    row = next(line for line in text.splitlines() if line.startswith("| model-a"))
+    assert row.split("|")[-2].strip() == "33.3"  # debiased: 1 of 3
+    assert f"| {baselines.PRIOR_ROW} |" in text and "| random (seed 0) |" in text
+    assert "kept by `debiased-v1`" in text

@@ -1,0 +1,143 @@
+"""What a score means next to what needs no video: the baseline rows and the debiased column
+of a score document (`metric.pipeline.score_document`, so `vlm4d score`, lmms-eval runs and
+`vlm4d report` show the same numbers).
+
+* `random`: a seeded uniform letter per question (`random_letter`, the `vlm4d_random` model's
+  rule), the chance row.
+* `option-text prior`: the blind leave-one-out prior of `validity.prior`, estimated within each
+  subset (real and synthetic differ in question style and answer skew), the `vlm4d_prior`
+  model's answers; it never sees the video or the question.
+* `debiased`: each row's accuracy on the debiased question set (`validity.debias`), the
+  shipped `debiased-v1` list when the records are the official release.
+
+Only benchmark questions (real, synthetic) get these: the probe set has exact labels and a
+balanced design of its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from vlm4d_tasks.data.schema import LETTERS, Record, Subset
+
+PRIOR_ROW = "option-text prior (blind, leave-one-out)"
+BENCHMARK = (Subset.REAL.value, Subset.SYNTHETIC.value)
+
+
+def random_letter(seed: int, key: str) -> str:
+    """The letter for `key` under `seed`, uniform over A-D, from a hash of both, so that an
+    answer never depends on batch size, process count or order."""
+    digest = hashlib.sha256(f"{seed}\x00{key}".encode()).digest()
+    return LETTERS[int.from_bytes(digest[:8], "big") % len(LETTERS)]
+
+
+def random_row_name(seed: int) -> str:
+    return f"random (seed {seed})"
+
+
+def _items(records: Sequence[Record], letters: Mapping[str, str], decided_by: str) -> list:
+    from vlm4d_tasks.metric.scoring import Verdict, join
+
+    verdicts = [Verdict.chosen(r.uid, letters[r.uid], decided_by) for r in records]
+    return join(verdicts, records)
+
+
+def prior_items(records: Sequence[Record], *, variant: str = "rate") -> list:
+    """The prior's scored answers to `records`, its pool being each record's subset."""
+    from vlm4d_tasks.validity.prior import prior_choices
+
+    letters: dict[str, str] = {}
+    for subset in sorted({r.subset for r in records}):
+        pool = [r for r in records if r.subset == subset]
+        letters.update(prior_choices(pool, variant=variant))
+    return _items(records, letters, "prior")
+
+
+def random_items(records: Sequence[Record], *, seed: int = 0) -> list:
+    return _items(records, {r.uid: random_letter(seed, r.uid) for r in records}, "random")
+
+
+def benchmark_records(
+    models: Mapping[str, Sequence[Any]], records: Sequence[Record] | None = None
+) -> list[Record]:
+    """The distinct benchmark questions, in uid order: `records` when given (the annotations
+    the answers were joined to), else those the rows answered, the first row in name order
+    winning, so that the result does not depend on the order the files were given in."""
+    by_uid: dict[str, Record] = {}
+    if records is not None:
+        by_uid = {r.uid: r for r in records if r.subset in BENCHMARK}
+    else:
+        for _name, items in sorted(models.items()):
+            for item in items:
+                if item.record.subset in BENCHMARK:
+                    by_uid.setdefault(item.record.uid, item.record)
+    return [by_uid[uid] for uid in sorted(by_uid)]
+
+
+def debiased_set(records: Sequence[Record], document: Mapping[str, Any] | None = None):
+    """(kept uids, per-subset status) of the shipped debiased set for `records`.
+
+    A subset gets the shipped list only when its questions are exactly those the list was
+    pruned from (`debias.shipped_kept`, by content hash); otherwise its status says so and it
+    has no debiased accuracy. Pruning is never run while scoring: it takes about 20 s on the
+    release on this 2-core machine and would make a score depend on the machine's scikit-learn;
+    `bench/debias.py` and `debias.debiased_uids` do it on purpose.
+    """
+    from vlm4d_tasks.validity import debias
+
+    shipped = debias.shipped_kept(records, document=None if document is None else dict(document))
+    kept: set[str] = set()
+    status: dict[str, str] = {}
+    for subset, uids in sorted(shipped.items()):
+        if uids is None:
+            status[subset] = "not the official release: no debiased list"
+        else:
+            kept.update(uids)
+            status[subset] = "shipped"
+    return kept, status
+
+
+def validity_block(
+    models: Mapping[str, Sequence[Any]], *, resamples: int, seed: int,
+    records: Sequence[Record] | None = None, document: Mapping[str, Any] | None = None,
+) -> dict[str, Any] | None:  # fmt: skip
+    """The score document's `validity` block: the debiased set used, each row's debiased
+    accuracy, and the baseline rows (paper layout plus their debiased accuracy), over the
+    benchmark questions (`benchmark_records`). None when there are none. `document` replaces
+    the shipped debiased set (tests)."""
+    from vlm4d_tasks.metric.scoring import paper_row, summarize
+    from vlm4d_tasks.validity.debias import DEBIASED_VERSION
+
+    records = benchmark_records(models, records)
+    if not records:
+        return None
+    kept, status = debiased_set(records, document)
+    covered = {subset for subset, state in status.items() if state == "shipped"}
+    answered = {uid for items in models.values() for uid in (it.record.uid for it in items)}
+
+    def on_debiased(items: Sequence[Any]) -> dict[str, Any] | None:
+        if not covered:
+            return None
+        chosen = [it for it in items if it.record.uid in kept]
+        return summarize(chosen, n_resamples=resamples, seed=seed).to_dict()
+
+    # The baselines answer the questions the rows answered, so that they sit on the same ones.
+    asked = [r for r in records if r.uid in answered]
+    baselines = []
+    for name, items in ((PRIOR_ROW, prior_items(asked)),
+                        (random_row_name(seed), random_items(asked, seed=seed))):  # fmt: skip
+        row = paper_row(name, items, n_resamples=resamples, seed=seed).to_dict()
+        row["debiased"] = on_debiased(items)
+        baselines.append(row)
+    return {
+        "debiased": {
+            "version": DEBIASED_VERSION,
+            "subsets": status,
+            "kept": len(kept & answered),
+            "of": len(asked),
+        },
+        "models": {name: {"debiased": on_debiased(items)} for name, items in models.items()},
+        "baselines": baselines,
+    }
