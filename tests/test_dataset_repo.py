@@ -49,7 +49,7 @@ def test_load_dataset_round_trip(built, annotations_dir):
 def test_card_metadata_declares_configs(built):
     meta = _card_metadata(built)
     configs = {c["config_name"]: c for c in meta["configs"]}
-    assert set(configs) == {"all", "real", "synthetic"}
+    assert set(configs) == {"all", "real", "synthetic"}  # no `debiased`: not the release
     assert [c["config_name"] for c in meta["configs"] if c.get("default")] == ["all"]
     for config in meta["configs"]:
         for entry in config["data_files"]:
@@ -70,6 +70,47 @@ def test_card_shows_counts_rules_and_problems(built, annotations_dir):
     assert "@inproceedings{zhou2025vlm4d" in card
     report = (built / "validation_report.md").read_text()
     assert "validation_926" in report and "duplicate_id" in report
+
+
+def test_fixture_questions_get_no_debiased_config_and_the_card_says_why(built):
+    assert "debiased" not in {c["config_name"] for c in _card_metadata(built)["configs"]}
+    card = (built / "README.md").read_text()
+    assert "## The debiased config" in card
+    assert "not the official release" in card
+
+
+def test_debiased_config_holds_the_kept_questions_of_a_matching_list(
+    tmp_path, annotations_dir, hf_home, monkeypatch
+):
+    """A debiased list made for these questions (the shipped one is made for the release's):
+    the build writes the config `debiased` with exactly the kept questions, and the card its
+    version, budget and counts."""
+    from vlm4d_tasks.validity import debias
+
+    records = load_annotations(annotations_dir).records
+    real = [r for r in records if r.subset == "real"]
+    kept = sorted(r.uid for r in real[::2])
+    document = {
+        "version": debias.DEBIASED_VERSION, "method": "test",
+        "parameters": debias.PruneParameters().to_dict(),
+        "subsets": {"real": {
+            "content_sha256": debias.content_sha256(real), "questions": len(real),
+            "kept": len(kept), "kept_uids": kept,
+            "categories": {"translational": {"full": len(real), "kept": len(kept)}},
+        }},
+    }  # fmt: skip
+    monkeypatch.setattr(debias, "load_debiased", lambda: debias.check_document(document))
+    out = tmp_path / "vlm4d"
+    build_dataset_repo(load_annotations(annotations_dir), out)
+    rows = [Record.from_dict(row) for row in load_split(out, "debiased")]
+    assert sorted(r.uid for r in rows) == kept
+    assert rows == [r for r in records if r.uid in set(kept)]  # same records, release order
+    card = (out / "README.md").read_text()
+    assert f"`debiased` (debiased-v1, {len(kept)} questions)" in card
+    assert f"| real | translational | {len(real)} | {len(kept)} |" in card
+    assert "30% of the subset is gone (the budget)" in card
+    # the synthetic fixture questions are not the release's: the card says so
+    assert "`synthetic`: not the official release" in card
 
 
 def test_build_is_byte_identical(tmp_path, annotations_dir, hf_home):

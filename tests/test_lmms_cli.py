@@ -42,6 +42,9 @@ ALL_NAMES = [
     *OFFICIAL_GROUPS, "vlm4d_real_mc_official", "vlm4d_synthetic_mc_official",
     "vlm4d_real_mc_direct_official", "vlm4d_synthetic_mc_direct_official",
     "vlm4d_real_mc_frames_official", "vlm4d_synthetic_mc_frames_official",
+    "vlm4d_mc_blind", "vlm4d_real_mc_blind", "vlm4d_synthetic_mc_blind",
+    *(f"vlm4d_{s}mc_{k}" for k in ("mirror", "reverse", "circular")
+      for s in ("", "real_", "synthetic_")),
 ]  # fmt: skip
 TABLE_COLUMNS = {
     "real_egocentric": lambda d: d["subset"] == "real" and d["perspective"] == "egocentric",
@@ -145,7 +148,10 @@ def world(tmp_path_factory):
     random += ["--output_path", str(root / "random")]
     replay = [*lmms, "--model", "vlm4d_replay", "--model_args", f"responses={root / 'responses'}"]
     replay += ["--tasks", "vlm4d_mc", "--output_path", str(root / "replay"), "--log_samples"]
+    prior = [*lmms, "--model", "vlm4d_prior", "--tasks", "vlm4d_mc_blind"]
+    prior += ["--output_path", str(root / "prior")]
     runs = {
+        "prior": Run("prior", prior, with_data, root / "prior"),
         "random": Run("random", random, env, root / "random"),
         "replay": Run("replay", replay, with_data, root / "replay"),
         "list_lmms": Run("list_lmms", [*lmms, "--tasks", "list"], env, root / "list_lmms"),
@@ -276,6 +282,29 @@ def test_group_rows_have_the_stratified_standard_errors(world):
     log = world["runs"]["random"].log.read_text()
     rows = [line for line in log.splitlines() if line.startswith("|VLM4D (chain of thought)")]
     assert rows and all(line.split("|")[-3].strip() not in ("", "N/A") for line in rows), rows
+
+
+def test_blind_prior_run_answers_as_the_score_documents_prior_row(world):
+    """`lmms-eval --model vlm4d_prior --tasks vlm4d_mc_blind`: no visual input, the option-text
+    prior per subset; its accuracy is `validity.prior` computed here, and its row in the run's
+    score document equals the document's own prior baseline row (one rule, two routes)."""
+    from vlm4d_tasks.data.schema import Record
+    from vlm4d_tasks.validity.baselines import PRIOR_ROW
+    from vlm4d_tasks.validity.prior import prior_accuracy
+
+    run = world["runs"]["prior"]
+    results = run.results()
+    for subset in ("real", "synthetic"):
+        records = [Record.from_dict(d) for d in _docs(world["dataset"], subset)]
+        value = results["results"][f"vlm4d_{subset}_mc_blind"]["accuracy,none"]
+        assert value == pytest.approx(prior_accuracy(records), abs=1e-12), subset
+    score = json.loads(run.file("*_vlm4d_score.json").read_text())
+    (row,) = [m for m in score["models"] if m["model"].endswith("[vlm4d_mc_blind]")]
+    (baseline,) = [b for b in score["validity"]["baselines"] if b["model"] == PRIOR_ROW]
+    for column, acc in row["columns"].items():
+        assert acc["correct"] == baseline["columns"][column]["correct"], column
+    # the run read no video: the blind setting is what its metadata records
+    assert "blind" in json.dumps(score["run"])
 
 
 def test_random_run_records_table_and_metadata(world):

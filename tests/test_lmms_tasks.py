@@ -28,6 +28,11 @@ OFFICIAL_TASKS = [
     "vlm4d_synthetic_mc_frames_official",
 ]  # fmt: skip
 ALL_GROUPS = ["vlm4d_mc", "vlm4d_mc_direct", "vlm4d_mc_frames", "vlm4d_mc_blind"]
+# The consistency variants (tests/test_lmms_variants.py covers their docs and visual input).
+VARIANT_TASKS = [
+    f"vlm4d_{s}_mc_{k}" for k in ("mirror", "reverse", "circular") for s in ("real", "synthetic")
+]
+VARIANT_GROUPS = ["vlm4d_mc_mirror", "vlm4d_mc_reverse", "vlm4d_mc_circular"]
 OFFICIAL_GROUPS = ["vlm4d_mc_official", "vlm4d_mc_direct_official", "vlm4d_mc_frames_official"]
 METRICS = [
     "accuracy", "real_egocentric", "real_exocentric", "real", "synthetic_directional",
@@ -405,8 +410,8 @@ def task_manager(tmp_path_factory):
 
 
 def test_task_index_lists_every_task_and_group(task_manager):
-    assert sorted(task_manager.all_subtasks) == sorted(ALL_TASKS + OFFICIAL_TASKS)
-    assert sorted(task_manager.all_groups) == sorted(ALL_GROUPS + OFFICIAL_GROUPS)
+    assert sorted(task_manager.all_subtasks) == sorted(ALL_TASKS + OFFICIAL_TASKS + VARIANT_TASKS)
+    assert sorted(task_manager.all_groups) == sorted(ALL_GROUPS + OFFICIAL_GROUPS + VARIANT_GROUPS)
 
 
 @pytest.mark.parametrize("name", ALL_TASKS + OFFICIAL_TASKS)

@@ -30,6 +30,8 @@ from vlm4d_tasks.data.schema import FIELDS, Record, Subset
 
 SPLIT = "test"
 DEFAULT_CONFIG = "all"
+DEBIASED_CONFIG = "debiased"
+DEBIASED_FILE = f"data/{DEBIASED_CONFIG}/test.parquet"
 # The configs of the benchmark proper; `all` is the 1816 questions of the paper. The probe
 # subset is a config of its own and never part of `all`.
 BENCHMARK_SUBSETS = (Subset.REAL, Subset.SYNTHETIC)
@@ -140,9 +142,10 @@ def render_card(
     configs: dict[str, list[str]],
     counts: dict[str, int],
     sizes: dict[str, int],
+    debiased: dict | None = None,
 ) -> str:
     """The folder's README.md: the benchmark's card, or the probe set's own card when the
-    folder holds only the probe set."""
+    folder holds only the probe set. `debiased` is `debiased_config`'s description."""
     from vlm4d_tasks import __version__
     from vlm4d_tasks.data import categories
     from vlm4d_tasks.data.stats import count_table, markdown_table
@@ -182,7 +185,39 @@ def render_card(
         category_doc=categories.__doc__,
         flag_descriptions=FLAG_DESCRIPTIONS,
         has_probe=any(r.subset == Subset.PROBE.value for r in records),
+        debiased=debiased,
     )
+
+
+def debiased_config(records: Sequence[Record]) -> dict:
+    """The `debiased` config: the benchmark questions the shipped debiased set keeps
+    (`validity.debias`, versioned), for each subset whose questions are the ones it was pruned
+    from; and what the card says about it (method, parameters, counts, and why a subset has
+    none). A folder of other questions gets no such config: the list is pinned to the
+    release's content, and pruning (`bench/debias.py`) is a deliberate step, not a side effect
+    of a build."""
+    from vlm4d_tasks.validity import debias
+    from vlm4d_tasks.validity.baselines import debiased_set
+
+    benchmark = [r for r in records if r.subset in {s.value for s in BENCHMARK_SUBSETS}]
+    if not benchmark:
+        return {"records": [], "status": {}}
+    document = debias.load_debiased()
+    kept, status = debiased_set(benchmark, document)
+    rows = []
+    for subset, state in status.items():
+        if state != "shipped":
+            continue
+        for category, count in sorted(document["subsets"][subset]["categories"].items()):
+            rows.append({"subset": subset, "category": category, **count})
+    return {
+        "records": [r for r in benchmark if r.uid in kept],
+        "status": status,
+        "version": document["version"],
+        "method": document["method"],
+        "parameters": document["parameters"],
+        "rows": rows,
+    }
 
 
 def probe_settings(annotations: Annotations) -> dict | None:
@@ -553,8 +588,14 @@ def build_dataset_repo(
             name: sum(1 for r in records if data_file(r.subset) in files)
             for name, files in configs.items()
         }
+        debiased = debiased_config(records)
+        if debiased["records"]:
+            file_bytes[DEBIASED_FILE] = _write_parquet(debiased["records"], tmp / DEBIASED_FILE)
+            configs[DEBIASED_CONFIG] = [DEBIASED_FILE]
+            counts[DEBIASED_CONFIG] = len(debiased["records"])
         sizes = {name: sum(file_bytes[f] for f in files) for name, files in configs.items()}
-        _write_new(tmp / "README.md", render_card(records, annotations, configs, counts, sizes))
+        card = render_card(records, annotations, configs, counts, sizes, debiased=debiased)
+        _write_new(tmp / "README.md", card)
         reserved = [REPORT_JSON, REPORT_MARKDOWN, MARKER]
         missing = _place_videos(records, Path(videos), tmp, copy_videos, reserved) if videos else []
         report = validation_report(annotations, missing)

@@ -1,0 +1,200 @@
+"""The lmms-eval glue of the consistency variants: mirrored, reversed and re-lettered tasks.
+
+`vlm4d_{real,synthetic}_mc_{mirror,reverse,circular}` and their groups `vlm4d_mc_mirror`,
+`vlm4d_mc_reverse`, `vlm4d_mc_circular` are the chain-of-thought tasks (`vlm4d_real_mc`, ...:
+same prompt, decoding and metrics) on transformed questions. The logic lives in
+`vlm4d_tasks.validity`: each task's `process_docs` maps the base questions through
+`transforms.mirror` / `transforms.reverse` (dropping the questions a rule leaves out) or
+`transforms.rotations` (four re-letterings per question); `doc_to_visual` hands a video model the
+clip mirrored or reversed by `clips.transformed_clip`, encoded once per clip into the clip cache
+(the re-lettered tasks show the original clip). Scores go through the base tasks' metric path
+(`lmms.metric.process_results`, one table row per variant); the circular tasks also report
+`circular_accuracy` over base questions (MMBench's CircularEval: a question counts only when all
+four rotations are right).
+
+Consistency (DSI-Bench's standard / hflip / reverse comparison: the share of questions answered
+right both as asked and transformed) needs the base task's answers too: run the base group with
+the variants (`--tasks vlm4d_mc,vlm4d_mc_mirror,vlm4d_mc_reverse,vlm4d_mc_circular`) and read the
+run's `*_vlm4d_score.json` with `variant_report` (`python -m vlm4d_tasks.lmms.variants FILE`).
+Nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from vlm4d_tasks.lmms import data as lmms_data
+from vlm4d_tasks.lmms import metric as lmms_metric
+
+MIRROR, REVERSE, CIRCULAR = "mirror", "reverse", "circular"
+CIRCULAR_METRIC = "circular_accuracy"
+BASE_ROW = "vlm4d_mc"
+# table row of each variant (the base tasks' row is `vlm4d_mc`)
+ROWS: dict[str, str] = {kind: f"{BASE_ROW}_{kind}" for kind in (MIRROR, REVERSE, CIRCULAR)}
+
+
+# --------------------------------------------------------------------------------------------
+# process_docs
+
+
+def variant_docs(descriptor: Any, config: str, kind: str):
+    """The questions of `config` (real / synthetic / all / probe) transformed by `kind`:
+    mirrored or reversed (the questions a rule drops are left out), or all four rotations of
+    each question, in order (question 1 rotations 0-3, question 2 ...)."""
+    from datasets import Dataset
+
+    from vlm4d_tasks.data.schema import Record, hf_features
+    from vlm4d_tasks.validity import transforms
+
+    if kind not in ROWS:
+        raise ValueError(f"unknown variant {kind!r}: expected one of {sorted(ROWS)}")
+    rows = []
+    for doc in lmms_data.load_docs(descriptor, config):
+        record = Record.from_dict(doc)
+        if kind == CIRCULAR:
+            rows += [r.to_dict() for r in transforms.rotations(record)]
+        else:
+            out = transforms.transform(record, kind)
+            if out is not None:
+                rows.append(out.to_dict())
+    return Dataset.from_list(rows, features=hf_features())
+
+
+real_mirror_docs = functools.partial(variant_docs, config="real", kind=MIRROR)
+synthetic_mirror_docs = functools.partial(variant_docs, config="synthetic", kind=MIRROR)
+real_reverse_docs = functools.partial(variant_docs, config="real", kind=REVERSE)
+synthetic_reverse_docs = functools.partial(variant_docs, config="synthetic", kind=REVERSE)
+real_circular_docs = functools.partial(variant_docs, config="real", kind=CIRCULAR)
+synthetic_circular_docs = functools.partial(variant_docs, config="synthetic", kind=CIRCULAR)
+
+
+# --------------------------------------------------------------------------------------------
+# Visual input
+
+
+def _transformed_video(doc: Mapping[str, Any], kind: str) -> list[str]:
+    from vlm4d_tasks.validity.clips import transformed_clip
+    from vlm4d_tasks.video.sampler import VideoError
+
+    lmms_data.note_setting(
+        f"video_{kind}", f"video file, {kind}ed once into the clip cache (validity.clips)"
+    )
+    source = lmms_data.video_file(doc)  # a missing video names the file and the question
+    try:
+        return [str(transformed_clip(source, kind))]
+    except VideoError as exc:
+        raise VideoError(f"question {doc['uid']}: {kind} of {source}: {exc}") from exc
+
+
+def doc_to_mirrored_video(doc: Mapping[str, Any]) -> list[str]:
+    """The question's clip flipped left-right (written once per clip to the clip cache)."""
+    return _transformed_video(doc, MIRROR)
+
+
+def doc_to_reversed_video(doc: Mapping[str, Any]) -> list[str]:
+    """The question's clip played backwards (written once per clip to the clip cache)."""
+    return _transformed_video(doc, REVERSE)
+
+
+# --------------------------------------------------------------------------------------------
+# Metric
+
+process_results_mirror = functools.partial(lmms_metric.process_results, row=ROWS[MIRROR])
+process_results_reverse = functools.partial(lmms_metric.process_results, row=ROWS[REVERSE])
+
+
+def process_results_circular(doc: Mapping[str, Any], results: Sequence[Any]) -> dict:
+    """The base metrics over rotations, plus a `circular_accuracy` item: a copy, so that its
+    standard-error score (one per question, see `aggregate_circular_accuracy`) is its own."""
+    out = lmms_metric.process_results(doc, results, row=ROWS[CIRCULAR])
+    out[CIRCULAR_METRIC] = dict(out[lmms_metric.OVERALL])
+    return out
+
+
+def aggregate_circular_accuracy(items: Sequence[Mapping[str, Any]], args: Any = None) -> float:
+    """Circular accuracy over the base questions of the rotated items (`transforms.
+    circular_accuracy`), from the verdicts the task's other metrics use (decided once per run).
+
+    lmms-eval's CLT and clustered standard errors read a 0/1 `score` from the items after
+    this call: it is put on one item per scored question (its first rotation), so that they
+    are over questions, clustered by video, not over the four rotations of each."""
+    from vlm4d_tasks.validity.transforms import base_uid, circular_accuracy
+
+    scored = lmms_metric.scored_items(items, args)
+    result = circular_accuracy({item["uid"]: it.correct for item, it in zip(items, scored)})
+    carriers: dict[str, Mapping[str, Any]] = {}
+    for item in sorted(items, key=lambda i: i["uid"]):
+        if isinstance(item, dict):
+            item.pop("score", None)
+            carriers.setdefault(base_uid(item["uid"]), item)
+    for key, item in carriers.items():
+        verdict = result["per_question"].get(key)
+        if verdict is not None:
+            item["score"] = int(verdict)  # type: ignore[index]
+    return lmms_metric.CountedAccuracy(result["correct"], result["scored"], result["questions"])
+
+
+# --------------------------------------------------------------------------------------------
+# Consistency from a run's score document
+
+
+def _split_model(model: str, row: str) -> str:
+    """The model label of a table row name `label [row]`."""
+    return model.removesuffix(f" [{row}]")
+
+
+def variant_report(score: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per model (the label of its table rows) and variant: the variant's accuracy and, for the
+    mirrored and reversed rows, consistency with the base row (`vlm4d_mc`) of the same model
+    when the run has it (`transforms.consistency`); for the re-lettered row, circular accuracy
+    (`transforms.circular_accuracy`). From a `*_vlm4d_score.json` (`runs[].outcomes`)."""
+    from vlm4d_tasks.validity.transforms import circular_accuracy, consistency
+
+    outcomes: dict[tuple[str, str], dict[str, bool | None]] = {}
+    for run in score.get("runs", []):
+        row = str(run.get("variant") or run.get("name"))
+        label = _split_model(str(run.get("model", "")), row)
+        bucket = outcomes.setdefault((label, row), {})
+        for entry in run.get("outcomes", []):
+            bucket[entry["id"]] = entry["correct"]
+    report: dict[str, dict[str, Any]] = {}
+    for (label, row), variant in sorted(outcomes.items()):
+        kind = next((k for k, r in ROWS.items() if r == row), None)
+        if kind is None:
+            continue
+        resolved = [v for v in variant.values() if v is not None]
+        entry: dict[str, Any] = {
+            "questions": len(variant),
+            "accuracy": sum(resolved) / len(resolved) if resolved else None,
+        }
+        if kind == CIRCULAR:
+            circular = circular_accuracy(variant)
+            entry.update({k: v for k, v in circular.items() if k != "per_question"})
+        elif (label, BASE_ROW) in outcomes:
+            entry["consistency"] = consistency(outcomes[(label, BASE_ROW)], variant)
+        report.setdefault(label, {})[kind] = entry
+    return report
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m vlm4d_tasks.lmms.variants SCORE_JSON`: the variant report as JSON."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 1:
+        sys.stderr.write("usage: python -m vlm4d_tasks.lmms.variants RUN_vlm4d_score.json\n")
+        return 2
+    try:
+        with open(args[0], encoding="utf-8") as handle:
+            score = json.load(handle)
+    except (OSError, ValueError) as exc:
+        sys.stderr.write(f"{args[0]}: cannot read the score document: {exc}\n")
+        return 2
+    sys.stdout.write(json.dumps(variant_report(score), indent=2, sort_keys=True) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
