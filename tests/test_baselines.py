@@ -18,7 +18,8 @@ def rec(subset: str, n: int, options: list[str], answer: str, video: str) -> Rec
         source="davis" if subset == "real" else "cosmos",
         perspective="exocentric" if subset == "real" else None, category="translational",
         question=f"Which way does object {n} move?", options=options,
-        answer=answer, answer_text=options["ABCD".index(answer)], video=video,
+        answer=answer, answer_text=options["ABCD".index(answer)],
+        video=f"videos_real/davis/{video}.mp4" if subset == "real" else f"videos_synthetic/{video}.mp4",
     )  # fmt: skip
 
 
@@ -109,3 +110,44 @@ def test_markdown_shows_baselines_and_debiased_column(monkeypatch):
     assert row.split("|")[-2].strip() == "33.3"  # debiased: 1 of 3
     assert f"| {baselines.PRIOR_ROW} |" in text and "| random (seed 0) |" in text
     assert "kept by `debiased-v1`" in text
+
+
+def test_consistency_rows_pair_each_variant_with_its_base_row():
+    from vlm4d_tasks.validity.transforms import mirror, rotations
+
+    real = RECORDS[:4]
+    base = join([Verdict.chosen(r.uid, "A", "t") for r in real], real)  # right on q1-q3
+    mirrored = [mirror(r) for r in real]
+    # mirrored: q1 right, q2 wrong, q3 right, q4 right (its answer letter is C)
+    letters = {"real/q1": "A", "real/q2": "B", "real/q3": "A", "real/q4": "C"}
+    mirror_items = join(
+        [Verdict.chosen(m.uid, letters[m.uid.split("#")[0]], "t") for m in mirrored], mirrored
+    )
+    rotated = [r for rec_ in real[:2] for r in rotations(rec_)]
+    # q1: all four rotations right; q2: rotation 3 wrong
+    rot_verdicts = [
+        Verdict.chosen(r.uid, r.answer if r.uid != "real/q2#rot3" else "ABCD"[r.answer_index - 1],
+                       "t")
+        for r in rotated
+    ]  # fmt: skip
+    models = {
+        "m [vlm4d_mc]": base,
+        "m [vlm4d_mc_mirror]": mirror_items,
+        "m [vlm4d_mc_circular]": join(rot_verdicts, rotated),
+    }
+    block = baselines.validity_block(models, resamples=20, seed=0)
+    by_variant = {entry["variant"]: entry for entry in block["consistency"]}
+    m = by_variant["mirror"]
+    assert m["model"] == "m [vlm4d_mc]" and m["row"] == "m [vlm4d_mc_mirror]"
+    # right in both forms: q1, q3 (q2 wrong mirrored; q4 wrong in the base): 2 of 4
+    assert m["consistency"] == 0.5 and m["both_right"] == 2
+    assert m["base_accuracy"] == 0.75 and m["variant_accuracy"] == 0.75
+    c = by_variant["circular"]
+    assert c["consistency"] == 0.5 and (c["correct"], c["scored"]) == (1, 2)
+    assert c["variant_accuracy"] == 7 / 8 and c["base_accuracy"] == 1.0
+    # the transformed questions get no baseline or debiased numbers of their own
+    assert set(block["models"]) == {"m [vlm4d_mc]"}
+    assert block["baselines"][0]["columns"]["overall"]["n"] == 4
+    text = markdown_report(score_document([], models, judge={"mode": "rule"}, resamples=20))
+    assert "| m [vlm4d_mc_mirror] | mirror | 4 | 75.0 | 75.0 | 50.0 |" in text
+    assert "| m [vlm4d_mc_circular] | circular | 8 | 100.0 | 87.5 | 50.0 |" in text

@@ -247,10 +247,16 @@ def markdown_report(score: dict[str, Any]) -> str:
     """The models table (percentages, one decimal) with its footnotes, then one line per run."""
     lines = ["# VLM4D accuracy", "", _judge_line(score), ""]
     validity = score.get("validity")
-    lines += _table(score["models"], validity, lambda row: validity["models"].get(row["model"]))
-    if validity:
+    debiased = bool(validity and validity.get("debiased"))
+    lines += _table(
+        score["models"], debiased, lambda row: validity["models"].get(row["model"])
+    )  # fmt: skip
+    if debiased:
         lines += ["", "Baselines on the same questions (no model; they never see the video):", ""]
-        lines += _table(validity["baselines"], validity, lambda row: row)
+        lines += _table(validity["baselines"], debiased, lambda row: row)
+    if validity and validity.get("consistency"):
+        lines += ["", "Consistency under transformations (right as asked and transformed):", ""]
+        lines += _consistency_table(validity["consistency"])
     unresolved = sum(run.get("unresolved", 0) for run in score["runs"])
     nva = sum(run.get("no_valid_answer", 0) for run in score["runs"])
     lines += [
@@ -262,7 +268,7 @@ def markdown_report(score: dict[str, Any]) -> str:
         f"{unresolved}.",
     ]
     lines += _unresolved_causes_line(score["runs"])
-    if validity:
+    if debiased:
         lines += ["", _validity_line(validity)]
     unmatched = sum(run.get("ground_truth_unmatched", 0) for run in score["runs"])
     if unmatched:
@@ -330,9 +336,25 @@ def markdown_report(score: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _table(rows: list[dict[str, Any]], validity: dict[str, Any] | None, extra) -> list[str]:
+def _consistency_table(entries: list[dict[str, Any]]) -> list[str]:
+    lines = ["| Row | Variant | Questions | Base acc. | Variant acc. | Consistency |",
+             "| --- | --- | ---: | ---: | ---: | ---: |"]  # fmt: skip
+    for e in entries:
+        lines.append(
+            f"| {e['row']} | {e['variant']} | {e['n']} | {percent(e.get('base_accuracy'))} | "
+            f"{percent(e.get('variant_accuracy'))} | {percent(e.get('consistency'))} |"
+        )
+    lines += [
+        "",
+        "Consistency: the share of questions answered right both as asked and "
+        "transformed (for `circular`, right under all four rotations of the options).",
+    ]
+    return lines
+
+
+def _table(rows: list[dict[str, Any]], validity: bool, extra) -> list[str]:
     """The paper's columns, then the overall interval, chance-corrected overall accuracy and,
-    with a `validity` block, the accuracy on the debiased set (`extra(row)["debiased"]`)."""
+    with `validity`, the accuracy on the debiased set (`extra(row)["debiased"]`)."""
     header = ["Model", *COLUMN_TITLES.values(), "95% CI", "Chance-corr."]
     if validity:
         header.append("Debiased")

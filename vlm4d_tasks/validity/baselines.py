@@ -109,10 +109,19 @@ def validity_block(
     the shipped debiased set (tests)."""
     from vlm4d_tasks.metric.scoring import paper_row, summarize
     from vlm4d_tasks.validity.debias import DEBIASED_VERSION
+    from vlm4d_tasks.validity.transforms import variant_of
 
+    consistency_rows = consistency(models)
+    # Transformed questions (`#mirror`, `#rot2`, ...) are other questions: they get no
+    # baseline or debiased number, only the consistency with their base row.
+    models = {
+        name: [it for it in items if variant_of(it.record.uid) is None]
+        for name, items in models.items()
+    }
+    models = {name: items for name, items in models.items() if items}
     records = benchmark_records(models, records)
     if not records:
-        return None
+        return {"consistency": consistency_rows} if consistency_rows else None
     kept, status = debiased_set(records, document)
     covered = {subset for subset, state in status.items() if state == "shipped"}
     answered = {uid for items in models.values() for uid in (it.record.uid for it in items)}
@@ -140,4 +149,57 @@ def validity_block(
         },
         "models": {name: {"debiased": on_debiased(items)} for name, items in models.items()},
         "baselines": baselines,
+        **({"consistency": consistency_rows} if consistency_rows else {}),
     }
+
+
+BASE_ROW = "vlm4d_mc"  # the chain-of-thought row the variant tasks transform
+
+
+def _label_and_row(name: str) -> tuple[str, str | None]:
+    """An lmms-eval run's table rows are named `label [row]`."""
+    if name.endswith("]") and " [" in name:
+        label, _, row = name[:-1].rpartition(" [")
+        return label, row
+    return name, None
+
+
+def consistency(models: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
+    """One entry per row of transformed questions (an lmms-eval run's `vlm4d_mc_mirror`,
+    `_reverse`, `_circular` rows): its accuracy, and against the same model's base row
+    (`label [vlm4d_mc]`, when the run has it) the share of questions right in both forms
+    (`transforms.consistency`); for re-lettered rows, circular accuracy (all four rotations
+    right, `transforms.circular_accuracy`) as the consistency."""
+    from vlm4d_tasks.validity.transforms import circular_accuracy, variant_of
+    from vlm4d_tasks.validity.transforms import consistency as paired
+
+    out = []
+    for name, items in sorted(models.items()):
+        kinds = {variant_of(it.record.uid) for it in items}
+        if not items or None in kinds:
+            continue
+        kind = "circular" if all(k.startswith("rot") for k in kinds) else "+".join(sorted(kinds))
+        label, _row = _label_and_row(name)
+        base_name = f"{label} [{BASE_ROW}]"
+        base = {it.record.uid: it.correct for it in models.get(base_name, ())}
+        outcomes = {it.record.uid: it.correct for it in items}
+        resolved = [v for v in outcomes.values() if v is not None]
+        entry: dict[str, Any] = {
+            "model": base_name if base else None,
+            "variant": kind,
+            "row": name,
+            "n": len(items),
+            "variant_accuracy": round(sum(resolved) / len(resolved), 6) if resolved else None,
+        }
+        if kind == "circular":
+            circular = circular_accuracy(outcomes)
+            entry.update({k: v for k, v in circular.items() if k != "per_question"})
+            entry["consistency"] = circular["circular_accuracy"]
+            if base:
+                questions = [q for q, v in circular["per_question"].items() if v is not None]
+                right = [base[q] for q in questions if base.get(q) is not None]
+                entry["base_accuracy"] = round(sum(right) / len(right), 6) if right else None
+        elif base:
+            entry.update(paired(base, outcomes))
+        out.append(entry)
+    return out
