@@ -272,7 +272,7 @@ def test_lmms_eval_cli_runs_circular_and_mirror(tmp_path):
     out = tmp_path / "out"
     command = [sys.executable, "-m", "lmms_eval", "--include_path", str(TASKS),
                "--model", "vlm4d_random", "--model_args", f"seed={SEED}",
-               "--tasks", "vlm4d_mc_circular,vlm4d_mc_mirror", "--output_path", str(out),
+               "--tasks", "vlm4d_mc,vlm4d_mc_circular,vlm4d_mc_mirror", "--output_path", str(out),
                "--log_samples"]  # fmt: skip
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
     log = done.stdout + done.stderr
@@ -303,6 +303,7 @@ def test_lmms_eval_cli_runs_circular_and_mirror(tmp_path):
 
     # mirror: the transformed questions, every one once, through the base metric path
     mirrored = []
+    mirror_outcomes: dict[str, bool] = {}
     for subset in ("real", "synthetic"):
         task = f"vlm4d_{subset}_mc_mirror"
         expected = expected_docs(dataset, subset, "mirror")
@@ -314,7 +315,23 @@ def test_lmms_eval_cli_runs_circular_and_mirror(tmp_path):
             sum(outcomes.values()) / len(outcomes)
         )
         mirrored += expected
+        mirror_outcomes.update(outcomes)
     assert "accuracy,none" in results["groups"]["vlm4d_mc_mirror"]
     # the mirrored clips were written once per clip, into the clip cache
     clips = sorted((tmp_path / "frames" / "clips").rglob("*.mirror.mp4"))
     assert len(clips) == len({d["video"] for d in mirrored})
+    # the run's score document pairs each variant row with the base row (`vlm4d_mc`)
+    base = {}
+    for subset in ("real", "synthetic"):
+        base.update(_outcomes(_samples(out, f"vlm4d_{subset}_mc")))
+    (score_file,) = sorted(out.rglob("*_vlm4d_score.json"))
+    entries = {
+        e["variant"]: e for e in json.loads(score_file.read_text())["validity"]["consistency"]
+    }
+    assert entries["mirror"]["model"].endswith("[vlm4d_mc]")
+    assert entries["mirror"]["consistency"] == pytest.approx(
+        T.consistency(base, mirror_outcomes)["consistency"]
+    )
+    assert entries["circular"]["consistency"] == pytest.approx(
+        T.circular_accuracy(pooled)["circular_accuracy"]
+    )
