@@ -41,7 +41,6 @@ The source file is only read. A clip the sampler cannot read raises
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import itertools
 import json
@@ -55,6 +54,7 @@ from pathlib import Path
 import numpy as np
 
 from vlm4d_tasks.probe.render import encode_mp4
+from vlm4d_tasks.video.cache import file_lock
 from vlm4d_tasks.video.sampler import VideoError, probe, sample
 
 KINDS: tuple[str, ...] = ("mirror", "reverse")
@@ -103,7 +103,7 @@ def transformed_clip(
     if final.is_file():
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(final.with_name(f"{key}.lock")):
+    with file_lock(final.with_name(f"{key}.lock")):
         if not final.is_file():  # another process may have written it while we waited
             _write(source, kind, final)
     return final
@@ -141,16 +141,6 @@ def _key(digest: str, kind: str) -> str:
     }
     blob = json.dumps(material, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    with open(path, "a+b") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @dataclass(frozen=True)

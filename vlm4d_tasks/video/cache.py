@@ -184,12 +184,8 @@ class FrameCache:
         """Hold the per-key lock (blocks while another process decodes the same entry)."""
         _, _, lock_path = self._paths(key)
         lock_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(lock_path, "a+b") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        with file_lock(lock_path):
+            yield
 
     # -- the main entry point -------------------------------------------------------------
     def sample(
@@ -284,6 +280,19 @@ class FrameCache:
             meta_path.unlink(missing_ok=True)
             array_path.unlink(missing_ok=True)
             _unlink_unused_lock(lock_path)
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """An exclusive `flock` on `path` (created if missing) for the block: the one way the
+    caches (frames here, transformed clips in `validity.clips`) keep two processes from
+    writing the same entry."""
+    with open(path, "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _unlink_unused_lock(lock_path: Path) -> None:
