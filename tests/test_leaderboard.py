@@ -159,8 +159,11 @@ def test_leaderboard_ranks_by_overall_and_keeps_the_documents_intervals():
     assert set(a.columns) == {"real", "synthetic", "overall"}
     assert a.outcomes is None  # a document without outcomes: no paired comparison
     text = lb.report_markdown(lb.build([lb.Source("s.json", _literal_document())]))
+    # then chance-corrected overall, (7/13 - 1/4) / (3/4) = 15/39 = 38.5%, computed for this
+    # older document too; no debiased accuracy (it has no validity block)
     assert (
-        "| 1 | `a` | – | – | 80.0 [40.0, 100.0] | – | – | 37.5 | 53.8 [30.0, 80.0] | 13 |" in text
+        "| 1 | `a` | – | – | 80.0 [40.0, 100.0] | – | – | 37.5 | 53.8 [30.0, 80.0] | 38.5 | – | 13 |"
+        in text
     )
     assert "| `a` | 40.0 (n=10) | 100.0 (n=1) | – | 100.0 (n=2) |" in text
     assert "Not compared: `a`, `b`: their score documents were written before per-question " \
@@ -532,7 +535,15 @@ def test_report_out_end_to_end(tmp_path):
     assert len(data["inputs"]) == 4
     assert {c["a"] for c in data["comparisons"]} >= {"gpt (cot)", "m (x) [vlm4d_mc]"}
     lines = (out / "leaderboard.csv").read_text(encoding="utf-8").splitlines()
-    assert len(lines) == 1 + 4 + 47
+    # measured, then baselines: two of the score JSON's 3 questions, two that the three
+    # lmms-eval documents computed alike on their same 5 questions (shown once), then published
+    assert len(lines) == 1 + 4 + 4 + 47
+    assert [(b["label"], len(b["sources"])) for b in data["baselines"]] == [
+        ("option-text prior (blind, leave-one-out) <s>", 1), ("random (seed 0) <s>", 1),
+        ("option-text prior (blind, leave-one-out) <20250101_000000, 20250102_000000, "
+         "20250103_000000>", 3),
+        ("random (seed 0) <20250101_000000, 20250102_000000, 20250103_000000>", 3),
+    ]  # fmt: skip
     # same inputs, same bytes
     again = vlm4d("report", score, folder, "--out", tmp_path / "again", "--no-progress",
                   "--compare", "gpt (cot)", "n (x) [vlm4d_mc]")  # fmt: skip

@@ -563,3 +563,38 @@ def test_html_in_headless_chromium_makes_no_request(tmp_path: Path) -> None:
         grey = image.convert("L")
         assert ImageStat.Stat(grey).stddev[0] > 10  # not a blank page
         assert len(grey.getcolors(256) or []) > 20
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium "
+                    "(apt-get install chromium; .ci/run installs it)")  # fmt: skip
+def test_the_leaderboard_with_its_validity_columns_fits_the_page(tmp_path: Path) -> None:
+    """Every paper column, chance-corrected and debiased accuracy with intervals and model
+    names as long as the release's: at 1280 pixels no table scrolls sideways (each interval
+    goes under its value when needed), and the baselines are a table of their own."""
+    from vlm4d_tasks.metric import leaderboard as lb
+
+    document = score_doc()
+    long_names = {}
+    for i, row in enumerate(document["models"]):
+        long_names[row["model"]] = f"Llama-4-Scout-17B-16E-Instruct_10frame-{i} (direct-output)"
+    for entry in document["models"] + document["runs"]:
+        entry["model"] = long_names[entry["model"]]
+    validity = document["validity"]
+    # As if every question were kept: each row's debiased accuracy is its overall one.
+    validity["models"] = {
+        row["model"]: {"debiased": row["columns"]["overall"]} for row in document["models"]
+    }
+    for row in validity["baselines"]:
+        row["debiased"] = row["columns"]["overall"]
+    markdown = lb.report_markdown(lb.build([lb.Source("s.json", document)], resamples=20))
+    assert "| Chance-corr. | Debiased |" in markdown
+    page = write_html(markdown, [], tmp_path / "report.html")
+    browser = DevTools(tmp_path)
+    try:
+        load = load_in_chromium(browser, page.as_uri())
+    finally:
+        browser.close()
+    assert load.requests == [page.as_uri()]
+    assert load.state["tables"] >= 3  # leaderboard, baselines, categories (and published)
+    assert load.state["wideTables"] == 0
+    assert load.state["scrollWidth"] <= load.state["innerWidth"] == 1280

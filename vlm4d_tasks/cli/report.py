@@ -6,9 +6,11 @@
 
 RUN is a score JSON of `vlm4d score --json` (it may hold many models) or an lmms-eval output
 folder (`--output_path` of a run of the VLM4D tasks: its `*_vlm4d_score.json` are read). Nothing
-is run again: the numbers are the documents' (`vlm4d_tasks.metric.leaderboard`). A row that
-answered the probe set also gets the probe's static/moving twin figure: its labels come from
-the probe folder (`--probe`, or the one the lmms-eval run's dataset was built from).
+is run again: the numbers are the documents' (`vlm4d_tasks.metric.leaderboard`): each measured
+row with its chance-corrected and debiased accuracy, and the documents' baseline rows (blind
+option-text prior, random) apart from the ranking. A row that answered the probe set also gets
+the probe's static/moving twin figure: its labels come from the probe folder (`--probe`, or the
+one the lmms-eval run's dataset was built from).
 
 A file that is not a score (not JSON, not UTF-8, a field missing or of the wrong type) is an
 error naming the file and the field, exit status 2; outputs' missing folders are created,

@@ -61,7 +61,11 @@ hr { border: none; border-top: 1px solid #ccc; margin: 1.6em 0; }
 .table-wrap { overflow-x: auto; margin: 0.9em 0 1.2em; }
 table { border-collapse: collapse; font-size: 12.5px; font-variant-numeric: tabular-nums; }
 th, td { border: 1px solid #cfcfcf; padding: 3px 6px; vertical-align: top; }
-td[style*="right"] { white-space: nowrap; }  /* numbers: "55.5 [51.2, 59.9]" on one line */
+td[style*="right"] { white-space: nowrap; }  /* numbers: "+1.5", "60.4 (n=1178)" on one line */
+/* "55.5 [51.2, 59.9]": the interval may go under its value, never break itself, so that a
+   wide leaderboard fits the page instead of squeezing the model names (`_interval_cells`) */
+td.interval { white-space: normal; }
+td.interval .ci { white-space: nowrap; }
 th { background: #ececec; font-weight: 600; }
 tbody tr:nth-child(even) { background: #f8f8f8; }
 img { max-width: 100%; height: auto; }
@@ -88,6 +92,16 @@ def data_uri(path: Path) -> str:
 
 
 _FRAGMENT = re.compile(r"#[\w-]+")  # an in-page anchor as `heading_id` makes them
+# A right-aligned cell holding a value and its interval, as markdown-it renders it.
+_INTERVAL_CELL = re.compile(r'<td style="text-align:right">([^<\[\]]+) (\[[^<\[\]]+\])</td>')
+
+
+def _interval_cells(body: str) -> str:
+    """Mark each "value [low, high]" table cell so that its interval can wrap under the value
+    as a whole (STYLE: `td.interval`)."""
+    return _INTERVAL_CELL.sub(
+        r'<td style="text-align:right" class="interval">\1 <span class="ci">\2</span></td>', body
+    )
 
 
 def heading_id(text: str) -> str:
@@ -185,7 +199,7 @@ def render_html(markdown_text: str, images: Sequence[Path]) -> str:
         by_name.setdefault(path.name, path)
     env: dict[str, Any] = {"images": by_name, "uris": uris, "used": set(), "links": [],
                            "headings": {}}  # fmt: skip
-    body = md.render(markdown_text, env)
+    body = _interval_cells(md.render(markdown_text, env))
     rest = [path for path in paths if path not in env["used"]]
     if rest:
         body += '<section class="figures">\n<h2>Figures</h2>\n'

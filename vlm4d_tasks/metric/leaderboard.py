@@ -14,6 +14,12 @@ is run again. Pure functions over those documents, apart from `load_sources` (re
   performance and Random selection rows, and the official leaderboard of the released benchmark),
   each row labelled with its source and protocol. They are kept apart from measured rows:
   `standing` places a measured row among them only with a mark (†).
+- validity (the document's `validity` block, `validity.baselines.validity_block`): beside
+  each measured row its chance-corrected overall accuracy and its accuracy on the debiased
+  question set (`debiased_cell`); the baseline rows (the blind option-text prior, random) apart
+  and unranked, labelled with the documents that computed them (`baseline_rows`); and each
+  model's consistency under transformed questions when a document records it
+  (`consistency_rows`). A document written before the block still renders: blanks and a note.
 - `compare`: two rows on the questions both answered: the accuracy difference, McNemar's exact
   test on the discordant pairs, and a paired bootstrap interval that resamples videos (several
   questions share a video, so their outcomes are not independent).
@@ -36,10 +42,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from vlm4d_tasks.data.schema import LETTERS
 from vlm4d_tasks.metric.report import COLUMN_TITLES, MISSING, ScoreFileError, load_score
 from vlm4d_tasks.metric.scoring import CI_LEVEL, DEFAULT_RESAMPLES, DEFAULT_SEED
 
-LEADERBOARD_FORMAT_VERSION = 1
+# 2: cells carry `chance_corrected` and `videos`; measured rows their `debiased` accuracy and
+# the intervals' clusters; `baselines`, `consistency` and each input's `debiased` set added.
+LEADERBOARD_FORMAT_VERSION = 2
 COLUMNS: tuple[str, ...] = tuple(COLUMN_TITLES)
 CATEGORY_TITLES: dict[str, str] = {
     "translational": "Translational",
@@ -123,6 +132,7 @@ class Cell:
     correct: int | None = None
     ci95: tuple[float, float] | None = None
     questions: int | None = None  # all questions of the group, unresolved included
+    videos: int | None = None  # the interval's clusters (distinct videos), when recorded
 
     @property
     def percent(self) -> float | None:
@@ -132,13 +142,27 @@ class Cell:
             return 100 * self.correct / self.n
         return None if self.accuracy is None else 100 * self.accuracy
 
+    @property
+    def chance_corrected(self) -> float | None:
+        """(accuracy - 25%) / 75% in percent: 0 is guessing among the four options, 100 is
+        perfect (`scoring.chance_corrected`). Computed from `percent` rather than read from the
+        document's `chance_corrected`: it is a fixed function of the accuracy (the two agree to
+        the document's 6 decimals), so it stays consistent with the accuracy shown beside it,
+        and documents written before the field existed get it too."""
+        value = self.percent
+        chance = 100 / len(LETTERS)
+        return None if value is None else (value - chance) / (1 - chance / 100)
+
     def to_dict(self) -> dict[str, Any]:
+        corrected = self.chance_corrected
         return {
             "accuracy": self.accuracy,
             "ci95": list(self.ci95) if self.ci95 is not None else None,
+            "chance_corrected": None if corrected is None else round(corrected / 100, 6),
             "n": self.n,
             "correct": self.correct,
             "questions": self.questions,
+            "videos": self.videos,
         }
 
 
@@ -159,6 +183,11 @@ class MeasuredRow:
     categories: dict[str, Cell]
     outcomes: list[dict[str, Any]] | None  # per question, pooled over the row's runs
     rank: int | None = None
+    # Accuracy on the document's debiased question set (`validity.models[model].debiased`);
+    # None with `debiased_status` saying why (`debiased_cell`).
+    debiased: Cell | None = None
+    debiased_status: str = ""
+    clusters: str | None = None  # the document's `bootstrap.clusters`: "video", None = questions
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -174,6 +203,9 @@ class MeasuredRow:
             "source": self.source,
             "columns": {name: cell.to_dict() for name, cell in self.columns.items()},
             "categories": {name: cell.to_dict() for name, cell in self.categories.items()},
+            "debiased": self.debiased.to_dict() if self.debiased is not None else None,
+            "debiased_status": self.debiased_status,
+            "interval_clusters": self.clusters or "questions",
         }
 
 
@@ -182,7 +214,7 @@ def _cell(acc: Mapping[str, Any]) -> Cell:
     ci = acc.get("ci95")
     scored = acc.get("scored", acc.get("n", 0) - acc.get("unresolved", 0))
     return Cell(acc.get("accuracy"), scored, acc.get("correct"), tuple(ci) if ci else None,
-                acc.get("n"))  # fmt: skip
+                acc.get("n"), acc.get("videos"))  # fmt: skip
 
 
 def pool(groups: Iterable[Mapping[str, Any]]) -> Cell | None:
@@ -298,10 +330,14 @@ def measured_rows(sources: Sequence[Source]) -> list[MeasuredRow]:
     """Every table row of every document, ranked by overall accuracy (highest first; rows
     without an overall accuracy last, ties by label). A model named in two documents is
     labelled with each document's run id."""
+    from vlm4d_tasks.validity.baselines import BENCHMARK  # the subsets with a validity block
+
     rows: list[MeasuredRow] = []
     for source in sources:
         document = source.document
         runs = document.get("runs", [])
+        validity = validity_block(source)
+        clusters = (document.get("bootstrap") or {}).get("clusters")
         for row in document.get("models", []):
             model = row["model"]
             mine = [(i, r) for i, r in enumerate(runs) if r.get("model") == model]
@@ -336,7 +372,12 @@ def measured_rows(sources: Sequence[Source]) -> list[MeasuredRow]:
                 verdicts=_verdicts(document), source=source.path,
                 columns={c: _cell(acc) for c, acc in row["columns"].items() if c in COLUMNS},
                 categories=categories, outcomes=outcomes if mine else None,
+                clusters=clusters if isinstance(clusters, str) else None,
             ))  # fmt: skip
+            rows[-1].debiased, rows[-1].debiased_status = debiased_cell(
+                validity, model, benchmark=not mine or any(
+                    r.get("subset") in BENCHMARK for _, r in mine)
+            )  # fmt: skip
     by_model: dict[str, list[MeasuredRow]] = {}
     for row in rows:
         by_model.setdefault(row.model, []).append(row)
@@ -436,6 +477,172 @@ def standing(rows: Sequence[MeasuredRow], tables: Sequence[Mapping[str, Any]]) -
             row.label, table["id"], overall, len(higher) + 1, len(ranked) + 1,
             higher[-1] if higher else None, lower[0] if lower else None, same,
         ))  # fmt: skip
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Validity: the debiased column, the baseline rows and consistency (`validity.baselines`)
+
+DEBIASED_MEASURED = "measured"
+NOT_IN_FILE = (
+    "not in this score file (written before score documents carried a `validity` block); fix: "
+    "score the answers again with this version of `vlm4d score` (or rerun the lmms-eval "
+    "aggregation)"
+)
+CONSISTENCY_VARIANTS = {  # what each variant of `validity.consistency` changed in the question
+    "mirror": "every frame flipped left-right, left and right swapped in the question",
+    "reverse": "the clip played backwards, the directions reversed in the question",
+    "circular": "the options re-lettered (each rotation of A-D)",
+}
+
+
+def _check_accuracy(c: Any, acc: Any, where: str) -> None:
+    """An accuracy dict of a score document (`scoring.Accuracy.to_dict`); null is allowed
+    by the callers that allow it."""
+    if not isinstance(acc, dict):
+        raise c.fail(where, f"expected an accuracy object, got {acc!r:.80}")
+    c.value(acc, "accuracy", "number?", where)
+    c.value(acc, "n", "int", where)
+    c.value(acc, "ci95", "ci?", where, optional=True)
+    c.value(acc, "chance_corrected", "number?", where, optional=True)
+    for key in ("scored", "correct", "videos", "unresolved"):
+        c.value(acc, key, "int", where, optional=True)
+
+
+def validity_block(source: Source) -> dict[str, Any] | None:
+    """The document's `validity` block (`validity.baselines.validity_block`), checked field by
+    field (ScoreFileError naming the file and the field); None for a document written before
+    it existed, or without benchmark questions."""
+    from vlm4d_tasks.metric.report import _Shape
+
+    block = source.document.get("validity")
+    if block is None:
+        return None
+    c = _Shape(source.path)
+    if not isinstance(block, dict):
+        raise c.fail("validity", f"expected an object, got {block!r:.80}")
+    debiased = c.value(block, "debiased", "object", "validity")
+    c.value(debiased, "version", "text", "validity.debiased")
+    for key in ("kept", "of"):
+        c.value(debiased, key, "int", "validity.debiased")
+    for subset, state in c.value(debiased, "subsets", "object", "validity.debiased").items():
+        if not isinstance(state, str):
+            raise c.fail(f"validity.debiased.subsets.{subset}",
+                         f"expected a string, got {state!r:.80}")  # fmt: skip
+    for where, entry in c.groups(block, "models", "validity"):
+        if entry.get("debiased") is not None:
+            _check_accuracy(c, entry["debiased"], f"{where}.debiased")
+    for where, row in c.each(block, "baselines", "validity"):
+        c.value(row, "model", "text", where)
+        for at, column in c.groups(row, "columns", where):
+            _check_accuracy(c, column, at)
+        if row.get("debiased") is not None:
+            _check_accuracy(c, row["debiased"], f"{where}.debiased")
+    for where, entry in c.each(block, "consistency", "validity", optional=True):
+        for key in ("model", "variant", "row"):
+            c.value(entry, key, "text", where)
+        c.value(entry, "n", "int", where)
+        for key in ("base_accuracy", "variant_accuracy", "consistency"):
+            c.value(entry, key, "number?", where)
+    return block
+
+
+def _unavailable(block: Mapping[str, Any]) -> list[str]:
+    """The subsets of a validity block without a debiased list, each with its reason."""
+    subsets = block["debiased"]["subsets"]
+    return [f"{subset} ({state})" for subset, state in sorted(subsets.items())
+            if state != "shipped"]  # fmt: skip
+
+
+def debiased_cell(
+    block: Mapping[str, Any] | None, model: str, *, benchmark: bool = True
+) -> tuple[Cell | None, str]:
+    """A table row's accuracy on the debiased set and its status: `DEBIASED_MEASURED`, or why
+    there is none (`NOT_IN_FILE`; no debiased list for the document's questions; none of the
+    row's questions is in the set). `benchmark`: the row answered real or synthetic questions
+    (the probe set has no debiased set, and a document of probe runs alone no validity block)."""
+    if not benchmark:
+        return None, "no real or synthetic questions (the probe set has no debiased set)"
+    entry = None if block is None else block["models"].get(model)
+    if entry is None:
+        return None, NOT_IN_FILE
+    if entry.get("debiased") is None:
+        return None, "no debiased set for these questions: " + (
+            ", ".join(_unavailable(block)) or "none recorded"
+        )
+    cell = _cell(entry["debiased"])
+    if not cell.n or cell.percent is None:
+        return None, "none of its scored questions is in the debiased set"
+    return cell, DEBIASED_MEASURED
+
+
+@dataclass
+class BaselineRow:
+    """A baseline row of one or more score documents (`validity.baselines`): no model, it never
+    sees the video; shown apart from the measured rows and never ranked."""
+
+    label: str  # unique in the report
+    model: str  # the document's row name, e.g. "option-text prior (blind, leave-one-out)"
+    sources: list[str]  # the documents that computed exactly this row
+    columns: dict[str, Cell]
+    debiased: Cell | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "model": self.model,
+            "sources": list(self.sources),
+            "columns": {name: cell.to_dict() for name, cell in self.columns.items()},
+            "debiased": self.debiased.to_dict() if self.debiased is not None else None,
+        }
+
+
+def baseline_rows(sources: Sequence[Source]) -> list[BaselineRow]:
+    """The baseline rows of `sources`, in the order they first appear.
+
+    A document computes its baselines on the questions its own rows answered, so two
+    documents over the same questions (the two prompt settings scored apart, lmms-eval runs of
+    one task) hold byte-identical rows: those are shown once, listing every document they came
+    from, since repeating them would only lengthen the table. Rows that differ (other
+    questions: a `--limit` run, one subset only; another seed) are all kept, each labelled with
+    its documents' run ids, because a measured row must be read against the baseline of its
+    own questions."""
+    merged: dict[str, BaselineRow] = {}
+    for source in sources:
+        block = validity_block(source)
+        for row in [] if block is None else block["baselines"]:
+            key = json.dumps(row, sort_keys=True)
+            if key in merged:
+                if source.path not in merged[key].sources:
+                    merged[key].sources.append(source.path)
+                continue
+            debiased = row.get("debiased")
+            merged[key] = BaselineRow(
+                row["model"], row["model"], [source.path],
+                {c: _cell(acc) for c, acc in row["columns"].items() if c in COLUMNS},
+                _cell(debiased) if debiased is not None else None,
+            )  # fmt: skip
+    rows = list(merged.values())
+    run_ids = {source.path: source.run_id for source in sources}
+    for row in rows:
+        if sum(other.model == row.model for other in rows) > 1:
+            row.label = f"{row.model} <{', '.join(run_ids[p] for p in row.sources)}>"
+    labels = [row.label for row in rows]
+    for i, row in enumerate(rows):  # run ids alike (files of one name in two folders)
+        if labels.count(labels[i]) > 1:
+            row.label = f"{labels[i]} #{labels[: i + 1].count(labels[i])}"
+    return rows
+
+
+def consistency_rows(sources: Sequence[Source]) -> list[dict[str, Any]]:
+    """Every document's `validity.consistency` entries (a model's accuracy on transformed
+    questions beside its accuracy on the originals), each with its `source`, in document
+    order."""
+    out = []
+    for source in sources:
+        block = validity_block(source)
+        for entry in [] if block is None else block.get("consistency") or []:
+            out.append({**entry, "source": source.path})
     return out
 
 
@@ -780,6 +987,8 @@ class Leaderboard:
     standings: list[Standing]
     comparisons: list[Comparison]
     bootstrap: dict[str, Any] = field(default_factory=dict)
+    baselines: list[BaselineRow] = field(default_factory=list)
+    consistency: list[dict[str, Any]] = field(default_factory=list)
 
 
 def build(
@@ -808,6 +1017,7 @@ def build(
         list(sources), rows, tables, standing(rows, tables["tables"]),
         compare_rows(chosen, resamples=resamples, seed=seed, progress=progress),
         {"resamples": resamples, "seed": seed, "level": CI_LEVEL, "cluster": "video"},
+        baseline_rows(sources), consistency_rows(sources),
     )  # fmt: skip
 
 
@@ -841,6 +1051,244 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[str]], align: str) -> 
     return lines
 
 
+def _listing(labels: Iterable[str]) -> str:
+    return ", ".join(f"`{label}`" for label in labels)
+
+
+def _intervals_note(board: Leaderboard) -> str:
+    """How the documents' intervals were made: resampling videos (questions about one clip are
+    not independent), or, in a document written before that, questions (too narrow)."""
+    by_source = {source.path: source.document.get("bootstrap") or {} for source in board.sources}
+    resamples = {block.get("resamples") for block in by_source.values()}
+    counted = (
+        f"{resamples.pop()} resamples" if len(resamples) == 1 and None not in resamples
+        else "resamples as each document records"
+    )  # fmt: skip
+    old = [row.label for row in board.rows if row.clusters != "video"]
+    if not old:
+        return (
+            f"The intervals resample videos, not questions ({counted}): questions about one "
+            "clip are not independent."
+        )
+    what = "The intervals" if len(old) == len(board.rows) else f"The intervals of {_listing(old)}"
+    return (
+        f"{what} resample questions ({counted}): their score documents were written before "
+        "intervals were clustered by video, so they are narrower than they should be (questions "
+        "about one clip are not independent); fix: score the answers again with this version "
+        "of `vlm4d score`."
+    )
+
+
+def _compared_rows(board: Leaderboard, baseline: BaselineRow, column: str) -> list[MeasuredRow]:
+    """The measured rows on the questions of `baseline`'s column: from a document that computed
+    it, with the same number of questions there (a row of a document may answer fewer)."""
+    base = baseline.columns.get(column)
+    if base is None or base.percent is None:
+        return []
+    return [
+        row for row in board.rows
+        if row.source in baseline.sources and column in row.columns
+        and row.columns[column].questions == base.questions
+        and row.columns[column].percent is not None
+    ]  # fmt: skip
+
+
+def _baseline_standing(board: Leaderboard, baseline: BaselineRow) -> str | None:
+    """One sentence: above how many measured rows on its questions the baseline scores,
+    overall and per subset (rows below it; a tie is not below). None without such rows."""
+    counts = {}
+    for column in ("overall", "real", "synthetic"):
+        rows = _compared_rows(board, baseline, column)
+        if rows:
+            below = sum(r.columns[column].percent < baseline.columns[column].percent for r in rows)
+            counts[column] = f"{below} of {len(rows)}"
+    target = baseline.debiased
+    if target is not None and target.percent is not None:
+        scores = [
+            r.debiased.percent for r in board.rows
+            if r.source in baseline.sources and r.debiased is not None
+            and r.debiased.questions == target.questions and r.debiased.percent is not None
+        ]  # fmt: skip
+        if scores:
+            below = sum(score < target.percent for score in scores)
+            counts["debiased set"] = f"{below} of {len(scores)}"
+    if not counts:
+        return None
+    first = "overall" if "overall" in counts else next(iter(counts))
+    subsets = [f"{column}: {counts[column]}" for column in counts if column != first]
+    return (
+        f"`{baseline.label}` scores above {counts[first]} measured rows on the same questions "
+        f"{first if first == 'overall' else f'on the {first} subset'}"
+        + (f" ({'; '.join(subsets)})" if subsets else "")
+        + "."
+    )
+
+
+def _validity_markdown(board: Leaderboard) -> list[str]:
+    """Under the leaderboard: why a row has no debiased accuracy, the baseline rows apart, the
+    paragraph on chance-corrected and debiased accuracy (with the debiased set's caveat), and
+    the consistency table when a document has one."""
+    from vlm4d_tasks.validity.baselines import PRIOR_ROW
+
+    lines: list[str] = []
+    missing: dict[str, list[str]] = {}
+    for row in board.rows:
+        if row.debiased_status != DEBIASED_MEASURED:
+            missing.setdefault(row.debiased_status, []).append(row.label)
+    for status, labels in missing.items():
+        lines += ["", f"Debiased {MISSING} for {_listing(labels)}: {status}."]
+
+    blocks = {s.path: validity_block(s) for s in board.sources}
+    if board.baselines:
+        lines += ["", "### Baselines on the same questions (not models: not ranked)", ""]
+        lines.append(
+            "Computed by each score document on the questions its rows answered "
+            "(`validity.baselines`); they never see the video, so they are kept apart from the "
+            "ranking, as the published rows are. *Option-text prior*: for each question the "
+            "option whose text is most often the right answer when it is offered in the other "
+            "questions of its subset (leave-one-out; it does not read the question either). "
+            "*Random*: a seeded uniform letter per question (25% expected)."
+        )
+        lines.append("")
+        header = ["Baseline", *COLUMN_TITLES.values(), "Chance-corr.", "Debiased", "Questions",
+                  "Score document(s)"]  # fmt: skip
+        body = []
+        for baseline in board.baselines:
+            overall = baseline.columns.get("overall")
+            body.append([
+                f"{baseline.label}", *(_cell_text(baseline.columns.get(c)) for c in COLUMNS),
+                _pct(overall.chance_corrected if overall else None),
+                _cell_text(baseline.debiased), str(overall.n) if overall else "0",
+                _listing(baseline.sources),
+            ])  # fmt: skip
+        lines += _table(header, body, "l" + "r" * (len(COLUMNS) + 3) + "l")
+        standings = [_baseline_standing(board, b) for b in board.baselines]
+        lines += [line for text in standings if text for line in ("", text)]
+    old = [
+        path
+        for path, block in blocks.items()
+        if block is None
+        and any(r.source == path and r.debiased_status == NOT_IN_FILE for r in board.rows)
+    ]
+    if old:
+        lines += [
+            "",
+            f"No baseline rows or debiased set from {_listing(old)}: not in these score "
+            "files (written before score documents carried a `validity` block); fix: score the "
+            "answers again with this version of `vlm4d score`.",
+        ]
+
+    lines += [
+        "",
+        "**Chance-corr.** is the overall accuracy corrected for chance, (accuracy − 25%) / 75%: "
+        "0 is guessing among the four options, 100 is perfect, below 0 is worse than guessing "
+        "(its interval is the overall interval rescaled the same way).",
+    ]
+    sets: dict[tuple, list[str]] = {}
+    for path, block in blocks.items():
+        if block is not None:
+            d = block["debiased"]
+            key = (d["version"], d["kept"], d["of"], tuple(_unavailable(block)))
+            sets.setdefault(key, []).append(path)
+    if sets:
+        videos = {r.debiased.videos for r in board.rows if r.debiased is not None}
+        clusters = (
+            f"{videos.pop()} videos" if len(videos) == 1 and None not in videos
+            else "the videos of the row's questions"
+        )  # fmt: skip
+        method = (
+            "iterative bias pruning removed the questions that a text-only predictor, trained and "
+            "tested on the benchmark's own questions without any video, answered most surely; see "
+            "the README's validity section"
+        )
+
+        def one(key: tuple) -> str:
+            version, kept, of, unavailable = key
+            text = f"the {kept} of {of} questions kept by `{version}`"
+            if unavailable:
+                text += (
+                    f" (no debiased list for {', '.join(unavailable)}: its rows' debiased "
+                    "accuracy covers the other subsets only)"
+                )
+            return text
+
+        if len(sets) == 1:
+            lines += [
+                "",
+                f"**Debiased** is the overall accuracy on {one(next(iter(sets)))} ({method}), "
+                f"with its 95% bootstrap interval clustered by video ({clusters}).",
+            ]
+        else:
+            lines += [
+                "",
+                f"**Debiased** is the overall accuracy on the debiased set ({method}), with its "
+                f"95% bootstrap interval clustered by video ({clusters}); the score documents "
+                "answered different questions, so each row's set is its document's:",
+                "",
+            ]
+            lines += [f"- {_listing(paths)}: {one(key)}." for key, paths in sets.items()]
+        prior = [b for b in board.baselines if b.model == PRIOR_ROW and b.debiased is not None
+                 and b.debiased.percent is not None and "overall" in b.columns]  # fmt: skip
+        still = ""
+        if prior:
+            scores = ", ".join(
+                f"{_pct(b.debiased.percent)}% on it against {_pct(b.columns['overall'].percent)}% "
+                f"on all its questions" + (f" (`{b.label}`)" if len(prior) > 1 else "")
+                for b in prior if b.debiased is not None
+            )  # fmt: skip
+            still = (
+                f": the option-text prior, which sees neither the video nor the question, "
+                f"still scores {scores} (chance is 25%)"
+            )
+        lines += [
+            "",
+            f"**Caveat on the debiased set.** It is less biased, not unbiased{still}. It was "
+            "chosen by a text model's behaviour on these very questions and has another mix of "
+            "subsets and categories, so a debiased accuracy compares only with the debiased "
+            "accuracies of rows over the same questions: not with the full-set columns, and not "
+            "with the published rows.",
+        ]
+    lines += _consistency_markdown(board)
+    return lines
+
+
+def _share(value: float | None) -> str:
+    return MISSING if value is None else _pct(100 * value)
+
+
+def _consistency_markdown(board: Leaderboard) -> list[str]:
+    """The documents' `validity.consistency` as a table (nothing when none has it)."""
+    entries = board.consistency
+    if not entries:
+        return []
+    several = len({e["source"] for e in entries}) > 1
+    variants = dict.fromkeys(e["variant"] for e in entries)
+    described = "; ".join(
+        f"*{v}*: {CONSISTENCY_VARIANTS[v]}" for v in variants if v in CONSISTENCY_VARIANTS
+    )
+    lines = ["", "### Consistency under transformed questions", ""]
+    lines.append(
+        "Each model's answers to transformed questions (its row *Row*) beside its answers to "
+        "the same questions as released (`validity.consistency` of the score document)"
+        + (f"; {described}" if described else "")
+        + ". Base and variant accuracy are over the same paired questions; consistency is the "
+        "share of them answered right in both forms (for circular, right under every "
+        "lettering), so it equals the base accuracy only when no right answer is lost."
+    )
+    lines.append("")
+    header = ["Model", "Variant", "Row", "Questions", "Base %", "Variant %", "Consistency %"]
+    body = [
+        [f"`{e['model']}`", e["variant"], f"`{e['row']}`", str(e["n"]),
+         _share(e["base_accuracy"]), _share(e["variant_accuracy"]), _share(e["consistency"]),
+         *([f"`{e['source']}`"] if several else [])]
+        for e in entries
+    ]  # fmt: skip
+    if several:
+        header.append("Score document")
+    lines += _table(header, body, "lll" + "r" * 4 + ("l" if several else ""))
+    return lines
+
+
 def report_markdown(
     board: Leaderboard, *, figures: Sequence[str] = (), figure_notes: Sequence[str] = (),
     figure_texts: Mapping[str, str] | None = None,
@@ -853,31 +1301,33 @@ def report_markdown(
 
     rows = board.rows
     lines = ["# VLM4D report", ""]
+    baselines = f" and {len(board.baselines)} baseline row(s)" if board.baselines else ""
     lines.append(
-        f"{len(rows)} measured row(s) from {len(board.sources)} score document(s); nothing was "
-        "run again (the numbers are the documents')."
+        f"{len(rows)} measured row(s){baselines} from {len(board.sources)} score document(s); "
+        "nothing was run again (the numbers are the documents')."
     )
     lines += ["", "## Leaderboard (measured here)", ""]
-    header = ["#", "Model", *COLUMN_TITLES.values(), "Questions", "Protocol"]
+    header = ["#", "Model", *COLUMN_TITLES.values(), "Chance-corr.", "Debiased", "Questions",
+              "Protocol"]  # fmt: skip
     body = []
     for row in rows:
         overall = row.columns.get("overall")
         body.append([
             str(row.rank) if row.rank is not None else MISSING, f"`{row.label}`",
             *(_cell_text(row.columns.get(c)) for c in COLUMNS),
+            _pct(overall.chance_corrected if overall else None), _cell_text(row.debiased),
             str(overall.n) if overall else "0",
             row.protocol or "not recorded",
         ])  # fmt: skip
-    lines += _table(header, body, "ll" + "r" * (len(COLUMNS) + 1) + "l")
+    lines += _table(header, body, "ll" + "r" * (len(COLUMNS) + 3) + "l")
     protocols = {row.protocol for row in rows}
     counts = {row.columns["overall"].n for row in rows if "overall" in row.columns}
     lines += [
         "",
-        "Accuracy in % with the 95% bootstrap interval of each score document (questions "
-        f"resampled, {board.bootstrap.get('resamples', DEFAULT_RESAMPLES)} resamples); ranked by "
+        "Accuracy in % with the 95% bootstrap interval of each score document; ranked by "
         "overall accuracy, which pools every question of both subsets (question-weighted); "
         f"{MISSING} = no questions of that kind. Questions: scored questions of the row "
-        "(unresolved judge answers left out).",
+        "(unresolved judge answers left out). " + _intervals_note(board),
     ]
     if len(protocols) > 1:
         lines += [
@@ -892,6 +1342,8 @@ def report_markdown(
             "**The rows answered different numbers of questions** (column Questions): only rows "
             "over the same questions are comparable.",
         ]
+
+    lines += _validity_markdown(board)
 
     lines += ["", "## By category (measured here)", ""]
     header = ["Model", *CATEGORY_TITLES.values()]
@@ -1037,17 +1489,40 @@ def report_markdown(
 
 def leaderboard_csv(board: Leaderboard) -> str:
     """leaderboard.csv: one line per measured row (rank, accuracy in %, interval, counts,
-    categories), then the published rows (their table, source and protocol; no interval)."""
+    categories, then chance-corrected overall accuracy in %, the intervals' clusters and the
+    debiased accuracy with its interval and status), then the baseline rows (table
+    `baseline`, their score documents as source), then the published rows (their table,
+    source and protocol; no interval)."""
     header = ["table", "rank", "model", "setting", "protocol", "source"]
     for c in COLUMNS:
         header += [f"{c}_percent", f"{c}_ci_low", f"{c}_ci_high", f"{c}_n"]
     header += [f"{c}_percent" for c in CATEGORY_TITLES] + [f"{c}_n" for c in CATEGORY_TITLES]
+    # Added at the end, so that a reader of the earlier columns by position still works.
+    header += ["overall_chance_corrected", "overall_videos", "interval_clusters",
+               "debiased_percent", "debiased_ci_low", "debiased_ci_high", "debiased_n",
+               "debiased_videos", "debiased_status"]  # fmt: skip
+    validity_blank = [""] * 9
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header)
 
     def num(value: float | None) -> str:
         return "" if value is None else f"{value:.4f}"
+
+    def validity(overall: Cell | None, debiased: Cell | None, status: str,
+                 clusters: str) -> list[Any]:  # fmt: skip
+        ci = debiased.ci95 if debiased else None
+        return [
+            num(overall.chance_corrected if overall else None),
+            "" if overall is None or overall.videos is None else overall.videos,
+            clusters,
+            num(debiased.percent if debiased else None),
+            num(100 * ci[0] if ci else None),
+            num(100 * ci[1] if ci else None),
+            debiased.n if debiased else "",
+            "" if debiased is None or debiased.videos is None else debiased.videos,
+            status,
+        ]
 
     for row in board.rows:
         line = ["measured", row.rank or "", row.label, row.setting,
@@ -1060,6 +1535,20 @@ def leaderboard_csv(board: Leaderboard) -> str:
         line += [num(row.categories[c].percent if c in row.categories else None)
                  for c in CATEGORY_TITLES]  # fmt: skip
         line += [row.categories[c].n if c in row.categories else "" for c in CATEGORY_TITLES]
+        line += validity(row.columns.get("overall"), row.debiased, row.debiased_status,
+                         row.clusters or "questions")  # fmt: skip
+        writer.writerow(line)
+    for baseline in board.baselines:
+        line = ["baseline", "", baseline.label, "", "baseline: no model, never sees the video",
+                "; ".join(baseline.sources)]  # fmt: skip
+        for c in COLUMNS:
+            cell = baseline.columns.get(c)
+            ci = cell.ci95 if cell else None
+            line += [num(cell.percent if cell else None), num(100 * ci[0] if ci else None),
+                     num(100 * ci[1] if ci else None), cell.n if cell else ""]  # fmt: skip
+        line += [""] * (2 * len(CATEGORY_TITLES))
+        status = DEBIASED_MEASURED if baseline.debiased is not None else "no debiased set"
+        line += validity(baseline.columns.get("overall"), baseline.debiased, status, "video")
         writer.writerow(line)
     for table in board.published["tables"]:
         for r in table["rows"]:
@@ -1069,13 +1558,16 @@ def leaderboard_csv(board: Leaderboard) -> str:
                 value = r["percent"].get(c)
                 line += ["" if value is None else f"{value:.1f}", "", "", ""]
             line += [""] * (2 * len(CATEGORY_TITLES))
+            line += validity_blank
             writer.writerow(line)
     return out.getvalue()
 
 
 def leaderboard_json(board: Leaderboard) -> dict[str, Any]:
-    """leaderboard.json: the measured rows (accuracies as fractions, as in score documents),
-    the published tables apart (percent, as published), standings, comparisons, inputs."""
+    """leaderboard.json: the measured rows (accuracies as fractions, as in score documents,
+    each with its debiased accuracy), the baseline rows and the published tables apart
+    (published: percent, as published), consistency, standings, comparisons, inputs (each
+    with its bootstrap settings and debiased set)."""
     return {
         "format_version": LEADERBOARD_FORMAT_VERSION,
         "columns": list(COLUMNS),
@@ -1086,10 +1578,14 @@ def leaderboard_json(board: Leaderboard) -> dict[str, Any]:
                 "judge": s.document.get("judge"),
                 "protocol": (s.document.get("run") or {}).get("protocol"),
                 "rows": [r.label for r in board.rows if r.source == s.path],
+                "bootstrap": s.document.get("bootstrap"),
+                "debiased": (validity_block(s) or {}).get("debiased"),
             }
             for s in board.sources
         ],  # fmt: skip
         "measured": [row.to_dict() for row in board.rows],
+        "baselines": [row.to_dict() for row in board.baselines],
+        "consistency": list(board.consistency),
         "published": board.published,
         "standings": [s.to_dict() for s in board.standings],
         "bootstrap": board.bootstrap,
