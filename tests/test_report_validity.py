@@ -319,6 +319,24 @@ def test_a_malformed_validity_block_is_named(edit, field):
         board_of(("bad.json", doc))
 
 
+def test_a_malformed_validity_block_fails_the_single_score_path_too(tmp_path):
+    """`vlm4d report score.json --markdown` (one saved score, `report.check_score`) checks
+    the block as the leaderboard does: exit 2, the last line names the file and field."""
+    doc = pipeline_document()
+    doc["validity"]["baselines"][0]["columns"]["overall"]["accuracy"] = "0.5"
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(doc))
+    done = subprocess.run(
+        [sys.executable, "-m", "vlm4d_tasks.cli", "report", str(path), "--markdown",
+         str(tmp_path / "out.md")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2
+    last = done.stderr.strip().splitlines()[-1]
+    assert "bad.json" in last and "validity.baselines[0].columns.overall.accuracy" in last
+    assert not (tmp_path / "out.md").exists()
+
+
 # --------------------------------------------------------------------------------------------
 # A document made by the pipeline; the page; the command
 

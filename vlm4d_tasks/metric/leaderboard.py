@@ -496,55 +496,13 @@ CONSISTENCY_VARIANTS = {  # what each variant of `validity.consistency` changed 
 }
 
 
-def _check_accuracy(c: Any, acc: Any, where: str) -> None:
-    """An accuracy dict of a score document (`scoring.Accuracy.to_dict`); null is allowed
-    by the callers that allow it."""
-    if not isinstance(acc, dict):
-        raise c.fail(where, f"expected an accuracy object, got {acc!r:.80}")
-    c.value(acc, "accuracy", "number?", where)
-    c.value(acc, "n", "int", where)
-    c.value(acc, "ci95", "ci?", where, optional=True)
-    c.value(acc, "chance_corrected", "number?", where, optional=True)
-    for key in ("scored", "correct", "videos", "unresolved"):
-        c.value(acc, key, "int", where, optional=True)
-
-
 def validity_block(source: Source) -> dict[str, Any] | None:
     """The document's `validity` block (`validity.baselines.validity_block`), checked field by
-    field (ScoreFileError naming the file and the field); None for a document written before
-    it existed, or without benchmark questions."""
-    from vlm4d_tasks.metric.report import _Shape
+    field (`report.check_validity`: ScoreFileError naming the file and the field); None for a
+    document written before it existed, or without benchmark questions."""
+    from vlm4d_tasks.metric.report import check_validity
 
-    block = source.document.get("validity")
-    if block is None:
-        return None
-    c = _Shape(source.path)
-    if not isinstance(block, dict):
-        raise c.fail("validity", f"expected an object, got {block!r:.80}")
-    debiased = c.value(block, "debiased", "object", "validity")
-    c.value(debiased, "version", "text", "validity.debiased")
-    for key in ("kept", "of"):
-        c.value(debiased, key, "int", "validity.debiased")
-    for subset, state in c.value(debiased, "subsets", "object", "validity.debiased").items():
-        if not isinstance(state, str):
-            raise c.fail(f"validity.debiased.subsets.{subset}",
-                         f"expected a string, got {state!r:.80}")  # fmt: skip
-    for where, entry in c.groups(block, "models", "validity"):
-        if entry.get("debiased") is not None:
-            _check_accuracy(c, entry["debiased"], f"{where}.debiased")
-    for where, row in c.each(block, "baselines", "validity"):
-        c.value(row, "model", "text", where)
-        for at, column in c.groups(row, "columns", where):
-            _check_accuracy(c, column, at)
-        if row.get("debiased") is not None:
-            _check_accuracy(c, row["debiased"], f"{where}.debiased")
-    for where, entry in c.each(block, "consistency", "validity", optional=True):
-        for key in ("model", "variant", "row"):
-            c.value(entry, key, "text", where)
-        c.value(entry, "n", "int", where)
-        for key in ("base_accuracy", "variant_accuracy", "consistency"):
-            c.value(entry, key, "number?", where)
-    return block
+    return check_validity(source.document.get("validity"), source.path)
 
 
 def _unavailable(block: Mapping[str, Any]) -> list[str]:
