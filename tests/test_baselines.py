@@ -78,6 +78,13 @@ def test_debiased_accuracy_uses_the_list_only_for_the_questions_it_was_made_from
     # model-a answers A everywhere: right on real/q3, wrong on real/q4 and synthetic/q2
     debiased = block["models"]["model-a"]["debiased"]
     assert (debiased["correct"], debiased["scored"]) == (1, 3)
+    # the control: as many removed per subset at random (2 real, 1 synthetic), 5 seeds
+    sets = debias.random_removal(RECORDS, {"real": 2, "synthetic": 1}, baselines.RANDOM_SEEDS)
+    right = {"real/q1", "real/q2", "real/q3", "synthetic/q1"}  # model-a answers A everywhere
+    values = [sum(u in right for u in kept) / len(kept) for kept in sets.values()]
+    control = block["models"]["model-a"]["random_removed"]
+    assert control["accuracy"] == pytest.approx(sum(values) / len(values), abs=1e-6)
+    assert (control["min"], control["max"]) == (round(min(values), 6), round(max(values), 6))
     assert [row["model"] for row in block["baselines"]] == [
         baselines.PRIOR_ROW,
         baselines.random_row_name(0),
@@ -105,9 +112,9 @@ def test_markdown_shows_baselines_and_debiased_column(monkeypatch):
     score = score_document([], _models(), judge={"mode": "rule"}, resamples=50)
     text = markdown_report(score)
     header = next(line for line in text.splitlines() if line.startswith("| Model"))
-    assert header.endswith("| 95% CI | Chance-corr. | Debiased |")
+    assert header.endswith("| 95% CI | Chance-corr. | Debiased | Random-removed |")
     row = next(line for line in text.splitlines() if line.startswith("| model-a"))
-    assert row.split("|")[-2].strip() == "33.3"  # debiased: 1 of 3
+    assert row.split("|")[-3].strip() == "33.3"  # debiased: 1 of 3
     assert f"| {baselines.PRIOR_ROW} |" in text and "| random (seed 0) |" in text
     assert "kept by `debiased-v1`" in text
 

@@ -284,3 +284,41 @@ def test_model_name_and_results_folder_are_lmms_evals(model_args, name, folder, 
     assert output_folder(args) == tmp_path / folder
     assert model_label(args) == (f"m ({name})" if name else "m")
     assert output_folder(_lmms_args(None, model_args)) is None
+
+
+def test_score_documents_carry_the_reports_paired_comparisons():
+    """Two prompt settings of one model on 6 questions about 3 clips: cot right on q1-q4,
+    direct right on q1, q2 and q5: discordant pairs 2 (cot only) and 1 (direct only), so
+    McNemar's exact p = 1.0 and the difference is +1/6."""
+    from vlm4d_tasks.data.schema import Record
+    from vlm4d_tasks.metric.report import markdown_report
+    from vlm4d_tasks.metric.scoring import Verdict, join
+
+    options = ["left", "right", "not moving", "no car there"]
+    records = [
+        Record(uid=f"real/q{i}", question_id=f"q{i}", subset="real", source="davis",
+               perspective="exocentric", category="translational", question="Which way?",
+               options=options, answer="A", answer_text="left",
+               video=f"videos_real/davis/v{i // 2}.mp4")
+        for i in range(1, 7)
+    ]  # fmt: skip
+    right = {"cot": {1, 2, 3, 4}, "direct-output": {1, 2, 5}}
+    runs, models = [], {}
+    for variant, good in right.items():
+        verdicts = [Verdict.chosen(r.uid, "A" if i + 1 in good else "B", "t")
+                    for i, r in enumerate(records)]  # fmt: skip
+        items = join(verdicts, records)
+        name = f"m ({variant})"
+        runs.append(pipeline.run_entry(items, name="m", model=name, variant=variant,
+                                       subset="real", file=None, grading={"mode": "rule"},
+                                       resamples=50, seed=0))  # fmt: skip
+        models[name] = items
+    score = pipeline.score_document(runs, models, judge={"mode": "rule"}, resamples=50)
+    (comparison,) = score["comparisons"]
+    assert (comparison["a"], comparison["b"]) == ("m (cot)", "m (direct-output)")
+    assert (comparison["a_only"], comparison["b_only"], comparison["n"]) == (2, 1, 6)
+    assert comparison["difference"] == pytest.approx(1 / 6, abs=1e-6)
+    assert comparison["p_value"] == 1.0 and comparison["videos"] == 4
+    assert "| m (cot) | m (direct-output) | 6 | 66.7 | 50.0 | +16.7 [" in markdown_report(score)
+    assert pipeline.score_document(runs, models, judge={"mode": "rule"}, resamples=50,
+                                   comparisons=False).get("comparisons") is None  # fmt: skip

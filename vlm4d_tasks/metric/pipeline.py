@@ -404,6 +404,7 @@ def score_document(
     judge_batches: Iterable[Mapping[str, Any]] | None = None,
     validity: bool = True,
     records: Sequence[Record] | None = None,
+    comparisons: bool = True,
 ) -> dict[str, Any]:
     """The score JSON of `vlm4d score` and of an lmms-eval run: format version, judge block
     (`JudgePanel.block`), bootstrap settings, the annotations folder, the summary, the runs
@@ -411,7 +412,8 @@ def score_document(
     lmms-eval run adds its metadata (`run`) and its judge batches. With `validity`, the
     benchmark questions also get the baseline rows (random, the blind option-text prior) and
     every row its accuracy on the debiased set (`validity.baselines`), over `records` (the
-    annotations the answers were joined to) when given. Every string passes
+    annotations the answers were joined to) when given. With `comparisons`, the paired
+    comparisons the report makes unasked (`paired_comparisons`). Every string passes
     `judge.redact`, so no key or URL credential a judge or a file echoed reaches an output."""
     from vlm4d_tasks.metric.judge import redact_data
 
@@ -436,11 +438,27 @@ def score_document(
         block = validity_block(models, resamples=resamples, seed=seed, records=records)
         if block is not None:
             document["validity"] = block
+    if comparisons:
+        document["comparisons"] = paired_comparisons(document, resamples=resamples, seed=seed)
     if run is not None:
         document["run"] = dict(run)
     if judge_batches is not None:
         document["judge_batches"] = list(judge_batches)
     return redact_data(document)
+
+
+def paired_comparisons(
+    document: Mapping[str, Any], *, resamples: int, seed: int
+) -> list[dict[str, Any]]:
+    """The paired comparisons of the document's rows that `vlm4d report` makes unasked
+    (`leaderboard.default_pairs`: each model's settings against each other, and each row
+    against the next one down): McNemar's exact p and a video-clustered bootstrap interval
+    of the difference, on the questions both rows answered."""
+    from vlm4d_tasks.metric import leaderboard
+
+    rows = leaderboard.measured_rows([leaderboard.Source("<this score>", dict(document))])
+    pairs = leaderboard.default_pairs(rows)
+    return [c.to_dict() for c in leaderboard.compare_rows(pairs, resamples=resamples, seed=seed)]
 
 
 def score_json(score: Mapping[str, Any]) -> str:

@@ -76,6 +76,7 @@ class _Shape:
         "text": ("a string", lambda v: isinstance(v, str)),
         "list": ("a list", lambda v: isinstance(v, list)),
         "object": ("an object", lambda v: isinstance(v, dict)),
+        "object?": ("an object or null", lambda v: v is None or isinstance(v, dict)),
         "ci?": ("null or [low, high]", lambda v: v is None or (
             isinstance(v, list) and len(v) == 2 and all(_Shape.KINDS["number"][1](x) for x in v)
         )),
@@ -189,6 +190,13 @@ def _check_accuracy(c: _Shape, acc: Any, where: str) -> None:
         c.value(acc, key, "int", where, optional=True)
 
 
+def _check_control(c: _Shape, entry: dict, where: str) -> None:
+    control = c.value(entry, "random_removed", "object?", where, optional=True)
+    if control is not None:
+        for key in ("accuracy", "min", "max"):
+            c.value(control, key, "number", f"{where}.random_removed")
+
+
 def check_validity(block: object, path: str | Path = "<score>") -> dict[str, Any] | None:
     """A score document's `validity` block (`validity.baselines.validity_block`), checked
     field by field (ScoreFileError naming the file and the field); None when there is none (a
@@ -209,12 +217,14 @@ def check_validity(block: object, path: str | Path = "<score>") -> dict[str, Any
     for where, entry in c.groups(block, "models", "validity"):
         if entry.get("debiased") is not None:
             _check_accuracy(c, entry["debiased"], f"{where}.debiased")
+        _check_control(c, entry, where)
     for where, row in c.each(block, "baselines", "validity"):
         c.value(row, "model", "text", where)
         for at, column in c.groups(row, "columns", where):
             _check_accuracy(c, column, at)
         if row.get("debiased") is not None:
             _check_accuracy(c, row["debiased"], f"{where}.debiased")
+        _check_control(c, row, where)
     for where, entry in c.each(block, "consistency", "validity", optional=True):
         for key in ("model", "variant", "row"):
             c.value(entry, key, "text", where)
@@ -303,6 +313,10 @@ def markdown_report(score: dict[str, Any]) -> str:
     if debiased:
         lines += ["", "Baselines on the same questions (no model; they never see the video):", ""]
         lines += _table(validity["baselines"], debiased, lambda row: row)
+    if score.get("comparisons"):
+        lines += ["", "Paired comparisons (questions both rows answered; the interval resamples "
+                  "videos; p: McNemar's exact test):", ""]  # fmt: skip
+        lines += _comparison_table(score["comparisons"])
     if validity and validity.get("consistency"):
         lines += ["", "Consistency under transformations (right as asked and transformed):", ""]
         lines += _consistency_table(validity["consistency"])
@@ -385,6 +399,23 @@ def markdown_report(score: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _comparison_table(entries: list[dict[str, Any]]) -> list[str]:
+    lines = ["| A | B | Questions | A | B | A - B [95% CI] | p |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]  # fmt: skip
+    for e in entries:
+        if e.get("why"):
+            lines.append(f"| {e['a']} | {e['b']} | {e['n']} | – | – | {e['why']} | – |")
+            continue
+        ci = e.get("ci95")
+        interval = f" [{100 * ci[0]:+.1f}, {100 * ci[1]:+.1f}]" if ci else ""
+        lines.append(
+            f"| {e['a']} | {e['b']} | {e['n']} | {percent(e['a_accuracy'])} | "
+            f"{percent(e['b_accuracy'])} | {100 * e['difference']:+.1f}{interval} | "
+            f"{e['p_value']:.3g} |"
+        )
+    return lines
+
+
 def _consistency_table(entries: list[dict[str, Any]]) -> list[str]:
     lines = ["| Row | Variant | Questions | Base acc. | Variant acc. | Consistency |",
              "| --- | --- | ---: | ---: | ---: | ---: |"]  # fmt: skip
@@ -406,7 +437,7 @@ def _table(rows: list[dict[str, Any]], validity: bool, extra) -> list[str]:
     with `validity`, the accuracy on the debiased set (`extra(row)["debiased"]`)."""
     header = ["Model", *COLUMN_TITLES.values(), "95% CI", "Chance-corr."]
     if validity:
-        header.append("Debiased")
+        header += ["Debiased", "Random-removed"]
     lines = ["| " + " | ".join(header) + " |", "| --- |" + " ---: |" * (len(header) - 1)]
     for row in rows:
         cells = [row["model"]]
@@ -420,6 +451,8 @@ def _table(rows: list[dict[str, Any]], validity: bool, extra) -> list[str]:
         if validity:
             debiased = (extra(row) or {}).get("debiased") or {}
             cells.append(percent(debiased.get("accuracy")))
+            control = (extra(row) or {}).get("random_removed") or {}
+            cells.append(percent(control.get("accuracy")))
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -437,7 +470,9 @@ def _validity_line(validity: dict[str, Any]) -> str:
         line += (
             f" Debiased = accuracy on the {debiased['kept']} of {debiased['of']} questions "
             f"kept by `{debiased['version']}`, the questions a text-only predictor cannot "
-            "answer (see the README's validity section)."
+            "answer (see the README's validity section). Random-removed = the mean accuracy "
+            "after removing as many questions per subset at random instead (5 seeds): the "
+            "control that shows what the debiasing itself changes."
         )
     if missing:
         line += " No debiased accuracy for: " + ", ".join(missing) + "."

@@ -23,6 +23,8 @@ from typing import Any
 from vlm4d_tasks.data.schema import LETTERS, Record, Subset
 
 PRIOR_ROW = "option-text prior (blind, leave-one-out)"
+# Seeds of the random-removal control of the debiased column (the mean over them is shown).
+RANDOM_SEEDS: tuple[int, ...] = (0, 1, 2, 3, 4)
 BENCHMARK = (Subset.REAL.value, Subset.SYNTHETIC.value)
 
 
@@ -108,7 +110,7 @@ def validity_block(
     benchmark questions (`benchmark_records`). None when there are none. `document` replaces
     the shipped debiased set (tests)."""
     from vlm4d_tasks.metric.scoring import paper_row, summarize
-    from vlm4d_tasks.validity.debias import DEBIASED_VERSION
+    from vlm4d_tasks.validity.debias import DEBIASED_VERSION, random_removal
     from vlm4d_tasks.validity.transforms import variant_of
 
     consistency_rows = consistency(models)
@@ -132,6 +134,27 @@ def validity_block(
         chosen = [it for it in items if it.record.uid in kept]
         return summarize(chosen, n_resamples=resamples, seed=seed).to_dict()
 
+    # The control: as many questions removed per subset at random (same category floors), so
+    # that what debiasing does is measured against what removing questions does.
+    pruned = [r for r in records if r.subset in covered]
+    removed = {s: sum(1 for r in pruned if r.subset == s and r.uid not in kept) for s in covered}
+    random_sets = random_removal(pruned, removed, RANDOM_SEEDS) if covered else {}
+
+    def on_random(items: Sequence[Any]) -> dict[str, Any] | None:
+        if not covered:
+            return None
+        values = []
+        for uids in random_sets.values():
+            chosen = set(uids)
+            outcomes = [it.correct for it in items
+                        if it.record.uid in chosen and it.correct is not None]  # fmt: skip
+            if outcomes:
+                values.append(sum(outcomes) / len(outcomes))
+        if not values:
+            return None
+        return {"seeds": list(RANDOM_SEEDS), "accuracy": round(sum(values) / len(values), 6),
+                "min": round(min(values), 6), "max": round(max(values), 6)}  # fmt: skip
+
     # The baselines answer the questions the rows answered, so that they sit on the same ones.
     asked = [r for r in records if r.uid in answered]
     baselines = []
@@ -139,6 +162,7 @@ def validity_block(
                         (random_row_name(seed), random_items(asked, seed=seed))):  # fmt: skip
         row = paper_row(name, items, n_resamples=resamples, seed=seed).to_dict()
         row["debiased"] = on_debiased(items)
+        row["random_removed"] = on_random(items)
         baselines.append(row)
     return {
         "debiased": {
@@ -147,7 +171,10 @@ def validity_block(
             "kept": len(kept & answered),
             "of": len(asked),
         },
-        "models": {name: {"debiased": on_debiased(items)} for name, items in models.items()},
+        "models": {
+            name: {"debiased": on_debiased(items), "random_removed": on_random(items)}
+            for name, items in models.items()
+        },
         "baselines": baselines,
         **({"consistency": consistency_rows} if consistency_rows else {}),
     }
