@@ -147,6 +147,15 @@ def test_the_paragraph_explains_both_numbers_and_the_caveat():
            "prior, which sees neither the video nor the question, still scores 30.0% on it " \
            "against 50.0% on all its questions (chance is 25%)." in text  # fmt: skip
     assert "not with the full-set columns, and not with the published rows" in text
+    # with the random-removal control (`validity.baselines`), its mean is beside them
+    doc = document()
+    doc["validity"]["baselines"][0]["random_removed"] = {"seeds": [0, 1], "accuracy": 0.4875,
+                                                         "min": 0.45, "max": 0.525}  # fmt: skip
+    text = lb.report_markdown(board_of(("r/s.json", doc)))
+    assert "still scores 30.0% on it against 50.0% on all its questions and 48.8% when as " \
+           "many questions are removed at random instead" in text  # fmt: skip
+    assert lb.leaderboard_json(board_of(("r/s.json", doc)))["baselines"][0]["random_removed"] \
+        == 0.4875  # fmt: skip
 
 
 def test_a_subset_without_a_debiased_list_is_named():

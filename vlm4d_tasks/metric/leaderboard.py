@@ -544,6 +544,8 @@ class BaselineRow:
     sources: list[str]  # the documents that computed exactly this row
     columns: dict[str, Cell]
     debiased: Cell | None
+    # mean accuracy after removing as many questions at random (`validity.baselines`)
+    random_removed: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -552,6 +554,7 @@ class BaselineRow:
             "sources": list(self.sources),
             "columns": {name: cell.to_dict() for name, cell in self.columns.items()},
             "debiased": self.debiased.to_dict() if self.debiased is not None else None,
+            "random_removed": self.random_removed,
         }
 
 
@@ -579,6 +582,7 @@ def baseline_rows(sources: Sequence[Source]) -> list[BaselineRow]:
                 row["model"], row["model"], [source.path],
                 {c: _cell(acc) for c, acc in row["columns"].items() if c in COLUMNS},
                 _cell(debiased) if debiased is not None else None,
+                (row.get("random_removed") or {}).get("accuracy"),
             )  # fmt: skip
     rows = list(merged.values())
     run_ids = {source.path: source.run_id for source in sources}
@@ -1191,7 +1195,11 @@ def _validity_markdown(board: Leaderboard) -> list[str]:
         if prior:
             scores = ", ".join(
                 f"{_pct(b.debiased.percent)}% on it against {_pct(b.columns['overall'].percent)}% "
-                f"on all its questions" + (f" (`{b.label}`)" if len(prior) > 1 else "")
+                f"on all its questions"
+                + (f" and {_share(b.random_removed)}% when as many questions are removed at "
+                   "random instead (the control: the drop is the debiasing's, not the removal's)"
+                   if b.random_removed is not None else "")
+                + (f" (`{b.label}`)" if len(prior) > 1 else "")
                 for b in prior if b.debiased is not None
             )  # fmt: skip
             still = (
