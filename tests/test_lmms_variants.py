@@ -211,28 +211,6 @@ def test_circular_aggregation_over_questions(use_dataset):
     assert (accuracy.correct, accuracy.scored) == (7, 8)
 
 
-def test_variant_report_pairs_rows_of_a_score_document():
-    from vlm4d_tasks.lmms.variants import variant_report
-
-    def run(row: str, outcomes: dict) -> dict:
-        return {"name": row, "model": f"m [{row}]", "variant": row,
-                "outcomes": [{"id": k, "correct": v} for k, v in outcomes.items()]}  # fmt: skip
-
-    score = {"runs": [
-        run("vlm4d_mc", {"a": True, "b": True, "c": False}),
-        run("vlm4d_mc_mirror", {"a#mirror": True, "b#mirror": False, "c#mirror": True}),
-        run("vlm4d_mc_circular", {"a#rot0": True, "a#rot1": True, "a#rot2": True,
-                                  "a#rot3": True, "b#rot0": True, "b#rot1": False,
-                                  "b#rot2": True, "b#rot3": True}),
-    ]}  # fmt: skip
-    report = variant_report(score)
-    assert sorted(report) == ["m"] and sorted(report["m"]) == ["circular", "mirror"]
-    mirror = report["m"]["mirror"]
-    assert mirror["accuracy"] == 2 / 3 and mirror["consistency"]["consistency"] == 1 / 3
-    circular = report["m"]["circular"]
-    assert circular["circular_accuracy"] == 1 / 2 and circular["accuracy"] == 7 / 8
-
-
 # --------------------------------------------------------------------------------------------
 # End to end: the lmms-eval CLI
 

@@ -14,16 +14,15 @@ four rotations are right).
 
 Consistency (DSI-Bench's standard / hflip / reverse comparison: the share of questions answered
 right both as asked and transformed) needs the base task's answers too: run the base group with
-the variants (`--tasks vlm4d_mc,vlm4d_mc_mirror,vlm4d_mc_reverse,vlm4d_mc_circular`) and read the
-run's `*_vlm4d_score.json` with `variant_report` (`python -m vlm4d_tasks.lmms.variants FILE`).
+the variants (`--tasks vlm4d_mc,vlm4d_mc_mirror,vlm4d_mc_reverse,vlm4d_mc_circular`); the run's
+`*_vlm4d_score.json` and table then carry it (`validity.consistency`, made by
+`validity.baselines.consistency` in the one scoring pipeline).
 Nothing here runs at import time.
 """
 
 from __future__ import annotations
 
 import functools
-import json
-import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -136,65 +135,3 @@ def aggregate_circular_accuracy(items: Sequence[Mapping[str, Any]], args: Any = 
         if verdict is not None:
             item["score"] = int(verdict)  # type: ignore[index]
     return lmms_metric.CountedAccuracy(result["correct"], result["scored"], result["questions"])
-
-
-# --------------------------------------------------------------------------------------------
-# Consistency from a run's score document
-
-
-def _split_model(model: str, row: str) -> str:
-    """The model label of a table row name `label [row]`."""
-    return model.removesuffix(f" [{row}]")
-
-
-def variant_report(score: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """Per model (the label of its table rows) and variant: the variant's accuracy and, for the
-    mirrored and reversed rows, consistency with the base row (`vlm4d_mc`) of the same model
-    when the run has it (`transforms.consistency`); for the re-lettered row, circular accuracy
-    (`transforms.circular_accuracy`). From a `*_vlm4d_score.json` (`runs[].outcomes`)."""
-    from vlm4d_tasks.validity.transforms import circular_accuracy, consistency
-
-    outcomes: dict[tuple[str, str], dict[str, bool | None]] = {}
-    for run in score.get("runs", []):
-        row = str(run.get("variant") or run.get("name"))
-        label = _split_model(str(run.get("model", "")), row)
-        bucket = outcomes.setdefault((label, row), {})
-        for entry in run.get("outcomes", []):
-            bucket[entry["id"]] = entry["correct"]
-    report: dict[str, dict[str, Any]] = {}
-    for (label, row), variant in sorted(outcomes.items()):
-        kind = next((k for k, r in ROWS.items() if r == row), None)
-        if kind is None:
-            continue
-        resolved = [v for v in variant.values() if v is not None]
-        entry: dict[str, Any] = {
-            "questions": len(variant),
-            "accuracy": sum(resolved) / len(resolved) if resolved else None,
-        }
-        if kind == CIRCULAR:
-            circular = circular_accuracy(variant)
-            entry.update({k: v for k, v in circular.items() if k != "per_question"})
-        elif (label, BASE_ROW) in outcomes:
-            entry["consistency"] = consistency(outcomes[(label, BASE_ROW)], variant)
-        report.setdefault(label, {})[kind] = entry
-    return report
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m vlm4d_tasks.lmms.variants SCORE_JSON`: the variant report as JSON."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) != 1:
-        sys.stderr.write("usage: python -m vlm4d_tasks.lmms.variants RUN_vlm4d_score.json\n")
-        return 2
-    try:
-        with open(args[0], encoding="utf-8") as handle:
-            score = json.load(handle)
-    except (OSError, ValueError) as exc:
-        sys.stderr.write(f"{args[0]}: cannot read the score document: {exc}\n")
-        return 2
-    sys.stdout.write(json.dumps(variant_report(score), indent=2, sort_keys=True) + "\n")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

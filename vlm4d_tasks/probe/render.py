@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -452,9 +453,11 @@ def intersect(obj: SceneObject, origin, direction):
 
 
 def encode_mp4(
-    frames: Iterator[np.ndarray], path: str | Path, width: int, height: int, fps: int, crf: int = 23
-) -> int:
+    frames: Iterator[np.ndarray], path: str | Path, width: int, height: int,
+    fps: int | Fraction, crf: int = 23,
+) -> int:  # fmt: skip
     """Write RGB or RGBA frames as H.264 (libx264, yuv420p) MP4; returns the frame count.
+    `fps` may be a ratio (30000/1001): the transformed clips keep their source's rate.
 
     Deterministic: one encoder thread, a fixed preset, the muxer's bit-exact mode (no
     creation time or version strings that vary) and no macroblock tree, so the same frames

@@ -204,7 +204,7 @@ def _write(source: str, kind: str, final: Path) -> None:
     os.close(handle)
     try:
         # encode_mp4 is typed for the probe's integer rates; PyAV takes any Fraction.
-        encode_mp4(itertools.chain([first], frames), temporary, width, height, rate, crf=CRF)  # type: ignore[arg-type]
+        encode_mp4(itertools.chain([first], frames), temporary, width, height, rate, crf=CRF)
         os.replace(temporary, final)
     except BaseException:
         with contextlib.suppress(OSError):
