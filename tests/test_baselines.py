@@ -158,3 +158,24 @@ def test_consistency_rows_pair_each_variant_with_its_base_row():
     text = markdown_report(score_document([], models, judge={"mode": "rule"}, resamples=20))
     assert "| m [vlm4d_mc_mirror] | mirror | 4 | 75.0 | 75.0 | 50.0 |" in text
     assert "| m [vlm4d_mc_circular] | circular | 8 | 100.0 | 87.5 | 50.0 |" in text
+
+
+def test_a_run_of_transformed_questions_alone_scores_and_reports():
+    """`--tasks vlm4d_mc_circular` alone (or an lmms-eval run's document written after its
+    first variant task): a validity block of consistency only, with no base row; the score
+    document, its Markdown and the leaderboard all take it."""
+    from vlm4d_tasks.metric import leaderboard as lb
+    from vlm4d_tasks.metric.report import check_score
+    from vlm4d_tasks.validity.transforms import rotations
+
+    rotated = [r for rec_ in RECORDS[:2] for r in rotations(rec_)]
+    models = {"m [vlm4d_mc_circular]": join([Verdict.chosen(r.uid, r.answer, "t")
+                                             for r in rotated], rotated)}  # fmt: skip
+    score = score_document([], models, judge={"mode": "rule"}, resamples=20)
+    (entry,) = score["validity"]["consistency"]
+    assert entry["model"] is None and entry["consistency"] == 1.0
+    assert set(score["validity"]) == {"consistency"}
+    check_score(score)
+    assert "| m [vlm4d_mc_circular] | circular | 8 |" in markdown_report(score)
+    board = lb.build([lb.Source("s.json", score)], resamples=20)
+    assert "no base row in the run" in lb.report_markdown(board)

@@ -502,6 +502,15 @@ def validity_block(source: Source) -> dict[str, Any] | None:
     document written before it existed, or without benchmark questions."""
     from vlm4d_tasks.metric.report import check_validity
 
+    block = check_validity(source.document.get("validity"), source.path)
+    # a block of consistency alone (no benchmark questions of their own) has no debiased set
+    # or baselines: `consistency_rows` reads it through `_consistency_block`
+    return block if block is not None and "debiased" in block else None
+
+
+def _consistency_block(source: Source) -> dict[str, Any] | None:
+    from vlm4d_tasks.metric.report import check_validity
+
     return check_validity(source.document.get("validity"), source.path)
 
 
@@ -602,7 +611,7 @@ def consistency_rows(sources: Sequence[Source]) -> list[dict[str, Any]]:
     order."""
     out = []
     for source in sources:
-        block = validity_block(source)
+        block = _consistency_block(source)
         for entry in [] if block is None else block.get("consistency") or []:
             out.append({**entry, "source": source.path})
     return out
@@ -1244,8 +1253,9 @@ def _consistency_markdown(board: Leaderboard) -> list[str]:
     lines.append("")
     header = ["Model", "Variant", "Row", "Questions", "Base %", "Variant %", "Consistency %"]
     body = [
-        [f"`{e['model']}`", e["variant"], f"`{e['row']}`", str(e["n"]),
-         _share(e["base_accuracy"]), _share(e["variant_accuracy"]), _share(e["consistency"]),
+        [f"`{e['model']}`" if e.get("model") else "no base row in the run", e["variant"],
+         f"`{e['row']}`", str(e["n"]), _share(e.get("base_accuracy")),
+         _share(e.get("variant_accuracy")), _share(e.get("consistency")),
          *([f"`{e['source']}`"] if several else [])]
         for e in entries
     ]  # fmt: skip

@@ -74,6 +74,7 @@ class _Shape:
         "number": ("a number", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)),
         "number?": ("a number or null", lambda v: v is None or _Shape.KINDS["number"][1](v)),
         "text": ("a string", lambda v: isinstance(v, str)),
+        "text?": ("a string or null", lambda v: v is None or isinstance(v, str)),
         "list": ("a list", lambda v: isinstance(v, list)),
         "object": ("an object", lambda v: isinstance(v, dict)),
         "object?": ("an object or null", lambda v: v is None or isinstance(v, dict)),
@@ -206,6 +207,11 @@ def check_validity(block: object, path: str | Path = "<score>") -> dict[str, Any
     c = _Shape(path)
     if not isinstance(block, dict):
         raise c.fail("validity", f"expected an object, got {block!r:.80}")
+    # A run of transformed questions only (e.g. `vlm4d_mc_circular` alone, or an lmms-eval
+    # run's document while its first task is aggregated) has consistency and nothing else.
+    if "debiased" not in block and "models" not in block and "baselines" not in block:
+        _check_consistency(c, block)
+        return block
     debiased = c.value(block, "debiased", "object", "validity")
     c.value(debiased, "version", "text", "validity.debiased")
     for key in ("kept", "of"):
@@ -225,13 +231,18 @@ def check_validity(block: object, path: str | Path = "<score>") -> dict[str, Any
         if row.get("debiased") is not None:
             _check_accuracy(c, row["debiased"], f"{where}.debiased")
         _check_control(c, row, where)
+    _check_consistency(c, block)
+    return block
+
+
+def _check_consistency(c: _Shape, block: dict) -> None:
     for where, entry in c.each(block, "consistency", "validity", optional=True):
-        for key in ("model", "variant", "row"):
+        for key in ("variant", "row"):
             c.value(entry, key, "text", where)
+        c.value(entry, "model", "text?", where)  # null: the run has no base row
         c.value(entry, "n", "int", where)
         for key in ("base_accuracy", "variant_accuracy", "consistency"):
-            c.value(entry, key, "number?", where)
-    return block
+            c.value(entry, key, "number?", where, optional=True)
 
 
 def _check_judge_totals(c: _Shape, stats: dict, where: str, *, model: bool) -> None:
