@@ -34,6 +34,7 @@ import numpy as np
 from vlm4d_tasks.data.annotations import load_annotations
 from vlm4d_tasks.data.schema import Record
 from vlm4d_tasks.metric.responses import ResponseFileError, load_response_file, stale_kinds
+from vlm4d_tasks.metric.scoring import chance_corrected
 from vlm4d_tasks.validity import blind, debias, prior
 
 RANDOM_SEEDS = (0, 1, 2, 3, 4)
@@ -180,11 +181,11 @@ def main(argv: list[str] | None = None) -> int:
                 cells = []
                 for col in columns:
                     raw = [a[col] for a in accs]
-                    cc = [debias.chance_corrected(a) for a in raw]
+                    cc = [chance_corrected(a) for a in raw]
                     cells.append(f"{spread(raw)} ({spread(cc)})")
             else:
                 acc = with_overall(hits[name][baseline])
-                cells = [f"{pct(acc[c])} ({pct(debias.chance_corrected(acc[c]))})" for c in columns]
+                cells = [f"{pct(acc[c])} ({pct(chance_corrected(acc[c]))})" for c in columns]
             rows.append([baseline, name, *cells])
     print(table(["baseline", "set", *columns], rows) + "\n")
 

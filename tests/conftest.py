@@ -41,3 +41,20 @@ def _private_caches(tmp_path_factory: pytest.TempPathFactory):
     os.environ["VLM4D_CACHE_DIR"] = str(root)
     os.environ["VLM4D_FRAME_CACHE_DIR"] = str(root / "frames")
     yield
+
+
+@pytest.fixture(scope="module")
+def task_manager(tmp_path_factory):
+    """lmms-eval's task index of this package's task folder only (tests/test_lmms_tasks.py,
+    tests/test_lmms_variants.py)."""
+    from lmms_eval.tasks import TaskManager
+
+    tasks = Path(__file__).resolve().parents[1] / "vlm4d_tasks" / "lmms" / "tasks"
+    # lmms-eval caches the tasks' source file (a one-row JSON dataset): keep it out of ~/.cache
+    previous = os.environ.get("LMMS_EVAL_DATASETS_CACHE")
+    os.environ["LMMS_EVAL_DATASETS_CACHE"] = str(tmp_path_factory.mktemp("lmms_datasets"))
+    yield TaskManager(include_path=str(tasks), include_defaults=False)
+    if previous is None:
+        os.environ.pop("LMMS_EVAL_DATASETS_CACHE", None)
+    else:
+        os.environ["LMMS_EVAL_DATASETS_CACHE"] = previous

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from vlm4d_tasks.data.schema import LETTERS, Record
+from vlm4d_tasks.metric.scoring import chance_corrected
 from vlm4d_tasks.validity import blind, debias, prior
 
 SHORTCUT = "the glowing one"
@@ -259,14 +260,14 @@ def test_pruning_is_the_same_under_another_hash_seed(pruned):
 
 
 def test_chance_corrected():
-    assert debias.chance_corrected(0.25) == 0.0
-    assert debias.chance_corrected(1.0) == 1.0
-    assert debias.chance_corrected(0.625) == pytest.approx(0.5)
-    assert debias.chance_corrected(0.0) == pytest.approx(-1 / 3)
-    assert debias.chance_corrected(0.75, n_options=2) == pytest.approx(0.5)
-    assert debias.chance_corrected(None) is None
+    assert chance_corrected(0.25) == 0.0
+    assert chance_corrected(1.0) == 1.0
+    assert chance_corrected(0.625) == pytest.approx(0.5)
+    assert chance_corrected(0.0) == pytest.approx(-1 / 3)
+    assert chance_corrected(0.75, n_options=2) == pytest.approx(0.5)
+    assert chance_corrected(None) is None
     with pytest.raises(ValueError):
-        debias.chance_corrected(0.5, n_options=1)
+        chance_corrected(0.5, n_options=1)
 
 
 def test_debiased_uids_prunes_records_that_are_not_the_release(pool):

@@ -8,7 +8,6 @@ The end-to-end runs of the lmms-eval CLI are in test_lmms_cli.py.
 from __future__ import annotations
 
 import json
-import os
 import pickle
 from pathlib import Path
 
@@ -393,20 +392,6 @@ def test_eval_command_adds_the_task_folder(tmp_path):
 
 # --------------------------------------------------------------------------------------------
 # Contract: every task loads through lmms-eval's TaskManager
-
-
-@pytest.fixture(scope="module")
-def task_manager(tmp_path_factory):
-    from lmms_eval.tasks import TaskManager
-
-    # lmms-eval caches the tasks' source file (a one-row JSON dataset): keep it out of ~/.cache
-    previous = os.environ.get("LMMS_EVAL_DATASETS_CACHE")
-    os.environ["LMMS_EVAL_DATASETS_CACHE"] = str(tmp_path_factory.mktemp("lmms_datasets"))
-    yield TaskManager(include_path=str(TASKS), include_defaults=False)
-    if previous is None:
-        os.environ.pop("LMMS_EVAL_DATASETS_CACHE", None)
-    else:
-        os.environ["LMMS_EVAL_DATASETS_CACHE"] = previous
 
 
 def test_task_index_lists_every_task_and_group(task_manager):

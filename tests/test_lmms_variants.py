@@ -87,19 +87,6 @@ def expected_docs(dataset: Path, config: str, kind: str) -> list[dict]:
 # Task folder and process_docs
 
 
-@pytest.fixture(scope="module")
-def task_manager(tmp_path_factory):
-    from lmms_eval.tasks import TaskManager
-
-    previous = os.environ.get("LMMS_EVAL_DATASETS_CACHE")
-    os.environ["LMMS_EVAL_DATASETS_CACHE"] = str(tmp_path_factory.mktemp("lmms_datasets"))
-    yield TaskManager(include_path=str(TASKS), include_defaults=False)
-    if previous is None:
-        os.environ.pop("LMMS_EVAL_DATASETS_CACHE", None)
-    else:
-        os.environ["LMMS_EVAL_DATASETS_CACHE"] = previous
-
-
 def test_variant_tasks_and_groups_are_indexed(task_manager, use_dataset):
     assert set(VARIANT_TASKS) <= set(task_manager.all_subtasks)
     assert set(VARIANT_GROUPS) <= set(task_manager.all_groups)

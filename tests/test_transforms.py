@@ -4,7 +4,7 @@ Hand-made records in the release's style: every vocabulary item of the mirror an
 reverse, case, the one-pass swap, the answer letter following its text, questions that stay as
 they are, each reverse rule with a kept and an excluded example, rotations, and the two scores
 on hand-computed outcomes. The rules also run over an annotation folder written here (never
-../shared), through the bench script.
+the release's files), through the bench script.
 """
 
 from __future__ import annotations

@@ -149,9 +149,10 @@ class Cell:
         document's `chance_corrected`: it is a fixed function of the accuracy (the two agree to
         the document's 6 decimals), so it stays consistent with the accuracy shown beside it,
         and documents written before the field existed get it too."""
+        from vlm4d_tasks.metric.scoring import chance_corrected
+
         value = self.percent
-        chance = 100 / len(LETTERS)
-        return None if value is None else (value - chance) / (1 - chance / 100)
+        return None if value is None else 100 * chance_corrected(value / 100)
 
     def to_dict(self) -> dict[str, Any]:
         corrected = self.chance_corrected
@@ -866,7 +867,6 @@ def diagnose_outcomes(runs: Sequence[Mapping[str, Any]], probe: ProbeSet) -> Any
     document decided them (nothing is judged again): `correct` as recorded, the chosen letter
     from the `chosen` option text. The outcomes must carry `chosen` and match `probe`
     (`_probe_mismatch`)."""
-    from vlm4d_tasks.data.schema import LETTERS
     from vlm4d_tasks.metric.scoring import ScoredItem, Verdict
     from vlm4d_tasks.probe.diagnose import diagnose_scored
 

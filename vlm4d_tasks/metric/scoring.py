@@ -137,6 +137,8 @@ def chance_corrected(accuracy: float | None, n_options: int = len(LETTERS)) -> f
     (acc - 1/k) / (1 - 1/k). Below-chance runs go negative; None stays None."""
     if accuracy is None:
         return None
+    if n_options < 2:
+        raise ValueError(f"chance correction needs at least 2 options, got {n_options}")
     chance = 1.0 / n_options
     return round((accuracy - chance) / (1.0 - chance), 6)
 

@@ -71,16 +71,6 @@ METHOD = (
 CHANCE = 1 / len(LETTERS)
 
 
-def chance_corrected(accuracy: float | None, n_options: int = len(LETTERS)) -> float | None:
-    """(acc - 1/k) / (1 - 1/k): 0 at chance, 1 when all right, negative below chance."""
-    if accuracy is None:
-        return None
-    if n_options < 2:
-        raise ValueError(f"chance correction needs at least 2 options, got {n_options}")
-    chance = 1 / n_options
-    return (accuracy - chance) / (1 - chance)
-
-
 @dataclass(frozen=True)
 class PruneParameters:
     """The rules of a pruning run (see the module docstring for the defaults' reasons)."""

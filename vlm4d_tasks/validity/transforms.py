@@ -105,6 +105,7 @@ k + i at position i (shift 0 is the original order); the answer letter follows i
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -723,18 +724,14 @@ def _rebuild(
     if not set(checked.flags) <= set(record.flags):
         return None
     flag = f"{FLAG_PREFIX}{variant}"
-    return Record(
+    # The same question about the same clip (the clip side transforms the video), new texts.
+    return dataclasses.replace(
+        record,
         uid=f"{record.uid}#{variant}",
-        question_id=record.question_id,
-        subset=record.subset,
-        source=record.source,
-        perspective=record.perspective,
-        category=record.category,
         question=question,
         options=list(options),
         answer=checked.answer,
         answer_text=answer_text,
-        video=record.video,
         flags=[*record.flags, *([] if flag in record.flags else [flag])],
     )
 
