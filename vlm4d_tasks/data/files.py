@@ -1,0 +1,102 @@
+"""Reading an input file that comes from a user or from data: a regular file of bounded size.
+
+A path on the command line or in a folder can name a FIFO (opening it blocks until a writer
+comes), a device (`/dev/zero` never ends) or a file far larger than any real input. Every
+reader of user files goes through `read_regular` so that each of these fails at once with a
+message that names the file, instead of hanging or filling memory.
+
+The file is opened with O_NONBLOCK (so a FIFO does not block the open), then checked with
+fstat on the open descriptor (so a path swapped between a check and the open cannot slip
+through), and read up to the limit plus one byte.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+# Official response files are 0.5-3 MB; the development sample's whole score document is 7 MB.
+# 512 MiB leaves room for 100k-entry runs and keeps a hostile input far below the machine's
+# memory.
+MAX_INPUT_BYTES = 512 * 1024 * 1024
+
+
+class InputFileError(ValueError):
+    """An input path that is not a readable regular file of bounded size."""
+
+    def __init__(self, path: str | Path, cause: str, fix: str) -> None:
+        self.path = str(path)
+        self.cause = cause
+        self.fix = fix
+        super().__init__(f"{path}: {cause}; {fix}")
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def read_regular(
+    path: str | Path,
+    *,
+    limit: int = MAX_INPUT_BYTES,
+    fix: str = "fix: pass a regular file",
+) -> bytes:
+    """The bytes of `path`, which must be a regular file (symlinks to one are followed) of at
+    most `limit` bytes; anything else raises InputFileError (FileNotFoundError for a missing
+    path, so callers can keep their own "no such file" message)."""
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    except FileNotFoundError:
+        raise
+    except IsADirectoryError:
+        raise InputFileError(path, "is a directory, not a file", fix) from None
+    except OSError as exc:
+        raise InputFileError(path, f"cannot read it ({exc.strerror or exc})", fix) from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise InputFileError(path, f"is {_kind(info.st_mode)}, not a regular file", fix)
+        if info.st_size > limit:
+            raise InputFileError(
+                path, f"is {info.st_size:,} bytes, more than the {limit:,} read at most", fix
+            )
+        os.set_blocking(fd, True)
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            # The size can grow after fstat (a file being written): stop at the limit anyway.
+            chunk = os.read(fd, min(1 << 20, limit + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > limit:
+                raise InputFileError(
+                    path, f"holds more than the {limit:,} bytes read at most", fix
+                )
+        return b"".join(chunks)
+    except OSError as exc:
+        raise InputFileError(path, f"cannot read it ({exc.strerror or exc})", fix) from None
+    finally:
+        os.close(fd)
+
+
+def read_regular_text(
+    path: str | Path,
+    *,
+    limit: int = MAX_INPUT_BYTES,
+    fix: str = "fix: pass a regular file",
+) -> str:
+    """`read_regular` decoded as UTF-8 (UnicodeDecodeError propagates for the caller's
+    message)."""
+    return read_regular(path, limit=limit, fix=fix).decode("utf-8")
