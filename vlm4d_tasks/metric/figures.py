@@ -78,6 +78,10 @@ _RC: dict[str, Any] = {
     "hatch.color": "black",
     "svg.hashsalt": "vlm4d",  # SVG ids, should a figure ever be saved as SVG
     "savefig.dpi": DPI,
+    # Model names come from files: a "$" in one must be drawn as a dollar, not parsed as
+    # mathtext (an unknown command there raises at save time) or handed to LaTeX.
+    "text.parse_math": False,
+    "text.usetex": False,
 }
 
 
@@ -758,7 +762,9 @@ def figure_caption(name: str) -> str:
 
 
 def _names(labels: Sequence[str], most: int = 6) -> str:
-    shown = ", ".join(f"`{label}`" for label in labels[:most])
+    from vlm4d_tasks.metric.report import md_code
+
+    shown = ", ".join(md_code(label) for label in labels[:most])
     return shown + (f" and {len(labels) - most} more" if len(labels) > most else "")
 
 
@@ -797,7 +803,7 @@ def figure_texts(
     texts = {}
     for group in direction_groups(scores):
         n = len(group.models)
-        who = f"`{group.models[0]}`" if n == 1 else (
+        who = _names(group.models) if n == 1 else (
             f"{n} models pooled ({_names(group.models)})" if n <= 3 else f"{n} models pooled"
         )  # fmt: skip
         texts[group.file_name] = (
@@ -814,7 +820,8 @@ def figure_texts(
             f"questions where it differs from the truth ({100 * chose / traps:.1f}%)"
             if traps else "no question where the picture misleads"
         )  # fmt: skip
-        lines.append(f"`{label}`: {sum(pairs.values())} twin pairs ({counts}); camera-motion "
+        lines.append(f"{_names([label])}: {sum(pairs.values())} twin pairs ({counts}); "
+                     "camera-motion "
                      f"confusion: {confusion}.")  # fmt: skip
     if lines:
         texts[PROBE_FIGURE] = (

@@ -43,7 +43,14 @@ from pathlib import Path
 from typing import Any
 
 from vlm4d_tasks.data.schema import LETTERS
-from vlm4d_tasks.metric.report import COLUMN_TITLES, MISSING, ScoreFileError, load_score
+from vlm4d_tasks.metric.report import (
+    COLUMN_TITLES,
+    MISSING,
+    ScoreFileError,
+    load_score,
+    md_code,
+    md_text,
+)
 from vlm4d_tasks.metric.scoring import CI_LEVEL, DEFAULT_RESAMPLES, DEFAULT_SEED
 
 # 2: cells carry `chance_corrected` and `videos`; measured rows their `debiased` accuracy and
@@ -291,9 +298,9 @@ def _verdicts(document: Mapping[str, Any]) -> str:
     mode = judge.get("mode", "rule")
     models = judge.get("models") or []
     if mode == "rule" or not models:
-        return f"`{mode}` (deterministic answer extraction)"
+        return f"{md_code(mode)} (deterministic answer extraction)"
     prompt = "official judge prompt" if judge.get("prompt") == "official" else "our judge prompt"
-    return f"`{mode}`, judge {', '.join(f'`{m}`' for m in models)} ({prompt})"
+    return f"{md_code(mode)}, judge {', '.join(md_code(m) for m in models)} ({prompt})"
 
 
 def _protocol(document: Mapping[str, Any], setting: str) -> tuple[str | None, str]:
@@ -301,29 +308,31 @@ def _protocol(document: Mapping[str, Any], setting: str) -> tuple[str | None, st
     run = document.get("run")
     if not isinstance(run, Mapping):
         return None, (
-            f"response files scored by `vlm4d score` (prompt setting `{setting or 'none'}`); "
+            "response files scored by `vlm4d score` (prompt setting "
+            f"{md_code(setting or 'none')}); "
             "how the answers were generated is not recorded"
         )
     block = run.get("protocol") or {}
     name = (block.get("rows") or {}).get(setting)
     if name is None:
-        return None, f"lmms-eval task `{setting}`; no protocol recorded"
-    parts = [f"`{name}` protocol, lmms-eval task `{setting}`"]
+        return None, f"lmms-eval task {md_code(setting)}; no protocol recorded"
+    parts = [f"{md_code(name)} protocol, lmms-eval task {md_code(setting)}"]
     decoding = (block.get("decoding") or {}).get(name) or {}
     shown = {k: v for k, v in decoding.items() if k != "until"}
     if shown:
-        parts.append("decoding " + ", ".join(f"{k}={v}" for k, v in shown.items()))
+        parts.append("decoding " + md_code(", ".join(f"{k}={v}" for k, v in shown.items())))
     frames = block.get("model_frame_args") or {}
     if frames:
-        parts.append("frames " + ", ".join(f"{k}={v}" for k, v in sorted(frames.items())))
+        parts.append("frames " + md_code(", ".join(f"{k}={v}" for k, v in sorted(frames.items()))))
     seed = (block.get("seed") or {}).get("lmms_eval")
     if seed is not None:
-        parts.append(f"lmms-eval seed {seed}")
+        parts.append(f"lmms-eval seed {md_text(seed)}")
     if run.get("model"):
         model_args = run.get("model_args")
-        parts.append(f"model `{run['model']}`" + (f" ({model_args})" if model_args else ""))
+        parts.append(f"model {md_code(run['model'])}"
+                     + (f" ({md_code(model_args)})" if model_args else ""))  # fmt: skip
     if run.get("limit") is not None:
-        parts.append(f"--limit {run['limit']}")
+        parts.append(f"--limit {md_text(run['limit'])}")
     return name, "; ".join(parts)
 
 
@@ -518,7 +527,7 @@ def _consistency_block(source: Source) -> dict[str, Any] | None:
 def _unavailable(block: Mapping[str, Any]) -> list[str]:
     """The subsets of a validity block without a debiased list, each with its reason."""
     subsets = block["debiased"]["subsets"]
-    return [f"{subset} ({state})" for subset, state in sorted(subsets.items())
+    return [md_text(f"{subset} ({state})") for subset, state in sorted(subsets.items())
             if state != "shipped"]  # fmt: skip
 
 
@@ -911,7 +920,8 @@ def probe_diagnoses(
             "chosen" not in o for r in runs for o in r["outcomes"]
         ):
             notes.append(
-                f"No probe twin figure for `{row.label}`: its score document does not record "
+                f"No probe twin figure for {md_code(row.label)}: its score document does not "
+                "record "
                 "which option each answer chose (runs' `outcomes` without `chosen`); fix: "
                 "rerun the lmms-eval aggregation (or `vlm4d score`) with this version."
             )
@@ -936,7 +946,7 @@ def probe_diagnoses(
             reasons.append(f"{probe.folder}: {why}")
         else:
             tried = "; ".join(reasons) if reasons else "its probe folder was not found"
-            notes.append(f"No probe twin figure for `{row.label}`: {tried}; {fix}.")
+            notes.append(f"No probe twin figure for {md_code(row.label)}: {md_text(tried)}; {fix}.")
     return diagnoses, notes
 
 
@@ -1023,7 +1033,7 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[str]], align: str) -> 
 
 
 def _listing(labels: Iterable[str]) -> str:
-    return ", ".join(f"`{label}`" for label in labels)
+    return ", ".join(md_code(label) for label in labels)
 
 
 def _intervals_note(board: Leaderboard) -> str:
@@ -1088,7 +1098,8 @@ def _baseline_standing(board: Leaderboard, baseline: BaselineRow) -> str | None:
     first = "overall" if "overall" in counts else next(iter(counts))
     subsets = [f"{column}: {counts[column]}" for column in counts if column != first]
     return (
-        f"`{baseline.label}` scores above {counts[first]} measured rows on the same questions "
+        f"{md_code(baseline.label)} scores above {counts[first]} measured rows on the same "
+        "questions "
         f"{first if first == 'overall' else f'on the {first} subset'}"
         + (f" ({'; '.join(subsets)})" if subsets else "")
         + "."
@@ -1127,7 +1138,7 @@ def _validity_markdown(board: Leaderboard) -> list[str]:
         for baseline in board.baselines:
             overall = baseline.columns.get("overall")
             body.append([
-                f"{baseline.label}", *(_cell_text(baseline.columns.get(c)) for c in COLUMNS),
+                md_text(baseline.label), *(_cell_text(baseline.columns.get(c)) for c in COLUMNS),
                 _pct(overall.chance_corrected if overall else None),
                 _cell_text(baseline.debiased), str(overall.n) if overall else "0",
                 _listing(baseline.sources),
@@ -1175,7 +1186,7 @@ def _validity_markdown(board: Leaderboard) -> list[str]:
 
         def one(key: tuple) -> str:
             version, kept, of, unavailable = key
-            text = f"the {kept} of {of} questions kept by `{version}`"
+            text = f"the {kept} of {of} questions kept by {md_code(version)}"
             if unavailable:
                 text += (
                     f" (no debiased list for {', '.join(unavailable)}: its rows' debiased "
@@ -1208,7 +1219,7 @@ def _validity_markdown(board: Leaderboard) -> list[str]:
                 + (f" and {_share(b.random_removed)}% when as many questions are removed at "
                    "random instead (the control: the drop is the debiasing's, not the removal's)"
                    if b.random_removed is not None else "")
-                + (f" (`{b.label}`)" if len(prior) > 1 else "")
+                + (f" ({md_code(b.label)})" if len(prior) > 1 else "")
                 for b in prior if b.debiased is not None
             )  # fmt: skip
             still = (
@@ -1253,10 +1264,10 @@ def _consistency_markdown(board: Leaderboard) -> list[str]:
     lines.append("")
     header = ["Model", "Variant", "Row", "Questions", "Base %", "Variant %", "Consistency %"]
     body = [
-        [f"`{e['model']}`" if e.get("model") else "no base row in the run", e["variant"],
-         f"`{e['row']}`", str(e["n"]), _share(e.get("base_accuracy")),
+        [md_code(e["model"]) if e.get("model") else "no base row in the run", md_text(e["variant"]),
+         md_code(e["row"]), str(e["n"]), _share(e.get("base_accuracy")),
          _share(e.get("variant_accuracy")), _share(e.get("consistency")),
-         *([f"`{e['source']}`"] if several else [])]
+         *([md_code(e["source"])] if several else [])]
         for e in entries
     ]  # fmt: skip
     if several:
@@ -1289,11 +1300,11 @@ def report_markdown(
     for row in rows:
         overall = row.columns.get("overall")
         body.append([
-            str(row.rank) if row.rank is not None else MISSING, f"`{row.label}`",
+            str(row.rank) if row.rank is not None else MISSING, md_code(row.label),
             *(_cell_text(row.columns.get(c)) for c in COLUMNS),
             _pct(overall.chance_corrected if overall else None), _cell_text(row.debiased),
             str(overall.n) if overall else "0",
-            row.protocol or "not recorded",
+            md_text(row.protocol or "not recorded"),
         ])  # fmt: skip
     lines += _table(header, body, "ll" + "r" * (len(COLUMNS) + 3) + "l")
     protocols = {row.protocol for row in rows}
@@ -1324,7 +1335,7 @@ def report_markdown(
     lines += ["", "## By category (measured here)", ""]
     header = ["Model", *CATEGORY_TITLES.values()]
     body = [
-        [f"`{row.label}`", *(
+        [md_code(row.label), *(
             MISSING if row.categories.get(c) is None
             else f"{_cell_text(row.categories[c], interval=False)} (n={row.categories[c].n})"
             for c in CATEGORY_TITLES
@@ -1385,7 +1396,7 @@ def report_markdown(
         body = []
         for s in board.standings:
             body.append([
-                f"`{s.label}`", _pct(s.overall), f"{s.place} of {s.of}", titles[s.table],
+                md_code(s.label), _pct(s.overall), f"{s.place} of {s.of}", titles[s.table],
                 f"{s.above[0]} {_pct(s.above[1])}{PUBLISHED_MARK}" if s.above else MISSING,
                 f"{s.below[0]} {_pct(s.below[1])}{PUBLISHED_MARK}" if s.below else MISSING,
                 f"{_pct(s.same_name)}{PUBLISHED_MARK}" if s.same_name is not None else MISSING,
@@ -1413,7 +1424,7 @@ def report_markdown(
         for c in made:
             assert c.ci95 is not None and c.difference is not None
             body.append([
-                f"`{c.a}`", f"`{c.b}`", str(c.n), str(c.videos), _pct(100 * c.a_accuracy),
+                md_code(c.a), md_code(c.b), str(c.n), str(c.videos), _pct(100 * c.a_accuracy),
                 _pct(100 * c.b_accuracy), _signed(100 * c.difference),
                 f"[{_signed(100 * c.ci95[0])}, {_signed(100 * c.ci95[1])}]", str(c.a_only),
                 str(c.b_only), _p(c.p_value),
@@ -1425,13 +1436,13 @@ def report_markdown(
         notes.append("No two rows answered the same questions.")
     if without:
         notes.append(
-            f"Not compared: {', '.join(f'`{label}`' for label in without)}: their score "
+            f"Not compared: {_listing(without)}: their score "
             "documents were written before per-question outcomes were recorded "
             "(`runs[].outcomes`); fix: score the answers again with this version of "
             "`vlm4d score` (or rerun the lmms-eval aggregation)."
         )
-    notes += [f"`{c.a}` against `{c.b}`: not compared: {c.why}." for c in board.comparisons
-              if c.why]  # fmt: skip
+    notes += [f"{md_code(c.a)} against {md_code(c.b)}: not compared: {c.why}."
+              for c in board.comparisons if c.why]  # fmt: skip
     for i, note in enumerate(notes):
         if made or i:  # a blank line between paragraphs
             lines.append("")
@@ -1457,10 +1468,29 @@ def report_markdown(
         groups.setdefault((row.protocol_text, row.verdicts, row.source), []).append(row.label)
     for (text, verdicts, source), labels in groups.items():
         lines.append(
-            f"- {', '.join(f'`{label}`' for label in labels)}: {text}. Verdicts: {verdicts}. "
-            f"Score: `{source}`."
+            f"- {_listing(labels)}: {text}. Verdicts: {verdicts}. Score: {md_code(source)}."
         )
     return "\n".join(lines) + "\n"
+
+
+# A spreadsheet reads a cell that starts with one of these as a formula (OWASP, "CSV
+# Injection"): `=HYPERLINK(...)` as a model name would run when the CSV is opened.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+class CsvNumber(str):
+    """A number already formatted for the CSV ("-3.2000"): written as it is, never taken for
+    a formula (`csv_cell`), since a negative number starts with "-"."""
+
+
+def csv_cell(value: Any) -> Any:
+    """A CSV cell made safe for spreadsheets: a text cell that starts like a formula
+    (`FORMULA_STARTS`) gets a leading `'` (the OWASP rule: the spreadsheet shows it as text);
+    numbers (int, float, `CsvNumber`) stay numbers."""
+    if isinstance(value, (int, float, CsvNumber)):
+        return value
+    text = str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def leaderboard_csv(board: Leaderboard) -> str:
@@ -1468,7 +1498,7 @@ def leaderboard_csv(board: Leaderboard) -> str:
     categories, then chance-corrected overall accuracy in %, the intervals' clusters and the
     debiased accuracy with its interval and status), then the baseline rows (table
     `baseline`, their score documents as source), then the published rows (their table,
-    source and protocol; no interval)."""
+    source and protocol; no interval). Text cells pass `csv_cell` (no spreadsheet formula)."""
     header = ["table", "rank", "model", "setting", "protocol", "source"]
     for c in COLUMNS:
         header += [f"{c}_percent", f"{c}_ci_low", f"{c}_ci_high", f"{c}_n"]
@@ -1482,8 +1512,11 @@ def leaderboard_csv(board: Leaderboard) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header)
 
+    def write(line: list[Any]) -> None:
+        writer.writerow([csv_cell(cell) for cell in line])
+
     def num(value: float | None) -> str:
-        return "" if value is None else f"{value:.4f}"
+        return "" if value is None else CsvNumber(f"{value:.4f}")
 
     def validity(overall: Cell | None, debiased: Cell | None, status: str,
                  clusters: str) -> list[Any]:  # fmt: skip
@@ -1513,7 +1546,7 @@ def leaderboard_csv(board: Leaderboard) -> str:
         line += [row.categories[c].n if c in row.categories else "" for c in CATEGORY_TITLES]
         line += validity(row.columns.get("overall"), row.debiased, row.debiased_status,
                          row.clusters or "questions")  # fmt: skip
-        writer.writerow(line)
+        write(line)
     for baseline in board.baselines:
         line = ["baseline", "", baseline.label, "", "baseline: no model, never sees the video",
                 "; ".join(baseline.sources)]  # fmt: skip
@@ -1525,17 +1558,17 @@ def leaderboard_csv(board: Leaderboard) -> str:
         line += [""] * (2 * len(CATEGORY_TITLES))
         status = DEBIASED_MEASURED if baseline.debiased is not None else "no debiased set"
         line += validity(baseline.columns.get("overall"), baseline.debiased, status, "video")
-        writer.writerow(line)
+        write(line)
     for table in board.published["tables"]:
         for r in table["rows"]:
             line = [f"published:{table['id']}", "", r["model"], r.get("prompt") or "",
                     r["protocol"], r["source"]]  # fmt: skip
             for c in COLUMNS:
                 value = r["percent"].get(c)
-                line += ["" if value is None else f"{value:.1f}", "", "", ""]
+                line += ["" if value is None else CsvNumber(f"{value:.1f}"), "", "", ""]
             line += [""] * (2 * len(CATEGORY_TITLES))
             line += validity_blank
-            writer.writerow(line)
+            write(line)
     return out.getvalue()
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,57 @@ COLUMN_TITLES: dict[str, str] = {
     "overall": "Overall",
 }
 MISSING = "–"
+
+
+# Characters that end a Markdown line (markdown-it splits on \n and \r; the C0 controls and
+# NEL have no business in a name either): a name is one line, or a "# ..." after its newline
+# would open a heading and a "|" row a new table row.
+_LINE_BREAKS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+# What must be escaped for a text to stay literal wherever the report puts it (mid-line, a
+# table cell, the start of a list item), and nothing more, so that ordinary names read as
+# they are ("Qwen2.5-VL-7B (cot)", "m [vlm4d_mc_mirror]"): code, emphasis, HTML, entities,
+# table pipes, math and strikethrough everywhere; `_` unless inside a word (CommonMark's
+# intraword rule); the `](` / `][` / `![` of links and images; `://` and `www.` (GitHub's
+# autolinks); and a block marker at the start (heading, list, quote, setext underline).
+_MARKDOWN_SPECIAL = re.compile(
+    r"[\\`*<&|$~]|(?<![^\W_])_|_(?![^\W_])|\](?=[(\[])|!(?=\[)|:(?=//)|(?i:(?<=www)\.)"
+    r"|^[#+\-=>]"
+)
+_ORDERED_LIST_MARKER = re.compile(r"^(\d{1,9})([.)])")  # "1." / "1)" opening a text
+
+
+def md_text(text: object) -> str:
+    """`text` (a name or message from a file) as literal Markdown text, on one line and
+    stripped, with the characters that could make markup escaped (`_MARKDOWN_SPECIAL`;
+    CommonMark lets a backslash escape any ASCII punctuation): no link, image, emphasis,
+    heading, HTML, entity or table cell comes out of it. Redacted first: an escaped URL would
+    no longer look like one to `judge.redact`."""
+    from vlm4d_tasks.metric.judge import redact
+
+    flat = _LINE_BREAKS.sub(" ", redact(str(text))).strip()
+    escaped = _MARKDOWN_SPECIAL.sub(lambda m: "\\" + m.group(), flat)
+    return _ORDERED_LIST_MARKER.sub(r"\1\\\2", escaped)
+
+
+def md_code(text: object) -> str:
+    """`text` (a name or path from a file) as one Markdown code span that nothing in it can
+    close: on one line, fenced by one more backtick than its longest run of backticks, padded
+    with a space when it starts or ends with a backtick or a space (CommonMark strips one
+    space from each side). Inside a table each `|` still needs its `\\|` (the table's job)."""
+    from vlm4d_tasks.metric.judge import redact
+
+    content = _LINE_BREAKS.sub(" ", redact(str(text)))
+    fence = "`" * (1 + max((len(run) for run in re.findall(r"`+", content)), default=0))
+    if not content.strip(" "):  # all spaces is kept as is; an empty span needs one
+        content = content or " "
+    elif content[0] in "` " or content[-1] in "` ":
+        content = f" {content} "
+    return f"{fence}{content}{fence}"
+
+
+def md_cell(cell: str) -> str:
+    """A table cell's Markdown with its pipes escaped (GFM splits the row on any other)."""
+    return cell.replace("|", "\\|")
 
 
 def percent(value: float | None) -> str:
@@ -297,11 +349,11 @@ def _judge_line(score: dict[str, Any]) -> str:
     mode = judge.get("mode", "rule")
     models = judge.get("models") or []
     if mode == "rule" or not models:
-        return f"Verdicts: `{mode}` (deterministic answer extraction, no LLM)."
+        return f"Verdicts: {md_code(mode)} (deterministic answer extraction, no LLM)."
     prompt = judge.get("prompt", "vlm4d")
     which = "the official judge prompt" if prompt == "official" else "our judge prompt"
-    names = ", ".join(f"`{m}`" for m in models)
-    return f"Verdicts: `{mode}` with judge model(s) {names} ({which})."
+    names = ", ".join(md_code(m) for m in models)
+    return f"Verdicts: {md_code(mode)} with judge model(s) {names} ({which})."
 
 
 def _such_answers(total: int, runs: list[dict[str, Any]]) -> str:
@@ -359,13 +411,13 @@ def markdown_report(score: dict[str, Any]) -> str:
         lines += [
             "",
             f"Agreement with the reference labels: {100 * agreement:.2f}% of "
-            f"{summary['agreement_n']} answers; lowest run `{worst['run']}` "
+            f"{summary['agreement_n']} answers; lowest run {md_code(worst['run'])} "
             f"{100 * worst['agreement']:.2f}%.",
         ]
     for model, totals in score.get("summary", {}).get("judges", {}).items():
         lines += [
             "",
-            f"Judge `{model}`: {score['summary']['sent_to_llm']} answers sent to the LLM, "
+            f"Judge {md_code(model)}: {score['summary']['sent_to_llm']} answers sent to the LLM, "
             f"{totals['requests']} requests, {totals['cached']} from the cache, "
             f"{totals['unresolved']} unresolved, {totals['tokens'].get('total', 0)} tokens.",
         ]
@@ -397,12 +449,12 @@ def markdown_report(score: dict[str, Any]) -> str:
             if grading.get("mode") == "crosscheck":
                 parts.append(f"judge disagreements {len(grading.get('disagreements', []))}")
         label = f"{run['subset']}/{run['model']}"
-        lines.append(f"- `{label}`: " + "; ".join(parts))
+        lines.append(f"- {md_code(label)}: " + "; ".join(parts))
         for title, key in (("perspective", "by_perspective"), ("category", "by_category")):
             if run.get(key):
                 lines.append(f"  - by {title}: " + _breakdown(run[key]))
         if run.get("ground_truth_unmatched_ids"):
-            ids = ", ".join(f"`{uid}`" for uid in run["ground_truth_unmatched_ids"])
+            ids = ", ".join(md_code(uid) for uid in run["ground_truth_unmatched_ids"])
             lines.append(f"  - ground truth matches no option: {ids}")
         if run.get("stale", {}).get("count"):
             lines.append(f"  - stale entries: {_stale_line(run['stale'])}")
@@ -415,15 +467,16 @@ def _comparison_table(entries: list[dict[str, Any]]) -> list[str]:
              "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]  # fmt: skip
     for e in entries:
         if e.get("why"):
-            lines.append(f"| {e['a']} | {e['b']} | {e['n']} | – | – | {e['why']} | – |")
+            lines.append(_row([md_text(e["a"]), md_text(e["b"]), str(e["n"]), MISSING, MISSING,
+                              md_text(e["why"]), MISSING]))  # fmt: skip
             continue
         ci = e.get("ci95")
         interval = f" [{100 * ci[0]:+.1f}, {100 * ci[1]:+.1f}]" if ci else ""
-        lines.append(
-            f"| {e['a']} | {e['b']} | {e['n']} | {percent(e['a_accuracy'])} | "
-            f"{percent(e['b_accuracy'])} | {100 * e['difference']:+.1f}{interval} | "
-            f"{e['p_value']:.3g} |"
-        )
+        lines.append(_row([
+            md_text(e["a"]), md_text(e["b"]), str(e["n"]), percent(e["a_accuracy"]),
+            percent(e["b_accuracy"]), f"{100 * e['difference']:+.1f}{interval}",
+            f"{e['p_value']:.3g}",
+        ]))  # fmt: skip
     return lines
 
 
@@ -431,10 +484,11 @@ def _consistency_table(entries: list[dict[str, Any]]) -> list[str]:
     lines = ["| Row | Variant | Questions | Base acc. | Variant acc. | Consistency |",
              "| --- | --- | ---: | ---: | ---: | ---: |"]  # fmt: skip
     for e in entries:
-        lines.append(
-            f"| {e['row']} | {e['variant']} | {e['n']} | {percent(e.get('base_accuracy'))} | "
-            f"{percent(e.get('variant_accuracy'))} | {percent(e.get('consistency'))} |"
-        )
+        lines.append(_row([
+            md_text(e["row"]), md_text(e["variant"]), str(e["n"]),
+            percent(e.get("base_accuracy")), percent(e.get("variant_accuracy")),
+            percent(e.get("consistency")),
+        ]))  # fmt: skip
     lines += [
         "",
         "Consistency: the share of questions answered right both as asked and "
@@ -451,7 +505,7 @@ def _table(rows: list[dict[str, Any]], validity: bool, extra) -> list[str]:
         header += ["Debiased", "Random-removed"]
     lines = ["| " + " | ".join(header) + " |", "| --- |" + " ---: |" * (len(header) - 1)]
     for row in rows:
-        cells = [row["model"]]
+        cells = [md_text(row["model"])]
         for name in COLUMN_TITLES:
             acc = row["columns"].get(name)
             cells.append(percent(acc["accuracy"]) if acc else MISSING)
@@ -464,8 +518,12 @@ def _table(rows: list[dict[str, Any]], validity: bool, extra) -> list[str]:
             cells.append(percent(debiased.get("accuracy")))
             control = (extra(row) or {}).get("random_removed") or {}
             cells.append(percent(control.get("accuracy")))
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append(_row(cells))
     return lines
+
+
+def _row(cells: list[str]) -> str:
+    return "| " + " | ".join(md_cell(cell) for cell in cells) + " |"
 
 
 def _validity_line(validity: dict[str, Any]) -> str:
@@ -476,11 +534,12 @@ def _validity_line(validity: dict[str, Any]) -> str:
         "perfect. Baselines answer the same questions: the option-text prior picks the option "
         "whose text is most often right in the other questions of its subset."
     )
-    missing = [f"{s} ({state})" for s, state in debiased["subsets"].items() if state != "shipped"]
+    missing = [md_text(f"{s} ({state})") for s, state in debiased["subsets"].items()
+               if state != "shipped"]  # fmt: skip
     if len(missing) < len(debiased["subsets"]):
         line += (
             f" Debiased = accuracy on the {debiased['kept']} of {debiased['of']} questions "
-            f"kept by `{debiased['version']}`, the questions a text-only predictor cannot "
+            f"kept by {md_code(debiased['version'])}, the questions a text-only predictor cannot "
             "answer (see the README's validity section). Random-removed = the mean accuracy "
             "after removing as many questions per subset at random instead (5 seeds): the "
             "control that shows what the debiasing itself changes."
@@ -492,10 +551,10 @@ def _validity_line(validity: dict[str, Any]) -> str:
 
 def _stale_line(stale: dict[str, Any]) -> str:
     """Entries whose question, options or ground truth differ from the annotation."""
-    kinds = ", ".join(f"{k.replace('_', ' ')} {n}" for k, n in stale["by_kind"].items())
+    kinds = ", ".join(f"{md_text(k.replace('_', ' '))} {n}" for k, n in stale["by_kind"].items())
     what = "left out (--strict)" if stale.get("excluded") else "graded as the file asked them"
     ids = ", ".join(
-        f"`{e['id']}` ({', '.join(k.replace('_', ' ') for k in e['kinds'])})"
+        f"{md_code(e['id'])} ({', '.join(md_text(k.replace('_', ' ')) for k in e['kinds'])})"
         for e in stale["entries"]
     )
     return (
@@ -521,7 +580,8 @@ def _unresolved_causes_line(runs: list[dict[str, Any]]) -> list[str]:
     if not counts:
         return []
     ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-    return ["", "Unresolved answers by cause: " + ", ".join(f"{c} {n}" for c, n in ordered) + "."]
+    return ["", "Unresolved answers by cause: "
+            + ", ".join(f"{md_text(c)} {n}" for c, n in ordered) + "."]  # fmt: skip
 
 
 def _unresolved_section(runs: list[dict[str, Any]]) -> list[str]:
@@ -531,19 +591,20 @@ def _unresolved_section(runs: list[dict[str, Any]]) -> list[str]:
         answers = _unresolved_answers(run)
         if not answers:
             continue
-        lines.append(f"- `{run['subset']}/{run['model']}`: {len(answers)}")
+        lines.append(f"- {md_code(run['subset'] + '/' + run['model'])}: {len(answers)}")
         by_reason: dict[str, list[str]] = {}
         for answer in answers:
             reason = " ".join(answer["reason"].split()) or "no reason given"
             by_reason.setdefault(reason, []).append(answer["id"])
         for reason, ids in by_reason.items():
-            lines.append(f"  - {reason}: " + ", ".join(f"`{uid}`" for uid in ids))
+            lines.append(f"  - {md_text(reason)}: " + ", ".join(md_code(uid) for uid in ids))
     return ["", "## Unresolved answers", "", *lines] if lines else []
 
 
 def _breakdown(groups: dict[str, dict[str, Any]]) -> str:
     return ", ".join(
-        f"{name} {percent(acc['accuracy'])}% (n={acc['n']})" for name, acc in groups.items()
+        f"{md_text(name)} {percent(acc['accuracy'])}% (n={acc['n']})"
+        for name, acc in groups.items()
     )
 
 
@@ -552,6 +613,13 @@ def plot_report(score: dict[str, Any], path: str | Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
+    # Model names come from files: a "$" in one is a dollar sign, never mathtext (an unknown
+    # command there raises at save time, after the other outputs were written) nor LaTeX.
+    with matplotlib.rc_context({"text.parse_math": False, "text.usetex": False}):
+        _plot_report(score, path)
+
+
+def _plot_report(score: dict[str, Any], path: str | Path) -> None:
     import matplotlib.pyplot as plt
 
     rows = score["models"]
