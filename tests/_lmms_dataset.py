@@ -107,8 +107,10 @@ def build(root: Path) -> Path:
 
     annotations_dir = root / "annotations"
     write_annotations(annotations_dir)
+    # generate-probe writes only into a new folder (or its own), so it comes first; the probe's
+    # videos_probe/ then sits beside the others
+    write_probe(root / "videos")
     write_videos(root / "videos")
-    write_probe(root / "videos")  # the probe's videos_probe/ sits beside the others
     annotations = load_annotations(annotations_dir, ["real", "synthetic"])
     probe = load_annotations(root / "videos", ["probe"])
     annotations.records += probe.records

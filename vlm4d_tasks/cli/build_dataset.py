@@ -47,8 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--force",
         action="store_true",
-        help="build into an existing folder that build-dataset did not make: the folder is "
-        "moved aside to OUT.old-N (nothing in it is deleted) and the build takes its place",
+        help="build into an existing folder that build-dataset did not make (or whose marker "
+        "has no content hashes): the folder is moved aside to OUT.old-N (nothing in it is "
+        "deleted) and the build takes its place",
     )
     add_release_argument(parser)
 
@@ -80,8 +81,9 @@ def add_release_argument(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from vlm4d_tasks.data.annotations import AnnotationError, load_annotations
-    from vlm4d_tasks.data.dataset_repo import REPORT_MARKDOWN, BuildError, build_dataset_repo
+    from vlm4d_tasks.data.dataset_repo import REPORT_MARKDOWN, build_dataset_repo
     from vlm4d_tasks.data.hub import HubUnavailableError
+    from vlm4d_tasks.data.outdir import OutputFolderError
 
     try:
         allow = True if args.allow_unofficial_annotations else None
@@ -115,8 +117,10 @@ def run(args: argparse.Namespace) -> int:
             copy_videos=args.copy_videos,
             force=args.force,
         )
-    except BuildError as exc:
+    except OutputFolderError as exc:
         return _fail(str(exc))
+    for note in result.notes:
+        print(f"vlm4d build-dataset: warning: {note}", file=sys.stderr)
     if result.moved_aside is not None:
         print(f"moved the earlier {args.out} aside to {result.moved_aside} (nothing deleted)")
     print(f"wrote {Path(args.out)}:")

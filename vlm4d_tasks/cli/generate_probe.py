@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from dataclasses import asdict
 
 
@@ -13,7 +14,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     d = ProbeSettings()
     parser.add_argument(
-        "--out", required=True, help="output folder (videos_probe/, probe_mc.json, ...)"
+        "--out",
+        required=True,
+        help="output folder (videos_probe/, probe_mc.json, ...): new, empty or written by an "
+        "earlier generate-probe (whose files it replaces, keeping any other)",
     )
     parser.add_argument(
         "--n-scenes", type=int, default=d.n_scenes, help=f"number of clips (default {d.n_scenes})"
@@ -44,9 +48,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--json", help="also write the run summary (counts, timings) to this JSON file"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="write into an existing folder that generate-probe did not make: the folder is "
+        "moved aside to OUT.old-N (nothing in it is deleted) and the probe set takes its place",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
+    from vlm4d_tasks.data.outdir import OutputFolderError
     from vlm4d_tasks.probe.generate import ProbeSettings, generate_probe
 
     jobs = args.jobs if args.jobs is not None else min(2, os.cpu_count() or 1)
@@ -68,7 +79,16 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"vlm4d generate-probe: {exc}")
         return 2
-    result = generate_probe(args.out, settings, progress=not args.quiet)
+    try:
+        result = generate_probe(args.out, settings, progress=not args.quiet, force=args.force)
+    except OutputFolderError as exc:
+        # One line, the last one on stderr: the cause, then the fix.
+        print(f"vlm4d generate-probe: {exc}", file=sys.stderr)
+        return 2
+    for note in result.notes:
+        print(f"vlm4d generate-probe: warning: {note}", file=sys.stderr)
+    if result.moved_aside is not None:
+        print(f"moved the earlier {args.out} aside to {result.moved_aside} (nothing deleted)")
     per_clip = result.mean_seconds_per_clip
     print(
         f"wrote {result.n_scenes} clips ({settings.width}x{settings.height}, {settings.fps} fps, "

@@ -8,24 +8,22 @@ refuses those) and `huggingface_hub.upload_folder` publishes it as is.
 
 from __future__ import annotations
 
-import contextlib
+import errno
 import json
 import os
-import secrets
-import shutil
-import stat
-import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vlm4d_tasks.data import outdir
 from vlm4d_tasks.data.annotations import (
     FLAG_DESCRIPTIONS,
     FLAG_UNSAFE_VIDEO_PATH,
     Annotations,
     Problem,
 )
-from vlm4d_tasks.data.paths import UnsafePathError, contained_path, unsafe_reason
+from vlm4d_tasks.data.outdir import MARKER, OutputFolderError, copy_hashed, taken, write_new
+from vlm4d_tasks.data.paths import UnsafePathError, contained_path
 from vlm4d_tasks.data.schema import FIELDS, Record, Subset
 
 SPLIT = "test"
@@ -37,14 +35,14 @@ DEBIASED_FILE = f"data/{DEBIASED_CONFIG}/test.parquet"
 BENCHMARK_SUBSETS = (Subset.REAL, Subset.SYNTHETIC)
 REPORT_JSON = "validation_report.json"
 REPORT_MARKDOWN = "validation_report.md"
-# Written by every build: the files it wrote, so that a rebuild replaces exactly those (see
-# the comment above `read_marker`). No date or version: the same inputs give the same bytes.
-MARKER = ".vlm4d-build.json"
+# Who wrote a folder, in its marker (`outdir.MARKER`: each file's size and SHA-256, so that a
+# rebuild deletes only what is provably the build's own; see `outdir`).
 MADE_BY = "vlm4d build-dataset"
 
 
-class BuildError(ValueError):
-    """The dataset folder cannot be written as asked; the message says the cause and the fix."""
+class BuildError(OutputFolderError):
+    """The dataset folder cannot be written as asked; the message says the cause and the fix.
+    `--out` itself refused is an `OutputFolderError` (the base class) from `outdir`."""
 
 
 @dataclass
@@ -55,6 +53,7 @@ class BuildResult:
     problems: list[Problem]
     missing_videos: list[str] = field(default_factory=list)
     moved_aside: Path | None = None  # where `--force` moved a folder the build did not make
+    notes: list[str] = field(default_factory=list)  # warnings: earlier files kept, and why
 
 
 def data_file(subset: Subset | str) -> str:
@@ -270,271 +269,96 @@ def validation_markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
+def _hub_blobs(root: Path) -> Path | None:
+    """The `blobs` folder when `root` (resolved) lies in a snapshot of a huggingface_hub cache:
+    there every file is a link to `<repo>/blobs/<hash>`, outside the snapshot but not the cache."""
+    for folder in (root, *root.parents):
+        if folder.parent.name == "snapshots" and (folder.parent.parent / "blobs").is_dir():
+            return folder.parent.parent / "blobs"
+    return None
+
+
+def _video_source(videos: Path, video: str, where: str) -> Path | None:
+    """The resolved file to link or copy for `video`, or None when it is missing.
+
+    A link inside `--videos` may point anywhere, and its target is what a copy (or an upload
+    of a linked folder; pushes are public by default) would publish: the full path must
+    resolve inside `--videos` (or the hub cache's blobs, see `_hub_blobs`)."""
+    src = contained_path(videos, video)
+    root = videos.resolve()
+    if os.path.lexists(src):
+        real = src.resolve()
+        blobs = _hub_blobs(root)
+        if root not in real.parents and (blobs is None or blobs not in real.parents):
+            raise BuildError(
+                f"{where}: {video!r} in --videos {videos} is a symbolic link that leads outside "
+                f"it, to {real}; nothing was written, since linking or copying it would put that "
+                "file in the dataset. Fix: put the video itself in the videos folder (a link to "
+                "a file inside the folder is fine), or correct the path"
+            )
+    return src.resolve() if src.is_file() else None
+
+
 def _place_videos(
     records: Iterable[Record], videos: Path, out: Path, copy: bool, reserved: Iterable[str]
-) -> list[str]:
-    """Link (or copy) every record's video from `videos` to the same path under `out`.
+) -> tuple[list[str], dict[str, str]]:
+    """Link (or copy) every record's video from `videos` to the same path under `out`; return
+    the missing videos and the SHA-256 of each copy.
 
-    Both ends go through `contained_path`. A record flagged `unsafe_video_path` is skipped: its
-    video is never read, linked or copied (the flag is in the validation report). `out` is the
-    build's own fresh folder, so nothing is replaced: a video path that names one of the
-    build's files (`reserved`) or runs into another video is an error naming the record.
+    Both ends go through `contained_path`, and the source must resolve inside `videos`
+    (`_video_source`). A record flagged `unsafe_video_path` is skipped: its video is never
+    read, linked or copied (the flag is in the validation report). `out` is the build's own
+    fresh folder, so nothing is replaced: a video path that names one of the build's files
+    (`reserved`), runs into another video, or has a part starting with '.' (where a rebuild
+    deletes nothing, see `outdir`) is an error naming the record.
     """
     uids: dict[str, list[str]] = {}
     for record in records:
         if record.video and FLAG_UNSAFE_VIDEO_PATH not in record.flags:
             uids.setdefault(record.video, []).append(record.uid)
     reserved = set(reserved)
-    missing = []
+    missing: list[str] = []
+    copied: dict[str, str] = {}
     for video in sorted(uids):
         where = f"record {uids[video][0]}: field 'video'"
+        if any(part.startswith(".") for part in video.split("/")):
+            raise BuildError(
+                f"{where}: path {video!r} has a part starting with '.', and the build writes "
+                "nothing there (a rebuild never deletes under a dot-folder such as .git, so it "
+                "could not replace it); nothing was written. Fix: correct the video path, or "
+                "build without --videos"
+            )
         try:
-            src, dst = contained_path(videos, video), contained_path(out, video)
+            src = _video_source(videos, video, where)
+            dst = contained_path(out, video)
+            if src is None:
+                missing.append(video)
+                continue
+            if any(video == r or video.startswith(r + "/") for r in reserved) or taken(out, video):
+                raise BuildError(
+                    f"{where}: path {video!r} collides with another file of the dataset "
+                    "folder. Fix: correct the video path in the annotation file"
+                )
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            if copy:
+                copied[video] = copy_hashed(src, dst)
+            else:
+                os.symlink(src, dst)
         except UnsafePathError as exc:
             raise BuildError(
                 f"{where}: {exc}. Fix: pass as --videos the folder that really holds the videos "
                 "(not one reached through a symbolic link inside it), or correct the path"
             ) from exc
-        if not src.is_file():
-            missing.append(video)
-            continue
-        if any(video == r or video.startswith(r + "/") for r in reserved) or _taken(out, video):
+        except OSError as exc:
+            if exc.errno != errno.ENAMETOOLONG:
+                raise
             raise BuildError(
-                f"{where}: path {video!r} collides with another file of the dataset folder. "
-                "Fix: correct the video path in the annotation file"
-            )
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        if copy:
-            shutil.copy2(src, dst)
-        else:
-            os.symlink(src.resolve(), dst)
-    return missing
-
-
-# ---------------------------------------------------------------------------------------------
-# The output folder. What a build "owns" is exactly the files it wrote, listed in the marker
-# file `MARKER` it leaves in the folder; a rebuild replaces those and nothing else:
-#
-# * `--out` absent or empty: the build is written into a fresh folder beside it and renamed
-#   into place, so an interrupted build leaves nothing half-written under `--out`.
-# * `--out` made by an earlier build (it has the marker): the new build is written beside it
-#   and the two folders are swapped; files the earlier build did not write (a user's notes,
-#   `.git`) are moved over to the new folder, and from the old one only the files its marker
-#   lists are deleted. If a user's file sits where the new build writes, the build stops.
-# * `--out` a non-empty folder the build did not make: refused, since deleting or mixing into
-#   somebody's folder cannot be undone. With `--force` the folder is moved aside whole to
-#   `OUT.old-N` (renamed, never deleted: nothing of the user's is lost or mixed with the
-#   build's files) and the new build takes its place. `--force` also resolves a clash above
-#   the same way.
-
-
-def read_marker(folder: str | Path) -> set[str] | None:
-    """The files an earlier build wrote into `folder` (its marker), or None if it has none."""
-    path = Path(folder) / MARKER
-    if path.is_symlink() or not path.is_file():
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
-        return None
-    if not isinstance(data, dict) or data.get("made_by") != MADE_BY:
-        return None
-    files = data.get("files")
-    if not isinstance(files, list):
-        return None
-    if not all(isinstance(f, str) and unsafe_reason(f) is None for f in files):
-        return None
-    return set(files)
-
-
-def _marker_text(files: Iterable[str]) -> str:
-    return json.dumps({"made_by": MADE_BY, "files": sorted(files)}, indent=2) + "\n"
-
-
-def _files_under(folder: Path) -> list[str]:
-    """Relative paths of the files and links under `folder` (links are not followed)."""
-    found = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        here = Path(dirpath)
-        links = [d for d in dirnames if (here / d).is_symlink()]
-        for name in filenames + links:
-            found.append((here / name).relative_to(folder).as_posix())
-    return sorted(found)
-
-
-def _taken(folder: Path, relative: str) -> bool:
-    """Whether `relative` exists in `folder`, or one of its parents there is not a folder."""
-    parts = relative.split("/")
-    for i in range(1, len(parts) + 1):
-        path = folder.joinpath(*parts[:i])
-        if not os.path.lexists(path):
-            return False
-        if i == len(parts) or path.is_symlink() or not path.is_dir():
-            return True
-    return False
-
-
-def _unowned(folder: Path, owned: set[str]) -> list[str]:
-    """The top-most entries of a built `folder` that the build did not write."""
-    owned_dirs = {"/".join(p.split("/")[:i]) for p in owned for i in range(1, p.count("/") + 1)}
-    found: list[str] = []
-
-    def visit(relative: str) -> None:
-        with os.scandir(folder / relative if relative else folder) as entries:
-            for entry in sorted(entries, key=lambda e: e.name):
-                path = f"{relative}/{entry.name}" if relative else entry.name
-                is_dir = entry.is_dir(follow_symlinks=False)
-                if is_dir and path in owned_dirs:
-                    visit(path)
-                elif is_dir or (path not in owned and path != MARKER):
-                    found.append(path)
-
-    visit("")
-    return found
-
-
-def _remove_owned(folder: Path, owned: set[str]) -> list[str]:
-    """Delete from `folder` the files a build wrote (and its marker), then the folders left
-    empty; return what is left (nothing, unless somebody wrote there meanwhile)."""
-    for dirpath, dirnames, filenames in os.walk(folder, topdown=False):
-        here = Path(dirpath)
-        links = [d for d in dirnames if (here / d).is_symlink()]
-        for name in filenames + links:
-            relative = (here / name).relative_to(folder).as_posix()
-            if relative in owned or relative == MARKER:
-                (here / name).unlink()
-        for name in dirnames:
-            if name not in links:
-                with contextlib.suppress(OSError):  # only an empty folder goes
-                    (here / name).rmdir()
-    try:
-        folder.rmdir()
-    except OSError:
-        return _files_under(folder) or [folder.name]
-    return []
-
-
-def _check_output(out: Path, force: bool) -> tuple[Path, str, set[str]]:
-    """Where the build goes (symlinks of `--out` followed), what is there, the files it owns."""
-    target = out.resolve()
-    if not target.name:
-        raise BuildError(f"--out {out} is a file system root. Fix: choose a folder below it")
-    if os.path.lexists(target) and not target.is_dir():
-        raise BuildError(
-            f"--out {out} is a file, not a folder; nothing was written. "
-            "Fix: choose a new or empty folder for --out (or one made by vlm4d build-dataset)"
-        )
-    if not target.exists():
-        return target, "new", set()
-    if not os.access(target, os.W_OK | os.X_OK):
-        raise BuildError(
-            f"--out {out} is not writable; nothing was written. "
-            f"Fix: make it writable (chmod -R u+w {out}) or choose another --out"
-        )
-    owned = read_marker(target)
-    if owned is not None:
-        return target, "built", owned
-    if not any(target.iterdir()):
-        return target, "empty", set()
-    if not force:
-        raise BuildError(
-            f"--out {out} is a folder that vlm4d build-dataset did not make (it has no {MARKER}) "
-            "and is not empty; nothing was written. Fix: choose a new or empty --out, or pass "
-            f"--force to move it aside to {_aside(target)} (nothing in it is deleted) and "
-            "build in its place"
-        )
-    return target, "foreign", set()
-
-
-def _aside(target: Path) -> Path:
-    n = 1
-    while os.path.lexists(target.with_name(f"{target.name}.old-{n}")):
-        n += 1
-    return target.with_name(f"{target.name}.old-{n}")
-
-
-def _build_folder(target: Path) -> Path:
-    """A fresh folder beside `target` (same file system, so it can be renamed into place)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    for _ in range(100):
-        tmp = target.with_name(f".{target.name}.building-{os.getpid()}-{secrets.token_hex(4)}")
-        try:
-            tmp.mkdir()  # the mode a plain mkdir gives (umask), unlike mkdtemp's 0700
-            return tmp
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"cannot find a free name for a build folder beside {target}")
-
-
-def _copy_mode(source: Path, destination: Path) -> None:
-    os.chmod(destination, stat.S_IMODE(os.stat(source).st_mode))
-
-
-def _install(
-    tmp: Path, target: Path, out: Path, state: str, owned: set[str], force: bool
-) -> Path | None:
-    """Put the finished build `tmp` in place of `target`; return where an old folder went."""
-    if state in ("new", "empty"):
-        if state == "empty":
-            _copy_mode(target, tmp)
-        os.rename(tmp, target)  # also replaces an empty folder, in one step
-        return None
-    if state == "built":
-        keep = _unowned(target, owned)
-        clash = [p for p in keep if _taken(tmp, p)]
-        if not clash:
-            _swap(tmp, target, keep, owned)
-            return None
-        if not force:
-            raise BuildError(
-                f"--out {out}: {', '.join(clash[:5])} {'was' if len(clash) == 1 else 'were'} not "
-                "written by vlm4d build-dataset, and the new build writes the same path; nothing "
-                "was changed. Fix: move them out of the folder, or pass --force to move the "
-                f"folder aside to {_aside(target)} and build in its place"
-            )
-    aside = _aside(target)
-    os.rename(target, aside)
-    try:
-        os.rename(tmp, target)
-    except OSError:
-        os.rename(aside, target)
-        raise
-    return aside
-
-
-def _swap(tmp: Path, target: Path, keep: list[str], owned: set[str]) -> None:
-    """Replace an earlier build with the new one, keeping the files it did not write."""
-    _copy_mode(target, tmp)
-    old = target.with_name(f".{target.name}.replaced-{os.getpid()}-{secrets.token_hex(4)}")
-    os.rename(target, old)
-    try:
-        os.rename(tmp, target)
-    except OSError:
-        os.rename(old, target)
-        raise
-    # Interrupted from here on, a user's file is either in the new folder or in `old` beside
-    # it: moved, never deleted.
-    try:
-        for relative in keep:
-            (target / relative).parent.mkdir(parents=True, exist_ok=True)
-            os.rename(old / relative, target / relative)
-        left = _remove_owned(old, owned)
-    except OSError as exc:
-        raise BuildError(
-            f"{target} holds the new build, but tidying up the earlier one failed "
-            f"({exc.strerror or exc}); what it held that the build did not write is still in "
-            f"{old}. Fix: move those files back into {target} by hand"
-        ) from exc
-    if left:
-        warnings.warn(
-            f"{old}: left in place, it holds files no build wrote: {', '.join(left[:5])}",
-            stacklevel=3,
-        )
-
-
-def _write_new(path: Path, text: str) -> None:
-    with open(path, "x", encoding="utf-8") as handle:  # never through an existing file or link
-        handle.write(text)
+                f"{where}: path {video!r} ({len(video.encode())} bytes) is too long for the file "
+                f"system under --videos {videos} or --out ({exc.strerror}); nothing was written. "
+                "Fix: shorten the video path in the annotation file (a name may have at most "
+                "255 bytes, a whole path about 4,096)"
+            ) from exc
+    return missing, copied
 
 
 def build_dataset_repo(
@@ -547,9 +371,10 @@ def build_dataset_repo(
 ) -> BuildResult:
     """Write the dataset repository folder `out` for the records of `annotations`.
 
-    The build is written beside `out` and swapped in at the end; an existing `out` is
-    replaced only if an earlier build made it, or moved aside with `force` (see the comment
-    above `read_marker`). Raises `BuildError` (cause and fix) when `out` cannot be written.
+    The build is written beside `out` and swapped in at the end; of an existing `out` it
+    deletes only the files an earlier build provably wrote, or moves it aside whole with
+    `force` (see `outdir`). Raises `OutputFolderError` (a `BuildError` for the build's own
+    checks), with the cause and the fix, when `out` cannot be written.
     """
     out = Path(out)
     records = annotations.records
@@ -560,23 +385,15 @@ def build_dataset_repo(
             f"no questions to write (read: {read}); nothing was written. "
             "Fix: pass the folder with the release's real_mc.json / synthetic_mc.json"
         )
-    target, state, owned = _check_output(out, force)
+    output = outdir.prepare(out, MADE_BY, force)
     if videos is not None:
         source = Path(videos).resolve()
-        if source == target or target in source.parents:
+        if source == output.target or output.target in source.parents:
             raise BuildError(
                 f"--videos {videos} is inside --out {out}, which the build replaces; nothing "
                 "was written. Fix: keep the videos in a folder of their own and pass that"
             )
-    try:
-        tmp = _build_folder(target)
-    except OSError as exc:
-        raise BuildError(
-            f"--out {out}: cannot create the build folder beside it in {target.parent} "
-            f"({exc.strerror or exc}); nothing was written. "
-            "Fix: choose an --out in a folder you can write to"
-        ) from exc
-    try:
+    with outdir.staged(output) as tmp:
         file_bytes = {
             data_file(subset): _write_parquet(
                 [r for r in records if r.subset == subset.value], tmp / data_file(subset)
@@ -595,25 +412,19 @@ def build_dataset_repo(
             counts[DEBIASED_CONFIG] = len(debiased["records"])
         sizes = {name: sum(file_bytes[f] for f in files) for name, files in configs.items()}
         card = render_card(records, annotations, configs, counts, sizes, debiased=debiased)
-        _write_new(tmp / "README.md", card)
-        reserved = [REPORT_JSON, REPORT_MARKDOWN, MARKER]
-        missing = _place_videos(records, Path(videos), tmp, copy_videos, reserved) if videos else []
+        write_new(tmp / "README.md", card)
+        missing: list[str] = []
+        copied: dict[str, str] = {}
+        if videos:
+            reserved = [REPORT_JSON, REPORT_MARKDOWN, MARKER]
+            missing, copied = _place_videos(records, Path(videos), tmp, copy_videos, reserved)
         report = validation_report(annotations, missing)
-        _write_new(tmp / REPORT_JSON, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-        _write_new(tmp / REPORT_MARKDOWN, validation_markdown(report))
-        _write_new(tmp / MARKER, _marker_text(_files_under(tmp)))
-        moved_aside = _install(tmp, target, out, state, owned, force)
-    except BaseException as exc:
-        shutil.rmtree(tmp, ignore_errors=True)  # the build's own folder, never `out`
-        if isinstance(exc, OSError):
-            raise BuildError(
-                f"--out {out}: cannot write the dataset ({exc.strerror or exc}"
-                f"{f': {exc.filename}' if exc.filename else ''}); the earlier contents of "
-                f"{out}, if any, are unchanged. Fix: check that {target.parent} is writable "
-                "and has free space, or choose another --out"
-            ) from exc
-        raise
-    return BuildResult(out, configs, counts, annotations.problems, missing, moved_aside)
+        write_new(tmp / REPORT_JSON, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+        write_new(tmp / REPORT_MARKDOWN, validation_markdown(report))
+        outdir.commit(tmp, output, known=copied)
+    return BuildResult(
+        out, configs, counts, annotations.problems, missing, output.moved_aside, output.notes
+    )
 
 
 def load_split(folder: str | Path, config: str | None = None, split: str = SPLIT):

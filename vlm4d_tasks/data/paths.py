@@ -25,6 +25,10 @@ class UnsafePathError(ValueError):
 
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
+# NAME_MAX of Linux, macOS and Windows file systems: a longer part names no file anywhere, and
+# using it fails with ENAMETOOLONG, far from the record that holds it.
+NAME_MAX = 255
+_TOO_LONG = "(name too long)"
 
 
 def unsafe_reason(relative: object) -> str | None:
@@ -32,8 +36,9 @@ def unsafe_reason(relative: object) -> str | None:
 
     Refused: anything but a non-empty string, NUL, a backslash (a separator on Windows), an
     absolute path, a drive letter (`C:`), and `..`, `.` or empty components (`a//b`), along
-    with components of nothing but dots and spaces (Windows reads `.. ` as `..`). This is the
-    part of `contained_path` that needs no root (the annotation loader flags with it).
+    with components of nothing but dots and spaces (Windows reads `.. ` as `..`), and
+    components longer than `NAME_MAX` bytes, which no file system can hold. This is the part of
+    `contained_path` that needs no root (the annotation loader flags with it).
     """
     if not isinstance(relative, str):
         return f"is {type(relative).__name__}, not a string"
@@ -52,6 +57,12 @@ def unsafe_reason(relative: object) -> str | None:
         return "has a '..' component"
     if any(not part.strip(". ") for part in parts):
         return "has an empty or '.' component"
+    longest = max(len(part.encode("utf-8", "surrogatepass")) for part in parts)
+    if longest > NAME_MAX:
+        return (
+            f"has a component of {longest} bytes, longer than the {NAME_MAX} a file name may "
+            f"have {_TOO_LONG}"
+        )
     return None
 
 
@@ -67,7 +78,8 @@ def contained_path(root: str | Path, relative: object) -> Path:
     """
     reason = unsafe_reason(relative)
     if reason is not None:
-        raise UnsafePathError(f"path {relative!r} {reason}, so it could leave {root}")
+        leaves = "" if reason.endswith(_TOO_LONG) else f", so it could leave {root}"
+        raise UnsafePathError(f"path {relative!r} {reason}{leaves}")
     assert isinstance(relative, str)  # for the type checker: unsafe_reason checked it
     base = Path(root).resolve()
     folder = (base / relative).parent.resolve()

@@ -5,6 +5,7 @@ Output layout (DIR):
   probe_mc.json                     the official VLM4D annotation format (answer = text)
   probe_records.jsonl               normalized `Record`s (with category and perspective)
   probe_labels.json                 scene geometry, per-frame tracks and answer facts
+  .vlm4d-build.json                 each file's SHA-256, so a rerun replaces only its own files
 
 Scenes come in pairs (odd: static camera, exocentric; even: the same objects and motion
 seen by a moving camera, egocentric), so that perspective is the only difference.
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vlm4d_tasks.data import outdir
 from vlm4d_tasks.data.schema import LETTERS, Category, Perspective, Record, Source, Subset, make_uid
 from vlm4d_tasks.probe import RECORDS_FILE
 from vlm4d_tasks.probe import questions as q
@@ -39,6 +41,8 @@ VIDEO_DIR = "videos_probe"
 MC_FILE = "probe_mc.json"
 LABELS_FILE = "probe_labels.json"
 LABELS_VERSION = 1
+# Who wrote the folder, in its marker (`outdir.MARKER`), so that a rerun replaces only its own.
+MADE_BY = "vlm4d generate-probe"
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,8 @@ class ProbeResult:
     by_letter: dict[str, int]
     seconds_total: float
     seconds_per_clip: list[float] = field(default_factory=list)
+    moved_aside: Path | None = None  # where `force` moved a folder generate-probe did not make
+    notes: list[str] = field(default_factory=list)  # warnings: earlier files kept, and why
 
     @property
     def mean_seconds_per_clip(self) -> float:
@@ -323,36 +329,47 @@ def write_annotations(plan: ProbePlan, out: Path) -> None:
 
 
 def generate_probe(
-    out_dir: str | Path, settings: ProbeSettings, progress: bool = True
+    out_dir: str | Path, settings: ProbeSettings, progress: bool = True, force: bool = False
 ) -> ProbeResult:
-    """Write the whole probe subset to out_dir (see the module docstring for the layout)."""
+    """Write the whole probe subset to out_dir (see the module docstring for the layout).
+
+    `out_dir` follows build-dataset's rules (`vlm4d_tasks.data.outdir`): it must be new, empty
+    or written by an earlier generate-probe whose marker still matches its files; anything
+    else raises `OutputFolderError`, unless `force` moves it aside to `OUT.old-N`. The set is
+    written into a fresh folder beside it and swapped in at the end, so nothing is written
+    through a link or file already there.
+    """
     from tqdm import tqdm
 
     start = time.perf_counter()
-    out = Path(out_dir)
-    (out / VIDEO_DIR).mkdir(parents=True, exist_ok=True)
+    settings.check()
+    output = outdir.prepare(out_dir, MADE_BY, force)
     plan = plan_probe(settings)
-    write_annotations(plan, out)
-    jobs = [
-        (scene, str(out / video_name(i + 1)), settings.crf) for i, scene in enumerate(plan.scenes)
-    ]
-    bar = tqdm(total=len(jobs), desc="probe clips", unit="clip", disable=not progress)
     per_clip: list[float] = []
-    workers = settings.jobs or min(2, os.cpu_count() or 1)
-    if workers > 1:
-        from concurrent.futures import ProcessPoolExecutor
+    with outdir.staged(output) as out:
+        (out / VIDEO_DIR).mkdir()
+        write_annotations(plan, out)
+        jobs = [
+            (scene, str(out / video_name(i + 1)), settings.crf)
+            for i, scene in enumerate(plan.scenes)
+        ]
+        bar = tqdm(total=len(jobs), desc="probe clips", unit="clip", disable=not progress)
+        workers = settings.jobs or min(2, os.cpu_count() or 1)
+        if workers > 1:
+            from concurrent.futures import ProcessPoolExecutor
 
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            for seconds in pool.map(_render_one, jobs):
-                per_clip.append(seconds)
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                for seconds in pool.map(_render_one, jobs):
+                    per_clip.append(seconds)
+                    bar.update()
+        else:
+            for job in jobs:
+                per_clip.append(_render_one(job))
                 bar.update()
-    else:
-        for job in jobs:
-            per_clip.append(_render_one(job))
-            bar.update()
-    bar.close()
+        bar.close()
+        outdir.commit(out, output)
     return ProbeResult(
-        out_dir=str(out),
+        out_dir=str(output.out),
         n_scenes=len(plan.scenes),
         n_questions=len(plan.records),
         n_frames=settings.n_frames,
@@ -361,4 +378,6 @@ def generate_probe(
         by_letter=dict(sorted(Counter(r.answer for r in plan.records).items())),
         seconds_total=time.perf_counter() - start,
         seconds_per_clip=per_clip,
+        moved_aside=output.moved_aside,
+        notes=output.notes,
     )
