@@ -71,7 +71,8 @@ FLAG_DESCRIPTIONS: dict[str, str] = {
     FLAG_DUPLICATE_ID: "the id occurs earlier in the same file; `uid` gets a `#n` suffix",
     FLAG_UNKNOWN_VIDEO_FOLDER: "the video is not under a known folder; `source` is `unknown`",
     FLAG_UNSAFE_VIDEO_PATH: "the video path could leave the video folder (absolute, a `..`, `.` "
-    "or empty part, a backslash, a drive letter or NUL); the video is never read, linked or copied",
+    "or empty part, a backslash, a drive letter or NUL) or names no file (a part over 255 bytes); "
+    "the video is never read, linked or copied",
     FLAG_PERSPECTIVE_MISMATCH: "the video folder and the official id rule disagree on egocentric",
     "missing_field:<name>": "the field is absent in the release",
     "ill_typed_field:<name>": "the field has an unexpected type in the release",
