@@ -148,8 +148,8 @@ def _require_sklearn() -> None:
         import sklearn  # noqa: F401
     except ImportError:
         raise ImportError(
-            "the blind predictor needs scikit-learn, which vlm4d-tasks installs only with its "
-            "[lmms] extra; fix: pip install scikit-learn"
+            "the blind predictor needs scikit-learn (a requirement of vlm4d-tasks) and it is not "
+            "importable in this environment; fix: pip install 'scikit-learn>=1.3,<2'"
         ) from None
 
 
