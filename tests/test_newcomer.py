@@ -156,3 +156,124 @@ def test_replayed_answer_is_the_chosen_option_text_in_the_dataset_letters():
     )
     assert "2 of 5 replayed entries" in line and "\n" not in line
     assert "(options_reordered 1, option_set_changed 1, answer_changed 1)" in line
+
+
+# --------------------------------------------------------------------------------------------
+# 13 and 16. The README's blind baseline through `vlm4d eval`, on a dataset without videos,
+# with a `pretrained=/abs/path` model argument (lmms-eval names a sub-folder after it)
+
+
+@pytest.fixture(scope="module")
+def blind_run(world):
+    out = world["root"] / "blind"
+    command = [*VLM4D, "eval", "--dataset", str(world["dataset"]), "--model", "vlm4d_prior",
+               "--model_args", "pretrained=/some/abs/path,variant=rate", "--tasks",
+               "vlm4d_mc_blind", "--output_path", str(out), "--log_samples"]  # fmt: skip
+    return _run(command, world["env"], cwd=world["root"]), out
+
+
+def test_blind_baseline_needs_no_video(world, blind_run):
+    done, out = blind_run
+    assert not list(world["dataset"].rglob("*.mp4"))
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    assert "vlm4d eval: preflight passed" in done.stderr
+    assert "no video needed for vlm4d_real_mc_blind, vlm4d_synthetic_mc_blind" in done.stderr
+    results = json.loads(_only(out, "*_results.json").read_text())["results"]
+    assert 0 <= results["vlm4d_mc_blind"]["accuracy,none"] <= 1
+
+
+def test_blind_tasks_skip_the_video_check_but_still_load_their_questions(world, tmp_path):
+    from vlm4d_tasks.cli import eval as command
+    from vlm4d_tasks.cli.tasks import expand, task_index
+
+    env = {"VLM4D_DATASET": str(world["dataset"])}
+    index = task_index()
+    blind = command.check_videos(expand(["vlm4d_mc_blind"], index), env)
+    assert blind.no_video == ["vlm4d_real_mc_blind", "vlm4d_synthetic_mc_blind"]
+    assert not blind.missing and blind.questions == 0
+    # the same questions with the video as input: every video is missing
+    seen = command.check_videos(expand(["vlm4d_mc"], index), env)
+    assert seen.no_video == [] and len(seen.missing) == 6
+    # and a blind task still fails on a folder that is not a dataset
+    with pytest.raises(command.PreflightError, match="not a dataset folder"):
+        command.check_videos(expand(["vlm4d_mc_blind"], index), {"VLM4D_DATASET": str(tmp_path)})
+
+
+def test_eval_prints_the_path_of_every_file_it_wrote(world, blind_run):
+    done, out = blind_run
+    assert done.returncode == 0, done.stderr[-4000:]
+    printed = re.findall(r"^vlm4d eval: (results|samples|table|score): (.+)$", done.stderr, re.M)
+    kinds = [kind for kind, _ in printed]
+    assert sorted(set(kinds)) == ["results", "samples", "score", "table"], done.stderr[-3000:]
+    assert kinds.count("samples") == 2 and kinds[-1] == "results"
+    assert done.stderr.rstrip().splitlines()[-1].startswith("vlm4d eval: results: ")
+    paths = [world["root"] / path for _, path in printed]  # as given, from the run's folder
+    assert all(path.is_file() for path in paths), printed
+    # lmms-eval's sub-folder for `pretrained=/some/abs/path`, one run id for all four kinds
+    assert {path.parent for path in paths} == {out / "abs__path"}
+    run_id = paths[-1].name.removesuffix("_results.json")
+    assert all(path.name.startswith(f"{run_id}_") for path in paths)
+    assert sorted(p.name for p in (out / "abs__path").iterdir()) == sorted(p.name for p in paths)
+
+
+# --------------------------------------------------------------------------------------------
+# 14. One run id for all of a plain lmms-eval run's files, however long the run takes
+
+# lmms-eval takes its run id (a timestamp to the second) before the evaluation and saves its
+# files with it after; here the evaluation starts 1.5 s later, so any stamp taken during the
+# run (our aggregation) falls on another second: the drift of a long run, made certain.
+SLOW_LMMS_EVAL = """
+import sys, time
+import lmms_eval.__main__ as main
+
+original = main.evaluator.simple_evaluate
+
+def simple_evaluate(*args, **kwargs):
+    time.sleep(1.5)
+    return original(*args, **kwargs)
+
+main.evaluator.simple_evaluate = simple_evaluate
+sys.argv = ["lmms-eval", *sys.argv[1:]]
+main.cli_evaluate()
+"""
+
+
+def test_plain_lmms_eval_files_share_the_run_id_of_its_results(world, tmp_path):
+    out = tmp_path / "out"
+    command = [sys.executable, "-c", SLOW_LMMS_EVAL, "--include_path", str(TASKS),
+               "--model", "vlm4d_prior", "--tasks", "vlm4d_mc_blind", "--output_path", str(out),
+               "--log_samples"]  # fmt: skip
+    done = _run(command, {**world["env"], "VLM4D_DATASET": str(world["dataset"])})
+    assert done.returncode == 0, done.stderr[-4000:]
+    results = _only(out, "*_results.json")
+    run_id = results.name.removesuffix("_results.json")
+    assert json.loads(results.read_text())["date"].replace(":", "-") == run_id
+    names = sorted(p.name for p in results.parent.iterdir())
+    assert names == sorted([
+        f"{run_id}_results.json", f"{run_id}_samples_vlm4d_real_mc_blind.jsonl",
+        f"{run_id}_samples_vlm4d_synthetic_mc_blind.jsonl", f"{run_id}_vlm4d_score.json",
+        f"{run_id}_vlm4d_table.md",
+    ]), names  # fmt: skip
+    score = json.loads((results.parent / f"{run_id}_vlm4d_score.json").read_text())
+    assert score["run"]["model"] == "vlm4d_prior"
+
+
+# --------------------------------------------------------------------------------------------
+# 15. The release's tasks on a probe dataset name the probe's task
+
+
+def test_release_task_on_a_probe_dataset_names_the_probe_task(world):
+    import _lmms_dataset
+
+    from vlm4d_tasks.data.annotations import load_annotations
+    from vlm4d_tasks.data.dataset_repo import build_dataset_repo
+
+    probe = _lmms_dataset.write_probe(world["root"] / "probe")
+    dataset = world["root"] / "probe_dataset"
+    build_dataset_repo(load_annotations(probe, ["probe"]), dataset)
+    command = [*VLM4D, "eval", "--dataset", str(dataset), "--model", "vlm4d_random",
+               "--tasks", "vlm4d_mc"]  # fmt: skip
+    done = _run(command, world["env"])
+    assert done.returncode == 2, done.stderr[-3000:]
+    last = done.stderr.rstrip().splitlines()[-1]
+    assert "no config 'real'" in last and "`--tasks vlm4d_probe_mc`" in last, last

@@ -253,6 +253,7 @@ class VideoCheck:
     roots: set[str] = field(default_factory=set)  # where the videos were looked for
     hub_tasks: list[str] = field(default_factory=list)  # questions would come from the hub
     hub_videos: list[str] = field(default_factory=list)  # tasks whose videos are the hub's
+    no_video: list[str] = field(default_factory=list)  # tasks that give the model no video
 
     def problem(self) -> str | None:
         if not self.missing:
@@ -304,6 +305,20 @@ def _function(dotted: str):
     return getattr(importlib.import_module(module), name)
 
 
+def reads_video(entry) -> bool:
+    """Whether a task's visual input comes from the videos, as its `doc_to_visual` says: a
+    function marked `reads_video = False` (the blind tasks' `doc_to_no_visual`), or none at
+    all, reads no video. A function that cannot be imported here counts as reading them."""
+    name = entry.config.get("doc_to_visual")
+    if not isinstance(name, str) or not name.strip():
+        return False
+    try:
+        function = _function(name.strip())
+    except Exception:
+        return True
+    return bool(getattr(function, "reads_video", True))
+
+
 def _window(count: int, limit: str | None, offset: str | None) -> range:
     """The documents lmms-eval runs under --limit / --offset (`evaluator_utils.get_sample_size`,
     `utils.create_iterator`: a fraction below 1 is a share of the documents, 0 or -1 all of
@@ -347,6 +362,9 @@ def check_videos(entries, env: dict[str, str], limit=None, offset=None) -> Video
                 raise PreflightError(
                     f"task {entry.name}: its questions do not load: {type(exc).__name__}: {exc}"
                 ) from exc
+            if not reads_video(entry):  # the questions load; no video is ever opened
+                check.no_video.append(entry.name)
+                continue
             source = lmms_data.current_source()
             if source is None or source.video_root is None:
                 check.hub_videos.append(entry.name)
@@ -527,6 +545,8 @@ def _check_data(entries, env: dict[str, str], passthrough: list[str]) -> list[st
             f"{check.questions} questions, all {len(check.videos)} videos found under "
             f"{', '.join(sorted(check.roots))}"
         )
+    if check.no_video:
+        notes.append(f"no video needed for {', '.join(check.no_video)} (no visual input)")
     if check.hub_videos:
         notes.append(
             f"the videos of {', '.join(check.hub_videos)} come from the hub cache when the model "
@@ -656,6 +676,21 @@ def pair_run_files(results: Path, since: float) -> list[Path]:
     return paired
 
 
+def run_files(results: Path, since: float) -> list[tuple[str, Path]]:
+    """(kind, path) of every file of the run whose results file is `results`, found on disk
+    (lmms-eval puts them in a sub-folder named after `pretrained=` or another model argument,
+    so the folder is only known once they are written): samples, our table and score (given
+    the run id first, `pair_run_files`), the results file last."""
+    from vlm4d_tasks.lmms.run import RUN_FILES
+
+    run_id = results.name.removesuffix("_results.json")
+    files = [("samples", p) for p in sorted(results.parent.glob(f"{run_id}_samples_*.jsonl"))]
+    for path in pair_run_files(results, since):
+        kind = "table" if path.name.endswith(f"_{RUN_FILES}_table.md") else "score"
+        files.append((kind, path))
+    return [*files, ("results", results)]
+
+
 def _results_files(output_path: str | None, since: float) -> list[Path]:
     if not output_path:
         return []
@@ -734,19 +769,6 @@ def run(args: argparse.Namespace) -> int:
             sys.stdout.write("".join(f"{line}\n" for line in
                                      task_list.listing(task_list.LISTINGS[listing])))  # fmt: skip
             return 0
-        # The base install (no extras) scores, reports and builds datasets but has no
-        # lmms-eval: say which extra to install instead of a child's "No module named".
-        from importlib.util import find_spec
-
-        needed = {"lmms_eval": "lmms-eval"}
-        if args.num_processes > 1:
-            needed["accelerate"] = "accelerate"
-        if missing := [dist for module, dist in needed.items() if find_spec(module) is None]:
-            return _fail(
-                f"{' and '.join(missing)} not installed in this environment ({sys.executable}); "
-                "running models needs the lmms extra: pip install 'vlm4d-tasks[lmms]'",
-                2,
-            )
         command = lmms_eval_command(passthrough, args.num_processes)
         env = environment(args)
     except (ValueError, FileNotFoundError) as exc:
@@ -768,8 +790,8 @@ def run(args: argparse.Namespace) -> int:
     if status == 0 and not scan.evaluation_failed:
         if results or (not output_path and scan.results_printed):
             for path in results:
-                pair_run_files(path, started)
-                print(f"vlm4d eval: results: {path}", file=sys.stderr)
+                for kind, written in run_files(path, started):
+                    print(f"vlm4d eval: {kind}: {written}", file=sys.stderr)
             return 0
         if not scan.exceptions:
             where = f"wrote no *_results.json under {output_path}" if output_path else (

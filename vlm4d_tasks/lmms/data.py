@@ -36,6 +36,7 @@ DATASET_ENV = "VLM4D_DATASET"
 VIDEO_ROOT_ENV = "VLM4D_VIDEO_ROOT"
 SOURCE_FILE = "vlm4d_source.json"  # in vlm4d_tasks/lmms/tasks/, named by the task YAMLs
 CACHE_FOLDER = "vlm4d_tasks"
+PROBE_TASK = "vlm4d_probe_mc"  # the one task of the probe set's questions
 BUILD_HINT = (
     "Build one with `vlm4d build-dataset --annotations DIR --videos VIDEOS --out DATASET` "
     "(the release's real_mc.json / synthetic_mc.json and its videos) and pass "
@@ -235,6 +236,9 @@ def _load_config(folder: Path, config: str):
     names = get_dataset_config_names(str(folder))
     if config not in names:
         hint = f" {PROBE_RECIPE}" if config == "probe" else ""
+        if config != "probe" and "probe" in names:
+            hint = (f" It holds the 4D probe set: run its task, `--tasks {PROBE_TASK}`, or pass "
+                    "a dataset built from the release's question files.")  # fmt: skip
         raise ValueError(f"{folder}: the dataset has no config {config!r} (it has {names}).{hint}")
     return load_split(folder, config)
 

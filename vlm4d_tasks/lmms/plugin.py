@@ -199,6 +199,59 @@ def install_group_stderr() -> bool:
     return True
 
 
+RUN_ID_MARK = "_vlm4d_run_id"
+
+
+def install_run_id() -> bool:
+    """Wrap lmms-eval's `EvaluationTracker.save_results_aggregated` (once) so that our table
+    and score JSON take the run id of the results file it has just written.
+
+    lmms-eval 0.7.3 names a run's files by `datetime_str`, a timestamp `cli_evaluate_single`
+    takes before the evaluation starts and saves with after it ends; aggregation, which writes
+    ours, sees neither. Stamped at aggregation time, ours got another second on any run longer
+    than a moment. The tracker knows the id (`date_id`) and the folder once it has saved, so
+    ours are renamed there (`lmms.run.Run.adopt_run_id`). Feature-detected like `install`: an
+    lmms-eval without this method or `date_id` keeps our own stamp, with one warning
+    (`vlm4d eval` still pairs the files by their times).
+    """
+    try:
+        from lmms_eval.loggers.evaluation_tracker import EvaluationTracker
+    except ImportError:
+        return False
+    original = getattr(EvaluationTracker, "save_results_aggregated", None)
+    if original is None:
+        _warn_once(
+            "run_id",
+            "vlm4d-tasks: this lmms-eval's EvaluationTracker has no save_results_aggregated; "
+            "the *_vlm4d_table.md / *_vlm4d_score.json may carry another run id than its "
+            "*_results.json",
+        )
+        return False
+    if getattr(original, RUN_ID_MARK, False):
+        return True
+
+    @functools.wraps(original)
+    def save_results_aggregated(self, *args, **kwargs):
+        out = original(self, *args, **kwargs)
+        from pathlib import Path
+
+        from vlm4d_tasks.lmms.run import current_run
+
+        date_id = getattr(self, "date_id", None)
+        config = getattr(self, "general_config_tracker", None)
+        name = getattr(config, "model_name_sanitized", None)
+        base = getattr(self, "output_path", None)
+        if isinstance(date_id, str) and isinstance(name, str) and base:
+            folder = Path(base) / name
+            if (folder / f"{date_id}_results.json").is_file():  # lmms-eval saved it
+                current_run().adopt_run_id(date_id, folder)
+        return out
+
+    setattr(save_results_aggregated, RUN_ID_MARK, True)
+    EvaluationTracker.save_results_aggregated = save_results_aggregated
+    return True
+
+
 def register_tasks() -> list:
     """The `lmms_eval.models` entry point: adds the tasks and completes the groups' standard
     errors (see the module doc); registers no model."""

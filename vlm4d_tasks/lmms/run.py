@@ -71,6 +71,7 @@ class Run:
         self.args = args
         self.rows: dict[str, dict[str, Any]] = {}  # table row -> uid -> ScoredItem
         self.stamp: str | None = None
+        self.folder: Path | None = None  # where its files are, once written
         self.judge_batches: list[dict[str, Any]] = []  # Grading.to_dict() of each batch
         self._verdicts: dict[tuple, Any] = {}  # (judge config, uid, question+answer sha) -> item
         self._panels: dict[Any, Any] = {}  # judge config -> pipeline.JudgePanel
@@ -172,22 +173,44 @@ class Run:
 
     def write(self, folder: Path) -> None:
         """`<stamp>_vlm4d_table.md` and `<stamp>_vlm4d_score.json` in `folder`, named like
-        lmms-eval's `<stamp>_results.json` so that a run's files sort together (`vlm4d eval`
-        renames them to lmms-eval's own stamp once the run is done: aggregation cannot see
-        it); the table says under its title which protocol its rows used."""
+        lmms-eval's `<stamp>_results.json` so that a run's files sort together (aggregation
+        cannot see lmms-eval's stamp: they are renamed to it when lmms-eval saves,
+        `plugin.install_run_id`); the table says under its title which protocol its rows used."""
         from vlm4d_tasks.lmms.protocol import markdown_line
         from vlm4d_tasks.metric.pipeline import score_json, score_markdown
 
         if self.stamp is None:
             from lmms_eval.utils import get_datetime_str
 
+            from vlm4d_tasks.lmms.plugin import install_run_id
+
+            # lmms-eval saves its results after the aggregation: the stamp is provisional
+            # until that save gives the run's id (`adopt_run_id`).
+            install_run_id()
             self.stamp = get_datetime_str(timezone=getattr(self.args, "timezone", None) or "UTC")
         score = self.document()
         folder.mkdir(parents=True, exist_ok=True)
-        base = folder / f"{self.stamp}_{RUN_FILES}"
+        self.folder = folder
         table = score_markdown(score, note=markdown_line(score["run"]["protocol"]))
-        Path(f"{base}_table.md").write_text(table, encoding="utf-8")
-        Path(f"{base}_score.json").write_text(score_json(score), encoding="utf-8")
+        for kind, text in (("table.md", table), ("score.json", score_json(score))):
+            self.file(kind).write_text(text, encoding="utf-8")
+
+    def file(self, kind: str, stamp: str | None = None) -> Path:
+        """`<stamp>_vlm4d_<kind>` in the run's folder ("table.md" or "score.json")."""
+        return Path(self.folder) / f"{stamp or self.stamp}_{RUN_FILES}_{kind}"
+
+    def adopt_run_id(self, run_id: str, folder: Path) -> None:
+        """Rename this run's files to lmms-eval's run id once its results file has it (the
+        `date_id` of `<folder>/<run_id>_results.json`), so that all of a run's files share
+        one prefix; a run whose files are elsewhere, or not written, is left alone."""
+        if self.folder is None or self.stamp is None or self.stamp == run_id:
+            return
+        if Path(self.folder).resolve() != Path(folder).resolve():
+            return
+        for kind in ("table.md", "score.json"):
+            if self.file(kind).is_file() and not self.file(kind, run_id).exists():
+                self.file(kind).rename(self.file(kind, run_id))
+        self.stamp = run_id
 
     def close(self) -> None:
         for panel in self._panels.values():

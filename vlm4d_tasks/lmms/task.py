@@ -103,6 +103,10 @@ def doc_to_no_visual(doc: Mapping[str, Any]) -> list:
     return []
 
 
+# Read by `vlm4d eval`'s preflight, which checks the videos only of tasks that read them.
+doc_to_no_visual.reads_video = False
+
+
 def frame_policy(lmms_eval_specific_kwargs: Mapping[str, Any] | None = None):
     """The run's frame setting: N frames (`uniform(N)`), or a published one (`32frame`, `1fps`)."""
     from vlm4d_tasks.lmms.protocol import frame_setting
