@@ -19,7 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-RESPONSE_SECTION = re.compile(r"<<<RESPONSE\n(.*?)\nRESPONSE>>>", re.S)
+# the response block of our judge prompt: its markers carry a tag the response cannot contain
+RESPONSE_SECTION = re.compile(r"^<<<RESPONSE ([0-9a-f]{16})\n(.*?)\nRESPONSE \1>>>$", re.S | re.M)
 TEST_ANSWER = re.compile(r"\b(?:my answer is|Answer:) ([A-D])\b")
 OPTION_LINE = re.compile(r"^([A-D]): (.*)$", re.M)
 
@@ -38,6 +39,9 @@ class Action:
     # the connection left open). 0 never stalls.
     stall_after: float = 0.0
     usage: tuple[int, int] = (100, 20)
+    # False: no Content-Length; the body ends when the connection closes (HTTP/1.0), so only
+    # a client that counts the bytes it reads knows how long it is.
+    send_length: bool = True
 
 
 class RecordedHeaders(dict):
@@ -69,7 +73,7 @@ def prompt_of(body: dict) -> str:
 def response_section(prompt: str) -> str:
     match = RESPONSE_SECTION.search(prompt)
     assert match, "the judge prompt has no response section"
-    return match.group(1)
+    return match.group(2)
 
 
 def good_verdict(body: dict) -> str:
@@ -159,7 +163,8 @@ class ScriptedChatServer:
                     try:
                         self.send_response(action.status)
                         self.send_header("Content-Type", "application/json")
-                        self.send_header("Content-Length", str(len(payload)))
+                        if action.send_length:
+                            self.send_header("Content-Length", str(len(payload)))
                         for key, value in action.headers.items():
                             self.send_header(key, value)
                         if action.trickle:
@@ -168,7 +173,8 @@ class ScriptedChatServer:
                             self._headers_buffer = []
                         else:
                             self.end_headers()
-                            self.wfile.write(payload)
+                            for at in range(0, len(payload), 1 << 20):  # a big body in pieces
+                                self.wfile.write(payload[at : at + (1 << 20)])
                     except (BrokenPipeError, ConnectionResetError):
                         with server._lock:
                             server.aborted += 1  # the client gave up (timeout)

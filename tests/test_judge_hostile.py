@@ -218,8 +218,9 @@ def test_redact_hides_every_kind_of_secret(monkeypatch):
     out = redact(text)
     for secret in secrets:
         assert secret not in out, secret
-    assert out.count("[REDACTED]") == 9
-    assert "api-version=2024-06-01" in out and "host.example/v1" in out
+    # every query value of a URL is hidden, whatever its name (issue 23)
+    assert out.count("[REDACTED]") == 10
+    assert "api-version=[REDACTED]" in out and "host.example/v1" in out
     assert redact(out) == out  # idempotent
     # what the judge normally says is left alone, and so are placeholder keys like "EMPTY"
     for harmless in ['{"extracted_answer": "B: right", "correct": false}', "total_tokens=120",
@@ -232,13 +233,13 @@ def test_settings_hide_credentials_and_name_the_endpoint():
         model="m",
         base_url="https://alice:pw-secret-42@Example.COM:8443/v1/?api_key=k-secret-42&api-version=1",
     )
-    assert s.endpoint == "https://example.com:8443/v1?api-version=1"
+    assert s.endpoint == "https://example.com:8443/v1"  # no query: any value may be a token
     assert s.url == "https://Example.COM:8443/v1/chat/completions?api_key=k-secret-42&api-version=1"
     assert s.authorization() == "Basic " + base64.b64encode(b"alice:pw-secret-42").decode()
     for shown in (repr(s), str(s), redact(s.base_url)):
         assert "pw-secret-42" not in shown and "k-secret-42" not in shown
     assert public_url("http://u:p@h/v1/chat/completions/?token=t&x=1") == (
-        "http://h/v1/chat/completions?x=1"
+        "http://h/v1/chat/completions"
     )
     with pytest.raises(JudgeConfigError) as err:
         JudgeSettings(model="m", base_url="ftp://bob:hunter2-secret@host/v1")
@@ -286,7 +287,7 @@ def test_http_log_lines_are_redacted(caplog):
         assert Judge(s).judge(make_items(1)[0]).resolved
         assert server.paths == ["/v1/chat/completions?api_key=query-secret-42&x=1"]  # sent
     assert "query-secret-42" not in caplog.text
-    assert "/v1/chat/completions?api_key=[REDACTED]&x=1" in caplog.text  # logged, redacted
+    assert "/v1/chat/completions?api_key=[REDACTED]&x=[REDACTED]" in caplog.text  # redacted
 
 
 def test_401_that_echoes_the_key_is_redacted():
@@ -348,12 +349,18 @@ def _fix_named(message: str, path) -> None:
     assert "fix: delete" in message and "VLM4D_CACHE_DIR" in message
 
 
+def _not_a_cache(message: str, path) -> None:
+    """Not known to be a cache of ours: another path is asked for, nothing said of deleting."""
+    assert str(path) in message and "not a vlm4d judge cache" in message
+    assert "fix: pass another path" in message and "delete" not in message
+
+
 def test_corrupt_cache_file_is_a_clear_error(tmp_path):
     path = tmp_path / "judge.sqlite"
     path.write_bytes(b"this is not a database\n" * 200)
-    with pytest.raises(JudgeCacheError, match="not a usable SQLite file") as err:
+    with pytest.raises(JudgeCacheError, match="is not a SQLite file") as err:
         JudgeCache(path)
-    _fix_named(str(err.value), path)
+    _not_a_cache(str(err.value), path)
 
 
 def test_directory_in_place_of_the_cache_is_a_clear_error(tmp_path):
@@ -361,7 +368,7 @@ def test_directory_in_place_of_the_cache_is_a_clear_error(tmp_path):
     path.mkdir()
     with pytest.raises(JudgeCacheError, match="is a directory") as err:
         JudgeCache(path)
-    _fix_named(str(err.value), path)
+    _not_a_cache(str(err.value), path)
     blocker = tmp_path / "file"
     blocker.write_text("x")
     with pytest.raises(JudgeCacheError, match="cannot create its folder"):

@@ -210,7 +210,7 @@ def test_unusable_cache_is_a_clear_error(tmp_path, answers, kind):
         result = vlm4d("score", *answers, "--judge", "llm", "--no-progress",
                        env=judge_env(server, tmp_path))  # fmt: skip
         assert server.requests == []
-    assert_error(result, "score", f"judge cache {cache}: ", "fix: delete", "VLM4D_CACHE_DIR")
+    assert_error(result, "score", f"judge cache {cache}: ", "fix: pass another", "VLM4D_CACHE_DIR")
 
 
 # --- 5: tracebacks that are errors now ------------------------------------------------------------

@@ -46,13 +46,18 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
-def _positive_seconds(text: str) -> float:
+def _judge_seconds(text: str) -> float:
+    """A judge deadline: above 0, at most `judge.MAX_TIMEOUT` (NaN and inf fail too)."""
+    from vlm4d_tasks.metric.judge import MAX_TIMEOUT
+
     try:
         value = float(text)
     except ValueError:
         value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {text!r}")
+    if not (math.isfinite(value) and 0 < value <= MAX_TIMEOUT):
+        raise argparse.ArgumentTypeError(
+            f"expected a number of seconds above 0 and at most {MAX_TIMEOUT:g}, got {text!r}"
+        )
     return value
 
 
@@ -139,7 +144,7 @@ def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--judge-timeout",
-        type=_positive_seconds,
+        type=_judge_seconds,
         metavar="SECONDS",
         help="total deadline of one request: connect, send and every read "
         "(default: $VLM4D_JUDGE_TIMEOUT, else 60)",

@@ -32,9 +32,10 @@ from __future__ import annotations
 import base64
 import email.utils
 import functools
+import hashlib
+import itertools
 import json
 import logging
-import math
 import os
 import random
 import re
@@ -44,7 +45,7 @@ import threading
 import time
 import urllib.parse
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from datetime import timezone
@@ -100,6 +101,10 @@ log = logging.getLogger(__name__)
 # `temperature` and count hidden reasoning in `max_completion_tokens`, so they get more room.
 _REASONING_MODEL = re.compile(r"^(?:[\w.-]+/)*(?:o\d+(?:[-_.].*)?|gpt-5(?:[-_.].*)?)$", re.I)
 STANDARD_MAX_TOKENS = 256
+# The longest total deadline of one request, in seconds. A reasoning model's longest verdict
+# (REASONING_MAX_TOKENS) takes minutes; an hour is far beyond any answer worth waiting for,
+# and keeps the deadline a number the clock can wait on (1e20 s overflows time_t).
+MAX_TIMEOUT = 3600.0
 REASONING_MAX_TOKENS = 4096
 
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
@@ -111,24 +116,29 @@ DEADLINE_EXCEEDED = "deadline exceeded"
 CONNECTION_FAILED = "connection failed"
 MALFORMED_REPLY = "malformed reply"
 CIRCUIT_OPEN = "circuit open"
+REPLY_TOO_LARGE = "reply too large"  # above MAX_REPLY_BYTES, on the wire or inflated
+REDIRECT_REFUSED = "redirect refused"  # to another scheme, host or port
 
 
 # --- secrets -------------------------------------------------------------------------------
 
 REDACTED = "[REDACTED]"
 # Literal keys shorter than this are not hidden: local servers take "EMPTY" or "none", and
-# replacing every such word would garble each message without protecting anything.
+# replacing every such word would garble each message without protecting anything. (URL
+# credentials of any length are still cut out of URLs by the patterns and `public_url`.)
 MIN_SECRET_LENGTH = 8
 _SECRET_ENV = (ENV_API_KEY, ENV_API_KEY_2)
 _SECRET_NAMES = (
     r"api[_-]?key|apikey|key|token|access[_-]?token|auth|secret|client[_-]?secret|password"
     r"|passwd|pass|sig|signature|code"
 )
-_SECRET_PARAM_NAME = re.compile(rf"^(?:{_SECRET_NAMES})$", re.I)
+# A URL in running text: a short scheme, then up to whitespace, a quote or an angle bracket.
+# Matched whole (no backtracking into it) and cleaned by `_hide_url`, so that redaction stays
+# linear in the text whatever it holds (a response file's texts pass through it too).
+_URL = re.compile(r"\b([a-z][a-z0-9+.-]{0,30}://)([^\s\"'<>]*)", re.I)
+_QUERY_VALUE = re.compile(r"([?#&;])([^=&;#?]*=)?([^&;#?]*)")
 _SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    # URL userinfo: https://user:pass@host -> https://[REDACTED]@host
-    (re.compile(r"(\b[a-z][a-z0-9+.-]*://)[^/\s@?#\"'<>]+@", re.I), rf"\1{REDACTED}@"),
-    # key-like query parameters: ?api_key=..., &token=..., &sig=...
+    # key-like query parameters outside a full URL: "GET /v1?api_key=...", &token=..., &sig=...
     (re.compile(rf"([?&;](?:{_SECRET_NAMES})=)[^&#;\s\"'<>]+", re.I), rf"\1{REDACTED}"),
     # an Authorization header value, echoed: "Bearer <token>", "Basic <base64>"
     (re.compile(r"(\b(?:Bearer|Basic|Token)\s+)[A-Za-z0-9._~+/=-]{4,}", re.I), rf"\1{REDACTED}"),
@@ -150,24 +160,101 @@ _registered_lock = threading.Lock()
 
 def register_secret(value: str | None) -> None:
     """Remember a secret (an API key given in code or read from a variable named on the
-    command line) so that `redact` hides it from then on, in this process."""
+    command line, a judge URL's credentials) so that `redact` hides it from then on, in this
+    process, as given and in its percent-encoded and percent-decoded forms."""
     if value and len(value) >= MIN_SECRET_LENGTH:
         with _registered_lock:
             _registered.add(value)
 
 
-def _literal_secrets() -> list[str]:
+def url_secrets(url: str) -> list[str]:
+    """Every credential a judge URL carries, as written and percent-decoded: its userinfo
+    (user, password, both, and the Basic token made of them) and every query and fragment
+    value, whatever its name.
+
+    Read by hand, not with urlsplit: a password with an unencoded "/", "?" or "#" moves
+    urlsplit's idea of the host into the password, and the rest of the password into the path.
+    Here the userinfo is everything between "://" and the LAST "@"."""
+    text = url.strip()
+    rest = text.partition("://")[2] or text
+    userinfo, at, after = rest.rpartition("@")
+    found: set[str] = set()
+    if at:
+        user, _, password = userinfo.partition(":")
+        plain = [urllib.parse.unquote(user), urllib.parse.unquote(password)]
+        basic = base64.b64encode(f"{plain[0]}:{plain[1]}".encode()).decode("ascii")
+        found.update((userinfo, user, password, *plain, f"{plain[0]}:{plain[1]}", basic))
+    else:
+        after = rest
+    for mark in "?#":
+        if mark in after:
+            after = after[after.index(mark) :]
+            break
+    else:
+        after = ""
+    for piece in re.split(r"[?#&;]", after):
+        value = piece.partition("=")[2] if "=" in piece else piece
+        found.update((value, urllib.parse.unquote(value), urllib.parse.unquote_plus(value)))
+    return sorted(s for s in found if s)
+
+
+def _forms(secret: str) -> set[str]:
+    """The ways an echo may spell a secret: as given, percent-encoded (strictly, as a form,
+    or keeping "/"), percent-decoded, and escaped in a JSON string."""
+    out = {secret, urllib.parse.unquote(secret), urllib.parse.unquote_plus(secret)}
+    for s in list(out):
+        out.update(
+            (
+                urllib.parse.quote(s, safe=""),
+                urllib.parse.quote_plus(s, safe=""),
+                urllib.parse.quote(s),
+                json.dumps(s)[1:-1],
+                json.dumps(s, ensure_ascii=False)[1:-1],
+            )
+        )
+    return out
+
+
+@functools.lru_cache(maxsize=64)
+def _expanded(secrets: frozenset[str]) -> tuple[str, ...]:
+    found: set[str] = set()
+    for secret in secrets:
+        found.update(_forms(secret))
+    # longest first: a secret that contains another is replaced whole
+    return tuple(sorted((s for s in found if len(s) >= MIN_SECRET_LENGTH), key=len, reverse=True))
+
+
+def _literal_secrets() -> tuple[str, ...]:
     with _registered_lock:
         found = set(_registered)
     found.update(os.environ.get(name) or "" for name in _SECRET_ENV)
-    found.update(urllib.parse.quote(s, safe="") for s in list(found))
-    return sorted((s for s in found if len(s) >= MIN_SECRET_LENGTH), key=len, reverse=True)
+    found.discard("")
+    return _expanded(frozenset(found))
+
+
+def _hide_value(m: re.Match[str]) -> str:
+    return f"{m.group(1)}{m.group(2) or ''}{REDACTED if m.group(3) else ''}"
+
+
+def _hide_url(match: re.Match[str]) -> str:
+    """A URL without its userinfo (everything up to its LAST "@", so that a password with an
+    unencoded "/", "?" or "#" goes whole) and without any query or fragment value, whatever
+    its name: https://u:p@host/v1?api-version=1&sig=x -> https://[REDACTED]@host/v1?
+    api-version=[REDACTED]&sig=[REDACTED]."""
+    scheme, rest = match.groups()
+    userinfo, at, rest = rest.rpartition("@")
+    cut = min((i for i in (rest.find("?"), rest.find("#")) if i >= 0), default=-1)
+    if cut >= 0:
+        rest = rest[:cut] + _QUERY_VALUE.sub(_hide_value, rest[cut:])
+    return scheme + (f"{REDACTED}@" if at else "") + rest
 
 
 def _redact_with(text: object, secrets: Sequence[str]) -> str:
     out = str(text)
     for secret in secrets:
-        out = out.replace(secret, REDACTED)
+        if secret in out:
+            out = out.replace(secret, REDACTED)
+    out = _URL.sub(_hide_url, out)
     for pattern, replacement in _SECRET_PATTERNS:
         out = pattern.sub(replacement, out)
     return out
@@ -175,8 +262,9 @@ def _redact_with(text: object, secrets: Sequence[str]) -> str:
 
 def redact(text: object) -> str:
     """`text` with every secret replaced by [REDACTED]: the judge's API keys (from its
-    variables and every key it was given), Bearer/Basic tokens, sk-... keys, URL userinfo and
-    key-like query parameters. The one redaction step for every message, log line,
+    variables and every key it was given), its URLs' credentials and query values (each in
+    its encoded and decoded forms), Bearer/Basic tokens, sk-... keys, and in any URL the
+    userinfo and every query value. The one redaction step for every message, log line,
     exception text and file of the judge and score path."""
     return _redact_with(text, _literal_secrets())
 
@@ -206,21 +294,24 @@ def redact_data(data: Any) -> Any:
 
 
 def public_url(url: str) -> str:
-    """`url` without credentials: no userinfo, no key-like query parameters (others stay,
-    e.g. an Azure `api-version`), no trailing slash. Used to name and key an endpoint."""
+    """`url` without credentials: no userinfo, no query (any value may be a token, whatever
+    its name: api_token, subscription-key, X-Amz-Signature...), no fragment, no trailing
+    slash. Used to name and key an endpoint: a rotated token is the same judge."""
     parts = urllib.parse.urlsplit(url.strip())
     host = (parts.hostname or "").lower()
     if ":" in host:  # IPv6
         host = f"[{host}]"
     netloc = host + (f":{parts.port}" if parts.port else "")
-    query = [
-        (k, v)
-        for k, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-        if not _SECRET_PARAM_NAME.match(k)
-    ]
-    return urllib.parse.urlunsplit(
-        (parts.scheme.lower(), netloc, parts.path.rstrip("/"), urllib.parse.urlencode(query), "")
-    )
+    return urllib.parse.urlunsplit((parts.scheme.lower(), netloc, parts.path.rstrip("/"), "", ""))
+
+
+def _shown_url(url: str) -> str:
+    """`url` as an error message may show it: `redact`, and a userinfo without a scheme in
+    front ("alice:pw@host") cut too (redact only knows URLs by their scheme)."""
+    text = url.strip()
+    if "://" not in text and "@" in text:
+        text = f"{REDACTED}@{text.rpartition('@')[2]}"
+    return redact(text)
 
 
 def is_reasoning_model(model: str) -> bool:
@@ -302,10 +393,14 @@ class JudgeSettings:
         def bad(name: str, value: object, want: str) -> JudgeConfigError:
             return JudgeConfigError(f"judge setting {name}={value!r}: must be {want}")
 
-        if not (isinstance(self.timeout, (int, float)) and math.isfinite(self.timeout)):
-            raise bad("timeout", self.timeout, "a number of seconds above 0")
-        if self.timeout <= 0:
-            raise bad("timeout", self.timeout, "a number of seconds above 0")
+        number = isinstance(self.timeout, (int, float)) and not isinstance(self.timeout, bool)
+        if not (number and 0 < self.timeout <= MAX_TIMEOUT):  # NaN fails too
+            raise bad(
+                "timeout",
+                self.timeout,
+                f"a number of seconds above 0, at most {MAX_TIMEOUT:g}; fix: pass "
+                "--judge-timeout or set VLM4D_JUDGE_TIMEOUT to such a number",
+            )
         if self.max_retries < 0:
             raise bad("max_retries", self.max_retries, "0 or more")
         if self.concurrency < 1:
@@ -315,8 +410,20 @@ class JudgeSettings:
         if self.prompt not in JUDGE_PROMPTS:
             raise bad("prompt", self.prompt, f"one of {', '.join(JUDGE_PROMPTS)}")
         register_secret(self.api_key)
-        parts = urllib.parse.urlsplit(self.base_url)
-        register_secret(parts.password)
+        # Before anything can print the URL: its credentials and query values, in every form.
+        for secret in url_secrets(self.base_url):
+            register_secret(secret)
+        parts = urllib.parse.urlsplit(self.base_url.strip())
+        shown = _shown_url(self.base_url)
+        if "@" in parts.path + parts.query + parts.fragment:
+            # urlsplit took the host from inside the credentials: "https://alice:12/x@host"
+            # would send the request (and the key) to host "alice", port 12.
+            raise JudgeConfigError(
+                f"judge base URL {shown!r} has an '@' after its host: a user name or password "
+                "with an unencoded '/', '?' or '#'; fix: percent-encode them in the URL "
+                f"(/ as %2F, ? as %3F, # as %23, @ as %40), or pass the key in {ENV_API_KEY} "
+                "(or the variable --judge-api-key-env names)"
+            )
         try:
             usable = parts.scheme in ("http", "https") and bool(parts.hostname)
             parts.port  # noqa: B018 - raises ValueError on a port that is not a number
@@ -324,13 +431,10 @@ class JudgeSettings:
             usable = False
         if not usable:
             raise JudgeConfigError(
-                f"judge base URL {redact(self.base_url)!r} is not an http:// or https:// URL "
+                f"judge base URL {shown!r} is not an http:// or https:// URL "
                 f"with a host; fix: pass --judge-base-url or set {ENV_BASE_URL}, e.g. "
                 "http://127.0.0.1:8000/v1"
             )
-        for name, value in urllib.parse.parse_qsl(parts.query):
-            if _SECRET_PARAM_NAME.match(name):
-                register_secret(value)
 
     def __repr__(self) -> str:
         return f"JudgeSettings(model={self.model!r}, endpoint={self.endpoint!r}, ...)"
@@ -370,12 +474,10 @@ class JudgeSettings:
 
     @property
     def endpoint(self) -> str:
-        """The base URL without credentials: how the endpoint is named in messages and files,
-        and part of the cache key (two servers with one model name are two judges)."""
-        url = public_url(self.url)
-        base, query = url.partition("?")[::2]
-        base = base.removesuffix("/chat/completions")
-        return f"{base}?{query}" if query else base
+        """The base URL without credentials or query (`public_url`): how the endpoint is
+        named in messages and files, and part of the cache key (two servers with one model
+        name are two judges)."""
+        return public_url(self.url).removesuffix("/chat/completions")
 
     def client_target(self) -> tuple[str, dict[str, str]]:
         """`url` as the openai client takes it: the base URL (it appends /chat/completions)
@@ -413,8 +515,29 @@ class JudgeItem:
     answer_text: str
 
 
+def response_boundary(*texts: str) -> str:
+    """The tag of the response block's markers: 16 hex digits of a sha256 of `texts` (all
+    the prompt's fields), that none of them contains.
+
+    A fixed end marker can be written by the response itself ("RESPONSE>>>" and a fake grader
+    note after it) and what follows would read as outside the block. A tag derived from the
+    texts cannot be in them except by a hash collision (checked: the counter moves on), and
+    stays deterministic: the same inputs give byte-identical prompts, hence the same cache
+    keys."""
+    joined = "\0".join(texts)
+    for n in itertools.count():
+        tag = hashlib.sha256(f"{n}\0{joined}".encode()).hexdigest()[:16]
+        if not any(tag in text for text in texts):
+            return tag
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def build_prompt(item: JudgeItem, style: str = "vlm4d") -> str:
-    """The user message for `item` under the judge prompt `style` (see JUDGE_PROMPTS)."""
+    """The user message for `item` under the judge prompt `style` (see JUDGE_PROMPTS).
+
+    Ours fences the response with `response_boundary` markers. The official one is sent as the
+    official code built it (its promise: byte for byte): it has no block for a response to
+    close, the response being the end of the message."""
     from vlm4d_tasks.templating import render
 
     if style == "official":
@@ -426,14 +549,18 @@ def build_prompt(item: JudgeItem, style: str = "vlm4d") -> str:
             response=item.response,
             answer_text=item.answer_text,
         )
+    options = [(letter, str(text)) for letter, text in zip(LETTERS, item.options)]
+    fields = (item.question, *(text for _, text in options), str(item.response),
+              item.answer_letter, item.answer_text)  # fmt: skip
     return render(
         __package__,
         PROMPT_TEMPLATE,
         question=item.question,
-        options=[(letter, str(text)) for letter, text in zip(LETTERS, item.options)],
+        options=options,
         response=item.response,
         answer_letter=item.answer_letter,
         answer_text=item.answer_text,
+        boundary=response_boundary(*fields),
     )
 
 
@@ -447,7 +574,11 @@ class JudgeReply:
     judge_correct: bool | None  # what the judge said; correctness is recomputed from `letter`
 
 
-_THINK = re.compile(r"<think>.*?</think>", re.S | re.I)
+_THINK_TAG = re.compile(r"<(/?)think>", re.I)
+# JSON nested deeper than this is no verdict ({"extracted_answer": ..., "correct": ...} is one
+# level; a wrapper or two around it is fine). Deeper spans are skipped unparsed: json's
+# decoder recurses per level, and '{"a":' * 2000 would raise RecursionError.
+MAX_JSON_DEPTH = 32
 _FENCE = re.compile(r"```(?:json|JSON)?")
 _NO_VALID = re.compile(r"no\s+valid\s+answer", re.I)
 _LEADING_LETTER = re.compile(r"^\s*[\"'(\[*]*\s*([A-D])\s*(?:[\])*\"']*\s*(?:[:.)\-]|$))")
@@ -466,17 +597,87 @@ def _as_bool(value: object) -> bool | None:
     return None
 
 
-def _json_objects(text: str) -> list[dict]:
-    decoder = json.JSONDecoder()
-    found = []
-    for match in re.finditer(r"\{", text):
+def _strip_think(text: str) -> str:
+    """`text` without its <think>...</think> blocks (any case): each from an opening tag to
+    the first closing tag after it; an opening tag never closed stays, with what follows.
+
+    One pass over the tags: the regex `<think>.*?</think>` rescans the rest of the text from
+    every unclosed opening tag (quadratic: a 280 KB reply of opening tags took 37 s)."""
+    out: list[str] = []
+    kept, opened = 0, -1  # kept: where the text not yet copied starts; opened: an open tag
+    for tag in _THINK_TAG.finditer(text):
+        if not tag.group(1):
+            if opened < 0:
+                opened = tag.start()
+        elif opened >= 0:
+            out.append(text[kept:opened])
+            kept, opened = tag.end(), -1
+    out.append(text[kept:])
+    return "".join(out)
+
+
+_JSON_MARK = re.compile(r'\{+|[}"\\]')  # a run of "{" is one match: pushed at once
+
+
+def _brace_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each balanced {...} span of `text` not inside another one, in order,
+    leaving out spans nested deeper than MAX_JSON_DEPTH. Quotes count inside braces only (a
+    JSON string may hold a brace; prose around it may hold a lone quote).
+
+    One pass over the braces, quotes and backslashes: linear. (Trying json's raw_decode at
+    every "{", as before, rescanned the rest of the text each time: quadratic.)"""
+    spans: list[tuple[int, int]] = []
+    starts: list[int] = []  # positions of the "{" not yet closed
+    deepest: list[int] = []  # per open "{": the deepest level reached inside it
+    in_string, escaped_at = False, -1  # escaped_at: the position a backslash escapes
+    for match in _JSON_MARK.finditer(text):
+        at = match.start()
+        char = text[at]
+        if in_string:
+            if char == "{" or at == escaped_at:
+                continue  # text, or an escaped quote or backslash
+            if char == "\\":
+                escaped_at = at + 1
+            elif char == '"':
+                in_string = False
+        elif char == "{":
+            level, end = len(starts), match.end()
+            starts.extend(range(at, end))
+            deepest.extend(range(level + 1, level + 1 + end - at))
+        elif char == '"':
+            in_string = bool(starts)
+        elif starts:  # "}"
+            start, inner = starts.pop(), deepest.pop()
+            if deepest and deepest[-1] < inner:
+                deepest[-1] = inner
+            while spans and spans[-1][0] > start:
+                spans.pop()  # inside this one: parsed with it
+            if inner - len(starts) <= MAX_JSON_DEPTH:
+                spans.append((start, at + 1))
+            if not starts:
+                in_string = False
+    return spans
+
+
+def _json_objects_last_first(text: str) -> Iterator[dict]:
+    """Every JSON object in `text`, nested ones included, the last to start first. Lazy: the
+    spans are parsed from the end, and the caller stops at the first verdict (a reply of
+    140,000 "{}" before its verdict parses one span, not 140,000)."""
+    for start, end in reversed(_brace_spans(text)):
         try:
-            obj, _ = decoder.raw_decode(text, match.start())
-        except json.JSONDecodeError:
+            obj = json.loads(text[start:end])
+        except (ValueError, RecursionError):
             continue
-        if isinstance(obj, dict):
-            found.append(obj)
-    return found
+        found: list[dict] = []
+        stack = [obj]  # depth-first, outer before inner, without recursion
+        while stack:
+            value = stack.pop()
+            if isinstance(value, dict):
+                found.append(value)
+                stack.extend(reversed(list(value.values())))
+            elif isinstance(value, list):
+                stack.extend(reversed(value))
+        yield from reversed(found)
 
 
 def _letter_of(extracted: str, options: Sequence[str]) -> str | None:
@@ -491,7 +692,11 @@ def _letter_of(extracted: str, options: Sequence[str]) -> str | None:
     hits = [L for L, o in zip(LETTERS, options) if same_text_key(o) == key]
     if len(hits) == 1:
         return hits[0]
-    raise MalformedReply(f"extracted answer {extracted!r} names no option")
+    # redacted before it is cut: a secret cut in two would pass redaction half by half
+    shown = repr(redact(text)[:200]) + (
+        f" (... {len(text):,} characters)" if len(text) > 200 else ""
+    )
+    raise MalformedReply(f"extracted answer {shown} names no option")
 
 
 def parse_reply(content: object, options: Sequence[str]) -> JudgeReply:
@@ -499,10 +704,10 @@ def parse_reply(content: object, options: Sequence[str]) -> JudgeReply:
     python-ish `extracted_answer: ...` line, or a bare "B: left" / "No Valid Answer"."""
     if not isinstance(content, str) or not content.strip():
         raise MalformedReply("empty reply")
-    text = _FENCE.sub("", _THINK.sub("", content)).strip()
+    text = _FENCE.sub("", _strip_think(content)).strip()
     extracted: str | None = None
     judge_correct: bool | None = None
-    for obj in reversed(_json_objects(text)):  # the last object is the final answer
+    for obj in _json_objects_last_first(text):  # the last object is the final answer
         lowered = {str(k).strip().lower(): v for k, v in obj.items()}
         value = next((lowered[k] for k in _ANSWER_KEYS if k in lowered), None)
         if value is None:
@@ -685,6 +890,97 @@ def _http_stack() -> tuple[Any, ssl.SSLContext]:
     return openai, httpx2.create_ssl_context()
 
 
+# A judge reply is one chat completion: a verdict of a few hundred bytes, or at most
+# REASONING_MAX_TOKENS (4,096) tokens of text, some 16 KB, in its JSON wrapper. 8 MiB is 500
+# times that, so no honest reply comes near it, and it bounds what one request may hold in
+# memory (times `concurrency`) whatever an endpoint sends: counted on the wire and again
+# after gzip/deflate, so a small body that inflates to 1 GB is cut at 8 MiB, never read whole.
+MAX_REPLY_BYTES = 8 * 1024 * 1024
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(url: Any) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of an httpx URL, the port filled in for the scheme's default."""
+    scheme = url.scheme.lower()
+    return scheme, url.host.lower(), url.port or _DEFAULT_PORTS.get(scheme)
+
+
+@functools.lru_cache(maxsize=1)
+def _capped_stream_type() -> type:
+    """The body stream `_Exchange` puts in place of httpx's (made on first use: httpx2 is
+    imported lazily). It reads the raw body and inflates it itself, both under
+    MAX_REPLY_BYTES, so that every reader above it (the openai client's error path too,
+    which reads a 4xx/5xx body whole) sees a bounded body."""
+    import zlib
+
+    import httpx2
+
+    def too_large(what: str) -> _Rejected:
+        return _Rejected(
+            REPLY_TOO_LARGE,
+            f"the reply {what} more than {MAX_REPLY_BYTES // 2**20} MiB (the cap of one judge "
+            "reply): not read further",
+        )
+
+    class CappedStream(httpx2.SyncByteStream):
+        def __init__(self, stream: Any, encoding: str) -> None:
+            self._stream = stream
+            self._encoding = encoding
+            self._inflated = 0
+
+        def _room(self) -> int:
+            return MAX_REPLY_BYTES + 1 - self._inflated  # one byte over tells "too large"
+
+        def _count(self, piece: bytes) -> bytes:
+            self._inflated += len(piece)
+            if self._inflated > MAX_REPLY_BYTES:
+                raise too_large("inflates to" if self._encoding else "is")
+            return piece
+
+        def __iter__(self) -> Any:
+            wbits = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS}
+            inflate = (
+                zlib.decompressobj(wbits.get(self._encoding, zlib.MAX_WBITS))
+                if self._encoding
+                else None
+            )
+            received, first = 0, True
+            for chunk in self._stream:
+                received += len(chunk)
+                if received > MAX_REPLY_BYTES:
+                    raise too_large("sends")
+                if inflate is None:
+                    yield self._count(chunk)
+                    continue
+                data = chunk
+                while True:
+                    try:
+                        # at most what still fits: the output of one call is bounded too
+                        piece = inflate.decompress(data, self._room())
+                    except zlib.error as exc:
+                        if first and self._encoding == "deflate":
+                            # "deflate" is zlib-wrapped by the RFC, raw from some servers
+                            inflate, first = zlib.decompressobj(-zlib.MAX_WBITS), False
+                            continue
+                        raise _Rejected(
+                            MALFORMED_REPLY, f"the {self._encoding} body does not inflate: {exc}"
+                        ) from None
+                    first = False
+                    if not piece:
+                        break
+                    yield self._count(piece)
+                    data = inflate.unconsumed_tail
+            if inflate is not None:
+                tail = inflate.flush()
+                if tail:
+                    yield self._count(tail)
+
+        def close(self) -> None:
+            self._stream.close()
+
+    return CappedStream
+
+
 class _Exchange:
     """One request on its own HTTP client, so that its deadline can end it from another thread
     without touching other requests (a shared pool cannot tell which connection is whose).
@@ -703,8 +999,14 @@ class _Exchange:
         self._sockets: list[socket.socket] = []
         self._cancelled = False
         self._http = openai.DefaultHttpxClient(
-            verify=ssl_context, event_hooks={"request": [self._attach_trace]}
+            verify=ssl_context,
+            event_hooks={"request": [self._attach_trace], "response": [self._check_reply]},
         )
+        parts = urllib.parse.urlsplit(settings.url)
+        scheme = parts.scheme.lower()
+        self._origin = (scheme, (parts.hostname or "").lower(),
+                        parts.port or _DEFAULT_PORTS.get(scheme))  # fmt: skip
+        self._endpoint = settings.endpoint
         base, query = settings.client_target()
         self._client = openai.OpenAI(
             api_key=settings.api_key or "unused",  # never sent: see `headers`
@@ -720,6 +1022,54 @@ class _Exchange:
         authorization = settings.authorization()
         if authorization:
             self.headers["Authorization"] = authorization
+        # The encodings `_capped_stream_type` inflates under its cap (httpx would offer br
+        # and zstd too when their packages are installed).
+        self.headers["Accept-Encoding"] = "gzip, deflate"
+
+    def _check_reply(self, response: Any) -> None:
+        """Before any byte of the body is read: refuse a redirect to another origin, and put
+        the capped stream in place of httpx's.
+
+        The openai client follows redirects; one to another scheme, host or port would have
+        that host's verdicts cached under this endpoint (and the request re-sent there).
+        Redirects within the endpoint's own origin are followed."""
+        if response.has_redirect_location:
+            try:
+                target = response.request.url.join(response.headers["Location"])
+                origin = _origin(target)
+            except Exception:  # an unparseable Location: nowhere to go
+                origin = ("?", "?", None)
+            if origin != self._origin:
+                scheme, host, port = origin
+                raise _Rejected(
+                    REDIRECT_REFUSED,
+                    f"HTTP {response.status_code} to another host ({scheme}://{host}:{port}), "
+                    f"not followed: its verdicts would be cached under {self._endpoint}; fix: "
+                    "point the judge base URL at the endpoint that answers",
+                )
+        encodings = [
+            e.strip().lower()
+            for e in response.headers.get_list("content-encoding", split_commas=True)
+            if e.strip().lower() not in ("", "identity")
+        ]
+        if len(encodings) > 1 or (encodings and encodings[0] not in ("gzip", "x-gzip", "deflate")):
+            raise _Rejected(
+                MALFORMED_REPLY,
+                f"Content-Encoding {', '.join(encodings)!r}: only gzip or deflate are accepted "
+                "(as the request's Accept-Encoding said)",
+            )
+        declared = response.headers.get("content-length", "").strip()
+        if declared.isdigit() and int(declared) > MAX_REPLY_BYTES:
+            raise _Rejected(
+                REPLY_TOO_LARGE,
+                f"the reply declares {int(declared):,} bytes (Content-Length), more than "
+                f"{MAX_REPLY_BYTES // 2**20} MiB (the cap of one judge reply): not read",
+            )
+        response.stream = _capped_stream_type()(response.stream, encodings[0] if encodings else "")
+        # the body is inflated above: httpx must not decode it again
+        for name in ("content-encoding", "content-length"):
+            if name in response.headers:
+                del response.headers[name]
 
     def _attach_trace(self, request: Any) -> None:
         request.extensions["trace"] = self._trace
@@ -760,20 +1110,49 @@ def _shut(sock: socket.socket) -> None:
         pass
 
 
-def _post(settings: JudgeSettings, body: dict) -> tuple[str, dict]:
-    """One request under the total deadline `settings.timeout`; returns (message content,
-    usage) or raises _Retryable / _Rejected / MalformedReply / JudgeFatalError, all redacted."""
+def _read_reply(raw: bytes, options: Sequence[str]) -> tuple[object, dict, Any]:
+    """(message content, usage, JudgeReply or the MalformedReply of its content) of a 2xx
+    body; MalformedReply when the body is not a chat completion at all."""
+    # Read as JSON here, not as openai's typed model: that is built without validation, so a
+    # wrong-shaped body ('{}') passes and fails later as a stray TypeError / AttributeError.
+    try:
+        payload = json.loads(raw)
+        content = payload["choices"][0]["message"]["content"]
+    except (ValueError, KeyError, IndexError, TypeError, RecursionError):
+        # RecursionError: '[' * 100000 nests deeper than json's decoder recurses
+        shown = redact(raw.decode("utf-8", "replace"))[:200]  # redacted, then cut
+        raise MalformedReply(f"not a chat-completions reply: {shown!r}") from None
+    usage = payload.get("usage") if isinstance(payload, dict) else None
+    try:
+        reply: Any = parse_reply(content, options)
+    except MalformedReply as exc:
+        reply = exc  # the tokens of a malformed reply are still counted
+    return content, usage if isinstance(usage, dict) else {}, reply
+
+
+def _post(
+    settings: JudgeSettings, body: dict, options: Sequence[str] = ()
+) -> tuple[object, dict, Any]:
+    """One request, and the reading of its reply, under the total deadline `settings.timeout`
+    (a reply that takes long to parse is cut like one that takes long to arrive); returns
+    (message content, usage, JudgeReply or MalformedReply) or raises _Retryable / _Rejected /
+    MalformedReply / JudgeFatalError, all redacted."""
     openai, _ = _http_stack()
     exchange = _Exchange(settings)
     try:
-        raw = call_with_deadline(
-            lambda: exchange.send(body), settings.timeout, cancel=exchange.cancel
+        return call_with_deadline(
+            lambda: _read_reply(exchange.send(body), options),
+            settings.timeout,
+            cancel=exchange.cancel,
         )
+    except _Rejected as exc:  # from `_Exchange._check_reply` or the capped stream
+        raise _Rejected(exc.cause, redact(exc.detail)) from None
     except DeadlineExceeded as exc:
         raise _Retryable(DEADLINE_EXCEEDED, str(exc)) from None
     except openai.APIStatusError as exc:
         status = exc.status_code
-        detail = redact(exc.response.content.decode("utf-8", "replace")[:500]).strip()
+        # redacted, then cut: a secret cut in two would pass redaction half by half
+        detail = redact(exc.response.content.decode("utf-8", "replace"))[:500].strip()
         cause = f"HTTP {status}"
         if status in RETRYABLE_STATUS or status >= 500:
             retry_after = parse_retry_after(exc.response.headers.get("Retry-After"))
@@ -793,15 +1172,6 @@ def _post(settings: JudgeSettings, body: dict) -> tuple[str, dict]:
     except openai.APIConnectionError as exc:
         error = exc.__cause__ or exc
         raise _Retryable(CONNECTION_FAILED, redact(f"{type(error).__name__}: {error}")) from None
-    # Read as JSON here, not as openai's typed model: that is built without validation, so a
-    # wrong-shaped body ('{}') passes and fails later as a stray TypeError / AttributeError.
-    try:
-        payload = json.loads(raw)
-        content = payload["choices"][0]["message"]["content"]
-    except (ValueError, KeyError, IndexError, TypeError):
-        raise MalformedReply(redact(f"not a chat-completions reply: {raw[:200]!r}")) from None
-    usage = payload.get("usage") if isinstance(payload, dict) else None
-    return content, usage if isinstance(usage, dict) else {}
 
 
 # --- judging -------------------------------------------------------------------------------
@@ -932,10 +1302,11 @@ class Judge:
             body = request_body(self.settings, prompt, self._rules)
             requests += 1
             try:
-                content, usage = _post(self.settings, body)
+                content, usage, reply = _post(self.settings, body, options)
                 for i, n in enumerate(_tokens(usage)):
                     tokens[i] += n
-                reply = parse_reply(content, options)
+                if isinstance(reply, MalformedReply):
+                    raise reply
             except _Rejected as exc:
                 if exc.param and exc.param not in relearned and exc.param in body:
                     relearned.add(exc.param)
@@ -963,13 +1334,14 @@ class Judge:
                     self.endpoint,
                     model,
                     self._cache_text(prompt),
-                    CachedJudgment(content, verdict, *tokens),
+                    # redacted before it is stored: an endpoint may echo a key or a URL
+                    CachedJudgment(redact(content), verdict, *tokens),
                 )
             self._breaker.record(True)
             return JudgeOutcome(
                 key, model, True, reply.letter, reply.extracted_answer, reply.judge_correct,
                 requests=requests, prompt_tokens=tokens[0], completion_tokens=tokens[1],
-                total_tokens=tokens[2], raw_reply=content,
+                total_tokens=tokens[2], raw_reply=redact(content),
             )  # fmt: skip
         error = f"{cause}: unresolved after {requests} request(s)" + (
             f": {detail}" if detail else ""

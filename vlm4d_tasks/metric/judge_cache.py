@@ -10,9 +10,12 @@ run resumes where it stopped and several processes may share one cache file. Onl
 judgments are stored: an answer that stayed unresolved is asked again on the next run.
 
 Rows of caches written before the endpoint was part of the key (table `judgments`) are not
-read: which endpoint made them is unknown. A cache that cannot be used (not a SQLite file, a
-directory in its place, a row that is not a verdict) raises `JudgeCacheError`, which names
-the file and the fix; it never passes a bad row off as a verdict.
+read: which endpoint made them is unknown. A cache that cannot be used raises
+`JudgeCacheError`, which names the file and the fix; it never passes a bad row off as a
+verdict. A path that is not a vlm4d judge cache (a directory, a FIFO, a text file, any other
+file that is not SQLite, another program's SQLite database) is checked read-only before
+anything is written and left exactly as it is: the message asks for another path, never to
+delete it (it may be anyone's file). An empty file is taken as a new cache.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import stat
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,11 +73,61 @@ class CachedJudgment:
     total_tokens: int = 0
 
 
+SQLITE_HEADER = b"SQLite format 3\x00"
+_OLD_TABLE = "judgments"  # caches written before the endpoint was part of the key
+
+
 def _fix(path: Path) -> str:
+    """The fix for a vlm4d judge cache of ours that is damaged."""
     return (
         f"fix: delete {path} (it holds only cached judge verdicts: they are asked again) or "
         f"point {CACHE_ENV} (or --judge-cache) at another place"
     )
+
+
+def _not_a_cache(path: Path, why: str) -> JudgeCacheError:
+    """A path that is not a vlm4d judge cache: nothing says the file is ours to delete."""
+    return JudgeCacheError(
+        f"judge cache {path}: {why}, not a vlm4d judge cache; it is left as it is; fix: pass "
+        f"another path with --judge-cache (or VLM4D_JUDGE_CACHE), or point {CACHE_ENV} at "
+        "another folder"
+    )
+
+
+def _check_existing(path: Path) -> None:
+    """Raise unless `path` is absent, empty, or a SQLite file that is a vlm4d judge cache (or
+    holds no table yet). Reads only: a file of anyone else is left byte for byte as it was
+    (sqlite would otherwise write its table and WAL mode into another program's database)."""
+    try:
+        info = path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return  # a new cache (a folder in the way is reported when it is made)
+    except OSError as exc:
+        raise _not_a_cache(path, f"cannot be read ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise _not_a_cache(path, "is a directory")
+    if not stat.S_ISREG(info.st_mode):
+        raise _not_a_cache(path, "is not a regular file (a FIFO, a device or a socket)")
+    if info.st_size == 0:
+        return
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(len(SQLITE_HEADER))
+    except OSError as exc:
+        raise _not_a_cache(path, f"cannot be read ({exc.strerror or exc})") from None
+    if header != SQLITE_HEADER:
+        raise _not_a_cache(path, "is not a SQLite file")
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30.0)
+        try:
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise _not_a_cache(path, f"is not a readable SQLite database ({exc})") from None
+    if tables and not tables & {TABLE, _OLD_TABLE}:
+        names = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+        raise _not_a_cache(path, f"is a SQLite database of something else (tables: {names})")
 
 
 def check_verdict(verdict: object) -> str | None:
@@ -96,8 +150,7 @@ class JudgeCache:
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path is not None else default_cache_path()
         self._lock = threading.Lock()
-        if self.path.is_dir():
-            raise JudgeCacheError(f"judge cache {self.path}: is a directory; {_fix(self.path)}")
+        _check_existing(self.path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
