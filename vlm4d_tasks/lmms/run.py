@@ -3,8 +3,10 @@ and the files it writes next to lmms-eval's results.
 
 lmms-eval 0.7.3 gives aggregation functions no run id and no end-of-run hook, so the metric's
 aggregation (`vlm4d_tasks.lmms.metric`) asks `current_run(args)` for the run its `args` belongs
-to, and the run rewrites its table and score document as each task is aggregated. The scoring
-itself is `vlm4d_tasks.metric.pipeline`, the same as `vlm4d score`'s.
+to, and the run rewrites its table and score document as each task is aggregated; the files
+take lmms-eval's run id when it saves its results (`Run.adopt_run_id`, called from the hook
+`plugin.install_run_id`). The scoring itself is `vlm4d_tasks.metric.pipeline`, the same as
+`vlm4d score`'s.
 """
 
 from __future__ import annotations
