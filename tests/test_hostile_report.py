@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -272,3 +275,262 @@ def test_figures_draw_dollar_signs_as_text(tmp_path: Path):
     document = score_doc(names=("$\\nosuchcommand{x}$ $a_b$", "plain"))
     images = write_figures([document], tmp_path, progress=False)
     assert len(list(images)) >= 3 and all(Path(p).stat().st_size > 1000 for p in images)
+
+
+# --------------------------------------------------------------------------------------------
+# 8. Every field the report reads is checked: wrong type, negative, NaN, empty container
+
+
+def full_document() -> dict:
+    """A score document with every optional part the report reads: an LLM judge (hybrid)
+    with its statistics, an unresolved answer, reference labels (agreement), a stale entry,
+    the paired comparisons, the validity block and an lmms-eval run's metadata."""
+    from vlm4d_tasks.metric.grading import Grading, Mode
+    from vlm4d_tasks.metric.judge import judge_stats
+    from vlm4d_tasks.metric.responses import StaleKind, stale_summary
+
+    runs, models = [], {}
+    for skill, name in enumerate(("alpha", "beta")):
+        for variant in ("cot", "direct-output"):
+            model = f"{name} ({variant})"
+            for subset in ("real", "synthetic"):
+                records = _records(subset, 6)
+                # the last unresolved: the first outcome carries a chosen option's text
+                verdicts = [Verdict.chosen(r.uid, r.answer if (i + skill) % 3 else "B", "rule")
+                            for i, r in enumerate(records[:-1])]  # fmt: skip
+                verdicts.append(Verdict.unresolved(records[-1].uid, "judge:j", "HTTP 503",
+                                                   cause="HTTP 503"))  # fmt: skip
+                items = join(verdicts, records, {r.uid: i % 2 == 0 for i, r in
+                                                 enumerate(records)})  # fmt: skip
+                grading = Grading(Mode.HYBRID, verdicts, sent_to_llm=2,
+                                  judges=[judge_stats("judge-x", []).to_dict()])  # fmt: skip
+                run = run_entry(items, name=name, model=model, variant=variant, subset=subset,
+                                file=f"{subset}_mc_{variant}/{name}.json",
+                                grading=grading.to_dict(), resamples=RESAMPLES, seed=0)  # fmt: skip
+                run["stale"] = stale_summary({records[1].uid: (StaleKind.OPTIONS_REORDERED,)},
+                                             False)  # fmt: skip
+                runs.append(run)
+                models.setdefault(model, []).extend(items)
+    lmms_run = {
+        "model": "vlm4d_random", "model_args": "seed=0", "limit": 6, "seed": 0,
+        "protocol": {"rows": {"cot": "greedy"}, "decoding": {"greedy": {"temperature": 0}},
+                     "seed": {"lmms_eval": 0}, "model_frame_args": {"frames": 8}},
+        "dataset": {"folder": "no-such-dataset-folder",
+                    "annotations": {"files": [{"name": "real_mc.json", "sha256": "0" * 64}]}},
+    }  # fmt: skip
+    document = score_document(
+        runs, models, judge={"mode": "hybrid", "models": ["judge-x"], "prompt": "vlm4d"},
+        resamples=RESAMPLES, seed=0, run=lmms_run,
+    )  # fmt: skip
+    return json.loads(score_json(document))
+
+
+# Fields the report does not read: any value but NaN may stand there (NaN is refused anywhere,
+# since no output may inherit it).
+NOT_READ = re.compile(
+    r"^(format_version|annotations|summary\.(runs|n|no_valid_answer|unresolved"
+    r"|unresolved_causes|ground_truth_unmatched|stale|judges\.[^.]+\.(answers|unresolved_causes"
+    r"|tokens\.(prompt|completion|cached_total))))"
+    r"|^run\.(seed|protocol\.(decoding\.[^.]+\.|seed\.|model_frame_args\.))"
+    r"|\.unresolved_answers\[\d+\]\.decided_by|\.grading\.judges\[\d+\]\.(endpoint|answers"
+    r"|judged|unresolved_ids|unresolved_causes|tokens\.(prompt|completion|cached_total))"
+    r"|^comparisons\[\d+\]\.(videos|a_only|b_only|test|interval)"
+)
+# One field of each kind: list items after the first and the keys of maps (columns, groups,
+# models) repeat a shape already tried.
+MAPS = re.compile(r"(\.columns|\.by_category|\.by_perspective|^validity\.models|\.subsets"
+                  r"|\.by_kind|^summary\.judges)\.[^.\[]+")  # fmt: skip
+
+
+def _fields(value: Any, where: str = "") -> list[tuple[str, tuple]]:
+    """(printed path, key path) of every field, depth first."""
+    out = []
+    items = (value.items() if isinstance(value, dict)
+             else enumerate(value) if isinstance(value, list) else ())  # fmt: skip
+    for key, item in items:
+        path = f"{where}[{key}]" if isinstance(key, int) else (f"{where}.{key}" if where else key)
+        out.append((path, (key,)))
+        out += [(p, (key, *keys)) for p, keys in _fields(item, path)]
+    return out
+
+
+def _mutations(value: Any) -> list[tuple[str, Any]]:
+    """Wrong type, negative, NaN and the empty containers, each that differs in kind."""
+    out = [("NaN", float("nan"))]
+    if not isinstance(value, str):
+        out.append(("text", "x"))
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        out.append(("negative", -5))
+    elif not isinstance(value, str) or value:
+        out.append(("number", 7))
+    if not isinstance(value, dict):
+        out.append(("empty object", {}))
+    if not isinstance(value, list):
+        out.append(("empty list", []))
+    return out
+
+
+def test_every_field_the_report_reads_is_checked(tmp_path: Path, capsys: pytest.CaptureFixture):
+    from vlm4d_tasks.cli import main
+
+    document = full_document()
+    assert main(["report", _write(tmp_path / "ok.json", document), "--out",
+                 str(tmp_path / "ok"), "--no-progress", "--resamples", "20"]) == 0  # fmt: skip
+    capsys.readouterr()
+    seen, tried, failures, unread_fields = set(), 0, [], []
+    for path, keys in _fields(document):
+        shape = MAPS.sub(r"\1.*", re.sub(r"\[\d+\]", "[0]", path))
+        if shape in seen or re.search(r"\[[1-9]\d*\]", path):
+            continue
+        seen.add(shape)
+        parent = document
+        for key in keys[:-1]:
+            parent = parent[key]
+        original = parent[keys[-1]]
+        unread = NOT_READ.search(path) is not None
+        if unread:
+            unread_fields.append((parent, keys[-1]))
+        for kind, bad in _mutations(original):
+            if unread and kind != "NaN":
+                continue
+            parent[keys[-1]] = bad
+            score = _write(tmp_path / "bad.json", document)
+            code = main(["report", score, "--out", str(tmp_path / "out"), "--no-progress",
+                         "--resamples", "20"])  # fmt: skip
+            err = capsys.readouterr().err
+            parent[keys[-1]] = original
+            tried += 1
+            lines = err.strip().splitlines()
+            # the field, or for an item of a pair ([low, high]) the pair
+            named = path if path in err else re.sub(r"\[\d+\]$", "", path)
+            ok = (code == 2 and len(lines) == 1 and str(score) in lines[0]
+                      and (f": {named}" in lines[0] or f" {named}:" in lines[0])
+                      and "fix:" in lines[0])  # fmt: skip
+            if not ok:
+                failures.append(f"{path} = {kind}: exit {code}: {err.strip()[-300:]}")
+    assert not failures, "\n".join(failures)
+    # The fields said not to be read, all of them wrong at once: the report is still made.
+    for parent, key in unread_fields:
+        parent[key] = {}
+    out = tmp_path / "unread"
+    assert main(["report", _write(tmp_path / "unread.json", document), "--out", str(out),
+                 "--no-progress", "--resamples", "20"]) == 0  # fmt: skip
+    assert (out / "leaderboard.json").is_file()
+    assert tried > 400 and len(seen) > 150  # the walk reached the document's every part
+
+
+def _write(path: Path, document: dict) -> str:
+    # NaN written as Python's json writes it (what a hand edit or another tool may leave)
+    path.write_text(json.dumps(document, allow_nan=True), encoding="utf-8")
+    return str(path)
+
+
+@pytest.mark.parametrize(("field", "value", "named"), [
+    (("models", 0, "columns", "overall", "chance_corrected"), {}, "chance_corrected"),
+    (("runs", 0, "unresolved"), [], "runs[0].unresolved"),
+    (("bootstrap", "resamples"), -5, "bootstrap.resamples"),
+    (("runs", 0, "accuracy"), float("nan"), "runs[0].accuracy"),
+    (("runs", 0, "accuracy"), float("inf"), "runs[0].accuracy"),
+])  # fmt: skip
+def test_the_reported_cases_exit_2_naming_file_run_and_field(tmp_path, field, value, named):
+    """The cases of the issue, in a subprocess: exit 2 and one line with the file, the run
+    (for a run's field) and the field."""
+    document = full_document()
+    parent = document
+    for key in field[:-1]:
+        parent = parent[key]
+    parent[field[-1]] = value
+    score = _write(tmp_path / "s.json", document)
+    result = vlm4d("report", score, "--out", str(tmp_path / "out"), "--no-progress")
+    last = assert_clean_failure(result, score, named, "fix:")
+    if field[0] == "runs":
+        assert "run 'alpha (cot)' 'real'" in last
+    assert not (tmp_path / "out" / "leaderboard.json").exists()
+
+
+# --------------------------------------------------------------------------------------------
+# 9. Special files: a FIFO or a device as a score file fails at once
+
+
+@pytest.mark.parametrize("where", ["score file", "run folder", "probe labels"])
+def test_a_fifo_fails_at_once(tmp_path: Path, where: str):
+    """Nobody ever writes to the FIFO: reading it would block for good (the subprocess's
+    timeout would then fail the test); refused, it ends at once with exit 2 naming it."""
+    score = tmp_path / "scores.json"
+    score.write_text(score_json(score_doc(names=("m",))), encoding="utf-8")
+    extra: list[str] = []
+    if where == "score file":
+        fifo = tmp_path / "fifo.json"
+        runs = [str(fifo)]
+    elif where == "run folder":  # an lmms-eval output folder: its *_vlm4d_score.json are read
+        fifo = tmp_path / "results" / "run1_vlm4d_score.json"
+        fifo.parent.mkdir()
+        runs = [str(fifo.parent)]
+    else:
+        probe = tmp_path / "probe"
+        probe.mkdir()
+        (probe / "probe_records.jsonl").write_text("", encoding="utf-8")
+        fifo = probe / "probe_labels.json"
+        runs, extra = [str(score)], ["--probe", str(probe)]
+    os.mkfifo(fifo)
+    result = vlm4d("report", *runs, *extra, "--out", str(tmp_path / "out"), "--no-progress",
+                   timeout=60)  # fmt: skip
+    assert_clean_failure(result, str(fifo), "FIFO")
+
+
+def test_dev_zero_as_a_score_file_fails_at_once(tmp_path: Path):
+    result = vlm4d("report", "/dev/zero", "--out", str(tmp_path / "out"), timeout=60)
+    assert_clean_failure(result, "/dev/zero", "device")
+
+
+# --------------------------------------------------------------------------------------------
+# 17. The newcomer's view: help, what was written, no percentage of a handful
+
+
+def test_a_share_of_few_questions_is_given_as_counts():
+    from vlm4d_tasks.metric.figures import confusion_summary, direction_confusion
+    from vlm4d_tasks.metric.report import MIN_N_FOR_PERCENT, count_share
+
+    assert count_share(1, 1) == f"1 of 1 (n < {MIN_N_FOR_PERCENT}: no percentage)"
+    assert count_share(12, 40) == "12 of 40 (30.0%)"
+    few = direction_confusion([("left", "right")])
+    assert confusion_summary(few).startswith(
+        "true left answered right 1 of 1 (n < 30: no percentage);"
+    )
+    many = direction_confusion([("left", "right")] * 11 + [("left", "left")] * 29)
+    assert confusion_summary(many).startswith("true left answered right 11 of 40 (27.5%);")
+
+
+def test_diagnose_probe_gives_a_handful_of_traps_as_counts():
+    """`vlm4d diagnose-probe` prints this Markdown: one moving-camera trap is "1 of 1", not
+    "100.0%"."""
+    from vlm4d_tasks.probe.diagnose import ProbeDiagnosis, Rate, to_markdown
+
+    one = Rate(1, 1)
+    diagnosis = ProbeDiagnosis(one, {}, {"pan": one}, {"both": 0, "static_only": 1,
+                               "moving_only": 0, "neither": 0}, 1, 1, 0)  # fmt: skip
+    text = to_markdown(diagnosis)
+    assert "suggests on 1 of 1 (n < 30: no percentage) moving-camera questions" in text
+    assert "100.0%" not in text
+
+
+def test_help_says_what_report_writes():
+    result = vlm4d("--help")
+    assert result.returncode == 0
+    line = " ".join(result.stdout.split())
+    for output in ("report.md", "leaderboard.csv", ".json", "report.html", "figures", "PNG"):
+        assert output in line.split("report the report", 1)[1].split(" eval ")[0], output
+
+
+def test_report_markdown_and_plot_say_where_they_wrote(tmp_path: Path):
+    score = tmp_path / "scores.json"
+    score.write_text(score_json(score_doc(names=("m",))), encoding="utf-8")
+    table, plot = tmp_path / "out" / "t.md", tmp_path / "out" / "t.png"
+    result = vlm4d("report", str(score), "--markdown", str(table), "--plot", str(plot))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        f"vlm4d report: wrote {table}",
+        f"vlm4d report: wrote {plot}",
+    ]
+    assert table.is_file() and plot.is_file()

@@ -112,16 +112,17 @@ def test_direction_confusion_of_a_hand_made_document_one_matrix_per_prompt_setti
         "not moving": {"not moving": 1},
         "absent": {"not moving": 1},
     }
+    # Counts alone: no cell has the 30 questions a percentage needs (`MIN_N_FOR_PERCENT`)
+    no = "(n < 30: no percentage)"
     assert figures.confusion_summary(cot.matrix) == (
-        "true left answered right 100.0% (2 of 2); true towards answered away 50.0% (1 of 2); "
-        "true not moving answered a direction 100.0% (1 of 1); a moving object answered not "
-        "moving 0.0% (0 of 4); an absent object answered a direction or not moving 50.0% "
-        "(1 of 2)."
+        f"true left answered right 2 of 2 {no}; true towards answered away 1 of 2 {no}; "
+        f"true not moving answered a direction 1 of 1 {no}; a moving object answered not "
+        f"moving 0 of 4 {no}; an absent object answered a direction or not moving 1 of 2 {no}."
     )
     texts = figures.figure_texts([document])
     assert texts["direction_confusion_cot.png"].startswith(
         "Chain of thought, 2 models pooled (`a (cot)`, `b (cot)`): 7 answers to direction "
-        "questions; true left answered right 100.0% (2 of 2);"
+        "questions; true left answered right 2 of 2 (n < 30: no percentage);"
     )
     assert texts["direction_confusion_direct-output.png"].startswith(
         "Direct output, `a (direct-output)`: 4 answers"
@@ -237,7 +238,7 @@ def test_report_shows_the_matrices_with_captions_and_in_page_links(tmp_path):
         assert f": {caption}.* " in text
     assert "Chain of thought, 2 models pooled (`a (cot)`, `b (cot)`): 7 answers" in text
     page = (out / "report.html").read_text(encoding="utf-8")
-    assert "true left answered right 100.0% (2 of 2)" in page
+    assert "true left answered right 2 of 2 (n &lt; 30: no percentage)" in page
 
 
 # --------------------------------------------------------------------------------------------

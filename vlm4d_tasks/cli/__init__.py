@@ -22,7 +22,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "diagnose-probe": ("diagnose_probe", "camera-motion diagnosis of a model on the probe set"),
     "score": ("score", "score model-response files (paper table, JSON/Markdown/PNG)"),
-    "report": ("report", "render Markdown and a PNG plot from a `vlm4d score --json` file"),
+    "report": (
+        "report",
+        "the report of score files and lmms-eval runs: report.md, leaderboard.csv/.json, "
+        "report.html and figures (--out DIR); or one score's Markdown table and PNG plot",
+    ),
     "eval": ("eval", "run lmms-eval with the VLM4D tasks on its path (arguments pass through)"),
     "tasks": ("tasks", "list the VLM4D lmms-eval tasks and groups, one line each"),
 }

@@ -12,9 +12,10 @@ option-text prior, random) apart from the ranking. A row that answered the probe
 the probe's static/moving twin figure: its labels come from the probe folder (`--probe`, or the
 one the lmms-eval run's dataset was built from).
 
-A file that is not a score (not JSON, not UTF-8, a field missing or of the wrong type) is an
-error naming the file and the field, exit status 2; outputs' missing folders are created,
-as `vlm4d score` does.
+A file that is not a score (not JSON, not UTF-8, not a regular file, a field missing or of the
+wrong type or range, NaN) is an error naming the file and the field, exit status 2; outputs'
+missing folders are created, as `vlm4d score` does. On success stderr says where each output
+went (for --out: the folder, its file count and, last, report.html).
 """
 
 from __future__ import annotations
@@ -115,7 +116,11 @@ def _write_report(args: argparse.Namespace, sources: list, probes: list) -> list
         "report.md": markdown,
         "leaderboard.csv": redact(leaderboard.leaderboard_csv(board)),
         "leaderboard.json": redact(
-            json.dumps(leaderboard.leaderboard_json(board), indent=1, ensure_ascii=False)
+            # strict JSON: a NaN would make the file unreadable to other parsers (none can
+            # come from a checked score, `report.check_score`; should one, fail before writing)
+            json.dumps(
+                leaderboard.leaderboard_json(board), indent=1, ensure_ascii=False, allow_nan=False
+            )
         )
         + "\n",
     }
@@ -158,12 +163,17 @@ def run(args: argparse.Namespace) -> int:
         if single:
             score = sources[0].document
             markdown = redact(markdown_report(score))
+            outputs = []
             if args.markdown:
                 write_output(args.markdown, "--markdown", markdown)
+                outputs.append(args.markdown)
             elif not args.out:
                 sys.stdout.write(markdown)
             if args.plot:
                 plot_report(score, args.plot)
+                outputs.append(args.plot)
+            for path in outputs:  # where each output went (on stdout only the table itself)
+                print(redact(f"vlm4d report: wrote {path}"), file=sys.stderr)
         if args.out:
             written = _write_report(args, sources, probes)
             html = [p for p in written if p.name == "report.html"]

@@ -622,7 +622,9 @@ def confusion_summary(matrix: DirectionConfusion) -> str:
         parts.append(("an absent object answered a direction or not moving", absent))
     if not parts:
         return ""
-    return "; ".join(f"{text} {100 * a / b:.1f}% ({a} of {b})" for text, (a, b) in parts) + "."
+    from vlm4d_tasks.metric.report import count_share
+
+    return "; ".join(f"{text} {count_share(a, b)}" for text, (a, b) in parts) + "."
 
 
 # --------------------------------------------------------------------------------------------
@@ -696,15 +698,17 @@ def _twin_figure(diagnoses: dict[str, dict[str, Any]]) -> Any:
     right.set_title("Accuracy by camera motion", loc="left", pad=34 if len(names) > 1 else 6)
     if len(names) > 1:
         right.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2, frameon=False)
+    from vlm4d_tasks.metric.report import count_share
+
     lines = []
     for name, d in diagnoses.items():
         who = f"{name}: " if len(names) > 1 else ""
         traps = d.get("confusion_traps", 0)
         if traps:
             chose = d.get("confusion_chose_apparent", 0)
-            lines.append(f"{who}chose the motion the picture suggests on {chose} of {traps} "
-                         f"moving-camera questions where it differs from the truth "
-                         f"({100 * chose / traps:.1f}%).")  # fmt: skip
+            lines.append(f"{who}chose the motion the picture suggests on "
+                         f"{count_share(chose, traps)} moving-camera questions where it "
+                         "differs from the truth.")  # fmt: skip
         else:
             lines.append(f"{who}no question where the picture misleads.")
         lines += [f"{who}note: {note}" for note in d.get("notes", [])]
@@ -810,14 +814,16 @@ def figure_texts(
             f"{DIRECTION_GROUPS[group.key].capitalize()}, {who}: {group.matrix.total} answers "
             f"to direction questions; {confusion_summary(group.matrix)}"
         )
+    from vlm4d_tasks.metric.report import count_share
+
     lines = []
     for label, d in _diagnoses(probe).items():
         pairs = d["pairs"]
         counts = ", ".join(f"{title} {pairs.get(key, 0)}" for key, title in PAIR_TITLES.items())
         traps, chose = d.get("confusion_traps", 0), d.get("confusion_chose_apparent", 0)
         confusion = (
-            f"chose the motion the picture suggests on {chose} of {traps} moving-camera "
-            f"questions where it differs from the truth ({100 * chose / traps:.1f}%)"
+            f"chose the motion the picture suggests on {count_share(chose, traps)} "
+            "moving-camera questions where it differs from the truth"
             if traps else "no question where the picture misleads"
         )  # fmt: skip
         lines.append(f"{_names([label])}: {sum(pairs.values())} twin pairs ({counts}); "

@@ -787,16 +787,19 @@ class ProbeSet:
 
 def load_probe_set(folder: str | Path) -> ProbeSet:
     """The probe set in `folder`; ScoreFileError naming the file when it is not one."""
-    from vlm4d_tasks.data.release import file_sha256
+    import hashlib
+
+    from vlm4d_tasks.data.files import read_regular, read_regular_text
     from vlm4d_tasks.probe import load_probe_records
 
     folder = Path(folder)
     fix = "fix: pass the folder written by `vlm4d generate-probe --out DIR`"
     labels_path = folder / PROBE_LABELS
     try:
+        # regular files only (`data.files`): a FIFO or a device there fails at once
+        labels = json.loads(read_regular_text(labels_path, fix=fix))
+        digest = hashlib.sha256(read_regular(folder / PROBE_RECORDS, fix=fix)).hexdigest()
         records = load_probe_records(folder)
-        labels = json.loads(labels_path.read_text(encoding="utf-8"))
-        digest = file_sha256(folder / PROBE_RECORDS)
     except (OSError, ValueError) as exc:  # a missing file, bad JSON, a bad record line
         raise ScoreFileError(f"{folder}: not a probe set ({exc}); {fix}") from None
     if not isinstance(labels, dict) or not isinstance(labels.get("questions"), list):
@@ -830,14 +833,15 @@ def probe_folders(document: Mapping[str, Any]) -> list[Path]:
     one place, and from the dataset folder's parent). Empty for a document that records no
     dataset (the JSON of `vlm4d score`)."""
     from vlm4d_tasks.data.dataset_repo import REPORT_JSON
+    from vlm4d_tasks.data.files import read_regular_text
 
     dataset = (document.get("run") or {}).get("dataset") or {}
     if not isinstance(dataset, Mapping) or not isinstance(dataset.get("folder"), str):
         return []
     built = Path(dataset["folder"])
     try:
-        report = json.loads((built / REPORT_JSON).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        report = json.loads(read_regular_text(built / REPORT_JSON))
+    except (OSError, ValueError):  # InputFileError too: a FIFO there is no report
         return []
     files = report.get("files") if isinstance(report, dict) else None
     folders: list[Path] = []

@@ -192,10 +192,12 @@ def to_markdown(diagnosis: ProbeDiagnosis) -> str:
     if diagnosis.confusion_rate is None:
         lines.append("Camera-motion confusion: no question where the picture misleads.")
     else:
+        from vlm4d_tasks.metric.report import count_share  # no percentage of a handful
+
+        chose = count_share(diagnosis.confusion_chose_apparent, diagnosis.confusion_traps)
         lines.append(
-            f"Camera-motion confusion: chose the motion the picture suggests on "
-            f"{diagnosis.confusion_chose_apparent} of {diagnosis.confusion_traps} moving-camera "
-            f"questions where it differs from the truth ({100 * diagnosis.confusion_rate:.1f}%)."
+            f"Camera-motion confusion: chose the motion the picture suggests on {chose} "
+            "moving-camera questions where it differs from the truth."
         )
     lines += [f"Note: {n}" for n in diagnosis.notes]
     return "\n".join(lines) + "\n"
