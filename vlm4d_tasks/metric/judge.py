@@ -132,11 +132,12 @@ _SECRET_NAMES = (
     r"api[_-]?key|apikey|key|token|access[_-]?token|auth|secret|client[_-]?secret|password"
     r"|passwd|pass|sig|signature|code"
 )
-# A URL in running text: a short scheme, then up to whitespace, a quote or an angle bracket.
-# Matched whole (no backtracking into it) and cleaned by `_hide_url`, so that redaction stays
-# linear in the text whatever it holds (a response file's texts pass through it too).
-_URL = re.compile(r"\b([a-z][a-z0-9+.-]{0,30}://)([^\s\"'<>]*)", re.I)
-_QUERY_VALUE = re.compile(r"([?#&;])([^=&;#?]*=)?([^&;#?]*)")
+# What follows "://" in running text, up to whitespace, a quote or an angle bracket: a URL
+# without its scheme (which holds no secret). Found by its literal "://" and matched whole (no
+# backtracking into it), then cleaned by `_hide_url`, so that redaction stays linear and fast
+# whatever the text holds (a response file's texts pass through it too).
+_URL = re.compile(r"://([^\s\"'<>]*)")
+_QUERY_VALUE = re.compile(r"([?#&;](?:[^=&;#?]*=)?)[^&;#?]+")  # a name (or none), its value
 _SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # key-like query parameters outside a full URL: "GET /v1?api_key=...", &token=..., &sig=...
     (re.compile(rf"([?&;](?:{_SECRET_NAMES})=)[^&#;\s\"'<>]+", re.I), rf"\1{REDACTED}"),
@@ -232,21 +233,16 @@ def _literal_secrets() -> tuple[str, ...]:
     return _expanded(frozenset(found))
 
 
-def _hide_value(m: re.Match[str]) -> str:
-    return f"{m.group(1)}{m.group(2) or ''}{REDACTED if m.group(3) else ''}"
-
-
 def _hide_url(match: re.Match[str]) -> str:
     """A URL without its userinfo (everything up to its LAST "@", so that a password with an
     unencoded "/", "?" or "#" goes whole) and without any query or fragment value, whatever
     its name: https://u:p@host/v1?api-version=1&sig=x -> https://[REDACTED]@host/v1?
     api-version=[REDACTED]&sig=[REDACTED]."""
-    scheme, rest = match.groups()
-    userinfo, at, rest = rest.rpartition("@")
+    userinfo, at, rest = match.group(1).rpartition("@")
     cut = min((i for i in (rest.find("?"), rest.find("#")) if i >= 0), default=-1)
     if cut >= 0:
-        rest = rest[:cut] + _QUERY_VALUE.sub(_hide_value, rest[cut:])
-    return scheme + (f"{REDACTED}@" if at else "") + rest
+        rest = rest[:cut] + _QUERY_VALUE.sub(rf"\1{REDACTED}", rest[cut:])
+    return "://" + (f"{REDACTED}@" if at else "") + rest
 
 
 def _redact_with(text: object, secrets: Sequence[str]) -> str:
@@ -867,7 +863,8 @@ _ACCOUNT_HEADERS = ("Authorization", "OpenAI-Organization", "OpenAI-Project")
 
 
 class _RedactRecords(logging.Filter):
-    """httpx2 logs each request's URL at INFO, query (and any key in it) included."""
+    """A logger's records, redacted: httpx2 logs each request's URL at INFO, query (and any
+    key in it) included."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg, record.args = redact(record.getMessage()), None
@@ -886,7 +883,10 @@ def _http_stack() -> tuple[Any, ssl.SSLContext]:
         raise JudgeConfigError(
             f"the LLM judge needs the openai client ({exc}); fix: pip install 'openai>=3.57,<4'"
         ) from None
-    logging.getLogger("httpx2").addFilter(_RedactRecords())
+    # httpx2 logs each URL at INFO; openai (OPENAI_LOG=debug) each request's options, the
+    # base URL and query among them
+    for name in ("httpx2", "openai._base_client"):
+        logging.getLogger(name).addFilter(_RedactRecords())
     return openai, httpx2.create_ssl_context()
 
 
