@@ -769,6 +769,19 @@ def run(args: argparse.Namespace) -> int:
             sys.stdout.write("".join(f"{line}\n" for line in
                                      task_list.listing(task_list.LISTINGS[listing])))  # fmt: skip
             return 0
+        # The base install (no extras) scores, reports and builds datasets but has no
+        # lmms-eval: say which extra to install instead of a child's "No module named".
+        from importlib.util import find_spec
+
+        needed = {"lmms_eval": "lmms-eval"}
+        if args.num_processes > 1:
+            needed["accelerate"] = "accelerate"
+        if missing := [dist for module, dist in needed.items() if find_spec(module) is None]:
+            return _fail(
+                f"{' and '.join(missing)} not installed in this environment ({sys.executable}); "
+                "running models needs the lmms extra: pip install 'vlm4d-tasks[lmms]'",
+                2,
+            )
         command = lmms_eval_command(passthrough, args.num_processes)
         env = environment(args)
     except (ValueError, FileNotFoundError) as exc:
