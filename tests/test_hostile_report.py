@@ -269,12 +269,18 @@ def test_single_score_markdown_and_plot_keep_a_hostile_name(tmp_path: Path):
 
 def test_figures_draw_dollar_signs_as_text(tmp_path: Path):
     """Mathtext is off in every figure: a name that is not valid mathtext is drawn, and a
-    name that is (`$x^2$`) is drawn as its characters, not as math."""
+    name that is (`$x^2$`) is drawn as its characters, not as math; a line break in a name
+    is a space there (no glyph for a carriage return)."""
+    import warnings
+
     from vlm4d_tasks.metric.figures import write_figures
 
-    document = score_doc(names=("$\\nosuchcommand{x}$ $a_b$", "plain"))
-    images = write_figures([document], tmp_path, progress=False)
+    document = score_doc(names=("$\\nosuchcommand{x}$ $a_b$\r\nsecond line", "plain"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        images = write_figures([document], tmp_path, progress=False)
     assert len(list(images)) >= 3 and all(Path(p).stat().st_size > 1000 for p in images)
+    assert not [w for w in caught if "Glyph" in str(w.message)], [str(w.message) for w in caught]
 
 
 # --------------------------------------------------------------------------------------------

@@ -989,7 +989,7 @@ def build(
     for a, b in pairs:
         for label in (a, b):
             if label not in by_label:
-                known = ", ".join(f"'{r.label}'" for r in rows[:5])
+                known = ", ".join(repr(r.label) for r in rows[:5])  # one line, whatever a name
                 raise CompareError(
                     f"--compare {label!r}: no row of that label (rows: {known}"
                     f"{', ...' if len(rows) > 5 else ''}); fix: use a label from the Model "

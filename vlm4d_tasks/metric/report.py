@@ -44,6 +44,12 @@ _MARKDOWN_SPECIAL = re.compile(
 _ORDERED_LIST_MARKER = re.compile(r"^(\d{1,9})([.)])")  # "1." / "1)" opening a text
 
 
+def one_line(text: object) -> str:
+    """`text` with every line break and control character a space: a name drawn in a figure
+    or written in a table stays on its line."""
+    return _LINE_BREAKS.sub(" ", str(text))
+
+
 def md_text(text: object) -> str:
     """`text` (a name or message from a file) as literal Markdown text, on one line and
     stripped, with the characters that could make markup escaped (`_MARKDOWN_SPECIAL`;
@@ -52,7 +58,7 @@ def md_text(text: object) -> str:
     no longer look like one to `judge.redact`."""
     from vlm4d_tasks.metric.judge import redact
 
-    flat = _LINE_BREAKS.sub(" ", redact(str(text))).strip()
+    flat = one_line(redact(str(text))).strip()
     escaped = _MARKDOWN_SPECIAL.sub(lambda m: "\\" + m.group(), flat)
     return _ORDERED_LIST_MARKER.sub(r"\1\\\2", escaped)
 
@@ -64,7 +70,7 @@ def md_code(text: object) -> str:
     space from each side). Inside a table each `|` still needs its `\\|` (the table's job)."""
     from vlm4d_tasks.metric.judge import redact
 
-    content = _LINE_BREAKS.sub(" ", redact(str(text)))
+    content = one_line(redact(str(text)))
     fence = "`" * (1 + max((len(run) for run in re.findall(r"`+", content)), default=0))
     if not content.strip(" "):  # all spaces is kept as is; an empty span needs one
         content = content or " "
@@ -850,7 +856,7 @@ def _plot_report(score: dict[str, Any], path: str | Path) -> None:
     fig, axes = plt.subplots(
         1, len(columns), figsize=(2.3 * len(columns) + 2.5, height), sharey=True, squeeze=False
     )
-    names = [r["model"] for r in rows]
+    names = [one_line(r["model"]) for r in rows]
     ys = list(range(len(rows)))
     for ax, column in zip(axes[0], columns):
         values, lo_err, hi_err = [], [], []
