@@ -13,8 +13,14 @@ server or a hosted API through the openai client (in a thread pool), and:
   `max_completion_tokens` and no `temperature`, other models `temperature=0` and
   `max_tokens`; a 400 error that names one of these parameters is retried once without it
   (or with the other token field), and the client remembers that for the rest of the run;
-* gives every request a TOTAL deadline (`timeout`: connect, send and every read together,
-  `call_with_deadline`), so an endpoint that trickles its reply cannot hold a request longer;
+* gives every request a TOTAL deadline (`timeout`, at most MAX_TIMEOUT: connect, send, every
+  read and the parsing of the reply together, `call_with_deadline`), so an endpoint that
+  trickles its reply cannot hold a request longer;
+* reads at most MAX_REPLY_BYTES of a reply, on the wire and once inflated, parses it in one
+  linear pass (no recursion: '{"a":' * 2000 is a malformed reply, not a RecursionError), and
+  follows no redirect to another scheme, host or port;
+* fences the response in our prompt with markers tagged by a hash of the prompt's fields
+  (`response_boundary`), so that a response cannot close its block;
 * retries 429, 5xx, deadlines, connection errors and unparseable replies with exponential
   backoff and seeded jitter, honouring Retry-After; after the last retry the answer is
   UNRESOLVED with its cause and reason: counted and listed, never dropped, never marked wrong;
@@ -23,8 +29,10 @@ server or a hosted API through the openai client (in a thread pool), and:
   with the reason, so a dead or hung endpoint costs minutes, not a day;
 * caches every successful judgment as it arrives (`judge_cache.JudgeCache`, keyed by endpoint,
   model and prompt), so a rerun makes no repeated call and an interrupted run resumes;
-* never prints a secret: every message, reason and exception text it makes passes `redact`
-  (the API keys it was given or reads, Bearer tokens, sk-... keys, URL credentials).
+* never prints or stores a secret: every message, reason, exception text and cached reply
+  passes `redact` (the API keys it was given or reads, Bearer tokens, sk-... keys, the judge
+  URL's user, password and query values as written and percent-decoded, and in any URL the
+  userinfo and every query value).
 """
 
 from __future__ import annotations

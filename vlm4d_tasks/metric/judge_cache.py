@@ -1,7 +1,8 @@
 """Persistent cache of LLM-judge replies (SQLite, stdlib).
 
 Keyed by (endpoint, judge model, sha256 of the full prompt). The endpoint is the judge's base
-URL without credentials (`JudgeSettings.endpoint`): two servers that serve the same model name
+URL without credentials or query (`JudgeSettings.endpoint`; no token is ever stored, and the
+replies are stored redacted): two servers that serve the same model name
 (a local vLLM and a hosted API, two quantizations) are two judges and never share verdicts.
 The prompt already contains the question, the options, the model's response and the ground
 truth, so a rerun with the same inputs and the same judge makes no repeated call. Each result
