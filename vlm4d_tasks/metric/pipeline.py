@@ -565,9 +565,12 @@ def score_response_files(
                     r for r in records if not rf.CHANGED_MEANING & set(join.stale.get(r.uid, ()))
                 ]
             by_uid = {file.uid(r): r for r in file.responses}
+            # `judged` scans the whole file: asked once per file, not once per answer (asked
+            # per answer it made scoring quadratic in the file's entries).
+            judged = file.judged
             answers = [
                 Answer(r, by_uid[r.uid].response,
-                       by_uid[r.uid].reference_correct if file.judged else None)
+                       by_uid[r.uid].reference_correct if judged else None)
                 for r in records
             ]  # fmt: skip
             graded = grade_answers(answers, config.mode, panel.judges, progress=progress)
@@ -576,7 +579,7 @@ def score_response_files(
                 subset=file.subset.value, file=file.path, grading=graded.gradings[0].to_dict(),
                 resamples=resamples, seed=seed,
             )  # fmt: skip
-            if file.judged:
+            if judged:
                 run["disagreements"] = _disagreements(graded.items, file)
             if annotated is not None:
                 run["stale"] = rf.stale_summary(join.stale, strict)
