@@ -32,10 +32,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def answers_from_samples(path: str | Path) -> list:
     """The answers (`pipeline.Answer`: the record asked and the response) of an lmms-eval
     samples log of a vlm4d task."""
+    import io
+
+    from vlm4d_tasks.data.files import read_regular_text
     from vlm4d_tasks.metric.pipeline import answer_from_item
 
     answers = []
-    with open(path, encoding="utf-8") as fh:
+    with io.StringIO(read_regular_text(path)) as fh:  # a FIFO or /dev/zero: refused, no hang
         for number, line in enumerate(fh, start=1):
             if not line.strip():
                 continue
@@ -49,6 +52,7 @@ def answers_from_samples(path: str | Path) -> list:
 
 
 def run(args: argparse.Namespace) -> int:
+    from vlm4d_tasks.data.files import read_regular_text
     from vlm4d_tasks.metric.judge import JudgeFatalError, redact
     from vlm4d_tasks.metric.judge_cache import JudgeCacheError
     from vlm4d_tasks.metric.pipeline import grade_answers, judge_config, open_judges
@@ -57,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         records = load_probe_records(args.probe)
-        labels = json.loads((Path(args.probe) / "probe_labels.json").read_text(encoding="utf-8"))
+        labels = json.loads(read_regular_text(Path(args.probe) / "probe_labels.json"))
         answers = answers_from_samples(args.samples)
         config = judge_config(args)
         with open_judges(config) as panel:

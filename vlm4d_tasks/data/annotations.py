@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from vlm4d_tasks.data.categories import categorize
+from vlm4d_tasks.data.files import InputFileError, check_regular, read_regular_text
 from vlm4d_tasks.data.official import ANNOTATION_FILES, real_perspective
 from vlm4d_tasks.data.paths import unsafe_reason
 from vlm4d_tasks.data.release import Provenance, check_files
@@ -61,8 +62,14 @@ FLAG_DUPLICATE_ID = "duplicate_id"
 FLAG_UNKNOWN_VIDEO_FOLDER = "unknown_video_folder"
 FLAG_UNSAFE_VIDEO_PATH = "unsafe_video_path"
 FLAG_PERSPECTIVE_MISMATCH = "perspective_disagrees_with_id"
+FLAG_LONG_OPTION = "long_option_text"
 FLAG_MISSING = "missing_field:{}"
 FLAG_ILL_TYPED = "ill_typed_field:{}"
+
+# Answer extraction (`metric.extract`) matches at most this many characters of an option's text:
+# the official options have at most 77, and a response file, which carries its own options,
+# could otherwise make every mention in an answer cost as much as its longest option.
+MAX_OPTION_CHARS = 200
 
 FLAG_DESCRIPTIONS: dict[str, str] = {
     FLAG_ANSWER_NO_MATCH: "the answer text equals none of the options; `answer` is empty",
@@ -74,6 +81,8 @@ FLAG_DESCRIPTIONS: dict[str, str] = {
     "or empty part, a backslash, a drive letter or NUL) or names no file (a part over 255 bytes); "
     "the video is never read, linked or copied",
     FLAG_PERSPECTIVE_MISMATCH: "the video folder and the official id rule disagree on egocentric",
+    FLAG_LONG_OPTION: f"an option's text is longer than {MAX_OPTION_CHARS} characters: answer "
+    "extraction matches only its start, and its verdicts are marked not confident",
     "missing_field:<name>": "the field is absent in the release",
     "ill_typed_field:<name>": "the field has an unexpected type in the release",
 }
@@ -212,6 +221,14 @@ def normalize_entry(
                 )
             options.append(_option_text(value))
 
+    long = [LETTERS[i] for i, o in enumerate(options) if len(o) > MAX_OPTION_CHARS]
+    if long:
+        check.flag(
+            FLAG_LONG_OPTION,
+            "choices",
+            f"option(s) {', '.join(long)} longer than {MAX_OPTION_CHARS} characters",
+        )
+
     keys = [same_text_key(o) for o in options]
     duplicated = sorted({o for o, n in Counter(keys).items() if n > 1 and o})
     if duplicated:
@@ -309,9 +326,18 @@ def _mark_duplicate_ids(records: list[Record], file: str) -> tuple[list[Record],
     return out, problems
 
 
+def _read_text(path: Path) -> str:
+    """The file's text; a FIFO, a device or an oversized file raises AnnotationError at once
+    (naming the file) instead of hanging or filling memory."""
+    try:
+        return read_regular_text(path)
+    except InputFileError as exc:
+        raise AnnotationError(f"{exc.path}: {exc.cause}") from None
+
+
 def read_json_list(path: Path) -> list:
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        data = json.loads(_read_text(path))
     except FileNotFoundError:
         raise
     except OSError as exc:
@@ -381,7 +407,11 @@ def load_probe_record_file(path: str | Path) -> Annotations:
     """
     path = Path(path)
     records, problems = [], []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    try:
+        text = _read_text(path)
+    except UnicodeDecodeError as exc:
+        raise AnnotationError(f"{path}: not UTF-8 text ({exc})") from None
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
@@ -439,7 +469,13 @@ def find_subset_files(directory: Path) -> dict[Subset, Path]:
     for folder in (directory, directory / "QA"):
         candidates = [(Subset.PROBE, PROBE_RECORDS_FILE)] + list(ANNOTATION_FILES.items())
         for subset, name in candidates:
-            if subset not in found and (folder / name).is_file():
+            if subset not in found and (folder / name).exists():
+                # Checked here, before anything hashes or reads it: a FIFO named real_mc.json
+                # would block the reader, and reporting it as missing would mislead.
+                try:
+                    check_regular(folder / name)
+                except InputFileError as exc:
+                    raise AnnotationError(f"{exc.path}: {exc.cause}") from None
                 found[subset] = folder / name
     return found
 

@@ -5,9 +5,11 @@ comes), a device (`/dev/zero` never ends) or a file far larger than any real inp
 reader of user files goes through `read_regular` so that each of these fails at once with a
 message that names the file, instead of hanging or filling memory.
 
-The file is opened with O_NONBLOCK (so a FIFO does not block the open), then checked with
-fstat on the open descriptor (so a path swapped between a check and the open cannot slip
-through), and read up to the limit plus one byte.
+The path is checked with stat first (so a device is never even opened: opening some has side
+effects, a tape rewinds, a modem line rings), then opened with O_NONBLOCK (so a FIFO swapped
+in after the check does not block the open), checked again with fstat on the open descriptor
+(so a path swapped between the check and the open cannot slip through), and read up to the
+limit plus one byte.
 """
 
 from __future__ import annotations
@@ -41,7 +43,39 @@ def _kind(mode: int) -> str:
         return "a device"
     if stat.S_ISSOCK(mode):
         return "a socket"
-    return "not a regular file"
+    return "a special file"
+
+
+def check_regular(
+    path: str | Path,
+    *,
+    limit: int = MAX_INPUT_BYTES,
+    fix: str = "fix: pass a regular file",
+) -> os.stat_result:
+    """The status of `path` (symlinks followed) when it is a regular file of at most `limit`
+    bytes, without opening it; anything else raises InputFileError (FileNotFoundError for a
+    missing path). For callers that hand the path to a reader of their own (a hash); a
+    reader should still use `read_regular`, which checks the open file again."""
+    path = Path(path)
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise InputFileError(path, f"cannot read it ({exc.strerror or exc})", fix) from None
+    _check_status(path, info, limit, fix)
+    return info
+
+
+def _check_status(path: Path, info: os.stat_result, limit: int, fix: str) -> None:
+    if stat.S_ISDIR(info.st_mode):
+        raise InputFileError(path, "is a directory, not a file", fix)
+    if not stat.S_ISREG(info.st_mode):
+        raise InputFileError(path, f"is {_kind(info.st_mode)}, not a regular file", fix)
+    if info.st_size > limit:
+        raise InputFileError(
+            path, f"is {info.st_size:,} bytes, more than the {limit:,} read at most", fix
+        )
 
 
 def read_regular(
@@ -54,6 +88,7 @@ def read_regular(
     most `limit` bytes; anything else raises InputFileError (FileNotFoundError for a missing
     path, so callers can keep their own "no such file" message)."""
     path = Path(path)
+    check_regular(path, limit=limit, fix=fix)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
     except FileNotFoundError:
@@ -63,13 +98,7 @@ def read_regular(
     except OSError as exc:
         raise InputFileError(path, f"cannot read it ({exc.strerror or exc})", fix) from None
     try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise InputFileError(path, f"is {_kind(info.st_mode)}, not a regular file", fix)
-        if info.st_size > limit:
-            raise InputFileError(
-                path, f"is {info.st_size:,} bytes, more than the {limit:,} read at most", fix
-            )
+        _check_status(path, os.fstat(fd), limit, fix)
         os.set_blocking(fd, True)
         chunks: list[bytes] = []
         total = 0
@@ -81,9 +110,7 @@ def read_regular(
             chunks.append(chunk)
             total += len(chunk)
             if total > limit:
-                raise InputFileError(
-                    path, f"holds more than the {limit:,} bytes read at most", fix
-                )
+                raise InputFileError(path, f"holds more than the {limit:,} bytes read at most", fix)
         return b"".join(chunks)
     except OSError as exc:
         raise InputFileError(path, f"cannot read it ({exc.strerror or exc})", fix) from None

@@ -16,6 +16,13 @@ judged responses show how that judge decides, and the rules below follow it:
 - a response that commits to nothing, names several options, refuses or is garbled is
   "No Valid Answer": never a guess from whatever letter appears somewhere in the text.
 
+Option texts are matched on their first `MAX_OPTION_CHARS` (200) characters: a response file
+carries its own options, and a megabyte-long one would otherwise make every mention or letter
+in an answer cost as much as that option (the official options have at most 77 characters).
+A verdict on such options is marked `options_capped` and not confident (`long_option_text` is
+the flag the record gets, see `data.annotations`), so a hybrid scorer asks the judge; time
+stays linear in the answer's length and in the options' length.
+
 `extract(response, options)` is pure and deterministic. Each verdict names the rule that
 decided and quotes the span it rests on; `confident=False` marks verdicts that a hybrid scorer
 should hand to the LLM judge instead (conflicts, answers read from prose or unfinished
@@ -58,8 +65,9 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Container, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from vlm4d_tasks.data.annotations import MAX_OPTION_CHARS
 from vlm4d_tasks.data.official import option_label
 
 LETTERS: tuple[str, ...] = ("A", "B", "C", "D")
@@ -75,6 +83,8 @@ class Extraction:
     rule: the name of the rule that decided.
     evidence: the span of the response that decided.
     option_text: the chosen option's text ("" when letter is None).
+    options_capped: an option was longer than MAX_OPTION_CHARS and matched on its start only
+    (then not confident).
     """
 
     letter: str | None
@@ -82,6 +92,7 @@ class Extraction:
     rule: str
     evidence: str = ""
     option_text: str = ""
+    options_capped: bool = False
 
     @property
     def label(self) -> str:
@@ -424,7 +435,7 @@ def _drop_negated(text: str, spans: list, is_negative) -> list:
 @dataclass(frozen=True)
 class _Option:
     letter: str
-    text: str  # as given (str() of ints), stripped
+    text: str  # as given (str() of ints), stripped; matched on its first MAX_OPTION_CHARS
     stem: str  # stemmed words, padded with spaces
     concepts: frozenset[str]
 
@@ -433,19 +444,23 @@ class _Options:
     """The four options of one question, prepared for matching."""
 
     def __init__(self, options: Sequence[object]) -> None:
-        texts = [str(o).strip() for o in options]
+        full = [str(o).strip() for o in options]
+        # Every bound below (label windows, words read after a letter, needles) follows the
+        # longest option: cut, they stay small whatever a response file puts in its options.
+        self.capped = any(len(t) > MAX_OPTION_CHARS for t in full)
+        texts = [t[:MAX_OPTION_CHARS] for t in full]
         self.numeric = bool(texts) and all(re.fullmatch(r"\d+", t) for t in texts)
         # "from left to right" names "right" unless an option spells out the whole path.
         self.has_paths = any(re.search(r"\bto (?:the )?(?:left|right)\b", t.lower()) for t in texts)
         # "Which hand ...?" questions offer "both": there "right hand" is the answer itself.
         self.about_limbs = any(re.search(r"\b(?:both|hands?)\b", t.lower()) for t in texts)
         self.items: list[_Option] = []
-        for letter, text in zip(LETTERS, texts):
+        for letter, text, whole in zip(LETTERS, texts, full):
             normalised = _normalise(text.rstrip(" ."), self.numeric)
             concepts = {n for _, _, n in _concept_spans(normalised) if n != "ZERO"}
             if self.numeric and text == "0":
                 concepts = {"ZERO"}
-            self.items.append(_Option(letter, text, _stemmed(normalised), frozenset(concepts)))
+            self.items.append(_Option(letter, whole, _stemmed(normalised), frozenset(concepts)))
         # The most words (stemmed, commas counted) in an option: a label with more is none.
         self.stem_words = max((len(o.stem.split()) for o in self.items), default=0)
         # A label longer than this many characters cannot be an option's text, whatever its
@@ -825,7 +840,11 @@ _PUNCTUATION = frozenset(".,;:!?()[]{}\"'")  # what _normalise turns into a "," 
 
 
 def _label_window(
-    text: str, commit: _Commit, options: _Options, known: Container[tuple[str, bool]] = ()
+    text: str,
+    commit: _Commit,
+    options: _Options,
+    known: Container[tuple[str, bool]] = (),
+    windows: dict[str, tuple[str, bool]] | None = None,
 ) -> tuple[str, bool]:
     """The label after a commitment's letter, or the start of a long one: (label, complete).
 
@@ -838,23 +857,34 @@ def _label_window(
 
     A label whose words are all articles never gains words ("答案是A答案是A...", the letter
     read as the article "a"), so a window is also long past `options.label_chars` characters:
-    every commitment then reads a bounded window and the line is read in linear time."""
+    every commitment then reads a bounded window and the line is read in linear time.
+
+    `windows`: the verdicts on whole windows (up to `label_chars` and one character) already
+    read, decided without looking past them: a loop that repeats its windows costs a lookup
+    per commitment, however long the options make a window."""
     start = _LABEL_START.match(text, commit.end, commit.line_end).end()
     if not _NOT_LABEL_CLOSE.search(text, start, commit.line_end):
         return _label_of(text[commit.end : commit.line_end]), True  # "C!!!!!!": nothing
     # Past `label_chars` a window is long whatever its words: a chunk of text with no space
     # or punctuation (a line of "答案是A...") would otherwise run to the end of the line.
     limit = min(commit.line_end, start + options.label_chars)
-    if limit < commit.line_end and (text[start : limit + 1], False) in known:
-        return text[start : limit + 1], False  # a loop repeats its windows: no regex again
+    window = text[start : limit + 1] if limit < commit.line_end else None
+    if window is not None:
+        if (window, False) in known:
+            return window, False  # a loop repeats its windows: no regex again
+        if windows is not None and window in windows:
+            return windows[window]
     chunks = 16
     while True:
         m = _chunks(chunks).match(text, start, limit)
         end = m.end() if m else limit
         if end >= limit and limit < commit.line_end:
             return text[start : limit + 1], False
-        if end < commit.line_end and not _NOT_LABEL_CLOSE.search(text, end, commit.line_end):
-            end = commit.line_end  # the rest is what _label_of strips at the end
+        if end < commit.line_end and not _NOT_LABEL_CLOSE.search(text, end, limit + 1):
+            if not _NOT_LABEL_CLOSE.search(text, end, commit.line_end):
+                # The rest is what _label_of strips at the end; read past the window, so the
+                # verdict is not the window's alone.
+                return _label_of(text[commit.end : commit.line_end]), True
         if end >= commit.line_end:
             return _label_of(text[commit.end : commit.line_end]), True
         label = text[start : end + 1]
@@ -864,6 +894,8 @@ def _label_window(
         words = len(normalised.replace(" , ", " ").split())
         stems = len(_stemmed(normalised).replace(" , ", " ").split())
         if words > 3 and stems > options.stem_words:
+            if window is not None and windows is not None:
+                windows[window] = (label, False)
             return label, False
         chunks *= 4
 
@@ -918,7 +950,7 @@ def _label_conflicts(label: str, complete: bool, letter: str, options: _Options)
     # A short label that is no option: another count ("B: 3" while B is 5) or another motion
     # ("B: Away" while B is "no bus there"). Unknown words do not conflict.
     if words[0].isdigit():
-        return options.numeric and words[0] != chosen.text
+        return options.numeric and words[0] != chosen.text[:MAX_OPTION_CHARS]
     label_concepts = {n for _, _, n in _concept_spans(" " + " ".join(words) + " ") if n != "ZERO"}
     return bool(label_concepts) and not label_concepts <= chosen.concepts
 
@@ -974,10 +1006,11 @@ def _from_commits(text: str, options: _Options, commits: list[_Commit]) -> Extra
     if last.rule == "letter_line" and len(_enumerated(text)) >= 3:
         return _no_answer("enumeration_only", evidence, False)  # "A. left\nB. right\nC. ..."
     checked: dict[tuple[str, bool], bool] = {}  # a looping answer repeats the same labels
+    windows: dict[str, tuple[str, bool]] = {}  # ... and the same windows around them
     for c in commits:  # every commitment to the chosen letter must agree with its label
         if c.letter != last.letter:
             continue
-        label = _label_window(text, c, options, checked)
+        label = _label_window(text, c, options, checked, windows)
         if label not in checked:
             checked[label] = _label_conflicts(*label, c.letter, options)
         if checked[label]:
@@ -1110,15 +1143,24 @@ def extract(response: object, options: Sequence[object]) -> Extraction:
 
     response: the model's raw output (a one-element list is unwrapped; None or a non-string
     is "no valid answer"). options: the option texts in A-D order; integers are allowed
-    (counting questions) and compared as text.
+    (counting questions) and compared as text; each is matched on its first
+    MAX_OPTION_CHARS characters (a longer one makes the verdict `options_capped`, not
+    confident).
     """
+    opts = _options(tuple(str(o) for o in options))
+    verdict = _extract(response, opts)
+    if opts.capped:
+        return replace(verdict, confident=False, options_capped=True)
+    return verdict
+
+
+def _extract(response: object, opts: _Options) -> Extraction:
     if isinstance(response, (list, tuple)) and len(response) == 1:
         response = response[0]  # lmms-eval keeps one generation per document in a list
     if response is None:
         return _no_answer("empty")
     if not isinstance(response, str):
         return _no_answer("not_text", repr(response))
-    opts = _options(tuple(str(o) for o in options))
     raw, reasoning_only = _split_think(response)
     text = _clean(raw)
     if not re.search(r"[A-Za-z0-9]", text):

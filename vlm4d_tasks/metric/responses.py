@@ -23,11 +23,19 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from vlm4d_tasks.data import official
+from vlm4d_tasks.data.annotations import FLAG_LONG_OPTION, MAX_OPTION_CHARS
+from vlm4d_tasks.data.files import MAX_INPUT_BYTES, InputFileError, read_regular_text
 from vlm4d_tasks.data.schema import LETTERS, Record, Source, Subset, make_uid, same_text_key
 
 FORMAT_FIX = (
     "fix: correct the entry (official format: id, question, choices A-D, response, and answer "
     "or ground_truth_answer) or leave the file out"
+)
+
+
+READ_FIX = (
+    f"fix: pass the response file itself, a regular JSON file of at most "
+    f"{MAX_INPUT_BYTES // 2**20} MiB (save a pipe's or a command's output to a file first)"
 )
 
 
@@ -160,7 +168,10 @@ def load_response_file(path: str | Path, subset: Subset | str | None = None) -> 
             "fix: name a folder real_mc*/synthetic_mc* or pass --subset",
         )
     try:
-        text = path.read_text(encoding="utf-8")
+        # A FIFO or a device (/dev/zero) would hang or never end: refused before any read.
+        text = read_regular_text(path)
+    except InputFileError as exc:
+        raise ResponseFileError(f"{path}: {exc.cause}", READ_FIX) from None
     except UnicodeDecodeError as exc:
         raise ResponseFileError(
             f"{path}: not UTF-8 text ({exc})", "fix: re-export the file as UTF-8 JSON"
@@ -281,6 +292,8 @@ def as_asked(response: Response, annotation: Record) -> Record:
     key = same_text_key(response.answer_text)
     letters = [LETTERS[i] for i, o in enumerate(response.options) if same_text_key(o) == key]
     stale = [f"stale:{kind.value}" for kind in stale_kinds(response, annotation)]
+    if any(len(o) > MAX_OPTION_CHARS for o in response.options):
+        stale.append(FLAG_LONG_OPTION)  # the file's own options: `normalize_entry`'s check
     return replace(
         annotation,
         question=response.question,
