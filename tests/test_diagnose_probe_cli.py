@@ -11,6 +11,7 @@ import sys
 import pytest
 from _judge_server import Action, ScriptedChatServer, prompt_of
 
+from vlm4d_tasks.metric.report import count_share
 from vlm4d_tasks.probe import load_probe_records
 
 VLM4D = [sys.executable, "-m", "vlm4d_tasks.cli"]
@@ -81,7 +82,7 @@ def test_report_follows_the_chosen_letters(tmp_path, probe, name, response_of, p
     assert done.returncode == 0, done.stderr
     n = len(records)
     correct = n if percent == "100.0" else 0
-    assert f"Probe accuracy: {percent} ({correct}/{n})" in done.stdout
+    assert f"Probe accuracy: {count_share(correct, n)}" in done.stdout
     assert out.read_text() == done.stdout
     assert "twin pairs" in done.stdout
 
@@ -103,7 +104,7 @@ def test_llm_judge_diagnoses_the_judges_verdicts(tmp_path, probe):
     rule = subprocess.run(VLM4D + ["diagnose-probe", str(probe), str(samples)],
                           capture_output=True, text=True, timeout=120)  # fmt: skip
     assert rule.returncode == 0, rule.stderr
-    assert f"Probe accuracy: 0.0 (0/{n})" in rule.stdout
+    assert f"Probe accuracy: {count_share(0, n)}" in rule.stdout
     with ScriptedChatServer(_oracle_judge) as server:
         env = {**os.environ, "VLM4D_JUDGE_MODEL": "local-judge",
                "VLM4D_JUDGE_BASE_URL": server.url,
@@ -115,7 +116,7 @@ def test_llm_judge_diagnoses_the_judges_verdicts(tmp_path, probe):
         assert done.returncode == 0, done.stderr
         # one request per distinct prompt (the twins of a pair ask the same question)
         assert 0 < len(server.requests) == len(set(server.prompts)) <= n
-    assert f"Probe accuracy: 100.0 ({n}/{n})" in done.stdout
+    assert f"Probe accuracy: {count_share(n, n)}" in done.stdout
     groups = [line for line in done.stdout.splitlines() if line.startswith("| ") and "%" not in line
               and "---" not in line and "twin" not in line and line.count("|") == 3]  # fmt: skip
     assert groups and all(" 100.0 (" in line for line in groups), groups

@@ -467,7 +467,11 @@ def score_json(score: Mapping[str, Any]) -> str:
 
     from vlm4d_tasks.metric.judge import redact
 
-    return redact(json.dumps(score, indent=1, ensure_ascii=False, default=str)) + "\n"
+    # allow_nan=False: NaN is not JSON, and every reader of the document (vlm4d report,
+    # others' tools) would have to guess what it means.
+    return (
+        redact(json.dumps(score, indent=1, ensure_ascii=False, default=str, allow_nan=False)) + "\n"
+    )
 
 
 def score_markdown(score: Mapping[str, Any], note: str | None = None) -> str:

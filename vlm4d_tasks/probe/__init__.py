@@ -31,19 +31,21 @@ def load_probe_records(directory: str | Path) -> list[Record]:
     from vlm4d_tasks.data.annotations import load_probe_record_file
 
     path = Path(directory) / RECORDS_FILE
-    if not path.is_file():
+    # exists(), not is_file(): a FIFO or device here is named by the reader as what it is
+    # (data.files refuses it at once), not reported as missing.
+    if not path.exists():
         raise FileNotFoundError(
             f"{path}: no probe records here (run `vlm4d generate-probe --out {directory}`)"
         )
     return load_probe_record_file(path).records
 
 
-def generate_probe(out_dir, settings=None, progress: bool = True):
+def generate_probe(out_dir, settings=None, progress: bool = True, force: bool = False):
     """Write a probe set; see `vlm4d_tasks.probe.generate.generate_probe`."""
     from vlm4d_tasks.probe.generate import ProbeSettings
     from vlm4d_tasks.probe.generate import generate_probe as _generate
 
-    return _generate(out_dir, settings or ProbeSettings(), progress=progress)
+    return _generate(out_dir, settings or ProbeSettings(), progress=progress, force=force)
 
 
 def __getattr__(name: str):

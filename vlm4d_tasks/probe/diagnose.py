@@ -171,8 +171,12 @@ def _pct(rate: Rate) -> str:
 
 
 def to_markdown(diagnosis: ProbeDiagnosis) -> str:
+    from vlm4d_tasks.metric.report import count_share  # no headline percentage of a handful
+
+    overall = diagnosis.overall
     lines = [
-        f"Probe accuracy: {_pct(diagnosis.overall)}",
+        "Probe accuracy: "
+        + ("-" if overall.accuracy is None else count_share(overall.correct, overall.total)),
         "",
         "| group | accuracy % |",
         "| --- | --- |",
