@@ -16,6 +16,7 @@ from vlm4d_tasks.data.annotations import load_annotations
 from vlm4d_tasks.data.dataset_repo import build_dataset_repo, load_split
 from vlm4d_tasks.data.schema import Record
 from vlm4d_tasks.data.stats import count_table, markdown_table
+from vlm4d_tasks.validity.baselines import debiased_config
 
 VLM4D = [sys.executable, "-m", "vlm4d_tasks.cli"]
 
@@ -29,7 +30,8 @@ def _card_metadata(folder: Path) -> dict:
 @pytest.fixture
 def built(tmp_path, annotations_dir, hf_home):
     out = tmp_path / "vlm4d"
-    build_dataset_repo(load_annotations(annotations_dir), out)
+    annotations = load_annotations(annotations_dir)
+    build_dataset_repo(annotations, out, debiased=debiased_config(annotations.records))
     return out
 
 
@@ -101,7 +103,8 @@ def test_debiased_config_holds_the_kept_questions_of_a_matching_list(
     }  # fmt: skip
     monkeypatch.setattr(debias, "load_debiased", lambda: debias.check_document(document))
     out = tmp_path / "vlm4d"
-    build_dataset_repo(load_annotations(annotations_dir), out)
+    annotations = load_annotations(annotations_dir)
+    build_dataset_repo(annotations, out, debiased=debiased_config(annotations.records))
     rows = [Record.from_dict(row) for row in load_split(out, "debiased")]
     assert sorted(r.uid for r in rows) == kept
     assert rows == [r for r in records if r.uid in set(kept)]  # same records, release order

@@ -84,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
     from vlm4d_tasks.data.dataset_repo import REPORT_MARKDOWN, build_dataset_repo
     from vlm4d_tasks.data.hub import HubUnavailableError
     from vlm4d_tasks.data.outdir import OutputFolderError
+    from vlm4d_tasks.validity.baselines import debiased_config
 
     try:
         allow = True if args.allow_unofficial_annotations else None
@@ -116,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
             videos=videos,
             copy_videos=args.copy_videos,
             force=args.force,
+            debiased=debiased_config(annotations.records),
         )
     except OutputFolderError as exc:
         return _fail(str(exc))

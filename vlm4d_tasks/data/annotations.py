@@ -40,6 +40,8 @@ from vlm4d_tasks.data.schema import (
 # The probe generator also writes the normalized records (category and perspective are
 # known by construction there, so they are not re-derived from text).
 PROBE_RECORDS_FILE = "probe_records.jsonl"
+# Beside it, the generator's settings and label version, which the probe set's card shows.
+PROBE_LABELS_FILE = "probe_labels.json"
 
 # Video folder (prefix of the path inside the dataset repo) -> source.
 VIDEO_FOLDERS: dict[str, Source] = {

@@ -19,6 +19,7 @@ from vlm4d_tasks.data import outdir
 from vlm4d_tasks.data.annotations import (
     FLAG_DESCRIPTIONS,
     FLAG_UNSAFE_VIDEO_PATH,
+    PROBE_LABELS_FILE,
     Annotations,
     Problem,
 )
@@ -144,7 +145,8 @@ def render_card(
     debiased: dict | None = None,
 ) -> str:
     """The folder's README.md: the benchmark's card, or the probe set's own card when the
-    folder holds only the probe set. `debiased` is `debiased_config`'s description."""
+    folder holds only the probe set. `debiased` is the `debiased` config's description
+    (`vlm4d_tasks.validity.baselines.debiased_config`)."""
     from vlm4d_tasks import __version__
     from vlm4d_tasks.data import categories
     from vlm4d_tasks.data.stats import count_table, markdown_table
@@ -188,44 +190,11 @@ def render_card(
     )
 
 
-def debiased_config(records: Sequence[Record]) -> dict:
-    """The `debiased` config: the benchmark questions the shipped debiased set keeps
-    (`validity.debias`, versioned), for each subset whose questions are the ones it was pruned
-    from; and what the card says about it (method, parameters, counts, and why a subset has
-    none). A folder of other questions gets no such config: the list is pinned to the
-    release's content, and pruning (`bench/debias.py`) is a deliberate step, not a side effect
-    of a build."""
-    from vlm4d_tasks.validity import debias
-    from vlm4d_tasks.validity.baselines import debiased_set
-
-    benchmark = [r for r in records if r.subset in {s.value for s in BENCHMARK_SUBSETS}]
-    if not benchmark:
-        return {"records": [], "status": {}}
-    document = debias.load_debiased()
-    kept, status = debiased_set(benchmark, document)
-    rows = []
-    for subset, state in status.items():
-        if state != "shipped":
-            continue
-        for category, count in sorted(document["subsets"][subset]["categories"].items()):
-            rows.append({"subset": subset, "category": category, **count})
-    return {
-        "records": [r for r in benchmark if r.uid in kept],
-        "status": status,
-        "version": document["version"],
-        "method": document["method"],
-        "parameters": document["parameters"],
-        "rows": rows,
-    }
-
-
 def probe_settings(annotations: Annotations) -> dict | None:
     """The generator's settings and label version, from the probe_labels.json beside the
     probe records that were loaded (None when it is not there)."""
-    from vlm4d_tasks.probe.generate import LABELS_FILE
-
     for file in annotations.files:
-        labels = Path(file).parent / LABELS_FILE
+        labels = Path(file).parent / PROBE_LABELS_FILE
         if labels.is_file():
             try:
                 data = json.loads(labels.read_text(encoding="utf-8"))
@@ -368,8 +337,14 @@ def build_dataset_repo(
     videos: str | Path | None = None,
     copy_videos: bool = False,
     force: bool = False,
+    debiased: dict | None = None,
 ) -> BuildResult:
     """Write the dataset repository folder `out` for the records of `annotations`.
+
+    `debiased` is the `debiased` config and its description for the card, made by the caller
+    with `vlm4d_tasks.validity.baselines.debiased_config(annotations.records)`: the debiased
+    set is a result of `validity`, which sits above this module, so it is passed in rather than
+    imported. None writes no `debiased` config and no card section about it.
 
     The build is written beside `out` and swapped in at the end; of an existing `out` it
     deletes only the files an earlier build provably wrote, or moves it aside whole with
@@ -405,8 +380,7 @@ def build_dataset_repo(
             name: sum(1 for r in records if data_file(r.subset) in files)
             for name, files in configs.items()
         }
-        debiased = debiased_config(records)
-        if debiased["records"]:
+        if debiased is not None and debiased["records"]:
             file_bytes[DEBIASED_FILE] = _write_parquet(debiased["records"], tmp / DEBIASED_FILE)
             configs[DEBIASED_CONFIG] = [DEBIASED_FILE]
             counts[DEBIASED_CONFIG] = len(debiased["records"])

@@ -135,6 +135,7 @@ def build_official(repo_id: str, revision: str) -> Path:
     from vlm4d_tasks.data.annotations import load_annotations
     from vlm4d_tasks.data.dataset_repo import build_dataset_repo
     from vlm4d_tasks.data.hub import HubUnavailableError, download_annotations
+    from vlm4d_tasks.validity.baselines import debiased_config
 
     try:
         annotations = load_annotations(download_annotations(repo_id, revision))
@@ -146,7 +147,7 @@ def build_official(repo_id: str, revision: str) -> Path:
     # Build beside the target and rename: a concurrent process (another rank) never sees a
     # half-written folder, and whichever finishes first wins.
     partial = out.with_name(f"{out.name}.partial-{os.getpid()}")
-    build_dataset_repo(annotations, partial)
+    build_dataset_repo(annotations, partial, debiased=debiased_config(annotations.records))
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
         partial.rename(out)

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from vlm4d_tasks.data import outdir
+from vlm4d_tasks.data.annotations import PROBE_LABELS_FILE
 from vlm4d_tasks.data.schema import LETTERS, Category, Perspective, Record, Source, Subset, make_uid
 from vlm4d_tasks.probe import RECORDS_FILE
 from vlm4d_tasks.probe import questions as q
@@ -39,7 +40,7 @@ from vlm4d_tasks.probe.scene import Scene
 
 VIDEO_DIR = "videos_probe"
 MC_FILE = "probe_mc.json"
-LABELS_FILE = "probe_labels.json"
+LABELS_FILE = PROBE_LABELS_FILE  # one name, shared with the dataset builder
 LABELS_VERSION = 1
 # Who wrote the folder, in its marker (`outdir.MARKER`), so that a rerun replaces only its own.
 MADE_BY = "vlm4d generate-probe"

@@ -101,6 +101,36 @@ def debiased_set(records: Sequence[Record], document: Mapping[str, Any] | None =
     return kept, status
 
 
+def debiased_config(records: Sequence[Record]) -> dict:
+    """The dataset build's `debiased` config: the benchmark questions the shipped debiased set
+    keeps (`validity.debias`, versioned), for each subset whose questions are the ones it was
+    pruned from; and what the card says about it (method, parameters, counts, and why a subset
+    has none). A folder of other questions gets no such config: the list is pinned to the
+    release's content, and pruning (`bench/debias.py`) is a deliberate step, not a side effect
+    of a build. The caller passes it to `data.dataset_repo.build_dataset_repo(debiased=...)`."""
+    from vlm4d_tasks.validity import debias
+
+    benchmark = [r for r in records if r.subset in BENCHMARK]
+    if not benchmark:
+        return {"records": [], "status": {}}
+    document = debias.load_debiased()
+    kept, status = debiased_set(benchmark, document)
+    rows = []
+    for subset, state in status.items():
+        if state != "shipped":
+            continue
+        for category, count in sorted(document["subsets"][subset]["categories"].items()):
+            rows.append({"subset": subset, "category": category, **count})
+    return {
+        "records": [r for r in benchmark if r.uid in kept],
+        "status": status,
+        "version": document["version"],
+        "method": document["method"],
+        "parameters": document["parameters"],
+        "rows": rows,
+    }
+
+
 def validity_block(
     models: Mapping[str, Sequence[Any]], *, resamples: int, seed: int,
     records: Sequence[Record] | None = None, document: Mapping[str, Any] | None = None,

@@ -16,7 +16,7 @@ an H.264 MP4 in the cache:
 - the output has the source's frame size and (average) frame rate, constant frame rate,
   timestamps ``k / fps`` from 0 whatever the source's timestamps were (so a reversed clip
   plays forward in time at the source's rate), no audio;
-- encoding is :func:`vlm4d_tasks.probe.render.encode_mp4` (libx264, yuv420p, one thread, no
+- encoding is :func:`vlm4d_tasks.video.encode.encode_mp4` (libx264, yuv420p, one thread, no
   macroblock tree, bit-exact muxing): the same source gives the same bytes in every process;
   at crf :data:`CRF`, below the usual 23, so that the second generation of compression costs
   the transformed clip little against the source a model also sees;
@@ -53,8 +53,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vlm4d_tasks.probe.render import encode_mp4
 from vlm4d_tasks.video.cache import file_lock
+from vlm4d_tasks.video.encode import encode_mp4
 from vlm4d_tasks.video.sampler import VideoError, probe, sample
 
 KINDS: tuple[str, ...] = ("mirror", "reverse")
@@ -203,7 +203,6 @@ def _write(source: str, kind: str, final: Path) -> None:
     handle, temporary = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp")
     os.close(handle)
     try:
-        # encode_mp4 is typed for the probe's integer rates; PyAV takes any Fraction.
         encode_mp4(itertools.chain([first], frames), temporary, width, height, rate, crf=CRF)
         os.replace(temporary, final)
     except BaseException:
