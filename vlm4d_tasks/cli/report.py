@@ -103,9 +103,12 @@ def _write_report(args: argparse.Namespace, sources: list, probes: list) -> list
     )
     out = Path(args.out)
     probe, probe_notes = leaderboard.probe_diagnoses(sources, board.rows, probes)
-    images, notes, paragraphs = _figures(
-        [s.document for s in sources], out, not args.no_progress, probe
-    )
+    try:
+        images, notes, paragraphs = _figures(
+            [s.document for s in sources], out, not args.no_progress, probe
+        )
+    except OSError as exc:  # a figure's name taken by a folder, a FIFO nobody reads, a full disk
+        raise _unwritable(exc) from None
     markdown = redact(
         leaderboard.report_markdown(
             board, figures=[p.name for p in images], figure_notes=notes + probe_notes,
@@ -128,11 +131,24 @@ def _write_report(args: argparse.Namespace, sources: list, probes: list) -> list
     for name, text in texts.items():
         write_output(out / name, "--out", text)
         written.append(out / name)
-    written.append(_html(markdown, images, out))
+    try:
+        written.append(_html(markdown, images, out))
+    except OSError as exc:
+        raise _unwritable(exc) from None
     return written
 
 
+def _unwritable(exc: OSError) -> Exception:
+    from vlm4d_tasks.metric.report import OutputError
+
+    return OutputError(
+        f"--out {exc.filename}: cannot write it ({exc.strerror or exc}); fix: choose another "
+        "folder or remove what is in the way"
+    )
+
+
 def run(args: argparse.Namespace) -> int:
+    from vlm4d_tasks.data.files import terminal_safe
     from vlm4d_tasks.metric.judge import redact
     from vlm4d_tasks.metric.leaderboard import CompareError, load_probe_set, load_sources
     from vlm4d_tasks.metric.report import (
@@ -143,6 +159,10 @@ def run(args: argparse.Namespace) -> int:
         prepare_output,
         write_output,
     )
+
+    def say(message: str) -> None:
+        # paths, names and fields come from outside: shown, never obeyed by the terminal
+        print(terminal_safe(redact(f"vlm4d report: {message}")), file=sys.stderr)
 
     try:
         for option, path in (("--markdown", args.markdown), ("--plot", args.plot)):
@@ -173,14 +193,14 @@ def run(args: argparse.Namespace) -> int:
                 plot_report(score, args.plot)
                 outputs.append(args.plot)
             for path in outputs:  # where each output went (on stdout only the table itself)
-                print(redact(f"vlm4d report: wrote {path}"), file=sys.stderr)
+                say(f"wrote {path}")
         if args.out:
             written = _write_report(args, sources, probes)
             html = [p for p in written if p.name == "report.html"]
-            print(f"vlm4d report: wrote {len(written)} file(s) to {args.out}", file=sys.stderr)
+            say(f"wrote {len(written)} file(s) to {args.out}")
             if html:
-                print(redact(f"vlm4d report: {html[0]}"), file=sys.stderr)
+                say(str(html[0]))
     except (ScoreFileError, OutputError, CompareError) as exc:
-        print(redact(f"vlm4d report: error: {exc}"), file=sys.stderr)
+        say(f"error: {exc}")
         return 2
     return 0

@@ -251,13 +251,15 @@ def summary_line(score: dict[str, Any], seconds: float) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from vlm4d_tasks.data.annotations import AnnotationError
+    from vlm4d_tasks.data.files import terminal_safe
     from vlm4d_tasks.metric.judge import JudgeConfigError, JudgeFatalError, redact
     from vlm4d_tasks.metric.judge_cache import JudgeCacheError
     from vlm4d_tasks.metric.report import OutputError
     from vlm4d_tasks.metric.responses import ResponseFileError
 
     def error(message: object) -> None:
-        print(redact(f"vlm4d score: error: {message}"), file=sys.stderr)
+        # file names, ids and a judge's reasons come from outside: shown, never obeyed
+        print(terminal_safe(redact(f"vlm4d score: error: {message}")), file=sys.stderr)
 
     start = time.perf_counter()
     try:
@@ -276,7 +278,8 @@ def run(args: argparse.Namespace) -> int:
         error(exc)
         return EXIT_BAD_INPUT
     sys.stdout.write(markdown)
-    print("\n" + redact(summary_line(score, time.perf_counter() - start)), file=sys.stderr)
+    summary = terminal_safe(redact(summary_line(score, time.perf_counter() - start)))
+    print("\n" + summary, file=sys.stderr)
     opened = score["judge"].get("circuit_open") or {}
     if opened:
         for model, reason in opened.items():

@@ -14,7 +14,11 @@ limit plus one byte.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import re
+import secrets
 import stat
 from pathlib import Path
 
@@ -127,3 +131,72 @@ def read_regular_text(
     """`read_regular` decoded as UTF-8 (UnicodeDecodeError propagates for the caller's
     message)."""
     return read_regular(path, limit=limit, fix=fix).decode("utf-8")
+
+
+def write_file(path: str | Path, data: bytes) -> None:
+    """Write `data` to `path` whole or not at all; OSError as `open` raises it.
+
+    A regular file (or a missing one) is written to a new file in the same folder and renamed
+    over `path`: a reader never sees half a file, a full disk leaves the old one, and a
+    symlink at `path` (one planted in an output folder, pointing anywhere) is replaced, never
+    written through. A path that already names something else (/dev/null, /dev/stdout, a
+    FIFO that a reader holds open) is streamed into, as a shell redirection would; a FIFO
+    that no process reads fails at once (ENXIO) instead of blocking forever.
+    """
+    path = Path(path)
+    try:
+        info: os.stat_result | None = os.stat(path)
+    except OSError:  # missing, or a dangling or looping symlink: replaced like a file
+        info = None
+    if info is not None and not stat.S_ISREG(info.st_mode):
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+        except OSError as exc:
+            if exc.errno == errno.ENXIO:
+                raise OSError(
+                    errno.ENXIO, "a FIFO (named pipe) that no process is reading", str(path)
+                ) from None
+            raise
+        try:
+            os.set_blocking(fd, True)
+            _write_all(fd, data)
+        finally:
+            os.close(fd)
+        return
+    temporary = path.parent / f".vlm4d-{os.getpid()}-{secrets.token_hex(6)}.tmp"
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        try:
+            _write_all(fd, data)
+            if info is not None:  # keep the replaced file's permissions, as an overwrite would
+                os.fchmod(fd, stat.S_IMODE(info.st_mode))
+        finally:
+            os.close(fd)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+# Characters that a terminal acts on rather than shows: C0 and C1 controls (ESC starts the
+# sequences that clear the screen, set the title or rewrite a line; a CR or a line break lets
+# a name forge the "fix:" line), DEL, the bidirectional overrides and isolates that reorder
+# what is shown, and lone surrogates (no UTF-8 encoder can write them).
+_TERMINAL_UNSAFE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+
+
+def terminal_safe(text: str) -> str:
+    """`text` for one line of a terminal: every character in `_TERMINAL_UNSAFE` shown as its
+    escape (`\\x1b`, `\\u202e`), so a name read from a file is printed, never obeyed."""
+    return _TERMINAL_UNSAFE.sub(lambda m: ascii(m.group())[1:-1], text)

@@ -97,9 +97,15 @@ def _new_figure(width: float, height: float) -> Any:
 
 def _save(fig: Any, path: Path) -> Path:
     """PNG with no metadata that varies (software version, date): same input, same bytes."""
+    import io
+
+    from vlm4d_tasks.data.files import write_file
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png", dpi=DPI, metadata={"Software": None},
+    image = io.BytesIO()
+    fig.savefig(image, format="png", dpi=DPI, metadata={"Software": None},
                 bbox_inches="tight", pad_inches=0.15)  # fmt: skip
+    write_file(path, image.getvalue())  # a symlink planted at path is replaced, not followed
     return path
 
 

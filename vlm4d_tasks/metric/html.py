@@ -226,8 +226,10 @@ def write_html(markdown_text: str, images: list[Path], path: Path) -> Path:
     """Write the report page to `path` (its folder created): the Markdown converted, every
     image of `images` embedded once (where the Markdown names it, else under "Figures", in
     the given order). Returns `path`."""
+    from vlm4d_tasks.data.files import write_file
+
     path = Path(path)
     text = render_html(markdown_text, images)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    write_file(path, text.encode("utf-8"))  # a symlink planted at path is replaced, not followed
     return path

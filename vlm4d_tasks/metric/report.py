@@ -559,9 +559,13 @@ def prepare_output(path: str | Path, option: str) -> Path:
     return path
 
 
-def write_output(path: str | Path, option: str, text: str) -> None:
+def write_output(path: str | Path, option: str, text: str | bytes) -> None:
+    """`text` written to `path` whole or not at all (`data.files.write_file`: a symlink there
+    is replaced, not written through; a FIFO nobody reads fails at once)."""
+    from vlm4d_tasks.data.files import write_file
+
     try:
-        Path(path).write_text(text, encoding="utf-8")
+        write_file(path, text if isinstance(text, bytes) else text.encode("utf-8"))
     except OSError as exc:
         raise OutputError(
             f"{option} {path}: cannot write it ({exc.strerror or exc}); fix: choose another path"
@@ -879,11 +883,11 @@ def _plot_report(score: dict[str, Any], path: str | Path) -> None:
     fig.supxlabel("accuracy (%) with 95% bootstrap CI; dashed line = chance", fontsize=8)
     fig.tight_layout()
     # No software/date metadata: the same score gives the same bytes.
+    import io
+
+    image = io.BytesIO()
     try:
-        fig.savefig(str(path), dpi=120, metadata={"Software": None})
-    except OSError as exc:
-        raise OutputError(
-            f"--plot {path}: cannot write it ({exc.strerror or exc}); fix: choose another path"
-        ) from None
+        fig.savefig(image, format="png", dpi=120, metadata={"Software": None})
     finally:
         plt.close(fig)
+    write_output(path, "--plot", image.getvalue())

@@ -102,13 +102,20 @@ def _unicode(value: object, *, file: str, record: str, name: str) -> object:
 
 
 def _strings(value: object) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [t for k, v in value.items() for t in _strings(k) + _strings(v)]
-    if isinstance(value, list):
-        return [t for v in value for t in _strings(v)]
-    return []
+    # A loop, not recursion: a response nested as deep as json.loads allows (a list in a list
+    # ... 900 deep) must not reach Python's recursion limit here.
+    found: list[str] = []
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            found.append(item)
+        elif isinstance(item, dict):
+            for key, inner in item.items():
+                stack.extend((inner, key))
+        elif isinstance(item, list):
+            stack.extend(reversed(item))
+    return found
 
 
 def parse_entry(entry: object, *, file: str, index: int) -> Response:

@@ -1,0 +1,156 @@
+"""Hostile inputs, round 3 (an independent re-check of issue 23 with new payloads).
+
+Everything runs the real `vlm4d` command: in a subprocess with a timeout where a bug would
+hang (a FIFO), in process otherwise. Files, FIFOs and symlinks are real ones in tmp_path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from vlm4d_tasks.cli import main
+
+HANG = 60  # seconds: a command that blocks on a FIFO never ends
+CHOICES = {"A": "left", "B": "right", "C": "not moving", "D": "up"}
+
+
+def entry(number: int, **fields) -> dict:
+    record = {"id": f"validation_{number}", "question": f"Where does object {number} go?",
+              "choices": CHOICES, "response": "The answer is A: left", "answer": "left"}  # fmt: skip
+    record.update(fields)
+    return record
+
+
+def dump(path: Path, data: object) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(data if isinstance(data, str) else json.dumps(data), encoding="utf-8")
+    return path
+
+
+def run(capsys: pytest.CaptureFixture, *args: object) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def subprocess_vlm4d(*args: object) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "vlm4d_tasks.cli", *map(str, args)],
+        capture_output=True, text=True, timeout=HANG, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def score_json(tmp_path: Path, capsys: pytest.CaptureFixture) -> Path:
+    """A real score document of two answers."""
+    responses = dump(tmp_path / "in" / "real_mc" / "m.json", [entry(1), entry(2, response="B")])
+    out = tmp_path / "score.json"
+    code, _, err = run(capsys, "score", responses, "--no-progress", "--json", out)
+    assert code == 0, err
+    return out
+
+
+def test_deeply_nested_response_is_scored_not_a_traceback(tmp_path, capsys):
+    # 900 levels parse with json.loads; the lone-surrogate check walked them by recursion
+    nested = '{"k":' * 900 + '"A"' + "}" * 900
+    text = json.dumps([entry(1, response="@")]).replace('"@"', nested)
+    path = dump(tmp_path / "real_mc" / "deep.json", text)
+    code, out, err = run(capsys, "score", path, "--no-progress")
+    assert code == 0, err
+    assert "n=1" in out
+
+
+def test_escape_sequences_from_a_file_never_reach_the_terminal(tmp_path, capsys):
+    # an id that clears the screen and sets the window title, in an error line
+    path = dump(tmp_path / "real_mc" / "m.json", [entry(1, id="x\x1b[2J\x1b]0;pwn\x07\u202e")])
+    code, _, err = run(capsys, "score", path, "--no-progress")
+    assert code == 2
+    assert "\x1b" not in err and "\x07" not in err and "\u202e" not in err
+    assert "x\\x1b[2J\\x1b]0;pwn\\x07\\u202e" in err  # shown, escaped
+
+
+def test_escape_sequences_in_a_file_name_never_reach_the_terminal(tmp_path, capsys):
+    folder = tmp_path / "real_mc\x1b[31m"
+    path = dump(folder / "m\x1b]0;t\x07.json", "not json")
+    code, _, err = run(capsys, "score", path, "--no-progress")
+    assert code == 2
+    assert "\x1b" not in err and "\x07" not in err
+    assert "m\\x1b]0;t\\x07.json" in err.splitlines()[-1]
+
+
+def test_report_error_lines_are_terminal_safe(tmp_path, capsys):
+    bad = dump(tmp_path / "s\x1b[2J\r.json", "[]")
+    code, _, err = run(capsys, "report", bad, "--no-progress")
+    assert code == 2
+    assert "\x1b" not in err and "\r" not in err
+
+
+def test_report_out_replaces_planted_symlinks_instead_of_writing_through(
+    tmp_path, capsys, score_json
+):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me", encoding="utf-8")
+    out = tmp_path / "report"
+    out.mkdir()
+    for name in ("report.md", "report.html", "leaderboard.csv", "accuracy_by_category.png"):
+        (out / name).symlink_to(victim)
+    code, _, err = run(capsys, "report", score_json, "--out", out, "--no-progress")
+    assert code == 0, err
+    assert victim.read_text(encoding="utf-8") == "keep me"
+    for name in ("report.md", "report.html", "leaderboard.csv", "accuracy_by_category.png"):
+        assert not (out / name).is_symlink() and (out / name).stat().st_size > 0
+
+
+def test_score_json_through_a_symlink_replaces_the_link(tmp_path, capsys):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me", encoding="utf-8")
+    link = tmp_path / "out.json"
+    link.symlink_to(victim)
+    responses = dump(tmp_path / "real_mc" / "m.json", [entry(1)])
+    code, _, err = run(capsys, "score", responses, "--no-progress", "--json", link)
+    assert code == 0, err
+    assert victim.read_text(encoding="utf-8") == "keep me"
+    assert json.loads(link.read_text(encoding="utf-8"))["summary"]["n"] == 1
+
+
+def test_output_fifo_without_reader_fails_at_once(tmp_path):
+    responses = dump(tmp_path / "real_mc" / "m.json", [entry(1)])
+    fifo = tmp_path / "out.json"
+    os.mkfifo(fifo)
+    result = subprocess_vlm4d("score", responses, "--no-progress", "--json", fifo)
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 2
+    assert "FIFO" in result.stderr.splitlines()[-1] and "fix:" in result.stderr.splitlines()[-1]
+
+
+def test_output_to_dev_null_still_streams(tmp_path, capsys):
+    responses = dump(tmp_path / "real_mc" / "m.json", [entry(1)])
+    code, _, err = run(capsys, "score", responses, "--no-progress", "--json", os.devnull)
+    assert code == 0, err
+    assert Path(os.devnull).exists() and not Path(os.devnull).is_file()
+
+
+def test_report_figure_name_taken_by_a_folder_is_an_error(tmp_path, capsys, score_json):
+    out = tmp_path / "report"
+    (out / "accuracy_by_category.png").mkdir(parents=True)
+    code, _, err = run(capsys, "report", score_json, "--out", out, "--no-progress")
+    assert code == 2, err
+    last = err.strip().splitlines()[-1]
+    assert "accuracy_by_category.png" in last and "fix:" in last
+
+
+def test_plot_through_a_symlink_replaces_the_link(tmp_path, capsys, score_json):
+    victim = tmp_path / "victim.png"
+    victim.write_bytes(b"keep me")
+    link = tmp_path / "plot.png"
+    link.symlink_to(victim)
+    code, _, err = run(capsys, "report", score_json, "--plot", link, "--no-progress")
+    assert code == 0, err
+    assert victim.read_bytes() == b"keep me"
+    assert link.read_bytes().startswith(b"\x89PNG")
