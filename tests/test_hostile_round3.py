@@ -119,6 +119,7 @@ def test_score_json_through_a_symlink_replaces_the_link(tmp_path, capsys):
     assert json.loads(link.read_text(encoding="utf-8"))["summary"]["n"] == 1
 
 
+@pytest.mark.subprocess
 def test_output_fifo_without_reader_fails_at_once(tmp_path):
     responses = dump(tmp_path / "real_mc" / "m.json", [entry(1)])
     fifo = tmp_path / "out.json"
@@ -154,3 +155,44 @@ def test_plot_through_a_symlink_replaces_the_link(tmp_path, capsys, score_json):
     assert code == 0, err
     assert victim.read_bytes() == b"keep me"
     assert link.read_bytes().startswith(b"\x89PNG")
+
+
+def test_control_and_bidi_characters_of_a_name_stay_out_of_the_markdown(tmp_path, capsys):
+    # 8-bit CSI (U+009B) and a right-to-left override in the file name (the model's name)
+    path = dump(tmp_path / "real_mc" / "m\x9b2J\u202eevil.json", [entry(1)])
+    code, out, err = run(capsys, "score", path, "--no-progress", "--markdown", tmp_path / "t.md")
+    assert code == 0, err
+    for text in (out, (tmp_path / "t.md").read_text(encoding="utf-8")):
+        assert "\x9b" not in text and "\u202e" not in text
+        assert "2J" in text and "evil" in text  # the rest of the name is kept
+
+
+def test_a_byte_order_mark_is_read_as_utf8(tmp_path, capsys):
+    path = tmp_path / "real_mc" / "m.json"
+    path.parent.mkdir()
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps([entry(1)]).encode("utf-8"))
+    code, out, err = run(capsys, "score", path, "--no-progress")
+    assert code == 0, err
+    assert "n=1" in out
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        ('"correct": false, "correct": true', "'correct'"),
+        ('"id": "validation_1", "id": "validation_2"', "'id'"),
+        ('"choices": {"A": "left", "B": "right", "C": "x", "D": "up", "A": "right"}',
+         "'choices.A'"),
+    ],
+)  # fmt: skip
+def test_a_field_given_twice_is_refused(tmp_path, capsys, text, field):
+    # json.loads keeps the last value, other readers the first: the verdict would depend on it
+    base = {"question": "q", "response": "A", "ground_truth_answer": "left", "id": "validation_1",
+            "choices": CHOICES, "correct": True}  # fmt: skip
+    name = text.split('"')[1]
+    body = ", ".join(json.dumps(k) + ": " + json.dumps(v) for k, v in base.items() if k != name)
+    path = dump(tmp_path / "real_mc" / "m.json", "[{" + body + ", " + text + "}]")
+    code, _, err = run(capsys, "score", path, "--no-progress")
+    assert code == 2, err
+    last = err.strip().splitlines()[-1]
+    assert f"field {field}" in last and "more than once" in last and "fix:" in last

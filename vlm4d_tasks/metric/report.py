@@ -30,7 +30,9 @@ MISSING = "–"
 # Characters that end a Markdown line (markdown-it splits on \n and \r; the C0 controls and
 # NEL have no business in a name either): a name is one line, or a "# ..." after its newline
 # would open a heading and a "|" row a new table row.
-_LINE_BREAKS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+# C0 and C1 controls (ESC and CSI start terminal sequences; the Markdown goes to stdout),
+# line breaks, and the bidirectional overrides and isolates, which show a name reordered.
+_LINE_BREAKS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 # What must be escaped for a text to stay literal wherever the report puts it (mid-line, a
 # table cell, the start of a list item), and nothing more, so that ordinary names read as
 # they are ("Qwen2.5-VL-7B (cot)", "m [vlm4d_mc_mirror]"): code, emphasis, HTML, entities,
@@ -45,8 +47,9 @@ _ORDERED_LIST_MARKER = re.compile(r"^(\d{1,9})([.)])")  # "1." / "1)" opening a 
 
 
 def one_line(text: object) -> str:
-    """`text` with every line break and control character a space: a name drawn in a figure
-    or written in a table stays on its line."""
+    """`text` with every line break, control character and bidirectional override a space:
+    a name drawn in a figure or written in a table stays on its line, in its order, and a
+    terminal shown the table obeys nothing in it."""
     return _LINE_BREAKS.sub(" ", str(text))
 
 

@@ -118,11 +118,42 @@ def _strings(value: object) -> list[str]:
     return found
 
 
+class _RepeatedKeys(dict):
+    """A JSON object in which a key appeared more than once (`json.loads` keeps the last)."""
+
+    repeated: tuple[str, ...] = ()
+
+
+def _object(pairs: list[tuple[str, object]]) -> dict:
+    """`json.loads`'s object hook: a plain dict, or `_RepeatedKeys` naming the keys that
+    repeat, so that `parse_entry` can refuse an entry whose "correct" or "id" is ambiguous."""
+    value = dict(pairs)
+    if len(value) == len(pairs):
+        return value
+    seen: set[str] = set()
+    repeated = []
+    for key, _ in pairs:
+        if key in seen:
+            repeated.append(key)
+        seen.add(key)
+    marked = _RepeatedKeys(value)
+    marked.repeated = tuple(repeated)
+    return marked
+
+
 def parse_entry(entry: object, *, file: str, index: int) -> Response:
     """One JSON entry -> `Response`; raises `ResponseFileError` naming file, record and field."""
     if not isinstance(entry, dict):
         raise ResponseFileError(f"{file}: entry #{index}: expected an object")
     record = str(entry.get("id", f"#{index}"))
+    for where, value in (("", entry), ("choices.", entry.get("choices"))):
+        repeated = getattr(value, "repeated", ())
+        if repeated:
+            raise ResponseFileError(
+                f"{file}: record {record}: field {where + repeated[0]!r} appears more than once "
+                "in one object (JSON readers differ on which one counts)",
+                "fix: keep one value per field",
+            )
     for name in ("id", "question", "choices", "response"):
         if name not in entry:
             raise ResponseFileError(f"{file}: record {record}: field {name!r} is missing")
@@ -188,8 +219,10 @@ def load_response_file(path: str | Path, subset: Subset | str | None = None) -> 
             f"{path}: cannot read it ({exc.strerror or exc})",
             "fix: check the path and its permissions",
         ) from None
+    if text.startswith("\ufeff"):  # a byte-order mark, as Windows editors save UTF-8
+        text = text[1:]
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=_object)
     except RecursionError:
         raise ResponseFileError(
             f"{path}: not valid JSON (nested too deeply to read)",
