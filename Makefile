@@ -14,7 +14,7 @@ LOCK ?= $(LOCK_FILE)
 # pytest-xdist is not used: the lmms-eval end-to-end tests already use both cores.
 PYTEST_ARGS ?=
 
-.PHONY: install check-env test demo lint lock clean
+.PHONY: install check-env test test-fast demo lint lock clean
 
 install: $(STAMP)
 
@@ -33,6 +33,13 @@ check-env: install
 
 test: install check-env
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The suite without the tests that start another process (markers in setup.cfg: lmms-eval runs,
+# `vlm4d` subprocesses, pip, Chromium) or are marked slow. VLM4D_TEST_TIER=fast arms the guard in
+# tests/conftest.py: an unmarked test that starts a process fails instead of slowing the tier.
+FAST_TIER := not (lmms or subprocess or pip or browser or slow)
+test-fast: install check-env
+	VLM4D_TEST_TIER=fast $(BIN)/python -m pytest -m "$(FAST_TIER)" $(PYTEST_ARGS)
 
 demo: install
 	$(BIN)/python -m vlm4d_tasks.demo --out $(DEMO_OUT)

@@ -58,3 +58,97 @@ def task_manager(tmp_path_factory):
         os.environ.pop("LMMS_EVAL_DATASETS_CACHE", None)
     else:
         os.environ["LMMS_EVAL_DATASETS_CACHE"] = previous
+
+
+# Test tiers (`make test-fast`): a test that starts another process carries one of these
+# markers (registered in setup.cfg), and the fast tier deselects them all. The guard below keeps
+# the markers true: in the fast tier an unmarked test that starts a process fails at once,
+# instead of silently making the tier slow.
+PROCESS_MARKERS = ("lmms", "subprocess", "pip", "browser")
+# Probes that libraries run once per process, in milliseconds, whatever the test: `uname -p`
+# (platform.processor(), via openai's client headers) and `ldconfig -p` (ctypes.util.find_library,
+# on importing torch). They do not make a test slow, so the guard lets them through.
+LIBRARY_PROBES = frozenset({"uname", "ldconfig"})
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Only `make test-fast` sets the tier: elsewhere (the whole suite) the markers select nothing
+    # and nothing is patched.
+    if os.environ.get("VLM4D_TEST_TIER") == "fast":
+        config.pluginmanager.register(_ProcessGuard(), "vlm4d-process-guard")
+
+
+class _ProcessGuard:
+    """Fails an unmarked test that starts a process: subprocess.Popen (which subprocess.run and
+    friends use), os.posix_spawn[p] (the Chromium test) and os.system are refused while it runs.
+    The refusal raises pytest's Failed (a BaseException, so `except Exception` in the code under
+    test does not swallow it), and the report is failed even if something caught it anyway."""
+
+    def __init__(self) -> None:
+        self.started: list = []  # the commands refused during the current test
+        self.unreported = False  # a refusal not yet in a failed report
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None):
+        if any(item.get_closest_marker(name) for name in PROCESS_MARKERS):
+            return (yield)
+        import subprocess
+
+        patches = pytest.MonkeyPatch()
+
+        def refuse(original, what):  # what: the call's arguments -> the command it starts
+            def refused(*args, **kwargs):
+                command = what(*args, **kwargs)
+                if _program(command) in LIBRARY_PROBES:
+                    return original(*args, **kwargs)
+                self.started.append(command)
+                self.unreported = True
+                pytest.fail(self.message(item), pytrace=False)
+
+            return refused
+
+        patches.setattr(
+            subprocess.Popen,
+            "__init__",
+            refuse(subprocess.Popen.__init__, lambda _, args=(), *a, **k: args),
+        )
+        for name in ("posix_spawn", "posix_spawnp"):
+            if hasattr(os, name):
+                patches.setattr(
+                    os, name, refuse(getattr(os, name), lambda path, argv, *a, **k: argv)
+                )
+        patches.setattr(os, "system", refuse(os.system, lambda command: command))
+        self.started.clear()
+        try:
+            return (yield)
+        finally:
+            patches.undo()
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
+        report = yield
+        if self.unreported and report.passed:
+            # the refusal was caught by the code under test: fail the phase all the same
+            report.outcome = "failed"
+            report.longrepr = self.message(item)
+        self.unreported = False
+        return report
+
+    def message(self, item: pytest.Item) -> str:
+        last = self.started[-1] if self.started else "?"
+        command = (last if isinstance(last, str) else " ".join(map(str, last)))[:200]
+        return (
+            f"{item.nodeid} starts a process ({command}) but carries none of the markers "
+            f"{', '.join(PROCESS_MARKERS)}: mark it @pytest.mark.subprocess (or lmms, pip, "
+            "browser) so that `make test-fast` leaves it out (tests/conftest.py)"
+        )
+
+
+def _program(command) -> str:
+    """The base name of the program a command runs (a string command: its first word)."""
+    if isinstance(command, (str, bytes)):
+        words = command.split()
+    else:
+        words = [command] if isinstance(command, os.PathLike) else list(command)
+    first = os.fsdecode(words[0]) if words else ""
+    return os.path.basename(first)

@@ -128,6 +128,7 @@ def _letter(question: dict, value) -> str:
     return next(k for k, v in question["choices"].items() if v == value)
 
 
+@pytest.mark.subprocess
 def test_base_install_builds_scores_and_reports(base_env: dict[str, str], tmp_path: Path):
     annotations = write_annotations(tmp_path / "annotations")
     dataset = tmp_path / "dataset"
@@ -174,6 +175,7 @@ def test_base_install_builds_scores_and_reports(base_env: dict[str, str], tmp_pa
     assert "modelx" in (report / "report.md").read_text(encoding="utf-8")
 
 
+@pytest.mark.subprocess
 def test_base_install_generates_the_probe_and_lists_tasks(base_env: dict[str, str], tmp_path):
     probe = tmp_path / "probe"
     _ok(vlm4d(base_env, "generate-probe", "--out", probe, "--n-scenes", "2", "--width", "64",
@@ -186,6 +188,7 @@ def test_base_install_generates_the_probe_and_lists_tasks(base_env: dict[str, st
     assert "vlm4d_mc" in _ok(vlm4d(base_env, "eval", "--tasks", "list")).stdout
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("processes", ["1", "2"])
 def test_eval_without_the_lmms_extra_names_it(base_env: dict[str, str], tmp_path, processes):
     probe = tmp_path / "probe"
@@ -203,6 +206,7 @@ def test_eval_without_the_lmms_extra_names_it(base_env: dict[str, str], tmp_path
     assert ("accelerate" in last) == (processes == "2")
 
 
+@pytest.mark.pip
 def test_wheel_requires_no_torch_without_extras(tmp_path: Path):
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation",

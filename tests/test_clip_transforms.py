@@ -293,6 +293,7 @@ def _results(procs) -> list[tuple[Path, int]]:
     return results
 
 
+@pytest.mark.subprocess
 def test_same_bytes_in_processes_with_different_hash_seeds(square_clip, tmp_path):
     go = tmp_path / "go"
     go.touch()
@@ -308,6 +309,7 @@ def test_same_bytes_in_processes_with_different_hash_seeds(square_clip, tmp_path
     assert here.read_bytes() == outputs[0].read_bytes()
 
 
+@pytest.mark.subprocess
 def test_two_processes_at_once_write_one_valid_file(tmp_path):
     # Large enough that the encode takes a while, so the second process arrives mid-encode.
     source = write_numbered_video(tmp_path / "long.mp4", 240, gop=12, size=(320, 240))

@@ -153,6 +153,7 @@ def _run(args, cwd, env_home):
     )
 
 
+@pytest.mark.subprocess
 def test_cli_build_default_out_then_load_dataset_by_name(tmp_path, annotations_dir, hf_home):
     done = _run(["build-dataset", "--annotations", str(annotations_dir)], tmp_path, hf_home)
     assert done.returncode == 0, done.stderr
@@ -178,6 +179,7 @@ def test_cli_build_default_out_then_load_dataset_by_name(tmp_path, annotations_d
     assert stats.stdout.strip() in (tmp_path / "vlm4d" / "README.md").read_text()
 
 
+@pytest.mark.subprocess
 def test_cli_bad_annotation_file_names_it(tmp_path, hf_home):
     (tmp_path / "real_mc.json").write_text("{broken")
     done = _run(
@@ -229,6 +231,7 @@ def _no_leftovers(parent: Path) -> None:
     assert [p.name for p in parent.iterdir() if p.name.startswith(".")] == []
 
 
+@pytest.mark.subprocess
 def test_foreign_folder_is_refused_then_moved_aside_with_force(tmp_path, annotations_dir, hf_home):
     out = tmp_path / "work" / "thesis"
     (out / "data" / "mystuff").mkdir(parents=True)
@@ -252,6 +255,7 @@ def test_foreign_folder_is_refused_then_moved_aside_with_force(tmp_path, annotat
     _no_leftovers(out.parent)
 
 
+@pytest.mark.subprocess
 def test_rebuild_replaces_only_the_builds_own_files(tmp_path, annotations_dir, hf_home):
     out = tmp_path / "vlm4d"
     done = _build_cli(annotations_dir, out, cwd=tmp_path, home=hf_home)
@@ -280,6 +284,7 @@ def test_rebuild_replaces_only_the_builds_own_files(tmp_path, annotations_dir, h
     assert _digest(out) == {**first, **mine}
 
 
+@pytest.mark.subprocess
 def test_a_users_file_where_the_build_writes_stops_it(tmp_path, annotations_dir, hf_home):
     out = tmp_path / "vlm4d"
     done = _build_cli(annotations_dir, out, "--subsets", "real", cwd=tmp_path, home=hf_home)
@@ -299,6 +304,7 @@ def test_a_users_file_where_the_build_writes_stops_it(tmp_path, annotations_dir,
     assert _digest(tmp_path / "vlm4d.old-1") == before
 
 
+@pytest.mark.subprocess
 def test_an_empty_existing_folder_needs_no_force(tmp_path, annotations_dir, hf_home):
     out = tmp_path / "empty"
     out.mkdir()
@@ -326,6 +332,7 @@ def test_an_interrupted_build_leaves_the_old_output_intact(
     _no_leftovers(tmp_path)
 
 
+@pytest.mark.subprocess
 def test_videos_inside_out_are_refused(tmp_path, annotations_dir, hf_home):
     out = tmp_path / "vlm4d"
     assert _build_cli(annotations_dir, out, cwd=tmp_path, home=hf_home).returncode == 0
@@ -339,6 +346,7 @@ def test_videos_inside_out_are_refused(tmp_path, annotations_dir, hf_home):
     assert _digest(out) == before
 
 
+@pytest.mark.subprocess
 def test_out_that_is_a_file(tmp_path, annotations_dir, hf_home):
     out = tmp_path / "vlm4d"
     out.write_text("not a folder\n")
@@ -349,6 +357,7 @@ def test_out_that_is_a_file(tmp_path, annotations_dir, hf_home):
     assert out.read_text() == "not a folder\n"
 
 
+@pytest.mark.subprocess
 @pytest.mark.skipif(not Path("/sys/kernel").is_dir(), reason="needs Linux sysfs")
 def test_out_where_nothing_can_be_written(tmp_path, annotations_dir, hf_home):
     # sysfs refuses new entries to everyone, root included.
@@ -375,6 +384,7 @@ def test_read_only_out(tmp_path, annotations_dir, hf_home):
 
 
 # -- input that used to end in a traceback ----------------------------------------------------
+@pytest.mark.subprocess
 @pytest.mark.parametrize(
     ("files", "expected"),
     [
@@ -399,6 +409,7 @@ def test_bad_annotation_input_is_a_clean_error(tmp_path, hf_home, files, expecte
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.subprocess
 def test_a_probe_only_folder_gets_the_probe_card(tmp_path):
     from _lmms_dataset import write_probe
 

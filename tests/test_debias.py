@@ -245,6 +245,7 @@ print(json.dumps(debias.prune(records, **FAST).to_dict(), sort_keys=True))
 """
 
 
+@pytest.mark.subprocess
 def test_pruning_is_the_same_under_another_hash_seed(pruned):
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
     tests = str(Path(__file__).parent)

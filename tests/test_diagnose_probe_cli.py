@@ -14,6 +14,8 @@ from _judge_server import Action, ScriptedChatServer, prompt_of
 from vlm4d_tasks.metric.report import count_share
 from vlm4d_tasks.probe import load_probe_records
 
+pytestmark = pytest.mark.subprocess
+
 VLM4D = [sys.executable, "-m", "vlm4d_tasks.cli"]
 
 

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 TOOL = ROOT / "tools" / "check_env.py"
 LOCK = ROOT / "requirements.lock"
@@ -17,11 +19,13 @@ def _run(*args: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.subprocess
 def test_this_environment_is_the_lock():
     done = _run(str(LOCK))
     assert done.returncode == 0, done.stderr
 
 
+@pytest.mark.subprocess
 def test_a_different_version_or_a_leftover_fails(tmp_path):
     lines = LOCK.read_text().splitlines()
     pins = [ln for ln in lines if "==" in ln and not ln.startswith("#")]

@@ -189,6 +189,7 @@ def _declared_names() -> dict[str, str]:
     return names
 
 
+@pytest.mark.lmms
 def test_task_list_prints_every_task_and_group_and_nothing_else(base):
     declared = _declared_names()
     assert len(declared) >= 20 and "vlm4d_mc" in declared and "vlm4d_probe_mc" in declared
@@ -241,6 +242,7 @@ def test_task_descriptions_come_from_aliases_comments_and_groups(tmp_path):
 # The preflight: fails before lmms-eval starts
 
 
+@pytest.mark.lmms
 def test_preflight_missing_videos_fails_fast_without_starting_lmms_eval(world):
     run = vlm4d_eval(
         ["--dataset", str(world["broken"]), "--model", "vlm4d_random", "--tasks", "vlm4d_mc"],
@@ -258,6 +260,7 @@ def test_preflight_missing_videos_fails_fast_without_starting_lmms_eval(world):
     assert run.elapsed < lmms.elapsed / 2, (run.elapsed, lmms.elapsed)
 
 
+@pytest.mark.lmms
 def test_preflight_respects_limit(world):
     # --limit 1: the first question of each subset has a video, so nothing is missing; the
     # check goes on to the model name, which fails here, before lmms-eval starts
@@ -273,6 +276,7 @@ def test_preflight_respects_limit(world):
     assert not run.started_lmms_eval(), run
 
 
+@pytest.mark.lmms
 def test_preflight_unknown_model_and_default_model(world):
     run = vlm4d_eval(
         ["--dataset", str(world["dataset"]), "--model", "no_such_model", "--tasks",
@@ -287,6 +291,7 @@ def test_preflight_unknown_model_and_default_model(world):
     assert not run.started_lmms_eval(), run
 
 
+@pytest.mark.lmms
 def test_preflight_dataset_not_found(world, tmp_path):
     not_a_dataset = tmp_path / "videos"
     not_a_dataset.mkdir()
@@ -304,6 +309,7 @@ def test_preflight_dataset_not_found(world, tmp_path):
     assert "vlm4d build-dataset" in missing.last_line
 
 
+@pytest.mark.lmms
 def test_preflight_misspelt_task_and_no_task(world):
     run = vlm4d_eval(["--dataset", str(world["dataset"]), "--tasks", "vlm4d_mc_direkt"],
                      world["env"])  # fmt: skip
@@ -315,6 +321,7 @@ def test_preflight_misspelt_task_and_no_task(world):
     assert none.status == 2 and "no --tasks given" in none.last_line, none
 
 
+@pytest.mark.lmms
 def test_preflight_without_dataset_names_the_hub_and_stops_when_it_is_unreachable(world):
     run = vlm4d_eval(["--model", "vlm4d_random", "--tasks", "vlm4d_mc"], world["env"])
     assert run.status == 2, run
@@ -328,6 +335,7 @@ def test_preflight_without_dataset_names_the_hub_and_stops_when_it_is_unreachabl
     assert not run.started_lmms_eval() and world["hub"].connections == 0
 
 
+@pytest.mark.lmms
 def test_probe_without_dataset_gives_the_recipe_and_makes_no_network_call(world):
     run = vlm4d_eval(["--model", "vlm4d_random", "--tasks", "vlm4d_probe_mc"], world["env"])
     assert run.status == 2, run
@@ -367,6 +375,7 @@ def test_probe_docs_never_reach_for_the_hub(monkeypatch):
 # lmms-eval's own failures (--no-preflight), read from its output
 
 
+@pytest.mark.lmms
 def test_deleted_videos_logged_by_lmms_eval_exit_non_zero(world):
     run = world["runs"]["deleted_videos"].wait()
     assert "Error during evaluation" in run.stdout  # lmms-eval logged it (and exited 0)
@@ -377,6 +386,7 @@ def test_deleted_videos_logged_by_lmms_eval_exit_non_zero(world):
     assert not list((world["root"] / "out_deleted").rglob("*_results.json"))
 
 
+@pytest.mark.lmms
 def test_unknown_model_logged_by_lmms_eval_exits_non_zero(world):
     run = world["runs"]["unknown_model"].wait()
     assert "not found in available models" in run.stdout + run.stderr
@@ -387,6 +397,7 @@ def test_unknown_model_logged_by_lmms_eval_exits_non_zero(world):
     assert "'Adding your model'" in run.last_line
 
 
+@pytest.mark.lmms
 def test_good_runs_exit_zero(world):
     with_output = world["runs"]["ok_output_path"].wait()
     assert with_output.status == 0, with_output

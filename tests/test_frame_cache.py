@@ -264,6 +264,7 @@ def _workers(directory: Path, clip: str, count: int, delay: float = 0.0) -> list
     return results
 
 
+@pytest.mark.subprocess
 def test_a_second_process_gets_a_hit(tmp_path, clip):
     directory = tmp_path / "shared"
     (first,) = _workers(directory, clip, 1)
@@ -273,6 +274,7 @@ def test_a_second_process_gets_a_hit(tmp_path, clip):
     assert second["indices"] == first["indices"] and second["checksum"] == first["checksum"]
 
 
+@pytest.mark.subprocess
 def test_concurrent_processes_decode_once(tmp_path, clip):
     # Both start at the same moment; the per-key lock makes one wait for the other's decode.
     results = _workers(tmp_path / "race", clip, 2, delay=1.5)
@@ -280,6 +282,7 @@ def test_concurrent_processes_decode_once(tmp_path, clip):
     assert len({r["checksum"] for r in results}) == 1
 
 
+@pytest.mark.subprocess
 def test_a_process_waits_for_the_lock_holder_instead_of_decoding(tmp_path, clip):
     directory = tmp_path / "held"
     cache = FrameCache(directory)

@@ -85,6 +85,7 @@ def _annotations(folder: Path, videos: list[str]) -> Path:
 
 
 # -- item 2: a marker is a claim, not a proof ---------------------------------------------------
+@pytest.mark.subprocess
 def test_a_forged_marker_without_hashes_deletes_nothing(tmp_path, annotations_dir, hf_home):
     # The attack of the issue: a marker in the old format listing the user's files.
     out = tmp_path / "thesis"
@@ -105,6 +106,7 @@ def test_a_forged_marker_without_hashes_deletes_nothing(tmp_path, annotations_di
     assert (out / "README.md").is_file() and not (out / "NOTES.md").exists()
 
 
+@pytest.mark.subprocess
 def test_a_forged_marker_with_hashes_deletes_only_proven_files(tmp_path, annotations_dir, hf_home):
     """A marker in today's format that lists the user's files: with a wrong hash, with the
     right hash under a dot-folder, outside the folder, and through a link to a folder outside.
@@ -155,6 +157,7 @@ def test_a_forged_marker_with_hashes_deletes_only_proven_files(tmp_path, annotat
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
+@pytest.mark.subprocess
 def test_a_changed_file_of_the_build_is_kept_not_deleted(tmp_path, annotations_dir, hf_home):
     out = tmp_path / "vlm4d"
     assert _build(annotations_dir, out, home=hf_home).returncode == 0
@@ -175,6 +178,7 @@ def test_a_changed_file_of_the_build_is_kept_not_deleted(tmp_path, annotations_d
     assert stale.read_bytes() == edited
 
 
+@pytest.mark.subprocess
 def test_an_edited_file_where_the_build_writes_stops_it(tmp_path, annotations_dir, hf_home):
     out = tmp_path / "vlm4d"
     assert _build(annotations_dir, out, home=hf_home).returncode == 0
@@ -187,6 +191,7 @@ def test_an_edited_file_where_the_build_writes_stops_it(tmp_path, annotations_di
     assert _state(out) == before
 
 
+@pytest.mark.subprocess
 def test_the_marker_records_each_files_hash_and_each_links_target(tmp_path, hf_home):
     videos = tmp_path / "videos"
     (videos / "videos_real" / "davis").mkdir(parents=True)
@@ -210,6 +215,7 @@ def test_the_marker_records_each_files_hash_and_each_links_target(tmp_path, hf_h
         assert ("symlink" in video) == (mode == "link")
 
 
+@pytest.mark.subprocess
 def test_a_video_path_under_a_dot_folder_is_refused(tmp_path, hf_home):
     # The build never writes where a rebuild would never delete.
     videos = tmp_path / "videos"
@@ -225,6 +231,7 @@ def test_a_video_path_under_a_dot_folder_is_refused(tmp_path, hf_home):
 
 
 # -- item 10: generate-probe gets the same ownership rules -------------------------------------
+@pytest.mark.subprocess
 def test_generate_probe_refuses_a_folder_it_did_not_make(tmp_path, hf_home):
     out = tmp_path / "work"
     _users_folder(out)
@@ -242,6 +249,7 @@ def test_generate_probe_refuses_a_folder_it_did_not_make(tmp_path, hf_home):
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("planted", ["probe_mc.json", "videos_probe"])
 def test_generate_probe_never_writes_through_a_link(tmp_path, hf_home, planted):
     out = tmp_path / "probe"
@@ -271,6 +279,7 @@ def test_generate_probe_never_writes_through_a_link(tmp_path, hf_home, planted):
     assert _state(tmp_path / "probe.old-1") == before
 
 
+@pytest.mark.subprocess
 def test_generate_probe_reruns_over_its_own_folder_and_keeps_the_users_files(tmp_path, hf_home):
     out = tmp_path / "probe"
     assert _probe(out, home=hf_home).returncode == 0
@@ -296,6 +305,7 @@ def test_a_component_longer_than_name_max_is_refused_with_its_cause(tmp_path):
         assert "name too long" in str(info.value) and "could leave" not in str(info.value)
 
 
+@pytest.mark.subprocess
 def test_a_300_character_video_name_is_flagged_and_the_build_goes_on(tmp_path, hf_home):
     videos = tmp_path / "videos"
     (videos / "videos_real" / "davis").mkdir(parents=True)
@@ -315,6 +325,7 @@ def test_a_300_character_video_name_is_flagged_and_the_build_goes_on(tmp_path, h
     assert "name too long" in done.stdout  # the printed report says it too
 
 
+@pytest.mark.subprocess
 def test_a_path_too_long_for_the_file_system_names_the_record(tmp_path, hf_home):
     # Every part fits NAME_MAX, the whole does not fit PATH_MAX: the error names the record.
     videos = tmp_path / "videos"
@@ -329,6 +340,7 @@ def test_a_path_too_long_for_the_file_system_names_the_record(tmp_path, hf_home)
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("copy", [True, False], ids=["copy", "link"])
 def test_a_video_link_that_leaves_the_videos_folder_is_refused(tmp_path, hf_home, copy):
     secret = tmp_path / "home" / ".ssh" / "id_ed25519"
@@ -348,6 +360,7 @@ def test_a_video_link_that_leaves_the_videos_folder_is_refused(tmp_path, hf_home
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
+@pytest.mark.subprocess
 def test_video_links_inside_the_videos_folder_and_the_hub_cache_are_fine(tmp_path, hf_home):
     # Inside the folder: a link to a file elsewhere in it.
     videos = tmp_path / "videos"

@@ -115,6 +115,7 @@ def test_scoring_a_raw_file_reads_each_entry_a_bounded_number_of_times(tmp_path,
 # -- item 9: special files ----------------------------------------------------------------
 
 
+@pytest.mark.subprocess
 def test_a_fifo_as_response_file_is_refused_at_once(tmp_path):
     fifo = tmp_path / "real_mc_cot" / "model.json"
     fifo.parent.mkdir()
@@ -123,6 +124,7 @@ def test_a_fifo_as_response_file_is_refused_at_once(tmp_path):
     assert "regular" in line
 
 
+@pytest.mark.subprocess
 def test_dev_zero_as_response_file_is_refused_at_once(tmp_path):
     assert_error(
         vlm4d("score", "/dev/zero", "--subset", "real", "--no-progress"),
@@ -134,6 +136,7 @@ def test_dev_zero_as_response_file_is_refused_at_once(tmp_path):
     assert_error(vlm4d("score", link, "--no-progress"), "score", str(link), "device")
 
 
+@pytest.mark.subprocess
 def test_an_oversized_response_file_is_refused_before_reading(tmp_path):
     big = tmp_path / "real_mc_cot" / "model.json"
     big.parent.mkdir()
@@ -142,6 +145,7 @@ def test_an_oversized_response_file_is_refused_before_reading(tmp_path):
     assert_error(vlm4d("score", big, "--no-progress"), "score", str(big), "more than the")
 
 
+@pytest.mark.subprocess
 def test_a_fifo_in_the_annotations_folder_is_named_and_refused(tmp_path):
     answers = dump(tmp_path / "real_mc_cot" / "m.json", [entry(1, "Answer: A")])
     folder = tmp_path / "annotations"
@@ -155,6 +159,7 @@ def test_a_fifo_in_the_annotations_folder_is_named_and_refused(tmp_path):
     assert "no annotation file" not in line  # it is there: saying it is missing misleads
 
 
+@pytest.mark.subprocess
 def test_dev_zero_as_an_annotation_file_is_refused(tmp_path):
     answers = dump(tmp_path / "real_mc_cot" / "m.json", [entry(1, "Answer: A")])
     folder = tmp_path / "annotations"

@@ -208,6 +208,7 @@ def _build(annotations, videos, out, *extra, home):
     )
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("copy", [False, True], ids=["link", "copy"])
 def test_build_never_writes_outside_out(attack, tmp_path, copy):
     scene, annotations, videos, out = attack
@@ -231,6 +232,7 @@ def test_build_never_writes_outside_out(attack, tmp_path, copy):
     assert len(rows) == 5  # flagged, never dropped
 
 
+@pytest.mark.subprocess
 def test_a_videos_folder_reached_through_an_outside_link_is_an_error(tmp_path, hf_home):
     # A safe-looking path that a link in the videos folder turns outside it: the build stops
     # with the record and the fix, and writes nothing.
@@ -253,6 +255,7 @@ def test_a_videos_folder_reached_through_an_outside_link_is_an_error(tmp_path, h
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("video", ["README.md", "validation_report.json", "README.md/x.mp4"])
 def test_a_video_path_that_names_a_file_of_the_build_is_an_error(tmp_path, hf_home, video):
     # Linked first and written after, the card went through the link into the videos folder.

@@ -111,6 +111,7 @@ def hostile_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
 # 6. CSV formula injection
 
 
+@pytest.mark.subprocess
 def test_no_csv_text_cell_starts_a_formula_and_numbers_stay_numbers(hostile_report: Path):
     rows = list(csv.reader(io.StringIO((hostile_report / "leaderboard.csv").read_text("utf-8"))))
     header, body = rows[0], rows[1:]
@@ -195,6 +196,7 @@ def assert_markdown_holds(markdown: str, allowed_images: set[str]) -> None:
     assert whole == markdown.count("Heading injected") > 0
 
 
+@pytest.mark.subprocess
 def test_report_md_keeps_a_hostile_name_as_text(hostile_report: Path):
     markdown = (hostile_report / "report.md").read_text("utf-8")
     pngs = {p.name for p in hostile_report.glob("*.png")}
@@ -202,6 +204,7 @@ def test_report_md_keeps_a_hostile_name_as_text(hostile_report: Path):
     assert_markdown_holds(markdown, pngs)
 
 
+@pytest.mark.subprocess
 def test_report_html_keeps_a_hostile_name_as_text(hostile_report: Path):
     from html.parser import HTMLParser
 
@@ -252,6 +255,7 @@ def test_report_html_keeps_a_hostile_name_as_text(hostile_report: Path):
     assert "".join(page.text).count(_flat(HOSTILE)) == mentions > 0
 
 
+@pytest.mark.subprocess
 def test_single_score_markdown_and_plot_keep_a_hostile_name(tmp_path: Path):
     """`vlm4d report SCORE --markdown --plot`: the table of one score and its PNG (the same
     Markdown `vlm4d score` prints)."""
@@ -376,6 +380,7 @@ def _mutations(value: Any) -> list[tuple[str, Any]]:
     return out
 
 
+@pytest.mark.slow
 def test_every_field_the_report_reads_is_checked(tmp_path: Path, capsys: pytest.CaptureFixture):
     from vlm4d_tasks.cli import main
 
@@ -431,6 +436,7 @@ def _write(path: Path, document: dict) -> str:
     return str(path)
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize(("field", "value", "named"), [
     (("models", 0, "columns", "overall", "chance_corrected"), {}, "chance_corrected"),
     (("runs", 0, "unresolved"), [], "runs[0].unresolved"),
@@ -458,6 +464,7 @@ def test_the_reported_cases_exit_2_naming_file_run_and_field(tmp_path, field, va
 # 9. Special files: a FIFO or a device as a score file fails at once
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("where", ["score file", "run folder", "probe labels"])
 def test_a_fifo_fails_at_once(tmp_path: Path, where: str):
     """Nobody ever writes to the FIFO: reading it would block for good (the subprocess's
@@ -484,6 +491,7 @@ def test_a_fifo_fails_at_once(tmp_path: Path, where: str):
     assert_clean_failure(result, str(fifo), "FIFO")
 
 
+@pytest.mark.subprocess
 def test_dev_zero_as_a_score_file_fails_at_once(tmp_path: Path):
     result = vlm4d("report", "/dev/zero", "--out", str(tmp_path / "out"), timeout=60)
     assert_clean_failure(result, "/dev/zero", "device")
@@ -520,6 +528,7 @@ def test_diagnose_probe_gives_a_handful_of_traps_as_counts():
     assert "100.0%" not in text
 
 
+@pytest.mark.subprocess
 def test_help_says_what_report_writes():
     result = vlm4d("--help")
     assert result.returncode == 0
@@ -528,6 +537,7 @@ def test_help_says_what_report_writes():
         assert output in line.split("report the report", 1)[1].split(" eval ")[0], output
 
 
+@pytest.mark.subprocess
 def test_report_markdown_and_plot_say_where_they_wrote(tmp_path: Path):
     score = tmp_path / "scores.json"
     score.write_text(score_json(score_doc(names=("m",))), encoding="utf-8")

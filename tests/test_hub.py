@@ -24,6 +24,7 @@ def _closed_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.subprocess
 def test_unreachable_hub_fails_fast_with_advice(tmp_path):
     # A real huggingface_hub call against an endpoint where nothing listens.
     env = {

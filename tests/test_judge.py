@@ -439,6 +439,7 @@ _WORKER = textwrap.dedent(
 )
 
 
+@pytest.mark.subprocess
 def test_resume_after_kill(tmp_path):
     n = 12
     cache_path = tmp_path / "judge.sqlite"

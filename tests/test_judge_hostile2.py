@@ -101,6 +101,7 @@ def assert_hidden(where: str, text: str) -> None:
         assert secret not in text, f"{form} ({secret!r}) in {where}"
 
 
+@pytest.mark.subprocess
 def test_url_credentials_and_query_values_reach_no_output(tmp_path):
     """The first answer is judged by a server that echoes every secret (decoded, as sent and
     percent-encoded) in its verdict, which goes to the cache; the second fails with an error
@@ -144,6 +145,7 @@ def test_url_credentials_and_query_values_reach_no_output(tmp_path):
         assert_hidden(where, text)
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize(
     "url",
     [
@@ -227,6 +229,7 @@ def gzip_bomb() -> bytes:
     return b"".join([*(packer.compress(zeros) for _ in range(1024)), packer.flush()])
 
 
+@pytest.mark.subprocess
 def test_gzip_bomb_is_cut_at_the_cap_not_read_whole(tmp_path, gzip_bomb):
     """In a process of its own, to measure its peak memory (ru_maxrss): the bomb is refused
     as too large, and the process grows by far less than the 1 GiB the body inflates to."""
@@ -297,6 +300,7 @@ def test_a_small_gzip_reply_is_read():
 # --- 11. timeout, redirects, paths that are not a cache --------------------------------------------
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("how", ["option", "variable"])
 def test_absurd_timeout_is_a_clear_error(tmp_path, how):
     path = response_file(tmp_path, ["my answer is A"])
@@ -347,6 +351,7 @@ def _other_database(path: Path) -> None:
     conn.close()
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("kind", ["text", "binary", "other-sqlite", "directory", "fifo"])
 def test_a_path_that_is_not_a_cache_is_left_untouched(tmp_path, kind):
     target = tmp_path / "mine" / "notes.db"

@@ -124,6 +124,7 @@ def test_endpoint_without_structured_output_falls_back_to_json_text(tmp_path):
     assert len(server.requests) == 2 and "response_format" not in server.requests[1]
 
 
+@pytest.mark.subprocess
 def test_score_cli_sends_the_official_messages(tmp_path):
     path = tmp_path / "real_mc_cot" / "m.json"
     path.parent.mkdir()

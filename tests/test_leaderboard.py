@@ -500,6 +500,7 @@ def vlm4d(*args) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300, env=dict(os.environ))  # fmt: skip
 
 
+@pytest.mark.subprocess
 def test_report_out_end_to_end(tmp_path):
     folder = _lmms_folder(tmp_path / "results")
     real = [record(f"real/validation_{i}") for i in (1, 2, 923)]
@@ -552,6 +553,7 @@ def test_report_out_end_to_end(tmp_path):
         assert (tmp_path / "again" / name).read_bytes() == (out / name).read_bytes(), name
 
 
+@pytest.mark.subprocess
 def test_report_errors_name_the_cause_and_the_fix(tmp_path):
     folder = _lmms_folder(tmp_path / "results")
     result = vlm4d("report", folder, "--out", tmp_path / "o", "--no-progress",

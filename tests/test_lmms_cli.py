@@ -26,6 +26,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.lmms
+
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = ROOT / "vlm4d_tasks" / "lmms" / "tasks"
 VLM4D = [sys.executable, "-m", "vlm4d_tasks.cli"]

@@ -128,6 +128,7 @@ def runs(tmp_path_factory):
             run.process.kill()
 
 
+@pytest.mark.lmms
 def test_plain_task_list_names_every_vlm4d_task(runs):
     log = runs["runs"]["list"].wait()
     listed = {line.strip().lstrip("- ") for line in log.splitlines()}
@@ -157,6 +158,7 @@ def _score_samples(samples: list[dict], root: Path, dataset: Path, name: str) ->
     return json.loads(out.read_text())
 
 
+@pytest.mark.lmms
 @pytest.mark.parametrize("name", ["plain", "two"])
 def test_plain_run_accuracy_equals_vlm4d_score(runs, name):
     run = runs["runs"][name]
@@ -168,12 +170,14 @@ def test_plain_run_accuracy_equals_vlm4d_score(runs, name):
     assert score["runs"][0]["accuracy"] == pytest.approx(accuracy, abs=1e-6)
 
 
+@pytest.mark.lmms
 def test_the_two_process_run_answers_like_the_plain_one(runs):
     plain = runs["runs"]["plain"].results()["results"]["vlm4d_probe_mc"]
     two = runs["runs"]["two"].results()["results"]["vlm4d_probe_mc"]
     assert plain["accuracy,none"] == two["accuracy,none"]
 
 
+@pytest.mark.lmms
 def test_inapplicable_hook_warns_once_and_vlm4d_eval_still_works(runs):
     plain = runs["runs"]["fallback_plain"].wait()
     assert "vlm4d_mc" not in {line.strip().lstrip("- ") for line in plain.splitlines()}
@@ -184,6 +188,7 @@ def test_inapplicable_hook_warns_once_and_vlm4d_eval_still_works(runs):
     assert "vlm4d_probe_mc" in json.loads(results.read_text())["results"]
 
 
+@pytest.mark.lmms
 def test_table_standard_errors_are_the_clustered_and_plain_ones(runs):
     run = runs["runs"]["plain"]
     result = run.results()["results"]["vlm4d_probe_mc"]

@@ -205,6 +205,7 @@ def test_source_file_pins_the_official_release():
     assert rows == [{"repo_id": OFFICIAL_REPO_ID, "revision": OFFICIAL_REVISION}]
 
 
+@pytest.mark.subprocess
 def test_local_dataset_docs_categories_and_videos(use_dataset):
     from vlm4d_tasks.lmms import data as lmms_data
     from vlm4d_tasks.lmms import task as lmms_task
@@ -219,6 +220,7 @@ def test_local_dataset_docs_categories_and_videos(use_dataset):
     assert video == [str(use_dataset / real[0]["video"])] and Path(video[0]).is_file()
 
 
+@pytest.mark.subprocess
 def test_missing_video_names_file_and_question(use_dataset, tmp_path, monkeypatch):
     from vlm4d_tasks.data.paths import VideoNotFoundError
     from vlm4d_tasks.lmms import task as lmms_task
@@ -306,6 +308,7 @@ def test_unreachable_hub_says_how_to_name_a_dataset_and_fails_fast(tmp_path, mon
     assert calls == ["shijiezhou/VLM4D"]
 
 
+@pytest.mark.subprocess
 def test_frames_sampled_uniformly_as_pil_images(use_dataset, monkeypatch):
     from _video_factory import read_frame_number
 
@@ -399,6 +402,7 @@ def test_task_index_lists_every_task_and_group(task_manager):
     assert sorted(task_manager.all_groups) == sorted(ALL_GROUPS + OFFICIAL_GROUPS + VARIANT_GROUPS)
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("name", ALL_TASKS + OFFICIAL_TASKS)
 def test_every_task_loads_and_renders_a_prompt(name, task_manager, use_dataset):
     (task,) = task_manager.load_task_or_group(name).values()
@@ -413,6 +417,7 @@ def test_every_task_loads_and_renders_a_prompt(name, task_manager, use_dataset):
     assert set(task.aggregation()) == set(METRICS)
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("name", ALL_TASKS + OFFICIAL_TASKS)
 def test_each_task_decodes_as_its_protocol_says(name, task_manager, use_dataset):
     from vlm4d_tasks.lmms.prompts import render_prompt
@@ -440,6 +445,7 @@ def test_each_task_decodes_as_its_protocol_says(name, task_manager, use_dataset)
     assert task.config.doc_to_visual.__name__ == visual
 
 
+@pytest.mark.subprocess
 def test_groups_and_chat_models_load(task_manager, use_dataset):
     loaded = task_manager.load_task_or_group("vlm4d_mc", task_type="chat")
     ((group, subtasks),) = loaded.items()

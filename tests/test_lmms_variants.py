@@ -220,6 +220,7 @@ def _outcomes(samples: list[dict]) -> dict[str, bool]:
     return out
 
 
+@pytest.mark.lmms
 def test_lmms_eval_cli_runs_circular_and_mirror(tmp_path):
     from vlm4d_tasks.lmms.models.vlm4d_random import choose
 

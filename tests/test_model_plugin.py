@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 FILE_BLOCK = re.compile(r"```(?:toml|python)\n# (my_vlm4d_model/[^\n]+)\n(.*?)```", re.S)
 
@@ -39,6 +41,8 @@ def test_readme_has_the_three_plugin_files():
     ]
 
 
+@pytest.mark.pip
+@pytest.mark.lmms
 def test_readme_plugin_installs_and_runs_on_the_probe_set_as_written(tmp_path):
     for path, body in readme_files().items():
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)

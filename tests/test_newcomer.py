@@ -92,6 +92,7 @@ def _relettered(entries: list[dict]) -> list[dict]:
     return out
 
 
+@pytest.mark.lmms
 def test_replay_maps_a_relettered_file_through_its_own_options(world, tmp_path):
     real = world["questions"]["real"]
     file = tmp_path / "real_mc_cot" / "relettered.json"
@@ -172,6 +173,7 @@ def blind_run(world):
     return _run(command, world["env"], cwd=world["root"]), out
 
 
+@pytest.mark.lmms
 def test_blind_baseline_needs_no_video(world, blind_run):
     done, out = blind_run
     assert not list(world["dataset"].rglob("*.mp4"))
@@ -199,6 +201,7 @@ def test_blind_tasks_skip_the_video_check_but_still_load_their_questions(world, 
         command.check_videos(expand(["vlm4d_mc_blind"], index), {"VLM4D_DATASET": str(tmp_path)})
 
 
+@pytest.mark.lmms
 def test_eval_prints_the_path_of_every_file_it_wrote(world, blind_run):
     done, out = blind_run
     assert done.returncode == 0, done.stderr[-4000:]
@@ -238,6 +241,7 @@ main.cli_evaluate()
 """
 
 
+@pytest.mark.lmms
 def test_plain_lmms_eval_files_share_the_run_id_of_its_results(world, tmp_path):
     out = tmp_path / "out"
     command = [sys.executable, "-c", SLOW_LMMS_EVAL, "--include_path", str(TASKS),
@@ -262,6 +266,7 @@ def test_plain_lmms_eval_files_share_the_run_id_of_its_results(world, tmp_path):
 # 15. The release's tasks on a probe dataset name the probe's task
 
 
+@pytest.mark.lmms
 def test_release_task_on_a_probe_dataset_names_the_probe_task(world):
     import _lmms_dataset
 

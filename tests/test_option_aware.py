@@ -93,6 +93,7 @@ def _score(tmp_path: Path, annotations: Path, entries: list[dict], *extra) -> di
     return score
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("by", ["letter", "text"])
 @pytest.mark.parametrize("model", sorted(MEANT))
 def test_permuted_options_score_exactly_like_the_original(tmp_path, annotations, model, by):
@@ -117,6 +118,7 @@ def _stale_file() -> list[dict]:
     return entries
 
 
+@pytest.mark.subprocess
 def test_each_stale_kind_is_detected_and_graded_against_the_files_truth(tmp_path, annotations):
     score = _score(tmp_path, annotations, _stale_file())
     run = score["runs"][0]
@@ -133,6 +135,7 @@ def test_each_stale_kind_is_detected_and_graded_against_the_files_truth(tmp_path
     assert "graded as the file asked them" in score["stderr"].splitlines()[-1]
 
 
+@pytest.mark.subprocess
 def test_strict_leaves_changed_entries_out(tmp_path, annotations):
     score = _score(tmp_path, annotations, _stale_file(), "--strict")
     run = score["runs"][0]
@@ -141,6 +144,7 @@ def test_strict_leaves_changed_entries_out(tmp_path, annotations):
     assert "left out (--strict)" in score["stderr"].splitlines()[-1]
 
 
+@pytest.mark.subprocess
 def test_reordered_entries_are_never_left_out_by_strict(tmp_path, annotations):
     entries = _response_entries(MEANT["mixed"], permuted=True, by="letter")
     score = _score(tmp_path, annotations, entries, "--strict")

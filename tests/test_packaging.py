@@ -8,9 +8,12 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.pip
 def test_wheel_install_finds_templates(tmp_path):
     subprocess.run(
         [

@@ -142,6 +142,7 @@ def _check_requests(server: ScriptedChatServer, n: int) -> None:
         assert body["temperature"] == 1.0
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("entry", ["vlm4d score", "lmms-eval metric"])
 def test_judge_variables_are_honoured_by_both_entry_points(tmp_path, monkeypatch, entry):
     from vlm4d_tasks.metric.judge_cache import JudgeCache

@@ -375,6 +375,7 @@ def _pixel_direction(probe: ProbeSet, record: Record, name: str, scene) -> str:
     return label
 
 
+@pytest.mark.slow
 def test_camera_frame_directions_match_pixels(probe):
     checked = 0
     for record, label, scene in probe.questions("direction_camera"):
@@ -391,6 +392,7 @@ def test_camera_frame_directions_match_pixels(probe):
     assert checked >= 6
 
 
+@pytest.mark.slow
 def test_own_frame_directions_match_pixels(probe):
     checked = 0
     for record, label, scene in probe.questions("direction_object"):
@@ -422,6 +424,7 @@ def _stripe_velocity(track: Track) -> np.ndarray:
     return np.where(np.isfinite(dx), dx, np.nan)
 
 
+@pytest.mark.slow
 def test_rotation_sense_matches_pixels(probe):
     checked = 0
     for record, label, scene in probe.questions("rotation"):
@@ -459,6 +462,7 @@ def test_rotation_sense_matches_pixels(probe):
     assert checked >= 3
 
 
+@pytest.mark.slow
 def test_counts_match_pixels(probe):
     checked = 0
     for record, label, scene in probe.questions("count_"):
@@ -492,6 +496,7 @@ def test_counts_match_pixels(probe):
     assert checked >= 3
 
 
+@pytest.mark.slow
 def test_false_positive_objects_are_absent(probe):
     checked = 0
     for record, label, scene in probe.questions("absent_"):
@@ -530,6 +535,7 @@ def _generate_in_subprocess(out: Path, seed: int, jobs: int, hash_seed: str) -> 
     assert done.returncode == 0, done.stderr
 
 
+@pytest.mark.subprocess
 def test_same_seed_gives_identical_bytes_in_any_process(tmp_path):
     # Separate processes, hash seeds and job counts: the 6 scenes include moving cameras,
     # whose clips libx264's macroblock tree once encoded differently from run to run.
@@ -542,6 +548,7 @@ def test_same_seed_gives_identical_bytes_in_any_process(tmp_path):
     assert a != d and a.keys() == d.keys()
 
 
+@pytest.mark.subprocess
 def test_cli_writes_a_loadable_probe_set(tmp_path):
     out = tmp_path / "probe"
     summary = tmp_path / "summary.json"

@@ -80,6 +80,7 @@ def test_hub_commit_comes_from_the_snapshot_path(strict, pinned_to_fixture, tmp_
     assert release.hub_commit_of(tmp_path) is None
 
 
+@pytest.mark.subprocess
 def test_build_dataset_cli_fails_on_other_content(annotations_dir, tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "vlm4d_tasks.cli", "build-dataset"]

@@ -174,6 +174,7 @@ def vlm4d(*args, cwd: Path | None = None) -> subprocess.CompletedProcess:
                           env=dict(os.environ))  # fmt: skip
 
 
+@pytest.mark.subprocess
 def test_old_documents_load_and_the_matrix_is_left_out_with_a_note(tmp_path):
     new = hand_made_document()
     for old in (_old(new), _old(new, outcomes=False)):
@@ -221,6 +222,7 @@ def test_a_half_recorded_or_mistyped_choice_is_named():
         lb.measured_rows([lb.Source("s.json", document)])
 
 
+@pytest.mark.subprocess
 def test_report_shows_the_matrices_with_captions_and_in_page_links(tmp_path):
     out = tmp_path / "report"
     done = vlm4d("report", _write(tmp_path / "s.json", hand_made_document()), "--out", out,
@@ -278,6 +280,7 @@ def _probe_document(records: list[Record], dataset: dict | None) -> dict:
                                    resamples=50, seed=0, run=meta, judge_batches=[])  # fmt: skip
 
 
+@pytest.mark.subprocess
 def test_probe_twin_figure_in_the_report_of_a_probe_run(tmp_path, probe_set, monkeypatch):
     from vlm4d_tasks.data.annotations import load_annotations
     from vlm4d_tasks.data.dataset_repo import build_dataset_repo
@@ -330,6 +333,7 @@ def test_probe_twin_figure_in_the_report_of_a_probe_run(tmp_path, probe_set, mon
     assert f'alt="{caption}"' in html
 
 
+@pytest.mark.subprocess
 def test_probe_folder_given_found_or_missing(tmp_path, probe_set):
     folder, records = probe_set
     document = _probe_document(records, None)  # records no dataset: only --probe can say

@@ -252,6 +252,7 @@ figures.probe_twin_figure(json.loads(sys.argv[3]), out / "probe_twins.png")
 """
 
 
+@pytest.mark.subprocess
 def test_figures_are_byte_identical_across_processes(tmp_path: Path) -> None:
     source = tmp_path / "score.json"
     source.write_text(json.dumps(score_doc()), encoding="utf-8")
@@ -526,6 +527,7 @@ def load_in_chromium(browser: DevTools, url: str, *, width: int = 1280, height: 
     return load
 
 
+@pytest.mark.browser
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium "
                     "(apt-get install chromium; .ci/run installs it)")  # fmt: skip
 def test_html_in_headless_chromium_makes_no_request(tmp_path: Path) -> None:
@@ -565,6 +567,7 @@ def test_html_in_headless_chromium_makes_no_request(tmp_path: Path) -> None:
         assert len(grey.getcolors(256) or []) > 20
 
 
+@pytest.mark.browser
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium "
                     "(apt-get install chromium; .ci/run installs it)")  # fmt: skip
 def test_the_leaderboard_with_its_validity_columns_fits_the_page(tmp_path: Path) -> None:

@@ -329,6 +329,7 @@ def test_a_malformed_validity_block_is_named(edit, field):
         board_of(("bad.json", doc))
 
 
+@pytest.mark.subprocess
 def test_a_malformed_validity_block_fails_the_single_score_path_too(tmp_path):
     """`vlm4d report score.json --markdown` (one saved score, `report.check_score`) checks
     the block as the leaderboard does: exit 2, the last line names the file and field."""
@@ -401,6 +402,7 @@ def test_page_keeps_intervals_whole_and_the_baselines_apart():
     assert "http" not in page.replace('http-equiv="Content-Security-Policy"', "")
 
 
+@pytest.mark.subprocess
 def test_report_command_on_a_saved_document(tmp_path):
     path = tmp_path / "score.json"
     path.write_text(json.dumps(document(consistency=CONSISTENCY)), encoding="utf-8")

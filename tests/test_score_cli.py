@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from _judge_server import ScriptedChatServer
 
+pytestmark = pytest.mark.subprocess
+
 HUB = "https://huggingface.co/datasets/shijiezhou/VLM4D/resolve/main/"
 MOVE = ["left", "right", "not moving", "up"]
 FLY = ["left", "right", "no dragon there", "up"]

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from _judge_server import Action, ScriptedChatServer, answer_well, good_verdict, openai_error
 
+pytestmark = pytest.mark.subprocess
+
 MOVE = {"A": "left", "B": "right", "C": "not moving", "D": "up"}
 
 

@@ -470,6 +470,7 @@ def write_fixture(folder: Path) -> Path:
     return folder
 
 
+@pytest.mark.subprocess
 def test_rules_over_a_written_annotation_folder(tmp_path):
     from vlm4d_tasks.data.annotations import load_records
 
@@ -497,6 +498,7 @@ def test_rules_over_a_written_annotation_folder(tmp_path):
     assert "reverse rule `turning` (left out" in run.stdout
 
 
+@pytest.mark.subprocess
 def test_same_output_in_any_process_and_hash_seed(tmp_path):
     folder = write_fixture(tmp_path / "qa")
     script = (

@@ -500,6 +500,7 @@ def test_probe_reports_bad_input_too(tmp_path):
         video.probe(tmp_path / "nope.mp4")
 
 
+@pytest.mark.subprocess
 def test_no_av_import_at_module_import():
     # Importing the module must stay cheap for the modules that import it.
     import subprocess
