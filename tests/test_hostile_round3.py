@@ -196,3 +196,61 @@ def test_a_field_given_twice_is_refused(tmp_path, capsys, text, field):
     assert code == 2, err
     last = err.strip().splitlines()[-1]
     assert f"field {field}" in last and "more than once" in last and "fix:" in last
+
+
+# --- judge settings ----------------------------------------------------------------------
+
+
+def test_judge_retries_are_capped_on_the_command_line(tmp_path):
+    # A server answering 429 "Retry-After: 0" got 7,600 requests in 18 s for one answer and
+    # the run never ended: now the setting is refused before any request.
+    from _judge_server import Action, ScriptedChatServer
+
+    path = dump(tmp_path / "real_mc" / "m.json", [entry(1, response="maybe")])
+    slow_down = Action(status=429, body=b'{"error": {"message": "slow down"}}',
+                       headers={"Retry-After": "0"})  # fmt: skip
+    with ScriptedChatServer(lambda body, n: slow_down) as server:
+        try:
+            result = subprocess.run(
+                [sys.executable, "-m", "vlm4d_tasks.cli", "score", str(path), "--no-progress",
+                 "--judge", "llm", "--judge-model", "j", "--judge-base-url", server.url,
+                 "--judge-cache", str(tmp_path / "c.sqlite"), "--judge-retries", "1000000000"],
+                capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL,
+            )  # fmt: skip
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"still retrying after 30 s: {len(server.requests)} requests")
+        assert server.requests == []
+    assert result.returncode == 2
+    assert "from 0 to 100" in result.stderr.splitlines()[-1]
+
+
+def test_judge_retries_are_capped_in_the_environment():
+    from vlm4d_tasks.metric.judge import JudgeConfigError, JudgeSettings
+    from vlm4d_tasks.metric.pipeline import judge_config
+
+    env = {"VLM4D_JUDGE_RETRIES": "101", "VLM4D_JUDGE_MODEL": "j"}
+    with pytest.raises(JudgeConfigError, match="VLM4D_JUDGE_RETRIES"):
+        judge_config({"judge": "llm"}, environ=env)
+    with pytest.raises(JudgeConfigError, match="max_retries"):
+        JudgeSettings(model="j", base_url="http://127.0.0.1:9/v1", max_retries=10**9)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://user:hunter2secret@[::1:8000/v1",  # unclosed IPv6 bracket
+        "http://\uff11\uff12\uff17.\uff10.\uff10.\uff11:8000/v1",  # full-width digits
+        "http://a..b:8000/v1",  # an empty label
+        "http://" + "a" * 64 + ".test:8000/v1",  # a label over 63 characters
+    ],
+)
+def test_a_judge_url_the_http_stack_cannot_use_is_a_settings_error(tmp_path, capsys, url):
+    # each raised inside the HTTP client (a traceback), one answer at a time
+    path = dump(tmp_path / "real_mc" / "m.json", [entry(1, response="maybe")])
+    code, _, err = run(capsys, "score", path, "--no-progress", "--judge", "llm",
+                       "--judge-model", "j", "--judge-base-url", url,
+                       "--judge-cache", tmp_path / "c.sqlite", "--judge-retries", "0")  # fmt: skip
+    assert code == 2, err
+    last = err.strip().splitlines()[-1]
+    assert "judge base URL" in last and "fix:" in last
+    assert "hunter2secret" not in err

@@ -46,6 +46,18 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _judge_retries(text: str) -> int:
+    """Retries of one answer: 0 to `judge.MAX_RETRIES`."""
+    from vlm4d_tasks.metric.judge import MAX_RETRIES
+
+    value = _non_negative_int(text)
+    if value > MAX_RETRIES:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number from 0 to {MAX_RETRIES}, got {text!r}"
+        )
+    return value
+
+
 def _judge_seconds(text: str) -> float:
     """A judge deadline: above 0, at most `judge.MAX_TIMEOUT` (NaN and inf fail too)."""
     from vlm4d_tasks.metric.judge import MAX_TIMEOUT
@@ -102,6 +114,7 @@ def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
     the lmms-eval tasks alike.
     """
     from vlm4d_tasks.metric.grading import Mode
+    from vlm4d_tasks.metric.judge import MAX_RETRIES
 
     parser.add_argument(
         "--judge",
@@ -151,8 +164,8 @@ def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--judge-retries",
-        type=_non_negative_int,
-        help="retries of a failed call before the answer is UNRESOLVED "
+        type=_judge_retries,
+        help=f"retries of a failed call before the answer is UNRESOLVED, at most {MAX_RETRIES} "
         "(default: $VLM4D_JUDGE_RETRIES, else 4)",
     )
     group.add_argument(

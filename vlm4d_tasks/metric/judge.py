@@ -113,6 +113,10 @@ STANDARD_MAX_TOKENS = 256
 # (REASONING_MAX_TOKENS) takes minutes; an hour is far beyond any answer worth waiting for,
 # and keeps the deadline a number the clock can wait on (1e20 s overflows time_t).
 MAX_TIMEOUT = 3600.0
+# The most retries of one answer. Each waits its backoff (at most `backoff_max`) or the
+# server's Retry-After, which may be 0: without a cap, a server that answers every request
+# 429 "Retry-After: 0" is sent requests in a tight loop that never ends (7,600 in 18 s).
+MAX_RETRIES = 100
 REASONING_MAX_TOKENS = 4096
 
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
@@ -174,6 +178,30 @@ def register_secret(value: str | None) -> None:
     if value and len(value) >= MIN_SECRET_LENGTH:
         with _registered_lock:
             _registered.add(value)
+
+
+def _host_ok(host: str) -> bool:
+    """A host the HTTP stack can look up: every label 1-63 characters (the socket layer's
+    IDNA encoding raises on "a..b" from a worker thread, a traceback), and a non-ASCII name
+    that IDNA 2008 encodes, as the HTTP client will ("１２７.０.０.１" in full-width digits
+    is not one)."""
+    if ":" in host:  # an IPv6 literal: urlsplit checked it
+        return True
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        return False
+    if host.isascii():
+        return True
+    try:
+        import idna
+    except ImportError:
+        return False
+    try:
+        idna.encode(host)
+    except idna.IDNAError:
+        return False
+    return True
 
 
 def url_secrets(url: str) -> list[str]:
@@ -405,8 +433,8 @@ class JudgeSettings:
                 f"a number of seconds above 0, at most {MAX_TIMEOUT:g}; fix: pass "
                 "--judge-timeout or set VLM4D_JUDGE_TIMEOUT to such a number",
             )
-        if self.max_retries < 0:
-            raise bad("max_retries", self.max_retries, "0 or more")
+        if not 0 <= self.max_retries <= MAX_RETRIES:
+            raise bad("max_retries", self.max_retries, f"from 0 to {MAX_RETRIES}")
         if self.concurrency < 1:
             raise bad("concurrency", self.concurrency, "1 or more")
         if self.max_consecutive_failures < 0:
@@ -417,8 +445,14 @@ class JudgeSettings:
         # Before anything can print the URL: its credentials and query values, in every form.
         for secret in url_secrets(self.base_url):
             register_secret(secret)
-        parts = urllib.parse.urlsplit(self.base_url.strip())
         shown = _shown_url(self.base_url)
+        try:
+            parts = urllib.parse.urlsplit(self.base_url.strip())
+        except ValueError:  # an unclosed "[" of an IPv6 literal
+            raise JudgeConfigError(
+                f"judge base URL {shown!r} is not a URL (an IPv6 host goes in brackets, "
+                f"http://[::1]:8000/v1); fix: pass --judge-base-url or set {ENV_BASE_URL}"
+            ) from None
         if "@" in parts.path + parts.query + parts.fragment:
             # urlsplit took the host from inside the credentials: "https://alice:12/x@host"
             # would send the request (and the key) to host "alice", port 12.
@@ -438,6 +472,13 @@ class JudgeSettings:
                 f"judge base URL {shown!r} is not an http:// or https:// URL "
                 f"with a host; fix: pass --judge-base-url or set {ENV_BASE_URL}, e.g. "
                 "http://127.0.0.1:8000/v1"
+            )
+        if not _host_ok(parts.hostname or ""):
+            # else the HTTP client refuses it on the first request, with a traceback
+            raise JudgeConfigError(
+                f"judge base URL {shown!r}: its host is not a name that can be looked up (an "
+                "empty or over-63-character label, or invalid IDNA); fix: write the host in "
+                "ASCII (an IP address, or the xn-- form of the name)"
             )
 
     def __repr__(self) -> str:

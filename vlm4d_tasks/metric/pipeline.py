@@ -84,7 +84,9 @@ def _option(options: Any, name: str) -> Any:
     return getattr(options, name, None)
 
 
-def _number(value: Any, variable: str, kind: type, minimum: float, want: str) -> Any:
+def _number(
+    value: Any, variable: str, kind: type, minimum: float, want: str, maximum: float = math.inf
+) -> Any:
     """A number from an option (already checked by argparse) or a variable (checked here)."""
     if not isinstance(value, str):
         return value
@@ -94,7 +96,7 @@ def _number(value: Any, variable: str, kind: type, minimum: float, want: str) ->
         number = kind(value.strip())
     except ValueError:
         number = math.nan
-    if not (math.isfinite(number) and number >= minimum):
+    if not (math.isfinite(number) and minimum <= number <= maximum):
         raise JudgeConfigError(f"{variable}={value!r}: expected {want}")
     return number
 
@@ -107,7 +109,7 @@ def judge_config(options: Any = None, environ: Mapping[str, str] | None = None) 
     In `rule` mode nothing else is read: no judge is made. Raises `JudgeConfigError` (naming the
     variable) on an unknown mode or prompt or a number out of range.
     """
-    from vlm4d_tasks.metric.judge import JUDGE_PROMPTS, JudgeConfigError
+    from vlm4d_tasks.metric.judge import JUDGE_PROMPTS, MAX_RETRIES, JudgeConfigError
 
     env = os.environ if environ is None else environ
 
@@ -153,7 +155,7 @@ def judge_config(options: Any = None, environ: Mapping[str, str] | None = None) 
         timeout=_number(pick("judge_timeout", ENV_TIMEOUT, 60.0), ENV_TIMEOUT, float,
                         math.ulp(0.0), "a number of seconds above 0"),
         retries=_number(pick("judge_retries", ENV_RETRIES, 4), ENV_RETRIES, int, 0,
-                        "a whole number of at least 0"),
+                        f"a whole number from 0 to {MAX_RETRIES}", MAX_RETRIES),
         max_failures=_number(pick("judge_max_failures", ENV_MAX_FAILURES, 5), ENV_MAX_FAILURES,
                              int, 0, "a whole number of at least 0"),
         prompt=prompt,
