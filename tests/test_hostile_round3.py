@@ -254,3 +254,24 @@ def test_a_judge_url_the_http_stack_cannot_use_is_a_settings_error(tmp_path, cap
     last = err.strip().splitlines()[-1]
     assert "judge base URL" in last and "fix:" in last
     assert "hunter2secret" not in err
+
+
+# --- report ------------------------------------------------------------------------------
+
+
+def test_a_carriage_return_in_a_name_cannot_start_a_csv_row(tmp_path, capsys):
+    # the writer quoted cells with "\n" but not a lone "\r", which readers take for a row end:
+    # "m\r=cmd" became a row whose first cell was the formula "=cmd ..."
+    import csv
+
+    path = dump(tmp_path / "in" / "real_mc" / "m\r=HYPERLINK(1).json", [entry(1)])
+    score = tmp_path / "score.json"
+    code, _, err = run(capsys, "score", path, "--no-progress", "--json", score)
+    assert code == 0, err
+    code, _, err = run(capsys, "report", score, "--out", tmp_path / "r", "--no-progress")
+    assert code == 0, err
+    with open(tmp_path / "r" / "leaderboard.csv", newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    assert {len(row) for row in rows} == {len(rows[0])}
+    assert not [cell for row in rows for cell in row if cell.startswith(("=", "+", "@"))]
+    assert any("=HYPERLINK(1)" in row[2] for row in rows)

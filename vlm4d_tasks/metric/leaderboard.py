@@ -1497,6 +1497,15 @@ def csv_cell(value: Any) -> Any:
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
+def _no_bare_cr(cell: Any) -> Any:
+    """A carriage return as a line feed: the writer quotes a cell holding a line feed (one in
+    its line terminator) but not one holding a lone CR, which every reader takes for the end
+    of the row, so "x\r=cmd" would start a new row with a formula cell."""
+    if isinstance(cell, str) and "\r" in cell:
+        return cell.replace("\r\n", "\n").replace("\r", "\n")
+    return cell
+
+
 def leaderboard_csv(board: Leaderboard) -> str:
     """leaderboard.csv: one line per measured row (rank, accuracy in %, interval, counts,
     categories, then chance-corrected overall accuracy in %, the intervals' clusters and the
@@ -1517,7 +1526,7 @@ def leaderboard_csv(board: Leaderboard) -> str:
     writer.writerow(header)
 
     def write(line: list[Any]) -> None:
-        writer.writerow([csv_cell(cell) for cell in line])
+        writer.writerow([_no_bare_cr(csv_cell(cell)) for cell in line])
 
     def num(value: float | None) -> str:
         return "" if value is None else CsvNumber(f"{value:.4f}")
