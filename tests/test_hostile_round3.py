@@ -275,3 +275,17 @@ def test_a_carriage_return_in_a_name_cannot_start_a_csv_row(tmp_path, capsys):
     assert {len(row) for row in rows} == {len(rows[0])}
     assert not [cell for row in rows for cell in row if cell.startswith(("=", "+", "@"))]
     assert any("=HYPERLINK(1)" in row[2] for row in rows)
+
+
+def test_a_file_name_that_is_not_utf8_is_scored_and_written(tmp_path, capsys):
+    # its bytes came through as lone surrogates, and writing the score JSON raised
+    # UnicodeEncodeError after all the work
+    folder = tmp_path / "real_mc"
+    folder.mkdir()
+    raw = os.path.join(os.fsencode(folder), b"m\xff\xfe.json")
+    with open(raw, "wb") as handle:
+        handle.write(json.dumps([entry(1)]).encode("utf-8"))
+    out = tmp_path / "score.json"
+    code, _, err = run(capsys, "score", os.fsdecode(raw), "--no-progress", "--json", out)
+    assert code == 0, err
+    assert json.loads(out.read_text(encoding="utf-8"))["runs"][0]["name"] == "m\ufffd\ufffd"

@@ -189,6 +189,13 @@ def parse_entry(entry: object, *, file: str, index: int) -> Response:
     )
 
 
+def _utf8(text: str) -> str:
+    """A path as text that UTF-8 can write: a file name's bytes that are not UTF-8 come from
+    the OS as lone surrogates ("\udcff"), which no score file, Markdown or figure can hold;
+    each is shown as U+FFFD."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def load_response_file(path: str | Path, subset: Subset | str | None = None) -> ResponseFile:
     """Read one response file; `subset` defaults to the one its path names."""
     path = Path(path)
@@ -247,8 +254,8 @@ def load_response_file(path: str | Path, subset: Subset | str | None = None) -> 
             )
         seen.add(response.question_id)
     return ResponseFile(
-        path=str(path),
-        name=path.stem,
+        path=_utf8(str(path)),
+        name=_utf8(path.stem),
         subset=chosen,
         variant=official.variant_from_path(path),
         responses=responses,
