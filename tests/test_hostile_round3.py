@@ -289,3 +289,19 @@ def test_a_file_name_that_is_not_utf8_is_scored_and_written(tmp_path, capsys):
     code, _, err = run(capsys, "score", os.fsdecode(raw), "--no-progress", "--json", out)
     assert code == 0, err
     assert json.loads(out.read_text(encoding="utf-8"))["runs"][0]["name"] == "m\ufffd\ufffd"
+
+
+def test_closed_stdout_still_writes_the_outputs(tmp_path):
+    # `vlm4d score ... >&-`: sys.stdout is None, and printing the table raised AttributeError
+    # (a traceback and exit 1 after the work)
+    responses = dump(tmp_path / "real_mc" / "m.json", [entry(1)])
+    out = tmp_path / "score.json"
+    command = [sys.executable, "-m", "vlm4d_tasks.cli", "score", str(responses), "--no-progress",
+               "--json", str(out)]  # fmt: skip
+    result = subprocess.run(
+        ["sh", "-c", 'exec "$@" >&-', "sh", *command],
+        capture_output=False, stderr=subprocess.PIPE, text=True, timeout=HANG,
+    )  # fmt: skip
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 0
+    assert json.loads(out.read_text(encoding="utf-8"))["summary"]["n"] == 1
