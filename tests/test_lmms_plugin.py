@@ -234,16 +234,16 @@ def test_group_stderrs_pool_subtasks_as_a_stratified_mean():
 def test_group_stderr_hook_is_feature_detected(monkeypatch, capsys):
     from lmms_eval import evaluator_utils
 
-    from vlm4d_tasks.lmms import plugin
+    from vlm4d_tasks.lmms import compat, plugin
 
     def consolidate_group_results(results, versions, task_dict, show_group_table=False):
         return results, versions, show_group_table, {}
 
     monkeypatch.setattr(evaluator_utils, "consolidate_group_results", consolidate_group_results)
-    monkeypatch.setattr(plugin, "_warned", set())
-    monkeypatch.setenv(plugin.WARNED_ENV, "")  # restored afterwards
+    monkeypatch.setattr(compat, "_warned", set())  # the feature detection lives in compat
+    monkeypatch.setenv(compat.WARNED_ENV, "")  # restored afterwards
     warnings = []
-    monkeypatch.setattr(plugin, "_logger", lambda: type("L", (), {"warning": warnings.append}))
+    monkeypatch.setattr(compat, "_logger", lambda: type("L", (), {"warning": warnings.append}))
     assert plugin.install_group_stderr() is False
     assert plugin.install_group_stderr() is False
     assert evaluator_utils.consolidate_group_results is consolidate_group_results

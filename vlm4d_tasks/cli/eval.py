@@ -36,7 +36,6 @@ import contextlib
 import difflib
 import importlib
 import json
-import math
 import os
 import re
 import subprocess
@@ -47,6 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vlm4d_tasks.cli.tasks import tasks_folder
+from vlm4d_tasks.lmms import compat
 
 ENVIRONMENT = {  # option -> variable read by the tasks (see vlm4d_tasks.lmms.data / vlm4d_tasks.lmms.task)
     "dataset": "VLM4D_DATASET",
@@ -319,21 +319,8 @@ def reads_video(entry) -> bool:
     return bool(getattr(function, "reads_video", True))
 
 
-def _window(count: int, limit: str | None, offset: str | None) -> range:
-    """The documents lmms-eval runs under --limit / --offset (`evaluator_utils.get_sample_size`,
-    `utils.create_iterator`: a fraction below 1 is a share of the documents, 0 or -1 all of
-    them). A value lmms-eval would refuse selects all: lmms-eval reports it."""
-    try:
-        start = max(int(offset or 0), 0)
-        value = float(limit) if limit is not None else 0.0
-    except ValueError:
-        return range(count)
-    size = count
-    if 0 < value < 1.0:
-        size = math.ceil(count * value)
-    elif value >= 1:
-        size = int(value)
-    return range(min(start, count), min(count, start + size))
+# lmms-eval's --limit / --offset rule, copied (`compat`).
+_window = compat.sample_window
 
 
 def check_videos(entries, env: dict[str, str], limit=None, offset=None) -> VideoCheck:
@@ -426,26 +413,14 @@ def _hub_problem(message: str) -> str:
 
 # Run in a child process with lmms-eval's environment: the registry is what lmms-eval will see
 # (entry-point plugins included), and importing it (a few seconds: it loads every plugin) runs
-# beside the data checks and leaves this process, its logging and its output untouched.
-MODEL_NAMES_MARK = "vlm4d-model-names: "
-MODEL_NAMES_SCRIPT = f"""
-import json
-try:
-    import lmms_eval.models as models
-    answer = {{"names": sorted(models.list_available_models(include_aliases=True))}}
-except Exception as exc:  # an lmms-eval without this API: the check is skipped
-    answer = {{"error": f"{{type(exc).__name__}}: {{exc}}"}}
-print()
-print({MODEL_NAMES_MARK!r} + json.dumps(answer))
-"""
-
-
+# beside the data checks and leaves this process, its logging and its output untouched. The
+# script (`compat.MODEL_NAMES_SCRIPT`) names lmms-eval's registry API, so it lives in `compat`.
 class ModelLookup:
     """lmms-eval's registered model names, looked up in a child process started at once."""
 
     def __init__(self, env: dict[str, str]) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-c", MODEL_NAMES_SCRIPT], env=env, stdout=subprocess.PIPE,
+            [sys.executable, "-c", compat.MODEL_NAMES_SCRIPT], env=env, stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL, text=True,
         )  # fmt: skip
 
@@ -457,8 +432,8 @@ class ModelLookup:
             self.cancel()
             return None, f"no answer in {timeout:.0f} s"
         for line in reversed(out.splitlines()):
-            if line.startswith(MODEL_NAMES_MARK):
-                answer = json.loads(line[len(MODEL_NAMES_MARK) :])
+            if line.startswith(compat.MODEL_NAMES_MARK):
+                answer = json.loads(line[len(compat.MODEL_NAMES_MARK) :])
                 if "names" in answer:
                     return set(answer["names"]), ""
                 return None, answer.get("error", "no names")
@@ -558,10 +533,8 @@ def _check_data(entries, env: dict[str, str], passthrough: list[str]) -> list[st
 # --------------------------------------------------------------------------------------------
 # Running lmms-eval: its output streamed through, scanned for the cause of a failure
 
-ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit)): (.*)$")
-ERROR_LOG = re.compile(r"\|\s*(?:ERROR|CRITICAL)\s*\|.*? - (.*)$")
-RESULTS_BANNER = re.compile(r"^\S+ \(.*\), gen_kwargs: \(.*\), limit: ")
+# The line patterns and messages scraped here are lmms-eval's (its log format and wording):
+# they live in `compat`, with the version they were written against.
 
 
 class OutputScan:
@@ -590,14 +563,14 @@ class OutputScan:
             self._partial[stream] = ""
 
     def line(self, raw: str) -> None:
-        line = ANSI.sub("", raw).rstrip()
-        found = EXCEPTION_LINE.match(line)
+        line = compat.ANSI.sub("", raw).rstrip()
+        found = compat.EXCEPTION_LINE.match(line)
         if found and len(self.exceptions) < self.KEEP:
             self.exceptions.append((found.group(1).rsplit(".", 1)[-1], found.group(2)))
-        found = ERROR_LOG.search(line)
+        found = compat.ERROR_LOG.search(line)
         if found and len(self.errors) < self.KEEP:
             self.errors.append(found.group(1))
-        if RESULTS_BANNER.match(line):
+        if compat.RESULTS_BANNER.match(line):
             self.results_printed = True
 
     def exception(self, kind: str) -> str | None:
@@ -613,7 +586,7 @@ class OutputScan:
     @property
     def evaluation_failed(self) -> bool:
         return any(
-            e.startswith("Error during evaluation") or e.startswith("Need to specify task")
+            e.startswith(compat.EVALUATION_ERROR) or e.startswith(compat.NO_TASKS)
             for e in self.errors
         )
 
@@ -636,18 +609,18 @@ def diagnose(scan: OutputScan, status: int = 1, missing_videos=None) -> str:
     message = scan.exception("HubUnavailableError")
     if message:
         return _hub_problem(message)
-    found = scan.mentions(r"Model '([^']*)' not found in available models")
+    found = scan.mentions(compat.MODEL_NOT_FOUND)
     if found:
         return f"model {found.group(1)!r} is not registered with lmms-eval. {MODEL_HELP}"
-    found = scan.mentions(r"Tasks not found: ([^.]*)")
+    found = scan.mentions(compat.TASKS_NOT_FOUND)
     if found:
         return f"tasks not found: {found.group(1)}; `vlm4d eval --tasks list` lists the VLM4D tasks"
-    if any(e.startswith("Need to specify task") for e in scan.errors):
+    if any(e.startswith(compat.NO_TASKS) for e in scan.errors):
         return "no --tasks given: `vlm4d eval --tasks list` lists the VLM4D tasks"
     root = scan.exceptions[0] if scan.exceptions else None
-    evaluation = next((e for e in scan.errors if e.startswith("Error during evaluation")), None)
+    evaluation = next((e for e in scan.errors if e.startswith(compat.EVALUATION_ERROR)), None)
     if evaluation:
-        evaluation = evaluation.split(". Please set `--verbosity=DEBUG`")[0]
+        evaluation = evaluation.split(compat.VERBOSITY_HINT)[0]
     cause = f"{root[0]}: {root[1]}" if root else (evaluation or next(iter(scan.errors), None))
     if cause:
         return f"lmms-eval failed: {cause} (the output above has the details)"

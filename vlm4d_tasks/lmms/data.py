@@ -192,6 +192,8 @@ def _resolve(repo_id: str, revision: str, dataset: str | None, videos: str | Non
     return DatasetSource(folder, root, "hub", repo_id, revision)
 
 
+# Module state, because lmms-eval hands `process_docs` and `doc_to_visual` no run context
+# (the lmms-eval assumptions are listed once in `vlm4d_tasks.lmms.compat`).
 _current: DatasetSource | None = None  # the source of this process's run, once resolved
 _settings: dict[str, str] = {}  # visual input of the tasks that ran (for run metadata)
 

@@ -18,23 +18,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-# lmms-eval 0.7.3 (loggers/evaluation_tracker.py) names a run's results folder
-# `<--output_path>/<sanitize_model_name(name)>`, `name` being the value of the first of these
-# keys found in `--model_args` (a substring search, in this order: peft and delta come with
-# pretrained). Its function for it is private, so the rule is reproduced here.
-MODEL_NAME_KEYS = (
-    "peft=", "delta=", "pretrained=", "model=", "model_version=", "model_name=", "model_id=",
-    "path=", "engine=",
-)  # fmt: skip
-
-
-def model_name(model_args: str) -> str:
-    """The checkpoint lmms-eval names a run by, from its `--model_args` string ("" if none):
-    "pretrained=Qwen/Qwen2.5-VL-7B-Instruct,fps=1" -> "Qwen/Qwen2.5-VL-7B-Instruct"."""
-    for key in MODEL_NAME_KEYS:
-        if key in model_args:
-            return model_args.split(key)[1].split(",")[0]
-    return ""
+# lmms-eval's output naming (a copy of a private rule) and stamp live in `compat`.
+from vlm4d_tasks.lmms.compat import model_name, results_folder, run_stamp
 
 
 def model_label(args: Any) -> str:
@@ -49,9 +34,7 @@ def output_folder(args: Any) -> Path | None:
     base = getattr(args, "output_path", None)
     if not base:
         return None
-    from lmms_eval.utils import sanitize_model_name
-
-    return Path(base) / sanitize_model_name(model_name(str(getattr(args, "model_args", "") or "")))
+    return results_folder(base, str(getattr(args, "model_args", "") or ""))
 
 
 # Our files of a run: <stamp>_vlm4d_table.md and <stamp>_vlm4d_score.json.
@@ -182,14 +165,12 @@ class Run:
         from vlm4d_tasks.metric.pipeline import score_json, score_markdown
 
         if self.stamp is None:
-            from lmms_eval.utils import get_datetime_str
-
             from vlm4d_tasks.lmms.plugin import install_run_id
 
             # lmms-eval saves its results after the aggregation: the stamp is provisional
             # until that save gives the run's id (`adopt_run_id`).
             install_run_id()
-            self.stamp = get_datetime_str(timezone=getattr(self.args, "timezone", None) or "UTC")
+            self.stamp = run_stamp(getattr(self.args, "timezone", None) or "UTC")
         score = self.document()
         folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
@@ -221,10 +202,10 @@ class Run:
 
 
 # lmms-eval gives aggregation functions no run id, only its parsed command line (`args`, one
-# namespace per evaluation: each `--config` entry of one process gets its own). So a run is
-# the identity of that object: a different `args` is a new run. The reference is kept (not
-# `id(args)`, which a later namespace could reuse). Without `args` (older callers, direct
-# use) the current run continues.
+# namespace per evaluation: each `--config` entry of one process gets its own; `compat`'s
+# table). So a run is the identity of that object: a different `args` is a new run. The
+# reference is kept (not `id(args)`, which a later namespace could reuse). Without `args`
+# (older callers, direct use) the current run continues.
 _current = Run()
 
 
