@@ -305,3 +305,27 @@ def test_closed_stdout_still_writes_the_outputs(tmp_path):
     assert "Traceback" not in result.stderr, result.stderr
     assert result.returncode == 0
     assert json.loads(out.read_text(encoding="utf-8"))["summary"]["n"] == 1
+
+
+@pytest.mark.parametrize(
+    ("command", "option", "value"),
+    [
+        ("score", "--resamples", "1000000000"),  # ran for hours, 1.6 GB after 30 s
+        ("report", "--resamples", "1000000000"),
+        ("score", "--seed", "-1"),  # numpy: "expected non-negative integer", a traceback
+        ("report", "--seed", "-1"),
+    ],
+)
+def test_bootstrap_settings_out_of_range_are_refused(tmp_path, capsys, command, option, value):
+    responses = dump(tmp_path / "real_mc" / "m.json", [entry(1)])
+    score = tmp_path / "score.json"
+    assert run(capsys, "score", responses, "--no-progress", "--json", score)[0] == 0
+    target = responses if command == "score" else score
+    extra = ["--out", tmp_path / "r", "--compare", "m (x)", "m (y)"] if command == "report" else []
+    try:  # a subprocess: an unchecked 1e9 resamples would hold the test for hours
+        result = subprocess_vlm4d(command, target, "--no-progress", option, value, *extra)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{command} {option} {value} was not refused: still running")
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 2
+    assert option in result.stderr.splitlines()[-1]

@@ -47,11 +47,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--compare", nargs=2, action="append", default=[], metavar=("A", "B"),
         help="also compare these two rows (their labels in the leaderboard); repeatable",
     )  # fmt: skip
+    from vlm4d_tasks.cli.score import _non_negative_int, _resamples
+    from vlm4d_tasks.metric.report import MAX_RESAMPLES
+
     parser.add_argument(
-        "--resamples", type=_positive, default=None,
-        help="bootstrap resamples of the paired comparisons (default 1000)",
+        "--resamples", type=_resamples, default=None,
+        help=f"bootstrap resamples of the paired comparisons (1 to {MAX_RESAMPLES}; default 1000)",
     )  # fmt: skip
-    parser.add_argument("--seed", type=int, default=None, help="their seed (default 0)")
+    parser.add_argument(
+        "--seed", type=_non_negative_int, default=None, help="their seed (0 or more; default 0)"
+    )
     parser.add_argument(
         "--probe", action="append", default=[], metavar="DIR",
         help="a folder of `vlm4d generate-probe` (its probe_labels.json): the static/moving "
@@ -59,13 +64,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "lmms-eval run's dataset was built from, when it is still there)",
     )  # fmt: skip
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text}")
-    return value
 
 
 def _figures(

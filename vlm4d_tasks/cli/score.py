@@ -46,6 +46,19 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _resamples(text: str) -> int:
+    """Bootstrap resamples: 1 to `report.MAX_RESAMPLES`, the most `vlm4d report` reads back
+    (1e9 held the run for hours and took gigabytes)."""
+    from vlm4d_tasks.metric.report import MAX_RESAMPLES
+
+    value = _positive_int(text)
+    if value > MAX_RESAMPLES:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number from 1 to {MAX_RESAMPLES}, got {text!r}"
+        )
+    return value
+
+
 def _judge_retries(text: str) -> int:
     """Retries of one answer: 0 to `judge.MAX_RETRIES`."""
     from vlm4d_tasks.metric.judge import MAX_RETRIES
@@ -99,10 +112,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--markdown", metavar="OUT", help="write the Markdown table here")
     parser.add_argument("--plot", metavar="OUT.png", help="write the PNG plot here")
     add_judge_arguments(parser)
+    from vlm4d_tasks.metric.report import MAX_RESAMPLES
+
     parser.add_argument(
-        "--resamples", type=_positive_int, default=1000, help="bootstrap resamples (at least 1)"
+        "--resamples", type=_resamples, default=1000,
+        help=f"bootstrap resamples (1 to {MAX_RESAMPLES}; default %(default)s)",
+    )  # fmt: skip
+    # numpy's generators take no negative seed (a traceback after the grading)
+    parser.add_argument(
+        "--seed", type=_non_negative_int, default=0, help="bootstrap and jitter seed (0 or more)"
     )
-    parser.add_argument("--seed", type=int, default=0, help="bootstrap and jitter seed")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
