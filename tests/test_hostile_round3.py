@@ -329,3 +329,28 @@ def test_bootstrap_settings_out_of_range_are_refused(tmp_path, capsys, command, 
     assert "Traceback" not in result.stderr, result.stderr
     assert result.returncode == 2
     assert option in result.stderr.splitlines()[-1]
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    header = path.read_bytes()[:24]  # the IHDR chunk: width and height, big-endian
+    assert header.startswith(b"\x89PNG")
+    return int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")
+
+
+def test_a_very_long_name_does_not_make_a_giant_figure(tmp_path, capsys, score_json):
+    # a 100,000-character model name in a score document made a 366-megapixel PNG
+    long_name = "N" * 20_000
+    document = json.loads(score_json.read_text(encoding="utf-8"))
+    text = json.dumps(document).replace('"m"', json.dumps(long_name))
+    assert long_name in text
+    hostile = dump(tmp_path / "hostile.json", text)
+    out = tmp_path / "r"
+    code, _, err = run(capsys, "report", hostile, "--out", out, "--no-progress",
+                       "--plot", tmp_path / "plot.png", "--markdown", tmp_path / "t.md")  # fmt: skip
+    assert code == 0, err
+    figures = [*out.glob("*.png"), tmp_path / "plot.png"]
+    assert len(figures) >= 2
+    for figure in figures:
+        width, height = png_size(figure)
+        assert width * height < 4_000_000, (figure.name, width, height)
+    assert long_name in (out / "report.md").read_text(encoding="utf-8")  # the table keeps it

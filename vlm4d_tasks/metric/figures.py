@@ -135,11 +135,11 @@ def _grouped_barh(
 ) -> None:  # fmt: skip
     """Horizontal bars: one group per entry of `groups` (top to bottom), one bar per series in
     each group, hatched per series; `cells[g][s]` is None where there is nothing to draw."""
-    from vlm4d_tasks.metric.report import one_line  # names from files: one line each
+    from vlm4d_tasks.metric.report import figure_label  # names from files: one short line
 
     k = max(1, len(series))
     height = 0.8 / k
-    for s, name in enumerate(map(one_line, series)):
+    for s, name in enumerate(map(figure_label, series)):
         face, hatch = SERIES_STYLES[s % len(SERIES_STYLES)]
         ys, xs, lows, highs, labels = [], [], [], [], []
         for g in range(len(groups)):
@@ -162,7 +162,7 @@ def _grouped_barh(
         for y, x, high, text in zip(ys, xs, highs, labels):
             ax.text(min(x + high, xmax) + 0.8, y, text, va="center", ha="left", fontsize=6.5,
                     clip_on=False)  # fmt: skip
-    ax.set_yticks(range(len(groups)), [one_line(group) for group in groups])
+    ax.set_yticks(range(len(groups)), [figure_label(group) for group in groups])
     ax.set_ylim(len(groups) - 0.5, -0.5)  # first group on top
     ax.set_xlim(0, xmax)
     ax.grid(axis="x", linewidth=0.3, color="#BBBBBB")
@@ -363,9 +363,9 @@ def _prompt_figure(pairs: list[tuple[str, _Model, _Model]]) -> Any:
         ax.set_title(TABLE_PANELS[column])
         ax.grid(axis="x", linewidth=0.3, color="#BBBBBB")
         ax.set_axisbelow(True)
-    from vlm4d_tasks.metric.report import one_line  # names from files: one line each
+    from vlm4d_tasks.metric.report import figure_label  # names from files: one short line
 
-    axes[0].set_yticks(list(ys), [one_line(name) for name, _, _ in pairs])
+    axes[0].set_yticks(list(ys), [figure_label(name) for name, _, _ in pairs])
     axes[0].set_ylim(len(pairs) - 0.5, -0.5)
     last = panels[-1]
     for y, (name, _, _) in zip(ys, pairs):
@@ -668,7 +668,7 @@ def _rate(rate: Mapping[str, Any]) -> Bar | None:
 
 
 def _twin_figure(diagnoses: dict[str, dict[str, Any]]) -> Any:
-    from vlm4d_tasks.metric.report import count_share, one_line  # names from files: one line
+    from vlm4d_tasks.metric.report import count_share, figure_label  # names: one short line
 
     names = list(diagnoses)
     motions = sorted({m for d in diagnoses.values() for m in d["by_camera_motion"]},
@@ -696,7 +696,7 @@ def _twin_figure(diagnoses: dict[str, dict[str, Any]]) -> Any:
     counts = [f"{sum(diagnoses[n]['pairs'].values())} pairs" for n in names]
     single = len(names) == 1 and names[0] == SINGLE
     left.set_yticks(range(len(names)), counts if single else
-                    [f"{one_line(n)} ({c})" for n, c in zip(names, counts)])  # fmt: skip
+                    [f"{figure_label(n)} ({c})" for n, c in zip(names, counts)])  # fmt: skip
     left.set_ylim(len(names) - 0.5, -0.5)
     left.set_xlim(0, 100)
     left.set_xlabel("% of twin pairs")
@@ -712,7 +712,7 @@ def _twin_figure(diagnoses: dict[str, dict[str, Any]]) -> Any:
         right.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2, frameon=False)
     lines = []
     for name, d in diagnoses.items():
-        who = f"{one_line(name)}: " if len(names) > 1 else ""
+        who = f"{figure_label(name)}: " if len(names) > 1 else ""
         traps = d.get("confusion_traps", 0)
         if traps:
             chose = d.get("confusion_chose_apparent", 0)

@@ -53,6 +53,22 @@ def one_line(text: object) -> str:
     return _LINE_BREAKS.sub(" ", str(text))
 
 
+# The longest name a figure draws. A name is laid out on one line, so its length sets the
+# figure's width: a 100,000-character name made a 366-megapixel PNG (a decompression bomb for
+# whoever opens report.html). The tables keep the whole name.
+MAX_LABEL_CHARS = 80
+
+
+def figure_label(text: object) -> str:
+    """`one_line(text)`, shortened in the middle to `MAX_LABEL_CHARS` (its end, often the
+    prompt setting "(cot)", kept)."""
+    flat = one_line(text)
+    if len(flat) <= MAX_LABEL_CHARS:
+        return flat
+    tail = MAX_LABEL_CHARS // 4
+    return flat[: MAX_LABEL_CHARS - tail - 1] + "\u2026" + flat[-tail:]
+
+
 def md_text(text: object) -> str:
     """`text` (a name or message from a file) as literal Markdown text, on one line and
     stripped, with the characters that could make markup escaped (`_MARKDOWN_SPECIAL`;
@@ -863,7 +879,7 @@ def _plot_report(score: dict[str, Any], path: str | Path) -> None:
     fig, axes = plt.subplots(
         1, len(columns), figsize=(2.3 * len(columns) + 2.5, height), sharey=True, squeeze=False
     )
-    names = [one_line(r["model"]) for r in rows]
+    names = [figure_label(r["model"]) for r in rows]
     ys = list(range(len(rows)))
     for ax, column in zip(axes[0], columns):
         values, lo_err, hi_err = [], [], []
