@@ -354,3 +354,16 @@ def test_a_very_long_name_does_not_make_a_giant_figure(tmp_path, capsys, score_j
         width, height = png_size(figure)
         assert width * height < 4_000_000, (figure.name, width, height)
     assert long_name in (out / "report.md").read_text(encoding="utf-8")  # the table keeps it
+
+
+@pytest.mark.parametrize("same", ["input", "outputs"])
+def test_an_output_on_an_input_or_on_another_output_is_refused(tmp_path, capsys, same):
+    # `--json responses.json` replaced the response file with its score (exit 0)
+    responses = dump(tmp_path / "real_mc" / "m.json", [entry(1)])
+    before = responses.read_bytes()
+    target = responses if same == "input" else tmp_path / "out.txt"
+    code, _, err = run(capsys, "score", responses, "--no-progress", "--json", target,
+                       "--markdown", tmp_path / "out.txt")  # fmt: skip
+    assert code == 2, err
+    assert "fix:" in err.strip().splitlines()[-1]
+    assert responses.read_bytes() == before

@@ -234,11 +234,31 @@ OUTPUTS = (("json", "--json"), ("markdown", "--markdown"), ("plot", "--plot"))
 
 def prepare_outputs(args: argparse.Namespace) -> None:
     """Before any work: every output's folder exists (created) and is writable."""
-    from vlm4d_tasks.metric.report import prepare_output
+    import os
 
+    from vlm4d_tasks.metric.report import OutputError, prepare_output
+
+    # `--json responses.json` would replace a response file with its score, `--json x
+    # --markdown x` keep only the last output: both are refused before any work.
+    inputs = {os.path.realpath(f) for f in getattr(args, "files", None) or []}
+    taken: dict[str, str] = {}
     for name, option in OUTPUTS:
-        if getattr(args, name, None):
-            prepare_output(getattr(args, name), option)
+        path = getattr(args, name, None)
+        if not path:
+            continue
+        key = os.path.realpath(path)
+        if key in inputs:
+            raise OutputError(
+                f"{option} {path}: is one of the response files, which it would overwrite; "
+                "fix: choose another path"
+            )
+        if key in taken:
+            raise OutputError(
+                f"{option} {path}: is also the {taken[key]} output; fix: give each output its "
+                "own path"
+            )
+        taken[key] = option
+        prepare_output(path, option)
 
 
 def write_outputs(score: dict[str, Any], args: argparse.Namespace) -> str:
