@@ -367,3 +367,19 @@ def test_an_output_on_an_input_or_on_another_output_is_refused(tmp_path, capsys,
     assert code == 2, err
     assert "fix:" in err.strip().splitlines()[-1]
     assert responses.read_bytes() == before
+
+
+@pytest.mark.parametrize("option", ["--markdown", "--out"])
+def test_report_never_writes_over_the_score_it_reads(tmp_path, capsys, score_json, option):
+    before = score_json.read_bytes()
+    if option == "--out":  # a score file saved as report.md inside the --out folder
+        target = tmp_path / "r"
+        target.mkdir()
+        score = target / "report.md"
+        score.write_bytes(before)
+    else:
+        target, score = score_json, score_json
+    code, _, err = run(capsys, "report", score, option, target, "--no-progress")
+    assert code == 2, err
+    assert "fix:" in err.strip().splitlines()[-1]
+    assert score.read_bytes() == before

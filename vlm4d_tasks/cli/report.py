@@ -136,6 +136,34 @@ def _write_report(args: argparse.Namespace, sources: list, probes: list) -> list
     return written
 
 
+def _distinct_outputs(args: argparse.Namespace) -> None:
+    """No output on a score file it reads (`--markdown scores.json` replaced the score with
+    its table), and no two outputs on one path."""
+    import os
+
+    from vlm4d_tasks.metric.report import OutputError
+
+    inputs = {os.path.realpath(run) for run in args.runs}
+    outputs = [("--markdown", args.markdown), ("--plot", args.plot)]
+    if args.out:
+        outputs += [("--out", Path(args.out) / name) for name in (*REPORT_FILES, "report.html")]
+    taken: dict[str, str] = {}
+    for option, path in outputs:
+        if not path:
+            continue
+        key = os.path.realpath(path)
+        if key in inputs:
+            raise OutputError(
+                f"{option} {path}: is one of the score files read, which it would overwrite; "
+                "fix: choose another path"
+            )
+        if key in taken:
+            raise OutputError(
+                f"{option} {path}: is also the {taken[key]} output; fix: give each its own path"
+            )
+        taken[key] = option
+
+
 def _unwritable(exc: OSError) -> Exception:
     from vlm4d_tasks.metric.report import OutputError
 
@@ -163,6 +191,7 @@ def run(args: argparse.Namespace) -> int:
         print(terminal_safe(redact(f"vlm4d report: {message}")), file=sys.stderr)
 
     try:
+        _distinct_outputs(args)
         for option, path in (("--markdown", args.markdown), ("--plot", args.plot)):
             if path:
                 prepare_output(path, option)
