@@ -141,6 +141,7 @@ def _distinct_outputs(args: argparse.Namespace) -> None:
     its table), and no two outputs on one path."""
     import os
 
+    from vlm4d_tasks.cli.score import output_key
     from vlm4d_tasks.metric.report import OutputError
 
     inputs = {os.path.realpath(run) for run in args.runs}
@@ -149,9 +150,9 @@ def _distinct_outputs(args: argparse.Namespace) -> None:
         outputs += [("--out", Path(args.out) / name) for name in (*REPORT_FILES, "report.html")]
     taken: dict[str, str] = {}
     for option, path in outputs:
-        if not path:
+        key = output_key(path) if path else None
+        if key is None:
             continue
-        key = os.path.realpath(path)
         if key in inputs:
             raise OutputError(
                 f"{option} {path}: is one of the score files read, which it would overwrite; "

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 from typing import Any
@@ -234,8 +235,6 @@ OUTPUTS = (("json", "--json"), ("markdown", "--markdown"), ("plot", "--plot"))
 
 def prepare_outputs(args: argparse.Namespace) -> None:
     """Before any work: every output's folder exists (created) and is writable."""
-    import os
-
     from vlm4d_tasks.metric.report import OutputError, prepare_output
 
     # `--json responses.json` would replace a response file with its score, `--json x
@@ -244,9 +243,11 @@ def prepare_outputs(args: argparse.Namespace) -> None:
     taken: dict[str, str] = {}
     for name, option in OUTPUTS:
         path = getattr(args, name, None)
-        if not path:
+        key = output_key(path) if path else None
+        if key is None:
+            if path:
+                prepare_output(path, option)
             continue
-        key = os.path.realpath(path)
         if key in inputs:
             raise OutputError(
                 f"{option} {path}: is one of the response files, which it would overwrite; "
@@ -259,6 +260,21 @@ def prepare_outputs(args: argparse.Namespace) -> None:
             )
         taken[key] = option
         prepare_output(path, option)
+
+
+def output_key(path: str | os.PathLike) -> str | None:
+    """The file an output replaces: its folder resolved, its own name kept (a symlink there is
+    replaced, not followed: `data.files.write_file`); None for a device or a pipe, which is
+    streamed into and may be named twice (/dev/null)."""
+    import stat
+
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None
+    except OSError:
+        pass
+    folder, name = os.path.split(os.path.abspath(path))
+    return os.path.join(os.path.realpath(folder), name)
 
 
 def write_outputs(score: dict[str, Any], args: argparse.Namespace) -> str:
