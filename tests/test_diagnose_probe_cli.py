@@ -136,3 +136,45 @@ def test_malformed_samples_line_is_named(tmp_path, probe):
     )
     assert done.returncode == 1
     assert f"{bad}:1" in done.stderr and "accuracy.record/response" in done.stderr
+
+
+def test_markdown_through_a_planted_symlink_replaces_the_link(tmp_path, probe):
+    # --markdown named by a symlink that points at another file: the report replaces the link,
+    # the file it pointed at is untouched; and the samples it reads are never written over.
+    records = load_probe_records(probe)
+    samples = _samples(tmp_path / "oracle.jsonl", records, _right)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me\n")
+    link = tmp_path / "report.md"
+    link.symlink_to(victim)
+    done = subprocess.run(
+        VLM4D + ["diagnose-probe", str(probe), str(samples), "--markdown", str(link)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert victim.read_text() == "keep me\n"
+    assert not link.is_symlink() and link.read_text() == done.stdout
+    before = samples.read_bytes()
+    over = subprocess.run(
+        VLM4D + ["diagnose-probe", str(probe), str(samples), "--markdown", str(samples)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert over.returncode != 0
+    assert "is an input of this command" in over.stderr.splitlines()[-1]
+    assert samples.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "option, value, cause",
+    [("--seed", "-1", "not in 0-"), ("--n-scenes", "1000000000", "not in 1-"),
+     ("--n-scenes", "x", "not a whole number")],
+)  # fmt: skip
+def test_generate_probe_refuses_out_of_range_settings_at_once(tmp_path, option, value, cause):
+    done = subprocess.run(
+        VLM4D + ["generate-probe", "--out", str(tmp_path / "p"), option, value, "--quiet"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert cause in done.stderr.splitlines()[-1]
+    assert not (tmp_path / "p").exists()

@@ -74,5 +74,21 @@ def run(args: argparse.Namespace) -> int:
         return 1
     print(report, end="")
     if args.markdown:
-        Path(args.markdown).write_text(report, encoding="utf-8")
+        from vlm4d_tasks.metric.report import OutputError, write_output
+
+        try:
+            # a symlink at --markdown is replaced, not written through; a FIFO nobody reads
+            # fails at once; and the samples or labels it read are never written over
+            if Path(args.markdown).resolve() in {
+                Path(args.samples).resolve(),
+                (Path(args.probe) / "probe_labels.json").resolve(),
+            }:
+                raise OutputError(
+                    f"--markdown {args.markdown}: is an input of this command; "
+                    "fix: choose another path"
+                )
+            write_output(args.markdown, "--markdown", report)
+        except OutputError as exc:
+            print(f"vlm4d diagnose-probe: {exc}", file=sys.stderr)
+            return 1
     return 0

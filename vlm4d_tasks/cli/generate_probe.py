@@ -8,6 +8,23 @@ import os
 import sys
 from dataclasses import asdict
 
+# About 2 s per clip on 2 cores (bench/probe_speed.py): 10,000 clips is most of a day, so a
+# larger count is a typo, not a plan; numpy's seeds are 0..2**32-1.
+MAX_SCENES = 10_000
+
+
+def _bounded(low: int, high: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is not in {low}-{high}")
+        return value
+
+    return parse
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from vlm4d_tasks.probe.generate import ProbeSettings
@@ -20,9 +37,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "earlier generate-probe (whose files it replaces, keeping any other)",
     )
     parser.add_argument(
-        "--n-scenes", type=int, default=d.n_scenes, help=f"number of clips (default {d.n_scenes})"
+        "--n-scenes",
+        type=_bounded(1, MAX_SCENES),
+        default=d.n_scenes,
+        help=f"number of clips, 1-{MAX_SCENES} (default {d.n_scenes})",
     )
-    parser.add_argument("--seed", type=int, default=d.seed, help=f"random seed (default {d.seed})")
+    parser.add_argument(
+        "--seed",
+        type=_bounded(0, 2**32 - 1),
+        default=d.seed,
+        help=f"random seed, 0-{2**32 - 1} (default {d.seed})",
+    )
     parser.add_argument(
         "--width", type=int, default=d.width, help=f"frame width, even (default {d.width})"
     )

@@ -175,8 +175,11 @@ class Run:
         folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
         table = score_markdown(score, note=markdown_line(score["run"]["protocol"]))
+        from vlm4d_tasks.data.files import write_file
+
         for kind, text in (("table.md", table), ("score.json", score_json(score))):
-            self.file(kind).write_text(text, encoding="utf-8")
+            # whole or not at all; a symlink planted in --output_path is replaced, not followed
+            write_file(self.file(kind), text.encode("utf-8"))
 
     def file(self, kind: str, stamp: str | None = None) -> Path:
         """`<stamp>_vlm4d_<kind>` in the run's folder ("table.md" or "score.json")."""
