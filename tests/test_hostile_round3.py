@@ -201,6 +201,7 @@ def test_a_field_given_twice_is_refused(tmp_path, capsys, text, field):
 # --- judge settings ----------------------------------------------------------------------
 
 
+@pytest.mark.subprocess
 def test_judge_retries_are_capped_on_the_command_line(tmp_path):
     # A server answering 429 "Retry-After: 0" got 7,600 requests in 18 s for one answer and
     # the run never ended: now the setting is refused before any request.
@@ -291,6 +292,7 @@ def test_a_file_name_that_is_not_utf8_is_scored_and_written(tmp_path, capsys):
     assert json.loads(out.read_text(encoding="utf-8"))["runs"][0]["name"] == "m\ufffd\ufffd"
 
 
+@pytest.mark.subprocess
 def test_closed_stdout_still_writes_the_outputs(tmp_path):
     # `vlm4d score ... >&-`: sys.stdout is None, and printing the table raised AttributeError
     # (a traceback and exit 1 after the work)
@@ -307,6 +309,7 @@ def test_closed_stdout_still_writes_the_outputs(tmp_path):
     assert json.loads(out.read_text(encoding="utf-8"))["summary"]["n"] == 1
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize(
     ("command", "option", "value"),
     [
