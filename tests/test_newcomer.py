@@ -201,6 +201,24 @@ def test_blind_tasks_skip_the_video_check_but_still_load_their_questions(world, 
         command.check_videos(expand(["vlm4d_mc_blind"], index), {"VLM4D_DATASET": str(tmp_path)})
 
 
+def test_video_free_models_need_no_video_on_any_task(world):
+    # vlm4d_replay answers from a file and vlm4d_prior from the option texts: neither asks for
+    # a request's visual input, so replaying published answers needs no release videos.
+    from vlm4d_tasks.cli import eval as command
+    from vlm4d_tasks.cli.tasks import expand, task_index
+
+    env = {"VLM4D_DATASET": str(world["dataset"])}
+    entries = expand(["vlm4d_mc"], task_index())
+    for model in ("vlm4d_replay", "vlm4d_prior"):
+        notes = command._check_data(entries, env, ["--model", model, "--tasks", "vlm4d_mc"])
+        assert notes == [
+            f"no video needed for vlm4d_real_mc, vlm4d_synthetic_mc ({model} reads none)"
+        ]
+    # a model that reads the video still gets every missing one named
+    with pytest.raises(command.PreflightError, match="6 of 6 videos"):
+        command._check_data(entries, env, ["--model", "vlm4d_random", "--tasks", "vlm4d_mc"])
+
+
 @pytest.mark.lmms
 def test_eval_prints_the_path_of_every_file_it_wrote(world, blind_run):
     done, out = blind_run

@@ -323,9 +323,13 @@ def reads_video(entry) -> bool:
 _window = compat.sample_window
 
 
-def check_videos(entries, env: dict[str, str], limit=None, offset=None) -> VideoCheck:
+def check_videos(
+    entries, env: dict[str, str], limit=None, offset=None, model_reads_video: bool = True
+) -> VideoCheck:
     """Load each task's questions as lmms-eval will (its `process_docs`, never downloading) and
-    look for every video they name; `PreflightError` when the data cannot be loaded."""
+    look for every video they name; `PreflightError` when the data cannot be loaded. With
+    `model_reads_video=False` (a model that never asks for the visual input) the questions are
+    loaded and no video is looked for."""
     from vlm4d_tasks.data.paths import VideoNotFoundError, contained_path, video_path
     from vlm4d_tasks.lmms import data as lmms_data
 
@@ -349,7 +353,7 @@ def check_videos(entries, env: dict[str, str], limit=None, offset=None) -> Video
                 raise PreflightError(
                     f"task {entry.name}: its questions do not load: {type(exc).__name__}: {exc}"
                 ) from exc
-            if not reads_video(entry):  # the questions load; no video is ever opened
+            if not (model_reads_video and reads_video(entry)):  # questions load; no video opened
                 check.no_video.append(entry.name)
                 continue
             source = lmms_data.current_source()
@@ -503,8 +507,11 @@ def preflight(passthrough: list[str], env: dict[str, str]) -> list[str]:
 
 
 def _check_data(entries, env: dict[str, str], passthrough: list[str]) -> list[str]:
+    from vlm4d_tasks.lmms.models import VIDEO_FREE_MODELS
+
     limit, offset = _option(passthrough, "--limit"), _option(passthrough, "--offset")
-    check = check_videos(entries, env, limit, offset)
+    model = _option(passthrough, "--model")
+    check = check_videos(entries, env, limit, offset, model not in VIDEO_FREE_MODELS)
     problem = check.problem()
     if problem:
         for path in list(check.missing)[:FIRST_MISSING]:
@@ -521,7 +528,8 @@ def _check_data(entries, env: dict[str, str], passthrough: list[str]) -> list[st
             f"{', '.join(sorted(check.roots))}"
         )
     if check.no_video:
-        notes.append(f"no video needed for {', '.join(check.no_video)} (no visual input)")
+        why = "no visual input" if model not in VIDEO_FREE_MODELS else f"{model} reads none"
+        notes.append(f"no video needed for {', '.join(check.no_video)} ({why})")
     if check.hub_videos:
         notes.append(
             f"the videos of {', '.join(check.hub_videos)} come from the hub cache when the model "

@@ -22,6 +22,13 @@ AVAILABLE_MODELS: dict[str, str] = {
 }
 
 
+# The models that never call a request's `doc_to_visual` (replay answers from a file, the
+# prior from the option texts): `vlm4d eval`'s preflight looks for no video for them, so
+# published answers can be replayed, and the prior run, without the release's videos.
+# (`vlm4d_random` resolves each visual input by default, as a real model would.)
+VIDEO_FREE_MODELS: frozenset[str] = frozenset({"vlm4d_replay", "vlm4d_prior"})
+
+
 def manifests() -> list:
     """The entry point's payload: one `ModelManifest` per model (lmms-eval imported lazily)."""
     from lmms_eval.models.registry_v2 import ModelManifest
