@@ -17,7 +17,8 @@ server or a hosted API through the openai client (in a thread pool), and:
   read and the parsing of the reply together, `call_with_deadline`), so an endpoint that
   trickles its reply cannot hold a request longer;
 * reads at most MAX_REPLY_BYTES of a reply, on the wire and once inflated, parses it in one
-  linear pass (no recursion: '{"a":' * 2000 is a malformed reply, not a RecursionError), and
+  linear pass (`judge_reply.parse_reply`; no recursion: '{"a":' * 2000 is a malformed reply,
+  not a RecursionError), and
   follows no redirect to another scheme, host or port;
 * fences the response in our prompt with markers tagged by a hash of the prompt's fields
   (`response_boundary`), so that a response cannot close its block;
@@ -30,7 +31,7 @@ server or a hosted API through the openai client (in a thread pool), and:
 * caches every successful judgment as it arrives (`judge_cache.JudgeCache`, keyed by endpoint,
   model and prompt), so a rerun makes no repeated call and an interrupted run resumes;
 * never prints or stores a secret: every message, reason, exception text and cached reply
-  passes `redact` (the API keys it was given or reads, Bearer tokens, sk-... keys, the judge
+  passes `redact.redact` (the API keys it was given or reads, Bearer tokens, sk-... keys, the judge
   URL's user, password and query values as written and percent-decoded, and in any URL the
   userinfo and every query value).
 """
@@ -53,15 +54,27 @@ import threading
 import time
 import urllib.parse
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from datetime import timezone
 from typing import Any, TypeVar
 
-from vlm4d_tasks.data.official import NO_VALID_ANSWER, option_label
-from vlm4d_tasks.data.schema import LETTERS, same_text_key
+from vlm4d_tasks.data.schema import LETTERS
 from vlm4d_tasks.metric.judge_cache import CachedJudgment, JudgeCache, prompt_sha256
+from vlm4d_tasks.metric.judge_reply import (
+    MalformedReply,
+    parse_reply,
+)
+from vlm4d_tasks.metric.redact import (
+    ENV_API_KEY,
+    host_ok,
+    public_url,
+    redact,
+    register_secret,
+    shown_url,
+    url_secrets,
+)
 
 PROMPT_TEMPLATE = "judge_prompt.jinja"
 # The judge prompts: ours (one user message, the letter and text of the ground truth, the
@@ -95,8 +108,6 @@ OFFICIAL_RESPONSE_FORMAT = {
 ENV_PROMPT = "VLM4D_JUDGE_PROMPT"
 ENV_MODEL = "VLM4D_JUDGE_MODEL"
 ENV_BASE_URL = "VLM4D_JUDGE_BASE_URL"
-ENV_API_KEY = "VLM4D_JUDGE_API_KEY"
-ENV_API_KEY_2 = "VLM4D_JUDGE_API_KEY_2"  # the second judge of crosscheck
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 CHECK_SETTINGS = (
     f"check the judge's API key ({ENV_API_KEY}), model ({ENV_MODEL}) and base URL ({ENV_BASE_URL})"
@@ -132,220 +143,6 @@ REPLY_TOO_LARGE = "reply too large"  # above MAX_REPLY_BYTES, on the wire or inf
 REDIRECT_REFUSED = "redirect refused"  # to another scheme, host or port
 
 
-# --- secrets -------------------------------------------------------------------------------
-
-REDACTED = "[REDACTED]"
-# Literal keys shorter than this are not hidden: local servers take "EMPTY" or "none", and
-# replacing every such word would garble each message without protecting anything. (URL
-# credentials of any length are still cut out of URLs by the patterns and `public_url`.)
-MIN_SECRET_LENGTH = 8
-_SECRET_ENV = (ENV_API_KEY, ENV_API_KEY_2)
-_SECRET_NAMES = (
-    r"api[_-]?key|apikey|key|token|access[_-]?token|auth|secret|client[_-]?secret|password"
-    r"|passwd|pass|sig|signature|code"
-)
-# What follows "://" in running text, up to whitespace, a quote or an angle bracket: a URL
-# without its scheme (which holds no secret). Found by its literal "://" and matched whole (no
-# backtracking into it), then cleaned by `_hide_url`, so that redaction stays linear and fast
-# whatever the text holds (a response file's texts pass through it too).
-_URL = re.compile(r"://([^\s\"'<>]*)")
-_QUERY_VALUE = re.compile(r"([?#&;](?:[^=&;#?]*=)?)[^&;#?]+")  # a name (or none), its value
-_SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    # key-like query parameters outside a full URL: "GET /v1?api_key=...", &token=..., &sig=...
-    (re.compile(rf"([?&;](?:{_SECRET_NAMES})=)[^&#;\s\"'<>]+", re.I), rf"\1{REDACTED}"),
-    # an Authorization header value, echoed: "Bearer <token>", "Basic <base64>"
-    (re.compile(r"(\b(?:Bearer|Basic|Token)\s+)[A-Za-z0-9._~+/=-]{4,}", re.I), rf"\1{REDACTED}"),
-    # OpenAI-style keys anywhere: sk-..., sk-proj-...
-    (re.compile(r"\bsk-[A-Za-z0-9_-]{8,}"), REDACTED),
-    # "api_key": "...", password=... in an echoed configuration
-    (
-        re.compile(
-            r"""(\b(?:api[_-]?key|apikey|access[_-]?token|client[_-]?secret|password|secret)"""
-            r"""["']?\s*[:=]\s*["']?)[^\s"',;&}]{4,}""",
-            re.I,
-        ),
-        rf"\1{REDACTED}",
-    ),
-)
-_registered: set[str] = set()
-_registered_lock = threading.Lock()
-
-
-def register_secret(value: str | None) -> None:
-    """Remember a secret (an API key given in code or read from a variable named on the
-    command line, a judge URL's credentials) so that `redact` hides it from then on, in this
-    process, as given and in its percent-encoded and percent-decoded forms."""
-    if value and len(value) >= MIN_SECRET_LENGTH:
-        with _registered_lock:
-            _registered.add(value)
-
-
-def _host_ok(host: str) -> bool:
-    """A host the HTTP stack can look up: every label 1-63 characters (the socket layer's
-    IDNA encoding raises on "a..b" from a worker thread, a traceback), and a non-ASCII name
-    that IDNA 2008 encodes, as the HTTP client will ("１２７.０.０.１" in full-width digits
-    is not one)."""
-    if ":" in host:  # an IPv6 literal: urlsplit checked it
-        return True
-    try:
-        host.encode("idna")
-    except UnicodeError:
-        return False
-    if host.isascii():
-        return True
-    try:
-        import idna
-    except ImportError:
-        return False
-    try:
-        idna.encode(host)
-    except idna.IDNAError:
-        return False
-    return True
-
-
-def url_secrets(url: str) -> list[str]:
-    """Every credential a judge URL carries, as written and percent-decoded: its userinfo
-    (user, password, both, and the Basic token made of them) and every query and fragment
-    value, whatever its name.
-
-    Read by hand, not with urlsplit: a password with an unencoded "/", "?" or "#" moves
-    urlsplit's idea of the host into the password, and the rest of the password into the path.
-    Here the userinfo is everything between "://" and the LAST "@"."""
-    text = url.strip()
-    rest = text.partition("://")[2] or text
-    userinfo, at, after = rest.rpartition("@")
-    found: set[str] = set()
-    if at:
-        user, _, password = userinfo.partition(":")
-        plain = [urllib.parse.unquote(user), urllib.parse.unquote(password)]
-        basic = base64.b64encode(f"{plain[0]}:{plain[1]}".encode()).decode("ascii")
-        found.update((userinfo, user, password, *plain, f"{plain[0]}:{plain[1]}", basic))
-    else:
-        after = rest
-    for mark in "?#":
-        if mark in after:
-            after = after[after.index(mark) :]
-            break
-    else:
-        after = ""
-    for piece in re.split(r"[?#&;]", after):
-        value = piece.partition("=")[2] if "=" in piece else piece
-        found.update((value, urllib.parse.unquote(value), urllib.parse.unquote_plus(value)))
-    return sorted(s for s in found if s)
-
-
-def _forms(secret: str) -> set[str]:
-    """The ways an echo may spell a secret: as given, percent-encoded (strictly, as a form,
-    or keeping "/"), percent-decoded, and escaped in a JSON string."""
-    out = {secret, urllib.parse.unquote(secret), urllib.parse.unquote_plus(secret)}
-    for s in list(out):
-        out.update(
-            (
-                urllib.parse.quote(s, safe=""),
-                urllib.parse.quote_plus(s, safe=""),
-                urllib.parse.quote(s),
-                json.dumps(s)[1:-1],
-                json.dumps(s, ensure_ascii=False)[1:-1],
-            )
-        )
-    return out
-
-
-@functools.lru_cache(maxsize=64)
-def _expanded(secrets: frozenset[str]) -> tuple[str, ...]:
-    found: set[str] = set()
-    for secret in secrets:
-        found.update(_forms(secret))
-    # longest first: a secret that contains another is replaced whole
-    return tuple(sorted((s for s in found if len(s) >= MIN_SECRET_LENGTH), key=len, reverse=True))
-
-
-def _literal_secrets() -> tuple[str, ...]:
-    with _registered_lock:
-        found = set(_registered)
-    found.update(os.environ.get(name) or "" for name in _SECRET_ENV)
-    found.discard("")
-    return _expanded(frozenset(found))
-
-
-def _hide_url(match: re.Match[str]) -> str:
-    """A URL without its userinfo (everything up to its LAST "@", so that a password with an
-    unencoded "/", "?" or "#" goes whole) and without any query or fragment value, whatever
-    its name: https://u:p@host/v1?api-version=1&sig=x -> https://[REDACTED]@host/v1?
-    api-version=[REDACTED]&sig=[REDACTED]."""
-    userinfo, at, rest = match.group(1).rpartition("@")
-    cut = min((i for i in (rest.find("?"), rest.find("#")) if i >= 0), default=-1)
-    if cut >= 0:
-        rest = rest[:cut] + _QUERY_VALUE.sub(rf"\1{REDACTED}", rest[cut:])
-    return "://" + (f"{REDACTED}@" if at else "") + rest
-
-
-def _redact_with(text: object, secrets: Sequence[str]) -> str:
-    out = str(text)
-    for secret in secrets:
-        if secret in out:
-            out = out.replace(secret, REDACTED)
-    out = _URL.sub(_hide_url, out)
-    for pattern, replacement in _SECRET_PATTERNS:
-        out = pattern.sub(replacement, out)
-    return out
-
-
-def redact(text: object) -> str:
-    """`text` with every secret replaced by [REDACTED]: the judge's API keys (from its
-    variables and every key it was given), its URLs' credentials and query values (each in
-    its encoded and decoded forms), Bearer/Basic tokens, sk-... keys, and in any URL the
-    userinfo and every query value. The one redaction step for every message, log line,
-    exception text and file of the judge and score path."""
-    return _redact_with(text, _literal_secrets())
-
-
-def redact_data(data: Any) -> Any:
-    """`redact` applied to every string (keys and values) of a JSON-like structure.
-
-    The secrets are read once per call and each distinct string is redacted once: a score
-    document repeats its option texts, videos and keys tens of thousands of times (the 44
-    runs of the development sample: 365,000 strings, 15 s when each was redacted anew)."""
-    secrets = _literal_secrets()
-    done: dict[str, str] = {}
-
-    def walk(value: Any) -> Any:
-        if isinstance(value, str):
-            out = done.get(value)
-            if out is None:
-                out = done[value] = _redact_with(value, secrets)
-            return out
-        if isinstance(value, dict):
-            return {walk(k): walk(v) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [walk(v) for v in value]
-        return value
-
-    return walk(data)
-
-
-def public_url(url: str) -> str:
-    """`url` without credentials: no userinfo, no query (any value may be a token, whatever
-    its name: api_token, subscription-key, X-Amz-Signature...), no fragment, no trailing
-    slash. Used to name and key an endpoint: a rotated token is the same judge."""
-    parts = urllib.parse.urlsplit(url.strip())
-    host = (parts.hostname or "").lower()
-    if ":" in host:  # IPv6
-        host = f"[{host}]"
-    netloc = host + (f":{parts.port}" if parts.port else "")
-    return urllib.parse.urlunsplit((parts.scheme.lower(), netloc, parts.path.rstrip("/"), "", ""))
-
-
-def _shown_url(url: str) -> str:
-    """`url` as an error message may show it: `redact`, and a userinfo without a scheme in
-    front ("alice:pw@host") cut too (redact only knows URLs by their scheme)."""
-    text = url.strip()
-    if "://" not in text and "@" in text:
-        text = f"{REDACTED}@{text.rpartition('@')[2]}"
-    return redact(text)
-
-
 def is_reasoning_model(model: str) -> bool:
     return bool(_REASONING_MODEL.match(model.strip()))
 
@@ -356,10 +153,6 @@ class JudgeConfigError(ValueError):
 
 class JudgeFatalError(RuntimeError):
     """The endpoint refuses every request (401/403/404): the run stops, the cache is kept."""
-
-
-class MalformedReply(ValueError):
-    """A judge reply with no usable verdict (counts as a failed call: retried)."""
 
 
 class DeadlineExceeded(TimeoutError):
@@ -445,7 +238,7 @@ class JudgeSettings:
         # Before anything can print the URL: its credentials and query values, in every form.
         for secret in url_secrets(self.base_url):
             register_secret(secret)
-        shown = _shown_url(self.base_url)
+        shown = shown_url(self.base_url)
         try:
             parts = urllib.parse.urlsplit(self.base_url.strip())
         except ValueError:  # an unclosed "[" of an IPv6 literal
@@ -473,7 +266,7 @@ class JudgeSettings:
                 f"with a host; fix: pass --judge-base-url or set {ENV_BASE_URL}, e.g. "
                 "http://127.0.0.1:8000/v1"
             )
-        if not _host_ok(parts.hostname or ""):
+        if not host_ok(parts.hostname or ""):
             # else the HTTP client refuses it on the first request, with a traceback
             raise JudgeConfigError(
                 f"judge base URL {shown!r}: its host is not a name that can be looked up (an "
@@ -607,170 +400,6 @@ def build_prompt(item: JudgeItem, style: str = "vlm4d") -> str:
         answer_text=item.answer_text,
         boundary=response_boundary(*fields),
     )
-
-
-# --- reply parsing -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class JudgeReply:
-    letter: str | None  # None = "No Valid Answer"
-    extracted_answer: str  # normalized: "C: right" / "No Valid Answer"
-    judge_correct: bool | None  # what the judge said; correctness is recomputed from `letter`
-
-
-_THINK_TAG = re.compile(r"<(/?)think>", re.I)
-# JSON nested deeper than this is no verdict ({"extracted_answer": ..., "correct": ...} is one
-# level; a wrapper or two around it is fine). Deeper spans are skipped unparsed: json's
-# decoder recurses per level, and '{"a":' * 2000 would raise RecursionError.
-MAX_JSON_DEPTH = 32
-_FENCE = re.compile(r"```(?:json|JSON)?")
-_NO_VALID = re.compile(r"no\s+valid\s+answer", re.I)
-_LEADING_LETTER = re.compile(r"^\s*[\"'(\[*]*\s*([A-D])\s*(?:[\])*\"']*\s*(?:[:.)\-]|$))")
-_KEYED_ANSWER = re.compile(r"extracted[_ ]answer[\"']?\s*[:=]\s*[\"']?([^\"'\n}]+)", re.I)
-_KEYED_CORRECT = re.compile(r"correct[\"']?\s*[:=]\s*[\"']?(true|false|yes|no)\b", re.I)
-_ANSWER_KEYS = ("extracted_answer", "extractedanswer", "extracted answer", "answer")
-
-
-def _as_bool(value: object) -> bool | None:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, (int, float)) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str) and value.strip().lower() in {"true", "yes", "false", "no"}:
-        return value.strip().lower() in {"true", "yes"}
-    return None
-
-
-def _strip_think(text: str) -> str:
-    """`text` without its <think>...</think> blocks (any case): each from an opening tag to
-    the first closing tag after it; an opening tag never closed stays, with what follows.
-
-    One pass over the tags: the regex `<think>.*?</think>` rescans the rest of the text from
-    every unclosed opening tag (quadratic: a 280 KB reply of opening tags took 37 s)."""
-    out: list[str] = []
-    kept, opened = 0, -1  # kept: where the text not yet copied starts; opened: an open tag
-    for tag in _THINK_TAG.finditer(text):
-        if not tag.group(1):
-            if opened < 0:
-                opened = tag.start()
-        elif opened >= 0:
-            out.append(text[kept:opened])
-            kept, opened = tag.end(), -1
-    out.append(text[kept:])
-    return "".join(out)
-
-
-_JSON_MARK = re.compile(r'\{+|[}"\\]')  # a run of "{" is one match: pushed at once
-
-
-def _brace_spans(text: str) -> list[tuple[int, int]]:
-    """(start, end) of each balanced {...} span of `text` not inside another one, in order,
-    leaving out spans nested deeper than MAX_JSON_DEPTH. Quotes count inside braces only (a
-    JSON string may hold a brace; prose around it may hold a lone quote).
-
-    One pass over the braces, quotes and backslashes: linear. (Trying json's raw_decode at
-    every "{", as before, rescanned the rest of the text each time: quadratic.)"""
-    spans: list[tuple[int, int]] = []
-    starts: list[int] = []  # positions of the "{" not yet closed
-    deepest: list[int] = []  # per open "{": the deepest level reached inside it
-    in_string, escaped_at = False, -1  # escaped_at: the position a backslash escapes
-    for match in _JSON_MARK.finditer(text):
-        at = match.start()
-        char = text[at]
-        if in_string:
-            if char == "{" or at == escaped_at:
-                continue  # text, or an escaped quote or backslash
-            if char == "\\":
-                escaped_at = at + 1
-            elif char == '"':
-                in_string = False
-        elif char == "{":
-            level, end = len(starts), match.end()
-            starts.extend(range(at, end))
-            deepest.extend(range(level + 1, level + 1 + end - at))
-        elif char == '"':
-            in_string = bool(starts)
-        elif starts:  # "}"
-            start, inner = starts.pop(), deepest.pop()
-            if deepest and deepest[-1] < inner:
-                deepest[-1] = inner
-            while spans and spans[-1][0] > start:
-                spans.pop()  # inside this one: parsed with it
-            if inner - len(starts) <= MAX_JSON_DEPTH:
-                spans.append((start, at + 1))
-            if not starts:
-                in_string = False
-    return spans
-
-
-def _json_objects_last_first(text: str) -> Iterator[dict]:
-    """Every JSON object in `text`, nested ones included, the last to start first. Lazy: the
-    spans are parsed from the end, and the caller stops at the first verdict (a reply of
-    140,000 "{}" before its verdict parses one span, not 140,000)."""
-    for start, end in reversed(_brace_spans(text)):
-        try:
-            obj = json.loads(text[start:end])
-        except (ValueError, RecursionError):
-            continue
-        found: list[dict] = []
-        stack = [obj]  # depth-first, outer before inner, without recursion
-        while stack:
-            value = stack.pop()
-            if isinstance(value, dict):
-                found.append(value)
-                stack.extend(reversed(list(value.values())))
-            elif isinstance(value, list):
-                stack.extend(reversed(value))
-        yield from reversed(found)
-
-
-def _letter_of(extracted: str, options: Sequence[str]) -> str | None:
-    """Letter named by an extraction string; raises MalformedReply when it names none."""
-    text = extracted.strip()
-    if _NO_VALID.search(text):
-        return None
-    match = _LEADING_LETTER.match(text)
-    if match:
-        return match.group(1)
-    key = same_text_key(text.strip(" .\"'"))
-    hits = [L for L, o in zip(LETTERS, options) if same_text_key(o) == key]
-    if len(hits) == 1:
-        return hits[0]
-    # redacted before it is cut: a secret cut in two would pass redaction half by half
-    shown = repr(redact(text)[:200]) + (
-        f" (... {len(text):,} characters)" if len(text) > 200 else ""
-    )
-    raise MalformedReply(f"extracted answer {shown} names no option")
-
-
-def parse_reply(content: object, options: Sequence[str]) -> JudgeReply:
-    """The verdict in a judge reply: JSON (possibly fenced or followed by text), a
-    python-ish `extracted_answer: ...` line, or a bare "B: left" / "No Valid Answer"."""
-    if not isinstance(content, str) or not content.strip():
-        raise MalformedReply("empty reply")
-    text = _FENCE.sub("", _strip_think(content)).strip()
-    extracted: str | None = None
-    judge_correct: bool | None = None
-    for obj in _json_objects_last_first(text):  # the last object is the final answer
-        lowered = {str(k).strip().lower(): v for k, v in obj.items()}
-        value = next((lowered[k] for k in _ANSWER_KEYS if k in lowered), None)
-        if value is None:
-            continue
-        extracted = NO_VALID_ANSWER if value == "" else str(value)
-        judge_correct = _as_bool(lowered.get("correct"))
-        break
-    if extracted is None:
-        keyed = _KEYED_ANSWER.search(text)
-        if keyed:
-            extracted = keyed.group(1)
-            flag = _KEYED_CORRECT.search(text)
-            judge_correct = _as_bool(flag.group(1)) if flag else None
-        else:
-            first_line = text.splitlines()[0] if text else ""
-            extracted = first_line
-    letter = _letter_of(extracted, options)
-    return JudgeReply(letter, option_label(letter, options), judge_correct)
 
 
 # --- HTTP ----------------------------------------------------------------------------------
