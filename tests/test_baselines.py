@@ -165,6 +165,7 @@ def test_a_run_of_transformed_questions_alone_scores_and_reports():
     first variant task): a validity block of consistency only, with no base row; the score
     document, its Markdown and the leaderboard all take it."""
     from vlm4d_tasks.metric import leaderboard as lb
+    from vlm4d_tasks.metric import leaderboard_render as render
     from vlm4d_tasks.metric.report import check_score
     from vlm4d_tasks.validity.transforms import rotations
 
@@ -178,4 +179,4 @@ def test_a_run_of_transformed_questions_alone_scores_and_reports():
     check_score(score)
     assert "| m [vlm4d_mc_circular] | circular | 8 |" in markdown_report(score)
     board = lb.build([lb.Source("s.json", score)], resamples=20)
-    assert "no base row in the run" in lb.report_markdown(board)
+    assert "no base row in the run" in render.report_markdown(board)

@@ -126,7 +126,7 @@ def test_no_csv_text_cell_starts_a_formula_and_numbers_stay_numbers(hostile_repo
 
 
 def test_csv_keeps_negative_numbers_as_numbers():
-    from vlm4d_tasks.metric.leaderboard import csv_cell
+    from vlm4d_tasks.metric.leaderboard_render import csv_cell
 
     assert csv_cell(-3.2) == -3.2 and csv_cell(0) == 0
     assert csv_cell("-3.2") == "'-3.2"  # a text cell is text, whatever it looks like

@@ -59,6 +59,9 @@ KNOWN_UPWARD: dict[tuple[str, str], str] = {
     ("vlm4d_tasks.metric.leaderboard", "vlm4d_tasks.probe.diagnose"): (
         "the leaderboard's probe diagnosis; leaves metric/ with the new report/ package"
     ),
+    ("vlm4d_tasks.metric.leaderboard_render", "vlm4d_tasks.validity.baselines"): (
+        "the prior row's label in the report's Markdown; leaves metric/ with the report/ package"
+    ),
     ("vlm4d_tasks.metric.pipeline", "vlm4d_tasks.validity.baselines"): (
         "the pipeline assembles the validity block; it moves to its own floor above validity"
     ),

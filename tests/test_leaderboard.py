@@ -18,6 +18,7 @@ import pytest
 
 from vlm4d_tasks.data.schema import Record
 from vlm4d_tasks.metric import leaderboard as lb
+from vlm4d_tasks.metric import leaderboard_render as render
 from vlm4d_tasks.metric import pipeline
 from vlm4d_tasks.metric.report import ScoreFileError
 from vlm4d_tasks.metric.scoring import ScoredItem, Verdict
@@ -158,7 +159,7 @@ def test_leaderboard_ranks_by_overall_and_keeps_the_documents_intervals():
     assert a.columns["overall"].percent == pytest.approx(100 * 7 / 13)
     assert set(a.columns) == {"real", "synthetic", "overall"}
     assert a.outcomes is None  # a document without outcomes: no paired comparison
-    text = lb.report_markdown(lb.build([lb.Source("s.json", _literal_document())]))
+    text = render.report_markdown(lb.build([lb.Source("s.json", _literal_document())]))
     # then chance-corrected overall, (7/13 - 1/4) / (3/4) = 15/39 = 38.5%, computed for this
     # older document too; no debiased accuracy (it has no validity block)
     assert (
@@ -239,7 +240,7 @@ def test_published_rows_are_labelled_with_source_and_protocol():
 
 def test_published_rows_stay_apart_from_measured_rows_in_every_output():
     board = lb.build([lb.Source("s.json", _literal_document())])
-    text = lb.report_markdown(board)
+    text = render.report_markdown(board)
     measured, _, rest = text.partition("## Published rows")
     assert "Human performance" not in measured and lb.PUBLISHED_MARK not in measured
     assert "| Human performance † | 99.6 |" in rest
@@ -251,7 +252,7 @@ def test_published_rows_stay_apart_from_measured_rows_in_every_output():
     assert "400 directional and 45 false-positive questions" in rest
     assert "compares with the release's figures" in rest
 
-    rows = list(csv.DictReader(io.StringIO(lb.leaderboard_csv(board))))
+    rows = list(csv.DictReader(io.StringIO(render.leaderboard_csv(board))))
     assert [r["table"] for r in rows[:2]] == ["measured", "measured"]
     assert [r["rank"] for r in rows[:2]] == ["1", "2"]
     published = rows[2:]
@@ -259,7 +260,7 @@ def test_published_rows_stay_apart_from_measured_rows_in_every_output():
     assert all(r["rank"] == "" and r["protocol"] == "official" for r in published)
     assert published[0]["source"] == "paper user study"
 
-    data = lb.leaderboard_json(board)
+    data = render.leaderboard_json(board)
     assert [r["label"] for r in data["measured"]] == ["a", "b"]
     assert data["published"] == lb.published()
 
@@ -298,7 +299,7 @@ def test_standing_places_only_rows_over_the_release_questions_with_a_mark():
                            [], {"resamples": 10, "seed": 0})  # fmt: skip
     assert (
         "| `m (cot)` | 60.0 | 3 of 4 | chain of thought | y 60.0† | m 40.0† | 40.0† | +20.0 |"
-        in (lb.report_markdown(board))
+        in (render.report_markdown(board))
     )
 
 
@@ -468,7 +469,7 @@ def test_an_lmms_eval_folder_is_read_through_its_score_files(tmp_path):
         0,
     )
     assert first.videos == 3  # real validation_1 and _2 share a video
-    text = lb.report_markdown(board)
+    text = render.report_markdown(board)
     assert "**The rows were made under different protocols**" in text
     assert "| `m (x) [vlm4d_mc]` | `m (x) [vlm4d_mc_official]` | 4 | 3 | 75.0 | 25.0 | +50.0 |" \
         in text  # fmt: skip

@@ -575,6 +575,7 @@ def test_the_leaderboard_with_its_validity_columns_fits_the_page(tmp_path: Path)
     names as long as the release's: at 1280 pixels no table scrolls sideways (each interval
     goes under its value when needed), and the baselines are a table of their own."""
     from vlm4d_tasks.metric import leaderboard as lb
+    from vlm4d_tasks.metric import leaderboard_render as render
 
     document = score_doc()
     long_names = {}
@@ -589,7 +590,7 @@ def test_the_leaderboard_with_its_validity_columns_fits_the_page(tmp_path: Path)
     }
     for row in validity["baselines"]:
         row["debiased"] = row["columns"]["overall"]
-    markdown = lb.report_markdown(lb.build([lb.Source("s.json", document)], resamples=20))
+    markdown = render.report_markdown(lb.build([lb.Source("s.json", document)], resamples=20))
     assert "| Chance-corr. | Debiased |" in markdown
     page = write_html(markdown, [], tmp_path / "report.html")
     browser = DevTools(tmp_path)

@@ -19,6 +19,7 @@ import pytest
 
 from vlm4d_tasks.data.schema import Record
 from vlm4d_tasks.metric import leaderboard as lb
+from vlm4d_tasks.metric import leaderboard_render as render
 from vlm4d_tasks.metric import pipeline
 from vlm4d_tasks.metric.html import render_html
 from vlm4d_tasks.metric.report import ScoreFileError
@@ -100,7 +101,7 @@ def section(text: str, start: str, end: str) -> str:
 
 
 def test_rows_show_chance_corrected_and_debiased_accuracy_beside_the_overall():
-    text = lb.report_markdown(board_of(("r/s.json", document())))
+    text = render.report_markdown(board_of(("r/s.json", document())))
     board = section(text, "## Leaderboard", "### Baselines")
     # a: 30/40 = 75.0%, chance-corrected (75 - 25) / 75 = 66.7; debiased 12/20 = 60.0%
     assert "| 1 | `a` | – | – | 75.0 [60.0, 85.0] | – | – | – | 75.0 [60.0, 85.0] | 66.7 | " \
@@ -115,7 +116,7 @@ def test_rows_show_chance_corrected_and_debiased_accuracy_beside_the_overall():
 
 
 def test_baselines_are_apart_labelled_and_read_against_the_rows():
-    text = lb.report_markdown(board_of(("r/s.json", document())))
+    text = render.report_markdown(board_of(("r/s.json", document())))
     part = section(text, "### Baselines on the same questions (not models: not ranked)",
                    "## By category")  # fmt: skip
     assert "they never see the video, so they are kept apart from the ranking" in part
@@ -136,7 +137,7 @@ def test_baselines_are_apart_labelled_and_read_against_the_rows():
 
 
 def test_the_paragraph_explains_both_numbers_and_the_caveat():
-    text = lb.report_markdown(board_of(("r/s.json", document())))
+    text = render.report_markdown(board_of(("r/s.json", document())))
     assert "**Chance-corr.** is the overall accuracy corrected for chance, (accuracy − 25%) / " \
            "75%: 0 is guessing" in text  # fmt: skip
     assert "**Debiased** is the overall accuracy on the 20 of 40 questions kept by " \
@@ -151,10 +152,10 @@ def test_the_paragraph_explains_both_numbers_and_the_caveat():
     doc = document()
     doc["validity"]["baselines"][0]["random_removed"] = {"seeds": [0, 1], "accuracy": 0.4875,
                                                          "min": 0.45, "max": 0.525}  # fmt: skip
-    text = lb.report_markdown(board_of(("r/s.json", doc)))
+    text = render.report_markdown(board_of(("r/s.json", doc)))
     assert "still scores 30.0% on it against 50.0% on all its questions and 48.8% when as " \
            "many questions are removed at random instead" in text  # fmt: skip
-    assert lb.leaderboard_json(board_of(("r/s.json", doc)))["baselines"][0]["random_removed"] \
+    assert render.leaderboard_json(board_of(("r/s.json", doc)))["baselines"][0]["random_removed"] \
         == 0.4875  # fmt: skip
 
 
@@ -162,7 +163,7 @@ def test_a_subset_without_a_debiased_list_is_named():
     doc = document()
     doc["validity"]["debiased"]["subsets"]["synthetic"] = "not the official release: no list"
     doc["validity"]["models"]["b"]["debiased"] = None
-    text = lb.report_markdown(board_of(("s.json", doc)))
+    text = render.report_markdown(board_of(("s.json", doc)))
     assert "(no debiased list for synthetic (not the official release: no list): its rows' " \
            "debiased accuracy covers the other subsets only)" in text  # fmt: skip
     assert "| 25.0 [15.0, 40.0] | 0.0 | – | 40 |" in text
@@ -176,7 +177,7 @@ def test_a_subset_without_a_debiased_list_is_named():
 
 def test_csv_and_json_carry_the_new_fields():
     board = board_of(("r/s.json", document()))
-    rows = list(csv.DictReader(io.StringIO(lb.leaderboard_csv(board))))
+    rows = list(csv.DictReader(io.StringIO(render.leaderboard_csv(board))))
     assert [(r["table"], r["model"]) for r in rows[:5]] == [
         ("measured", "a"), ("measured", "b"), ("measured", "c"), ("baseline", PRIOR),
         ("baseline", RANDOM),
@@ -197,7 +198,7 @@ def test_csv_and_json_carry_the_new_fields():
     assert published and all(r["table"].startswith("published:") for r in published)
     assert all(r["debiased_percent"] == "" for r in published)
 
-    data = lb.leaderboard_json(board)
+    data = render.leaderboard_json(board)
     assert data["format_version"] == 2
     first = data["measured"][0]
     assert first["columns"]["overall"]["chance_corrected"] == round(2 / 3, 6)
@@ -232,7 +233,7 @@ def test_identical_baselines_are_shown_once_and_different_ones_with_their_docume
         (RANDOM, ["x/one.json", "y/two.json", "z/three.json"]),
         (f"{PRIOR} <three>", ["z/three.json"]),
     ]  # fmt: skip
-    text = lb.report_markdown(board)
+    text = render.report_markdown(board)
     # Each prior is read against the rows of its own documents: 50% beats b, c, B, C; 85% of
     # the third document's prior beats a2 (75%), b2, c2.
     assert f"`{PRIOR} <one, two>` scores above 4 of 6 measured rows" in text
@@ -249,7 +250,7 @@ def test_identical_baselines_are_shown_once_and_different_ones_with_their_docume
 def test_an_older_document_still_renders_with_blanks_and_notes(tmp_path):
     board = board_of(("old.json", old_document()))
     assert board.baselines == [] and board.consistency == []
-    text = lb.report_markdown(board)
+    text = render.report_markdown(board)
     # chance-corrected is a function of the accuracy: shown; debiased is not in the file
     assert "| 75.0 [60.0, 85.0] | 66.7 | – | 40 |" in text
     assert f"Debiased – for `a`, `b`: {lb.NOT_IN_FILE}." in text
@@ -257,13 +258,13 @@ def test_an_older_document_still_renders_with_blanks_and_notes(tmp_path):
     assert "### Baselines" not in text and "**Debiased**" not in text
     assert "The intervals resample questions (1000 resamples): their score documents were " \
            "written before intervals were clustered by video" in text  # fmt: skip
-    rows = list(csv.DictReader(io.StringIO(lb.leaderboard_csv(board))))
+    rows = list(csv.DictReader(io.StringIO(render.leaderboard_csv(board))))
     assert (rows[0]["debiased_percent"], rows[0]["debiased_status"]) == ("", lb.NOT_IN_FILE)
     assert (rows[0]["interval_clusters"], rows[0]["overall_videos"]) == ("questions", "")
-    assert lb.leaderboard_json(board)["inputs"][0]["debiased"] is None
+    assert render.leaderboard_json(board)["inputs"][0]["debiased"] is None
 
     # beside a new document: only the old one's rows are named
-    mixed = lb.report_markdown(board_of(("old.json", old_document()), ("new.json", document())))
+    mixed = render.report_markdown(board_of(("old.json", old_document()), ("new.json", document())))
     assert "The intervals of `a <old>`, `b <old>` resample questions" in mixed
     assert f"Debiased – for `a <old>`, `b <old>`: {lb.NOT_IN_FILE}." in mixed
     assert "| 1 | `a <new>` |" in mixed and "### Baselines on the same questions" in mixed
@@ -292,20 +293,20 @@ CONSISTENCY = [
 
 
 def test_consistency_is_a_small_table_when_present():
-    text = lb.report_markdown(board_of(("s.json", document(consistency=CONSISTENCY))))
+    text = render.report_markdown(board_of(("s.json", document(consistency=CONSISTENCY))))
     part = section(text, "### Consistency under transformed questions", "## By category")
     assert "*mirror*: every frame flipped left-right" in part
     assert "*circular*: the options re-lettered" in part and "*reverse*" not in part
     assert "| `a` | mirror | `a [vlm4d_mc_mirror]` | 40 | 75.0 | 50.0 | 45.0 |" in part
     assert "| `a` | circular | `a [vlm4d_mc_circular]` | 40 | 75.0 | – | – |" in part
     assert "Score document" not in part  # one document: no column naming it
-    data = lb.leaderboard_json(board_of(("s.json", document(consistency=CONSISTENCY))))
+    data = render.leaderboard_json(board_of(("s.json", document(consistency=CONSISTENCY))))
     assert data["consistency"][0] == {**CONSISTENCY[0], "source": "s.json"}
-    assert "### Consistency" not in lb.report_markdown(board_of(("s.json", document())))
+    assert "### Consistency" not in render.report_markdown(board_of(("s.json", document())))
 
     two = board_of(("s.json", document(consistency=CONSISTENCY)),
                    ("t.json", document(consistency=CONSISTENCY[:1])))  # fmt: skip
-    part = section(lb.report_markdown(two), "### Consistency", "## By category")
+    part = section(render.report_markdown(two), "### Consistency", "## By category")
     assert "| Score document |" in part and part.count("`t.json`") == 1
 
 
@@ -384,7 +385,7 @@ def test_a_pipeline_document_renders_its_own_validity_block():
     assert m.columns["overall"].videos == 5  # v0 .. v4
     assert m.debiased is None and "not the official release" in m.debiased_status
     assert [b.model for b in board.baselines] == [PRIOR, RANDOM]
-    text = lb.report_markdown(board)
+    text = render.report_markdown(board)
     assert "| 75.0 [" in text and "| 66.7 | – | 8 |" in text
     # the random row's numbers are the document's, reproduced by its rule
     expected = doc["validity"]["baselines"][1]["columns"]["overall"]["correct"]
@@ -392,7 +393,7 @@ def test_a_pipeline_document_renders_its_own_validity_block():
 
 
 def test_page_keeps_intervals_whole_and_the_baselines_apart():
-    text = lb.report_markdown(board_of(("r/s.json", document())))
+    text = render.report_markdown(board_of(("r/s.json", document())))
     page = render_html(text, [])
     # "value [low, high]": the interval may go under its value but never breaks itself
     assert '<td style="text-align:right" class="interval">75.0 <span class="ci">[60.0, 85.0]' \

@@ -87,7 +87,7 @@ def _html(markdown: str, images: list[Path], out: Path) -> Path:
 def _write_report(args: argparse.Namespace, sources: list, probes: list) -> list[Path]:
     import json
 
-    from vlm4d_tasks.metric import leaderboard
+    from vlm4d_tasks.metric import leaderboard, leaderboard_render
     from vlm4d_tasks.metric.judge import redact
     from vlm4d_tasks.metric.report import write_output
     from vlm4d_tasks.metric.scoring import DEFAULT_RESAMPLES, DEFAULT_SEED
@@ -108,19 +108,22 @@ def _write_report(args: argparse.Namespace, sources: list, probes: list) -> list
     except OSError as exc:  # a figure's name taken by a folder, a FIFO nobody reads, a full disk
         raise _unwritable(exc) from None
     markdown = redact(
-        leaderboard.report_markdown(
+        leaderboard_render.report_markdown(
             board, figures=[p.name for p in images], figure_notes=notes + probe_notes,
             figure_texts=paragraphs,
         )
     )  # fmt: skip
     texts = {
         "report.md": markdown,
-        "leaderboard.csv": redact(leaderboard.leaderboard_csv(board)),
+        "leaderboard.csv": redact(leaderboard_render.leaderboard_csv(board)),
         "leaderboard.json": redact(
             # strict JSON: a NaN would make the file unreadable to other parsers (none can
             # come from a checked score, `report.check_score`; should one, fail before writing)
             json.dumps(
-                leaderboard.leaderboard_json(board), indent=1, ensure_ascii=False, allow_nan=False
+                leaderboard_render.leaderboard_json(board),
+                indent=1,
+                ensure_ascii=False,
+                allow_nan=False,
             )
         )
         + "\n",
