@@ -34,7 +34,7 @@ import numpy as np
 from vlm4d_tasks.data.annotations import load_annotations
 from vlm4d_tasks.data.schema import Record
 from vlm4d_tasks.metric.responses import ResponseFileError, load_response_file, stale_kinds
-from vlm4d_tasks.metric.scoring import chance_corrected
+from vlm4d_tasks.metric.stats import chance_corrected
 from vlm4d_tasks.validity import blind, debias, prior
 
 RANDOM_SEEDS = (0, 1, 2, 3, 4)

@@ -1,4 +1,4 @@
-"""Recompute the official leaderboard rows of `vlm4d_tasks/metric/published.json` from the
+"""Recompute the official leaderboard rows of `vlm4d_tasks/report/published.json` from the
 official repository's published judged outputs, with the official statistics arithmetic.
 
     python bench/published_rows.py DIR
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     from importlib.resources import files
 
     published = json.loads(
-        files("vlm4d_tasks.metric").joinpath("published.json").read_text(encoding="utf-8")
+        files("vlm4d_tasks.report").joinpath("published.json").read_text(encoding="utf-8")
     )
     tables = {t["id"]: t for t in published["tables"]}
     cells = differing = missing = ties = 0

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from vlm4d_tasks.data.schema import Record
-from vlm4d_tasks.metric.pipeline import score_document
-from vlm4d_tasks.metric.report import markdown_report
 from vlm4d_tasks.metric.scoring import Verdict, join
+from vlm4d_tasks.pipeline.score import score_document
+from vlm4d_tasks.report.score_report import markdown_report
 from vlm4d_tasks.validity import baselines, debias
 
 
@@ -164,9 +164,10 @@ def test_a_run_of_transformed_questions_alone_scores_and_reports():
     """`--tasks vlm4d_mc_circular` alone (or an lmms-eval run's document written after its
     first variant task): a validity block of consistency only, with no base row; the score
     document, its Markdown and the leaderboard all take it."""
-    from vlm4d_tasks.metric import leaderboard as lb
-    from vlm4d_tasks.metric import leaderboard_render as render
-    from vlm4d_tasks.metric.report import check_score
+    from vlm4d_tasks.pipeline import rows as score_rows
+    from vlm4d_tasks.pipeline.document import check_score
+    from vlm4d_tasks.report import leaderboard as lb
+    from vlm4d_tasks.report import leaderboard_render as render
     from vlm4d_tasks.validity.transforms import rotations
 
     rotated = [r for rec_ in RECORDS[:2] for r in rotations(rec_)]
@@ -178,5 +179,5 @@ def test_a_run_of_transformed_questions_alone_scores_and_reports():
     assert set(score["validity"]) == {"consistency"}
     check_score(score)
     assert "| m [vlm4d_mc_circular] | circular | 8 |" in markdown_report(score)
-    board = lb.build([lb.Source("s.json", score)], resamples=20)
+    board = lb.build([score_rows.Source("s.json", score)], resamples=20)
     assert "no base row in the run" in render.report_markdown(board)

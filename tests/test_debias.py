@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from vlm4d_tasks.data.schema import LETTERS, Record
-from vlm4d_tasks.metric.scoring import chance_corrected
+from vlm4d_tasks.metric.stats import chance_corrected
 from vlm4d_tasks.validity import blind, debias, prior
 
 SHORTCUT = "the glowing one"

@@ -11,7 +11,7 @@ import sys
 import pytest
 from _judge_server import Action, ScriptedChatServer, prompt_of
 
-from vlm4d_tasks.metric.report import count_share
+from vlm4d_tasks.metric.stats import count_share
 from vlm4d_tasks.probe import load_probe_records
 
 pytestmark = pytest.mark.subprocess

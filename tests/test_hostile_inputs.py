@@ -26,7 +26,7 @@ from vlm4d_tasks.data.schema import Subset
 from vlm4d_tasks.metric import extract as extract_module
 from vlm4d_tasks.metric import responses
 from vlm4d_tasks.metric.extract import extract
-from vlm4d_tasks.metric.pipeline import JudgeConfig, score_response_files
+from vlm4d_tasks.pipeline.score import JudgeConfig, score_response_files
 
 MOVE = {"A": "left", "B": "right", "C": "not moving", "D": "up"}
 DIRECTION = ["not moving", "left", "right", "no car there"]

@@ -24,8 +24,8 @@ from typing import Any
 import pytest
 
 from vlm4d_tasks.data.schema import Record
-from vlm4d_tasks.metric.pipeline import run_entry, score_document, score_json
 from vlm4d_tasks.metric.scoring import Verdict, join
+from vlm4d_tasks.pipeline.score import run_entry, score_document, score_json
 
 RESAMPLES = 50
 # Markdown and mathtext specials, a table pipe, newlines, HTML, and a spreadsheet formula.
@@ -126,7 +126,7 @@ def test_no_csv_text_cell_starts_a_formula_and_numbers_stay_numbers(hostile_repo
 
 
 def test_csv_keeps_negative_numbers_as_numbers():
-    from vlm4d_tasks.metric.leaderboard_render import csv_cell
+    from vlm4d_tasks.report.leaderboard_render import csv_cell
 
     assert csv_cell(-3.2) == -3.2 and csv_cell(0) == 0
     assert csv_cell("-3.2") == "'-3.2"  # a text cell is text, whatever it looks like
@@ -277,7 +277,7 @@ def test_figures_draw_dollar_signs_as_text(tmp_path: Path):
     is a space there (no glyph for a carriage return)."""
     import warnings
 
-    from vlm4d_tasks.metric.figures import write_figures
+    from vlm4d_tasks.report.figures import write_figures
 
     document = score_doc(names=("$\\nosuchcommand{x}$ $a_b$\r\nsecond line", "plain"))
     with warnings.catch_warnings(record=True) as caught:
@@ -502,8 +502,8 @@ def test_dev_zero_as_a_score_file_fails_at_once(tmp_path: Path):
 
 
 def test_a_share_of_few_questions_is_given_as_counts():
-    from vlm4d_tasks.metric.figures import confusion_summary, direction_confusion
-    from vlm4d_tasks.metric.report import MIN_N_FOR_PERCENT, count_share
+    from vlm4d_tasks.metric.stats import MIN_N_FOR_PERCENT, count_share
+    from vlm4d_tasks.report.figures import confusion_summary, direction_confusion
 
     assert count_share(1, 1) == f"1 of 1 (n < {MIN_N_FOR_PERCENT}: no percentage)"
     assert count_share(12, 40) == "12 of 40 (30.0%)"

@@ -32,10 +32,14 @@ ROOT = "vlm4d_tasks"
 FLOORS: tuple[tuple[str, frozenset[str]], ...] = (
     # records, rules, the release (`data`); frames and mp4 writing (`video`)
     ("ground", frozenset({"data", "video"})),
-    # extraction, judge, grading, scoring statistics (and, until issue 24 moves it, the
-    # pipeline and the report: see KNOWN_UPWARD)
+    # extraction, judge, grading, scoring statistics
     ("core", frozenset({"metric"})),
     ("analyses", frozenset({"probe", "validity"})),
+    # answers -> score documents (grading, the validity block, paired comparisons), and
+    # reading them back
+    ("assembly", frozenset({"pipeline"})),
+    # the leaderboard, figures, Markdown, CSV, JSON, HTML drawn from score documents
+    ("presentation", frozenset({"report"})),
     # what lmms-eval calls
     ("harness", frozenset({"lmms"})),
     # the command line; nothing below imports it
@@ -49,23 +53,7 @@ SHARED = frozenset({ROOT, "templating"})
 
 # (importer, imported module) -> why it is still here. Delete an entry when its import goes;
 # never add one: move the code to its floor, or pass the value down from the caller.
-KNOWN_UPWARD: dict[tuple[str, str], str] = {
-    ("vlm4d_tasks.metric.leaderboard", "vlm4d_tasks.validity.baselines"): (
-        "the leaderboard's validity columns; leaves metric/ with the new report/ package"
-    ),
-    ("vlm4d_tasks.metric.leaderboard", "vlm4d_tasks.probe"): (
-        "the leaderboard loads probe sets; leaves metric/ with the new report/ package"
-    ),
-    ("vlm4d_tasks.metric.leaderboard", "vlm4d_tasks.probe.diagnose"): (
-        "the leaderboard's probe diagnosis; leaves metric/ with the new report/ package"
-    ),
-    ("vlm4d_tasks.metric.leaderboard_render", "vlm4d_tasks.validity.baselines"): (
-        "the prior row's label in the report's Markdown; leaves metric/ with the report/ package"
-    ),
-    ("vlm4d_tasks.metric.pipeline", "vlm4d_tasks.validity.baselines"): (
-        "the pipeline assembles the validity block; it moves to its own floor above validity"
-    ),
-}
+KNOWN_UPWARD: dict[tuple[str, str], str] = {}
 
 
 @dataclass(frozen=True)
@@ -286,6 +274,12 @@ def test_floors_refuse_upward_and_sideways_imports():
     assert not allowed("vlm4d_tasks.lmms.data", "vlm4d_tasks.cli.eval")
     assert not allowed("vlm4d_tasks.cli.eval", "vlm4d_tasks.demo")
     assert not allowed("vlm4d_tasks.templating", "vlm4d_tasks.metric")
+    assert not allowed("vlm4d_tasks.metric.scoring", "vlm4d_tasks.pipeline.score")
+    assert not allowed("vlm4d_tasks.pipeline.score", "vlm4d_tasks.report.score_report")
+    assert not allowed("vlm4d_tasks.report.leaderboard", "vlm4d_tasks.lmms.run")
+    assert allowed("vlm4d_tasks.pipeline.score", "vlm4d_tasks.validity.baselines")
+    assert allowed("vlm4d_tasks.report.leaderboard", "vlm4d_tasks.probe.diagnose")
+    assert allowed("vlm4d_tasks.pipeline.rows", "vlm4d_tasks.metric.text")
 
 
 def test_a_planted_upward_import_is_caught(tiny_package):

@@ -1,4 +1,4 @@
-"""`vlm4d report`'s data side (`vlm4d_tasks.metric.leaderboard`): the tables' arithmetic on
+"""`vlm4d report`'s data side (`vlm4d_tasks.report.leaderboard`): the tables' arithmetic on
 hand-made score documents, the published rows kept apart, the paired test by hand, lmms-eval
 output folders, and `vlm4d report RUN --out DIR` end to end."""
 
@@ -17,11 +17,13 @@ import numpy as np
 import pytest
 
 from vlm4d_tasks.data.schema import Record
-from vlm4d_tasks.metric import leaderboard as lb
-from vlm4d_tasks.metric import leaderboard_render as render
-from vlm4d_tasks.metric import pipeline
-from vlm4d_tasks.metric.report import ScoreFileError
+from vlm4d_tasks.metric import stats as metric_stats
 from vlm4d_tasks.metric.scoring import ScoredItem, Verdict
+from vlm4d_tasks.pipeline import rows as score_rows
+from vlm4d_tasks.pipeline import score as pipeline
+from vlm4d_tasks.pipeline.document import ScoreFileError
+from vlm4d_tasks.report import leaderboard as lb
+from vlm4d_tasks.report import leaderboard_render as render
 
 OPTIONS = ["left", "right", "not moving", "no cup there"]
 
@@ -140,26 +142,26 @@ def _literal_document() -> dict:
 
 
 def test_categories_pool_runs_by_question_counts_not_means_of_means():
-    rows = lb.measured_rows([lb.Source("s.json", _literal_document())])
+    rows = score_rows.measured_rows([score_rows.Source("s.json", _literal_document())])
     a = next(r for r in rows if r.model == "a")
     # translational: (3 + 1) / (4 + 6) = 0.4; the mean of the two runs' means would be 0.458
-    assert a.categories["translational"] == lb.Cell(0.4, 10, 4, None, 10)
+    assert a.categories["translational"] == score_rows.Cell(0.4, 10, 4, None, 10)
     assert a.categories["rotational"].accuracy == 1.0
-    assert a.categories["false_positive"] == lb.Cell(1.0, 2, 2, None, 2)
+    assert a.categories["false_positive"] == score_rows.Cell(1.0, 2, 2, None, 2)
     assert "counting" not in a.categories  # no questions: left out, never 0.0
     b = next(r for r in rows if r.model == "b")
-    assert b.categories == {"translational": lb.Cell(0.5, 4, 2, None, 5)}
+    assert b.categories == {"translational": score_rows.Cell(0.5, 4, 2, None, 5)}
 
 
 def test_leaderboard_ranks_by_overall_and_keeps_the_documents_intervals():
-    rows = lb.measured_rows([lb.Source("s.json", _literal_document())])
+    rows = score_rows.measured_rows([score_rows.Source("s.json", _literal_document())])
     assert [(r.rank, r.model) for r in rows] == [(1, "a"), (2, "b")]  # 7/13 = 53.8% > 50%
     a = rows[0]
     assert a.columns["overall"].ci95 == (0.3, 0.8)
     assert a.columns["overall"].percent == pytest.approx(100 * 7 / 13)
     assert set(a.columns) == {"real", "synthetic", "overall"}
     assert a.outcomes is None  # a document without outcomes: no paired comparison
-    text = render.report_markdown(lb.build([lb.Source("s.json", _literal_document())]))
+    text = render.report_markdown(lb.build([score_rows.Source("s.json", _literal_document())]))
     # then chance-corrected overall, (7/13 - 1/4) / (3/4) = 15/39 = 38.5%, computed for this
     # older document too; no debiased accuracy (it has no validity block)
     assert (
@@ -173,7 +175,7 @@ def test_leaderboard_ranks_by_overall_and_keeps_the_documents_intervals():
 
 def test_a_tie_formats_as_the_official_numbers_do():
     # 213 of 400: exactly 53.25%, published by the official script as 53.2 (Python rounding)
-    assert f"{lb.Cell(0.5325, 400, 213).percent:.1f}" == "53.2"
+    assert f"{score_rows.Cell(0.5325, 400, 213).percent:.1f}" == "53.2"
 
 
 def test_rows_from_a_pipeline_document_and_their_settings():
@@ -186,7 +188,7 @@ def test_rows_from_a_pipeline_document_and_their_settings():
         "m (direct-output)": {"real": [scored(r, i == 0) for i, r in enumerate(real)],
                               "synthetic": [scored(r, False) for r in syn]},
     })  # fmt: skip
-    rows = lb.measured_rows([lb.Source("s.json", document)])
+    rows = score_rows.measured_rows([score_rows.Source("s.json", document)])
     assert [(r.label, r.name, r.setting, r.prompt) for r in rows] == [
         ("m (cot)", "m", "cot", "cot"),
         ("m (direct-output)", "m", "direct-output", "direct-output"),
@@ -195,7 +197,7 @@ def test_rows_from_a_pipeline_document_and_their_settings():
     assert rows[0].columns["overall"].correct == 5 and rows[0].columns["overall"].n == 6
     assert len(rows[0].outcomes) == 6
     # the two settings of one model are compared unasked
-    assert [(x.label, y.label) for x, y in lb.default_pairs(rows)] == [
+    assert [(x.label, y.label) for x, y in score_rows.default_pairs(rows)] == [
         ("m (cot)", "m (direct-output)")
     ]
 
@@ -213,7 +215,7 @@ def test_published_rows_are_labelled_with_source_and_protocol():
     for table in tables.values():
         for row in table["rows"]:
             assert row["protocol"] == "official"
-            assert set(row["percent"]) == set(lb.COLUMNS)
+            assert set(row["percent"]) == set(score_rows.COLUMNS)
     assert {r["source"] for r in tables["official_cot"]["rows"]} == {official}
     assert {r["source"] for r in tables["official_direct-output"]["rows"]} == {official}
     human, chance = tables["paper"]["rows"]
@@ -239,7 +241,7 @@ def test_published_rows_are_labelled_with_source_and_protocol():
 
 
 def test_published_rows_stay_apart_from_measured_rows_in_every_output():
-    board = lb.build([lb.Source("s.json", _literal_document())])
+    board = lb.build([score_rows.Source("s.json", _literal_document())])
     text = render.report_markdown(board)
     measured, _, rest = text.partition("## Published rows")
     assert "Human performance" not in measured and lb.PUBLISHED_MARK not in measured
@@ -280,11 +282,11 @@ def test_standing_places_only_rows_over_the_release_questions_with_a_mark():
              "rows": rows}  # fmt: skip
 
     def row(label, prompt, overall, real):
-        return lb.MeasuredRow(
+        return score_rows.MeasuredRow(
             label=label, model=label, name=label.split()[0], setting="cot", prompt=prompt,
             protocol=None, protocol_text="", verdicts="", source="s",
-            columns={"overall": lb.Cell(None, overall[1], overall[0], None, overall[1]),
-                     "real": lb.Cell(None, real, 0, None, real)},
+            columns={"overall": score_rows.Cell(None, overall[1], overall[0], None, overall[1]),
+                     "real": score_rows.Cell(None, real, 0, None, real)},
             categories={}, outcomes=None,
         )  # fmt: skip
 
@@ -309,11 +311,11 @@ def test_standing_places_only_rows_over_the_release_questions_with_a_mark():
 
 def test_mcnemar_exact_by_hand():
     # 6 discordant pairs one way, 1 the other: 2 * P(X <= 1), X ~ Bin(7, 1/2) = 2 * 8/128
-    assert lb.mcnemar_exact(6, 1) == 0.125
-    assert lb.mcnemar_exact(1, 6) == 0.125
-    assert lb.mcnemar_exact(0, 0) == 1.0
-    assert lb.mcnemar_exact(3, 3) == 1.0
-    assert lb.mcnemar_exact(5, 0) == 2 / 32
+    assert metric_stats.mcnemar_exact(6, 1) == 0.125
+    assert metric_stats.mcnemar_exact(1, 6) == 0.125
+    assert metric_stats.mcnemar_exact(0, 0) == 1.0
+    assert metric_stats.mcnemar_exact(3, 3) == 1.0
+    assert metric_stats.mcnemar_exact(5, 0) == 2 / 32
 
 
 def test_mcnemar_exact_is_scipys_binomial_test():
@@ -322,8 +324,11 @@ def test_mcnemar_exact_is_scipys_binomial_test():
         for b in range(0, 30, 4):
             if a + b:
                 expected = stats.binomtest(a, a + b, 0.5).pvalue
-                assert lb.mcnemar_exact(a, b) == pytest.approx(expected, rel=1e-12), (a, b)
-    assert lb.mcnemar_exact(420, 380) == pytest.approx(stats.binomtest(420, 800).pvalue)
+                assert metric_stats.mcnemar_exact(a, b) == pytest.approx(expected, rel=1e-12), (
+                    a,
+                    b,
+                )
+    assert metric_stats.mcnemar_exact(420, 380) == pytest.approx(stats.binomtest(420, 800).pvalue)
 
 
 def _outcomes(pattern: str, videos: list[str] | None = None) -> list[dict]:
@@ -335,7 +340,7 @@ def test_paired_comparison_of_a_hand_computed_example():
     # 10 questions: 2 both right, 6 only A, 1 only B, 1 both wrong
     a = _outcomes("1111111100")
     b = _outcomes("1100000010")
-    c = lb.compare(a, b, labels=("A", "B"), resamples=500, seed=1)
+    c = metric_stats.compare(a, b, labels=("A", "B"), resamples=500, seed=1)
     assert (c.n, c.a_only, c.b_only) == (10, 6, 1)
     assert (c.a_accuracy, c.b_accuracy, c.difference) == (0.8, 0.3, 0.5)
     assert c.p_value == 0.125
@@ -347,11 +352,11 @@ def test_paired_comparison_of_a_hand_computed_example():
 def test_paired_comparison_uses_only_questions_both_answered():
     a = _outcomes("11-10") + [{"id": "only-a", "correct": True, "video": "x"}]
     b = _outcomes("0010-")
-    c = lb.compare(a, b, resamples=50)
+    c = metric_stats.compare(a, b, resamples=50)
     # q00, q01 and q03 (A right, B wrong); q02 and q04 have an unresolved answer, "only-a"
     # was not asked of B
     assert (c.n, c.a_only, c.b_only, c.difference) == (3, 3, 0, 1.0)
-    assert lb.compare(a, [], resamples=10).why == "no question answered by both"
+    assert metric_stats.compare(a, [], resamples=10).why == "no question answered by both"
 
 
 def test_clustered_bootstrap_against_a_direct_computation():
@@ -359,7 +364,7 @@ def test_clustered_bootstrap_against_a_direct_computation():
     clusters = ["v1"] + ["v2"] * 2 + ["v3"] * 3 + ["v4"] * 4
     diffs = [1, 0, -1, 1, 1, 0, 0, 0, 1, -1]
     resamples, seed = 300, 7
-    got = lb.clustered_bootstrap_ci(diffs, clusters, resamples=resamples, seed=seed)
+    got = metric_stats.clustered_bootstrap_ci(diffs, clusters, resamples=resamples, seed=seed)
 
     # Directly: draw videos (the same seeded draws), expand them to their questions, average.
     keys = sorted(set(clusters))
@@ -372,10 +377,12 @@ def test_clustered_bootstrap_against_a_direct_computation():
     assert got == (round(float(expected[0]), 6), round(float(expected[1]), 6))
 
     # One video: every resample is that video, the interval is the point.
-    assert lb.clustered_bootstrap_ci([1, 0, 1, 1], ["v"] * 4) == (0.75, 0.75)
+    assert metric_stats.clustered_bootstrap_ci([1, 0, 1, 1], ["v"] * 4) == (0.75, 0.75)
     # Same seed, same interval; a question-level bootstrap would be narrower here.
-    assert lb.clustered_bootstrap_ci(diffs, clusters, resamples=resamples, seed=seed) == got
-    assert lb.clustered_bootstrap_ci([], []) is None
+    assert (
+        metric_stats.clustered_bootstrap_ci(diffs, clusters, resamples=resamples, seed=seed) == got
+    )
+    assert metric_stats.clustered_bootstrap_ci([], []) is None
 
 
 def test_compare_clusters_by_video():
@@ -383,7 +390,7 @@ def test_compare_clusters_by_video():
     videos = ["v1"] * 5 + ["v2"] * 5
     a = _outcomes("1111100000", videos)
     b = _outcomes("0000000000", videos)
-    c = lb.compare(a, b, resamples=400, seed=0)
+    c = metric_stats.compare(a, b, resamples=400, seed=0)
     assert c.videos == 2 and c.difference == 0.5
     # resampling 2 videos: the difference is 0, 0.5 or 1, each resample
     assert c.ci95 == (0.0, 1.0)
@@ -439,12 +446,12 @@ def _lmms_folder(root: Path) -> Path:
 
 def test_an_lmms_eval_folder_is_read_through_its_score_files(tmp_path):
     folder = _lmms_folder(tmp_path / "results")
-    sources = lb.load_sources([folder, folder / "n"], progress=False)  # each file once
+    sources = score_rows.load_sources([folder, folder / "n"], progress=False)  # each file once
     assert [Path(s.path).name for s in sources] == [
         "20250101_000000_vlm4d_score.json", "20250102_000000_vlm4d_score.json",
         "20250103_000000_vlm4d_score.json",
     ]  # fmt: skip
-    rows = lb.measured_rows(sources)
+    rows = score_rows.measured_rows(sources)
     by_label = {r.label: r for r in rows}
     assert set(by_label) == {"m (x) [vlm4d_mc]", "m (x) [vlm4d_mc_official]", "n (x) [vlm4d_mc]"}
     greedy, official = by_label["m (x) [vlm4d_mc]"], by_label["m (x) [vlm4d_mc_official]"]
@@ -477,19 +484,19 @@ def test_an_lmms_eval_folder_is_read_through_its_score_files(tmp_path):
 
 def test_a_model_in_two_documents_is_labelled_with_each_run_id():
     doc = _lmms_document("m (x)", "vlm4d_mc", ANSWERS_1)
-    rows = lb.measured_rows([lb.Source("r/a_vlm4d_score.json", doc),
-                             lb.Source("r/b_vlm4d_score.json", doc)])  # fmt: skip
+    rows = score_rows.measured_rows([score_rows.Source("r/a_vlm4d_score.json", doc),
+                             score_rows.Source("r/b_vlm4d_score.json", doc)])  # fmt: skip
     assert sorted(r.label for r in rows) == ["m (x) [vlm4d_mc] <a>", "m (x) [vlm4d_mc] <b>"]
 
 
 def test_a_folder_without_score_files_and_bad_outcomes_are_named(tmp_path):
     (tmp_path / "x_results.json").write_text("{}")
     with pytest.raises(ScoreFileError, match=r"is a directory without any \*_vlm4d_score.json"):
-        lb.load_sources([tmp_path], progress=False)
+        score_rows.load_sources([tmp_path], progress=False)
     doc = _lmms_document("m (x)", "vlm4d_mc", ANSWERS_1)
     doc["runs"][1]["outcomes"][0]["correct"] = "yes"
     with pytest.raises(ScoreFileError, match=r"s.json: runs\[1\].outcomes\[0\]: expected"):
-        lb.measured_rows([lb.Source("s.json", doc)])
+        score_rows.measured_rows([score_rows.Source("s.json", doc)])
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """One scoring pipeline: `vlm4d score`, the lmms-eval metric and the probe diagnosis judge with
-the same settings and write the same score document (`vlm4d_tasks.metric.pipeline`)."""
+the same settings and write the same score document (`vlm4d_tasks.pipeline.score`)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from _judge_server import Action, ScriptedChatServer
 
-from vlm4d_tasks.metric import pipeline
 from vlm4d_tasks.metric.judge import JudgeConfigError
+from vlm4d_tasks.pipeline import score as pipeline
 
 MOVE = ["left", "right", "not moving", "up"]
 FLY = ["left", "right", "no dragon there", "up"]
@@ -292,8 +292,8 @@ def test_score_documents_carry_the_reports_paired_comparisons():
     direct right on q1, q2 and q5: discordant pairs 2 (cot only) and 1 (direct only), so
     McNemar's exact p = 1.0 and the difference is +1/6."""
     from vlm4d_tasks.data.schema import Record
-    from vlm4d_tasks.metric.report import markdown_report
     from vlm4d_tasks.metric.scoring import Verdict, join
+    from vlm4d_tasks.report.score_report import markdown_report
 
     options = ["left", "right", "not moving", "no car there"]
     records = [

@@ -15,10 +15,12 @@ from pathlib import Path
 import pytest
 
 from vlm4d_tasks.data.schema import Record
-from vlm4d_tasks.metric import figures, pipeline
-from vlm4d_tasks.metric import leaderboard as lb
-from vlm4d_tasks.metric.report import ScoreFileError
 from vlm4d_tasks.metric.scoring import Verdict, join
+from vlm4d_tasks.pipeline import rows as score_rows
+from vlm4d_tasks.pipeline import score as pipeline
+from vlm4d_tasks.pipeline.document import ScoreFileError
+from vlm4d_tasks.report import figures
+from vlm4d_tasks.report import leaderboard as lb
 
 # (options, answer letter) of five hand-made questions; directions as the release words them.
 QUESTIONS = [
@@ -178,10 +180,11 @@ def vlm4d(*args, cwd: Path | None = None) -> subprocess.CompletedProcess:
 def test_old_documents_load_and_the_matrix_is_left_out_with_a_note(tmp_path):
     new = hand_made_document()
     for old in (_old(new), _old(new, outcomes=False)):
-        sources = lb.load_sources([_write(tmp_path / "old.json", old)], progress=False)
-        rows = lb.measured_rows(sources)
+        sources = score_rows.load_sources([_write(tmp_path / "old.json", old)], progress=False)
+        rows = score_rows.measured_rows(sources)
         assert [r.columns["overall"].correct for r in rows] == [
-            r.columns["overall"].correct for r in lb.measured_rows([lb.Source("n", new)])
+            r.columns["overall"].correct
+            for r in score_rows.measured_rows([score_rows.Source("n", new)])
         ]
         assert figures.direction_groups([old]) == []
         [note] = [n for n in figures.figure_notes([old]) if "confusion" in n]
@@ -214,12 +217,12 @@ def test_a_half_recorded_or_mistyped_choice_is_named():
     del document["runs"][0]["outcomes"][1]["chosen"]
     with pytest.raises(ScoreFileError, match=r"s.json: runs\[0\].outcomes\[1\]: has truth but "
                                              r"no chosen"):  # fmt: skip
-        lb.measured_rows([lb.Source("s.json", document)])
+        score_rows.measured_rows([score_rows.Source("s.json", document)])
     document = hand_made_document()
     document["runs"][2]["outcomes"][0]["truth"] = 3
     with pytest.raises(ScoreFileError, match=r"runs\[2\].outcomes\[0\].truth: expected an "
                                              r"option text or null, got 3"):  # fmt: skip
-        lb.measured_rows([lb.Source("s.json", document)])
+        score_rows.measured_rows([score_rows.Source("s.json", document)])
 
 
 @pytest.mark.subprocess
@@ -303,8 +306,8 @@ def test_probe_twin_figure_in_the_report_of_a_probe_run(tmp_path, probe_set, mon
     _write(results / "m" / "20250101_000000_vlm4d_score.json", document)
 
     # The diagnosis from the document's outcomes is the one of the letters given directly.
-    sources = lb.load_sources([results], progress=False)
-    rows = lb.measured_rows(sources)
+    sources = score_rows.load_sources([results], progress=False)
+    rows = score_rows.measured_rows(sources)
     diagnoses, notes = lb.probe_diagnoses(sources, rows)
     assert notes == [] and list(diagnoses) == ["m (x) [vlm4d_probe_mc]"]
     expected = diagnose(records, labels, {r.question_id: _static_only(r) for r in records})
@@ -338,8 +341,8 @@ def test_probe_folder_given_found_or_missing(tmp_path, probe_set):
     folder, records = probe_set
     document = _probe_document(records, None)  # records no dataset: only --probe can say
     score = _write(tmp_path / "probe.json", document)
-    sources = lb.load_sources([score], progress=False)
-    rows = lb.measured_rows(sources)
+    sources = score_rows.load_sources([score], progress=False)
+    rows = score_rows.measured_rows(sources)
     diagnoses, notes = lb.probe_diagnoses(sources, rows)
     assert diagnoses == {}
     assert notes == ["No probe twin figure for `m (x) [vlm4d_probe_mc]`: its probe folder was "

@@ -1,4 +1,4 @@
-"""The report's figures (`metric.figures`) and its self-contained page (`metric.html`).
+"""The report's figures (`report.figures`) and its self-contained page (`report.html`).
 
 Figures: written for a small hand-made score document (two models, chain of thought and
 direct output), valid PNGs, the same bytes in two processes with different hash seeds. Page:
@@ -26,10 +26,10 @@ from typing import Any
 import pytest
 
 from vlm4d_tasks.data.schema import Record
-from vlm4d_tasks.metric import figures
-from vlm4d_tasks.metric.html import write_html
-from vlm4d_tasks.metric.pipeline import run_entry, score_document
 from vlm4d_tasks.metric.scoring import Verdict, join
+from vlm4d_tasks.pipeline.score import run_entry, score_document
+from vlm4d_tasks.report import figures
+from vlm4d_tasks.report.html import write_html
 
 CHROMIUM = Path("/usr/bin/chromium")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -245,7 +245,7 @@ def test_direction_confusion_figure_and_probe_twin_figure(tmp_path: Path) -> Non
 RENDER_SCRIPT = """
 import json, sys
 from pathlib import Path
-from vlm4d_tasks.metric import figures
+from vlm4d_tasks.report import figures
 doc, out = json.loads(Path(sys.argv[1]).read_text()), Path(sys.argv[2])
 figures.write_figures([doc], out, progress=False)
 figures.probe_twin_figure(json.loads(sys.argv[3]), out / "probe_twins.png")
@@ -574,8 +574,9 @@ def test_the_leaderboard_with_its_validity_columns_fits_the_page(tmp_path: Path)
     """Every paper column, chance-corrected and debiased accuracy with intervals and model
     names as long as the release's: at 1280 pixels no table scrolls sideways (each interval
     goes under its value when needed), and the baselines are a table of their own."""
-    from vlm4d_tasks.metric import leaderboard as lb
-    from vlm4d_tasks.metric import leaderboard_render as render
+    from vlm4d_tasks.pipeline import rows as score_rows
+    from vlm4d_tasks.report import leaderboard as lb
+    from vlm4d_tasks.report import leaderboard_render as render
 
     document = score_doc()
     long_names = {}
@@ -590,7 +591,9 @@ def test_the_leaderboard_with_its_validity_columns_fits_the_page(tmp_path: Path)
     }
     for row in validity["baselines"]:
         row["debiased"] = row["columns"]["overall"]
-    markdown = render.report_markdown(lb.build([lb.Source("s.json", document)], resamples=20))
+    markdown = render.report_markdown(
+        lb.build([score_rows.Source("s.json", document)], resamples=20)
+    )
     assert "| Chance-corr. | Debiased |" in markdown
     page = write_html(markdown, [], tmp_path / "report.html")
     browser = DevTools(tmp_path)

@@ -1,4 +1,4 @@
-"""What `vlm4d report` shows of a score document's validity block (`metric.leaderboard`):
+"""What `vlm4d report` shows of a score document's validity block (`report.leaderboard`):
 chance-corrected and debiased overall accuracy beside each measured row, the baseline rows
 apart and unranked, the paragraph on both (with the debiased set's caveat), the consistency
 table, the new leaderboard.csv / leaderboard.json fields; on hand-made documents whose numbers
@@ -18,12 +18,13 @@ import sys
 import pytest
 
 from vlm4d_tasks.data.schema import Record
-from vlm4d_tasks.metric import leaderboard as lb
-from vlm4d_tasks.metric import leaderboard_render as render
-from vlm4d_tasks.metric import pipeline
-from vlm4d_tasks.metric.html import render_html
-from vlm4d_tasks.metric.report import ScoreFileError
 from vlm4d_tasks.metric.scoring import Verdict, join
+from vlm4d_tasks.pipeline import rows as score_rows
+from vlm4d_tasks.pipeline import score as pipeline
+from vlm4d_tasks.pipeline.document import ScoreFileError
+from vlm4d_tasks.report import leaderboard as lb
+from vlm4d_tasks.report import leaderboard_render as render
+from vlm4d_tasks.report.html import render_html
 from vlm4d_tasks.validity.baselines import PRIOR_ROW
 
 PRIOR = PRIOR_ROW
@@ -88,7 +89,7 @@ def old_document() -> dict:
 
 
 def board_of(*documents: tuple[str, dict]) -> lb.Leaderboard:
-    return lb.build([lb.Source(path, doc) for path, doc in documents], resamples=50)
+    return lb.build([score_rows.Source(path, doc) for path, doc in documents], resamples=50)
 
 
 def section(text: str, start: str, end: str) -> str:
@@ -253,30 +254,30 @@ def test_an_older_document_still_renders_with_blanks_and_notes(tmp_path):
     text = render.report_markdown(board)
     # chance-corrected is a function of the accuracy: shown; debiased is not in the file
     assert "| 75.0 [60.0, 85.0] | 66.7 | – | 40 |" in text
-    assert f"Debiased – for `a`, `b`: {lb.NOT_IN_FILE}." in text
+    assert f"Debiased – for `a`, `b`: {score_rows.NOT_IN_FILE}." in text
     assert "No baseline rows or debiased set from `old.json`: not in these score files" in text
     assert "### Baselines" not in text and "**Debiased**" not in text
     assert "The intervals resample questions (1000 resamples): their score documents were " \
            "written before intervals were clustered by video" in text  # fmt: skip
     rows = list(csv.DictReader(io.StringIO(render.leaderboard_csv(board))))
-    assert (rows[0]["debiased_percent"], rows[0]["debiased_status"]) == ("", lb.NOT_IN_FILE)
+    assert (rows[0]["debiased_percent"], rows[0]["debiased_status"]) == ("", score_rows.NOT_IN_FILE)
     assert (rows[0]["interval_clusters"], rows[0]["overall_videos"]) == ("questions", "")
     assert render.leaderboard_json(board)["inputs"][0]["debiased"] is None
 
     # beside a new document: only the old one's rows are named
     mixed = render.report_markdown(board_of(("old.json", old_document()), ("new.json", document())))
     assert "The intervals of `a <old>`, `b <old>` resample questions" in mixed
-    assert f"Debiased – for `a <old>`, `b <old>`: {lb.NOT_IN_FILE}." in mixed
+    assert f"Debiased – for `a <old>`, `b <old>`: {score_rows.NOT_IN_FILE}." in mixed
     assert "| 1 | `a <new>` |" in mixed and "### Baselines on the same questions" in mixed
 
 
 def test_a_probe_row_has_no_debiased_accuracy_and_is_not_called_old():
-    cell, status = lb.debiased_cell(None, "p", benchmark=False)
+    cell, status = score_rows.debiased_cell(None, "p", benchmark=False)
     assert cell is None and "no real or synthetic questions" in status
-    assert lb.debiased_cell(None, "p") == (None, lb.NOT_IN_FILE)
+    assert score_rows.debiased_cell(None, "p") == (None, score_rows.NOT_IN_FILE)
     block = document()["validity"]
     block["models"]["p"] = {"debiased": acc(0, 1) | {"n": 0, "scored": 0, "accuracy": None}}
-    assert lb.debiased_cell(block, "p") == (
+    assert score_rows.debiased_cell(block, "p") == (
         None, "none of its scored questions is in the debiased set")  # fmt: skip
 
 

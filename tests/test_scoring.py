@@ -8,7 +8,6 @@ import pytest
 
 from vlm4d_tasks.data import official
 from vlm4d_tasks.data.schema import Record
-from vlm4d_tasks.metric.report import markdown_report
 from vlm4d_tasks.metric.responses import (
     ResponseFileError,
     load_response_file,
@@ -18,13 +17,14 @@ from vlm4d_tasks.metric.responses import (
 from vlm4d_tasks.metric.scoring import (
     Verdict,
     VerdictStatus,
-    bootstrap_ci,
     group_items,
     is_correct,
     join,
     paper_table,
     score_records,
 )
+from vlm4d_tasks.metric.stats import bootstrap_ci
+from vlm4d_tasks.report.score_report import markdown_report
 
 OPTS = ["left", "right", "not moving", "no dragon there"]
 
@@ -244,7 +244,8 @@ def test_clustered_interval_is_wider_when_a_clip_decides_its_questions():
 
 
 def test_accuracy_reports_chance_corrected_and_clustered_interval():
-    from vlm4d_tasks.metric.scoring import chance_corrected, score_items
+    from vlm4d_tasks.metric.scoring import score_items
+    from vlm4d_tasks.metric.stats import chance_corrected
 
     assert chance_corrected(0.25) == 0.0 and chance_corrected(1.0) == 1.0
     assert chance_corrected(0.0) == pytest.approx(-1 / 3, abs=1e-6)

@@ -1,7 +1,7 @@
 """`vlm4d diagnose-probe`: the probe set's camera-motion diagnosis of a model's answers.
 
 Reads a model's answers from lmms-eval's per-sample log (`--log_samples`) of a probe task,
-decides them through the metric's pipeline (`vlm4d_tasks.metric.pipeline`, `--judge` as in
+decides them through the metric's pipeline (`vlm4d_tasks.pipeline.score`, `--judge` as in
 `vlm4d score`, default rule), so that the diagnosis is about the verdicts the results table
 scored, and reports accuracy by category x perspective and by camera motion, the
 static/moving twin-pair table and the camera-motion confusion rate
@@ -35,7 +35,7 @@ def answers_from_samples(path: str | Path) -> list:
     import io
 
     from vlm4d_tasks.data.files import read_regular_text
-    from vlm4d_tasks.metric.pipeline import answer_from_item
+    from vlm4d_tasks.pipeline.score import answer_from_item
 
     answers = []
     with io.StringIO(read_regular_text(path)) as fh:  # a FIFO or /dev/zero: refused, no hang
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from vlm4d_tasks.data.files import read_regular_text
     from vlm4d_tasks.metric.judge import JudgeFatalError, redact
     from vlm4d_tasks.metric.judge_cache import JudgeCacheError
-    from vlm4d_tasks.metric.pipeline import grade_answers, judge_config, open_judges
+    from vlm4d_tasks.pipeline.score import grade_answers, judge_config, open_judges
     from vlm4d_tasks.probe import load_probe_records
     from vlm4d_tasks.probe.diagnose import diagnose_scored, to_markdown
 
@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     print(report, end="")
     if args.markdown:
-        from vlm4d_tasks.metric.report import OutputError, write_output
+        from vlm4d_tasks.report.output import OutputError, write_output
 
         try:
             # a symlink at --markdown is replaced, not written through; a FIFO nobody reads

@@ -6,7 +6,7 @@
 
 RUN is a score JSON of `vlm4d score --json` (it may hold many models) or an lmms-eval output
 folder (`--output_path` of a run of the VLM4D tasks: its `*_vlm4d_score.json` are read). Nothing
-is run again: the numbers are the documents' (`vlm4d_tasks.metric.leaderboard`): each measured
+is run again: the numbers are the documents' (`vlm4d_tasks.report.leaderboard`): each measured
 row with its chance-corrected and debiased accuracy, and the documents' baseline rows (blind
 option-text prior, random) apart from the ranking. A row that answered the probe set also gets
 the probe's static/moving twin figure: its labels come from the probe folder (`--probe`, or the
@@ -48,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="also compare these two rows (their labels in the leaderboard); repeatable",
     )  # fmt: skip
     from vlm4d_tasks.cli.score import _non_negative_int, _resamples
-    from vlm4d_tasks.metric.report import MAX_RESAMPLES
+    from vlm4d_tasks.pipeline.document import MAX_RESAMPLES
 
     parser.add_argument(
         "--resamples", type=_resamples, default=None,
@@ -69,17 +69,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _figures(
     scores: list[dict[str, Any]], out: Path, progress: bool, probe: dict[str, Any]
 ) -> tuple[list[Path], list[str], dict[str, str]]:
-    """The report's PNGs written into `out` (`metric.figures`), why any is missing, and the
+    """The report's PNGs written into `out` (`report.figures`), why any is missing, and the
     paragraphs under them."""
-    from vlm4d_tasks.metric.figures import figure_notes, figure_texts, write_figures
+    from vlm4d_tasks.report.figures import figure_notes, figure_texts, write_figures
 
     images = write_figures(scores, out, progress=None if progress else False, probe=probe)
     return list(images), list(figure_notes(scores)), figure_texts(scores, probe)
 
 
 def _html(markdown: str, images: list[Path], out: Path) -> Path:
-    """`out/report.html`: the report's Markdown with every figure embedded (`metric.html`)."""
-    from vlm4d_tasks.metric.html import write_html
+    """`out/report.html`: the report's Markdown with every figure embedded (`report.html`)."""
+    from vlm4d_tasks.report.html import write_html
 
     return write_html(markdown, images, out / "report.html")
 
@@ -87,12 +87,13 @@ def _html(markdown: str, images: list[Path], out: Path) -> Path:
 def _write_report(args: argparse.Namespace, sources: list, probes: list) -> list[Path]:
     import json
 
-    from vlm4d_tasks.metric import leaderboard, leaderboard_render
     from vlm4d_tasks.metric.judge import redact
-    from vlm4d_tasks.metric.report import write_output
-    from vlm4d_tasks.metric.scoring import DEFAULT_RESAMPLES, DEFAULT_SEED
+    from vlm4d_tasks.metric.stats import DEFAULT_RESAMPLES, DEFAULT_SEED
+    from vlm4d_tasks.report import leaderboard as lb
+    from vlm4d_tasks.report import leaderboard_render as render
+    from vlm4d_tasks.report.output import write_output
 
-    board = leaderboard.build(
+    board = lb.build(
         sources,
         pairs=[tuple(pair) for pair in args.compare],
         resamples=args.resamples or DEFAULT_RESAMPLES,
@@ -100,7 +101,7 @@ def _write_report(args: argparse.Namespace, sources: list, probes: list) -> list
         progress=not args.no_progress,
     )
     out = Path(args.out)
-    probe, probe_notes = leaderboard.probe_diagnoses(sources, board.rows, probes)
+    probe, probe_notes = lb.probe_diagnoses(sources, board.rows, probes)
     try:
         images, notes, paragraphs = _figures(
             [s.document for s in sources], out, not args.no_progress, probe
@@ -108,19 +109,19 @@ def _write_report(args: argparse.Namespace, sources: list, probes: list) -> list
     except OSError as exc:  # a figure's name taken by a folder, a FIFO nobody reads, a full disk
         raise _unwritable(exc) from None
     markdown = redact(
-        leaderboard_render.report_markdown(
+        render.report_markdown(
             board, figures=[p.name for p in images], figure_notes=notes + probe_notes,
             figure_texts=paragraphs,
         )
     )  # fmt: skip
     texts = {
         "report.md": markdown,
-        "leaderboard.csv": redact(leaderboard_render.leaderboard_csv(board)),
+        "leaderboard.csv": redact(render.leaderboard_csv(board)),
         "leaderboard.json": redact(
             # strict JSON: a NaN would make the file unreadable to other parsers (none can
             # come from a checked score, `report.check_score`; should one, fail before writing)
             json.dumps(
-                leaderboard_render.leaderboard_json(board),
+                render.leaderboard_json(board),
                 indent=1,
                 ensure_ascii=False,
                 allow_nan=False,
@@ -145,7 +146,7 @@ def _distinct_outputs(args: argparse.Namespace) -> None:
     import os
 
     from vlm4d_tasks.cli.score import output_key
-    from vlm4d_tasks.metric.report import OutputError
+    from vlm4d_tasks.report.output import OutputError
 
     inputs = {os.path.realpath(run) for run in args.runs}
     outputs = [("--markdown", args.markdown), ("--plot", args.plot)]
@@ -169,7 +170,7 @@ def _distinct_outputs(args: argparse.Namespace) -> None:
 
 
 def _unwritable(exc: OSError) -> Exception:
-    from vlm4d_tasks.metric.report import OutputError
+    from vlm4d_tasks.report.output import OutputError
 
     return OutputError(
         f"--out {exc.filename}: cannot write it ({exc.strerror or exc}); fix: choose another "
@@ -180,15 +181,11 @@ def _unwritable(exc: OSError) -> Exception:
 def run(args: argparse.Namespace) -> int:
     from vlm4d_tasks.data.files import terminal_safe
     from vlm4d_tasks.metric.judge import redact
-    from vlm4d_tasks.metric.leaderboard import CompareError, load_probe_set, load_sources
-    from vlm4d_tasks.metric.report import (
-        OutputError,
-        ScoreFileError,
-        markdown_report,
-        plot_report,
-        prepare_output,
-        write_output,
-    )
+    from vlm4d_tasks.pipeline.document import ScoreFileError
+    from vlm4d_tasks.pipeline.rows import load_sources
+    from vlm4d_tasks.report.leaderboard import CompareError, load_probe_set
+    from vlm4d_tasks.report.output import OutputError, prepare_output, write_output
+    from vlm4d_tasks.report.score_report import markdown_report, plot_report
 
     def say(message: str) -> None:
         # paths, names and fields come from outside: shown, never obeyed by the terminal

@@ -1,10 +1,10 @@
 """`vlm4d score`: accuracy of model-response files, in the paper's layout.
 
-Argument parsing and output writing around `vlm4d_tasks.metric.pipeline`, which reads the
+Argument parsing and output writing around `vlm4d_tasks.pipeline.score`, which reads the
 response files in the official formats (raw or judged), decides each answer (`--judge
 rule|llm|hybrid|crosscheck`, settings from the options and the VLM4D_JUDGE_* variables) and
 builds the score document, the same one the lmms-eval tasks write. Outputs: JSON, Markdown,
-PNG (`vlm4d_tasks.metric.report`). The real and synthetic files of one model (same file name,
+PNG (`vlm4d_tasks.report.score_report`). The real and synthetic files of one model (same file name,
 same prompt setting folder) form one row of the paper's table.
 
 Exit status: 0 when scored (a few unresolved answers are listed, not an error); 2 on bad
@@ -50,7 +50,7 @@ def _non_negative_int(text: str) -> int:
 def _resamples(text: str) -> int:
     """Bootstrap resamples: 1 to `report.MAX_RESAMPLES`, the most `vlm4d report` reads back
     (1e9 held the run for hours and took gigabytes)."""
-    from vlm4d_tasks.metric.report import MAX_RESAMPLES
+    from vlm4d_tasks.pipeline.document import MAX_RESAMPLES
 
     value = _positive_int(text)
     if value > MAX_RESAMPLES:
@@ -113,7 +113,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--markdown", metavar="OUT", help="write the Markdown table here")
     parser.add_argument("--plot", metavar="OUT.png", help="write the PNG plot here")
     add_judge_arguments(parser)
-    from vlm4d_tasks.metric.report import MAX_RESAMPLES
+    from vlm4d_tasks.pipeline.document import MAX_RESAMPLES
 
     parser.add_argument(
         "--resamples", type=_resamples, default=1000,
@@ -130,7 +130,7 @@ def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
     """`--judge` and the judge's options, shared by `vlm4d score` and `vlm4d diagnose-probe`.
 
     Every option left out falls back to its VLM4D_JUDGE_* variable, then to the default: the
-    settings are resolved in one place, `metric.pipeline.judge_config`, for these commands and
+    settings are resolved in one place, `pipeline.score.judge_config`, for these commands and
     the lmms-eval tasks alike.
     """
     from vlm4d_tasks.metric.grading import Mode
@@ -214,7 +214,7 @@ def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
 
 def score_files(args: argparse.Namespace) -> dict[str, Any]:
     """The score document of `args.files`, judged as `args` and the environment say."""
-    from vlm4d_tasks.metric.pipeline import judge_config, score_response_files
+    from vlm4d_tasks.pipeline.score import judge_config, score_response_files
 
     allow = True if getattr(args, "allow_unofficial_annotations", False) else None
     return score_response_files(
@@ -235,7 +235,7 @@ OUTPUTS = (("json", "--json"), ("markdown", "--markdown"), ("plot", "--plot"))
 
 def prepare_outputs(args: argparse.Namespace) -> None:
     """Before any work: every output's folder exists (created) and is writable."""
-    from vlm4d_tasks.metric.report import OutputError, prepare_output
+    from vlm4d_tasks.report.output import OutputError, prepare_output
 
     # `--json responses.json` would replace a response file with its score, `--json x
     # --markdown x` keep only the last output: both are refused before any work.
@@ -278,8 +278,9 @@ def output_key(path: str | os.PathLike) -> str | None:
 
 
 def write_outputs(score: dict[str, Any], args: argparse.Namespace) -> str:
-    from vlm4d_tasks.metric.pipeline import score_json, score_markdown
-    from vlm4d_tasks.metric.report import plot_report, write_output
+    from vlm4d_tasks.pipeline.score import score_json
+    from vlm4d_tasks.report.output import write_output
+    from vlm4d_tasks.report.score_report import plot_report, score_markdown
 
     markdown = score_markdown(score)
     if getattr(args, "json", None):
@@ -322,8 +323,8 @@ def run(args: argparse.Namespace) -> int:
     from vlm4d_tasks.data.files import terminal_safe
     from vlm4d_tasks.metric.judge import JudgeConfigError, JudgeFatalError, redact
     from vlm4d_tasks.metric.judge_cache import JudgeCacheError
-    from vlm4d_tasks.metric.report import OutputError
     from vlm4d_tasks.metric.responses import ResponseFileError
+    from vlm4d_tasks.report.output import OutputError
 
     def error(message: object) -> None:
         # file names, ids and a judge's reasons come from outside: shown, never obeyed

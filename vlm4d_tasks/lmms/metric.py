@@ -14,7 +14,7 @@ How it maps onto lmms-eval 0.7.3:
   it has seen; never a 0.0 for "empty").
 * Aggregation runs once, on rank 0, over the items gathered from every process. The first
   metric aggregated (`accuracy`, which every document has) decides all verdicts of the task
-  at once through `vlm4d_tasks.metric.pipeline`, exactly as `vlm4d score` does (mode from
+  at once through `vlm4d_tasks.pipeline.score`, exactly as `vlm4d score` does (mode from
   `VLM4D_JUDGE`, judge settings from the VLM4D_JUDGE_* variables: `pipeline.judge_config`).
   Later metrics reuse those verdicts.
 * Each value is a `CountedAccuracy` (a float that remembers correct / scored), so the group

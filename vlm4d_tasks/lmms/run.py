@@ -5,7 +5,7 @@ lmms-eval 0.7.3 gives aggregation functions no run id and no end-of-run hook, so
 aggregation (`vlm4d_tasks.lmms.metric`) asks `current_run(args)` for the run its `args` belongs
 to, and the run rewrites its table and score document as each task is aggregated; the files
 take lmms-eval's run id when it saves its results (`Run.adopt_run_id`, called from the hook
-`plugin.install_run_id`). The scoring itself is `vlm4d_tasks.metric.pipeline`, the same as
+`plugin.install_run_id`). The scoring itself is `vlm4d_tasks.pipeline.score`, the same as
 `vlm4d score`'s.
 """
 
@@ -64,7 +64,7 @@ class Run:
 
     def panel(self, config: Any) -> Any:
         """The judges of `config` (made once per run and config)."""
-        from vlm4d_tasks.metric.pipeline import open_judges
+        from vlm4d_tasks.pipeline.score import open_judges
 
         if config not in self._panels:
             self._panels[config] = open_judges(config)
@@ -73,7 +73,7 @@ class Run:
     def scored(self, items: Sequence[Mapping[str, Any]]) -> list:
         """The scored item of each item; the ones not decided yet are decided in one call to
         the pipeline (concurrent judge batches), with the judge settings as they are now."""
-        from vlm4d_tasks.metric.pipeline import answer_from_item, grade_answers, judge_config
+        from vlm4d_tasks.pipeline.score import answer_from_item, grade_answers, judge_config
 
         config = judge_config()
 
@@ -115,7 +115,7 @@ class Run:
         from vlm4d_tasks import __version__
         from vlm4d_tasks.lmms.data import current_source, run_settings
         from vlm4d_tasks.lmms.protocol import describe_run
-        from vlm4d_tasks.metric.pipeline import judge_config
+        from vlm4d_tasks.pipeline.score import judge_config
 
         try:
             lmms_version = version("lmms_eval")
@@ -146,7 +146,7 @@ class Run:
     def document(self) -> dict[str, Any]:
         """The score document of the rows recorded so far (`pipeline.score_document`, as
         `vlm4d score` writes it), plus the run's metadata and judge batches."""
-        from vlm4d_tasks.metric.pipeline import judge_config, rows_to_runs, score_document
+        from vlm4d_tasks.pipeline.score import judge_config, rows_to_runs, score_document
 
         config = judge_config()
         rows = {row: list(by_uid.values()) for row, by_uid in self.rows.items()}
@@ -162,7 +162,8 @@ class Run:
         cannot see lmms-eval's stamp: they are renamed to it when lmms-eval saves,
         `plugin.install_run_id`); the table says under its title which protocol its rows used."""
         from vlm4d_tasks.lmms.protocol import markdown_line
-        from vlm4d_tasks.metric.pipeline import score_json, score_markdown
+        from vlm4d_tasks.pipeline.score import score_json
+        from vlm4d_tasks.report.score_report import score_markdown
 
         if self.stamp is None:
             from vlm4d_tasks.lmms.plugin import install_run_id

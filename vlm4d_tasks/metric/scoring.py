@@ -22,10 +22,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vlm4d_tasks.data.schema import LETTERS, Category, Perspective, Record, Subset, same_text_key
-
-DEFAULT_RESAMPLES = 1000
-DEFAULT_SEED = 0
-CI_LEVEL = 0.95
+from vlm4d_tasks.metric.stats import (
+    DEFAULT_RESAMPLES,
+    DEFAULT_SEED,
+    bootstrap_ci,
+    chance_corrected,
+)
 
 
 class VerdictStatus(str, enum.Enum):
@@ -130,64 +132,6 @@ class Accuracy:
             "no_valid_answer": self.no_valid_answer,
             "unresolved": self.unresolved,
         }
-
-
-def chance_corrected(accuracy: float | None, n_options: int = len(LETTERS)) -> float | None:
-    """Accuracy rescaled so that guessing among `n_options` scores 0 and a perfect run 1:
-    (acc - 1/k) / (1 - 1/k). Below-chance runs go negative; None stays None."""
-    if accuracy is None:
-        return None
-    if n_options < 2:
-        raise ValueError(f"chance correction needs at least 2 options, got {n_options}")
-    chance = 1.0 / n_options
-    return round((accuracy - chance) / (1.0 - chance), 6)
-
-
-def bootstrap_ci(
-    outcomes: Sequence[float],
-    clusters: Sequence[str] | None = None,
-    *,
-    n_resamples: int = DEFAULT_RESAMPLES,
-    seed: int = DEFAULT_SEED,
-    level: float = CI_LEVEL,
-) -> tuple[float, float] | None:
-    """Percentile bootstrap interval of the mean of `outcomes` (seeded); None if empty.
-
-    With `clusters` (one key per outcome: the question's video), whole clusters are resampled
-    with replacement and each resample's statistic is the sum of the drawn clusters' outcomes
-    over the sum of their question counts (1371 real questions share 600 clips, and answers
-    about one clip are not independent, so the i.i.d. interval is too narrow). Without, each
-    question is its own cluster: the plain bootstrap. The draws of all resamples form one
-    `(resamples, clusters)` array of `numpy.random.default_rng(seed)`, made in chunks of rows
-    so that memory stays at a few MB; cluster keys are sorted, so the input order does not
-    matter. Outcomes may be 0/1 or any numbers (the paired comparison passes differences).
-    """
-    import numpy as np
-
-    values = np.asarray(outcomes, dtype=np.float64)
-    if values.size == 0:
-        return None
-    if clusters is None:
-        sums, counts = values, np.ones_like(values)
-    else:
-        if len(clusters) != values.size:
-            raise ValueError(f"{len(clusters)} clusters for {values.size} outcomes")
-        keys = sorted(set(clusters))
-        index = {key: i for i, key in enumerate(keys)}
-        at = np.fromiter((index[c] for c in clusters), dtype=np.int64, count=values.size)
-        sums = np.bincount(at, weights=values, minlength=len(keys))
-        counts = np.bincount(at, minlength=len(keys)).astype(np.float64)
-    k = sums.size
-    rng = np.random.default_rng(seed)
-    stats = np.empty(n_resamples, dtype=np.float64)
-    chunk = max(1, 2_000_000 // k)
-    for start in range(0, n_resamples, chunk):
-        stop = min(n_resamples, start + chunk)
-        draws = rng.integers(0, k, size=(stop - start, k))
-        stats[start:stop] = sums[draws].sum(axis=1) / counts[draws].sum(axis=1)
-    alpha = (1.0 - level) / 2.0
-    lo, hi = np.quantile(stats, [alpha, 1.0 - alpha])
-    return (round(float(lo), 6), round(float(hi), 6))
 
 
 def summarize(

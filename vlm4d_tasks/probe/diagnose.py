@@ -11,7 +11,7 @@ effect of the camera is measurable directly:
   image taken at face value), how often the model picks that apparent answer.
 
 Pure functions over the records, the labels JSON and the scored answers; no model needed.
-Right and wrong come from the metric's own pipeline (`vlm4d_tasks.metric.pipeline`: the
+Right and wrong come from the metric's own pipeline (`vlm4d_tasks.pipeline.score`: the
 verdicts of the judge mode used, `scoring.is_correct`), so the diagnosis is about exactly the
 answers the results table scored; an answer the judge left unresolved is left out and noted.
 """
@@ -90,7 +90,7 @@ def diagnose(
 def diagnose_scored(
     records: list[Record], labels: dict, scored: Sequence[ScoredItem]
 ) -> ProbeDiagnosis:
-    """The diagnosis of a model's scored answers (`metric.pipeline.grade_answers`): right and
+    """The diagnosis of a model's scored answers (`pipeline.score.grade_answers`): right and
     wrong as the metric decided them, the chosen letter from the verdict.
 
     Questions without a scored answer are left out (and counted in `notes`); an unresolved
@@ -171,7 +171,7 @@ def _pct(rate: Rate) -> str:
 
 
 def to_markdown(diagnosis: ProbeDiagnosis) -> str:
-    from vlm4d_tasks.metric.report import count_share  # no headline percentage of a handful
+    from vlm4d_tasks.metric.stats import count_share  # no headline percentage of a handful
 
     overall = diagnosis.overall
     lines = [
@@ -196,7 +196,7 @@ def to_markdown(diagnosis: ProbeDiagnosis) -> str:
     if diagnosis.confusion_rate is None:
         lines.append("Camera-motion confusion: no question where the picture misleads.")
     else:
-        from vlm4d_tasks.metric.report import count_share  # no percentage of a handful
+        from vlm4d_tasks.metric.stats import count_share  # no percentage of a handful
 
         chose = count_share(diagnosis.confusion_chose_apparent, diagnosis.confusion_traps)
         lines.append(

@@ -1,5 +1,5 @@
 """What a score means next to what needs no video: the baseline rows and the debiased column
-of a score document (`metric.pipeline.score_document`, so `vlm4d score`, lmms-eval runs and
+of a score document (`pipeline.score.score_document`, so `vlm4d score`, lmms-eval runs and
 `vlm4d report` show the same numbers).
 
 * `random`: a seeded uniform letter per question (`random_letter`, the `vlm4d_random` model's

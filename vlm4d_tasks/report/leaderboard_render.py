@@ -10,28 +10,27 @@ import io
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from vlm4d_tasks.metric.leaderboard import (
+from vlm4d_tasks.metric.text import md_code, md_text
+from vlm4d_tasks.pipeline.rows import (
     CATEGORY_TITLES,
+    COLUMN_TITLES,
     COLUMNS,
-    CONSISTENCY_VARIANTS,
     DEBIASED_MEASURED,
-    LEADERBOARD_FORMAT_VERSION,
     NOT_IN_FILE,
     PROMPT_TITLES,
-    PUBLISHED_MARK,
-    BaselineRow,
     Cell,
-    Leaderboard,
     MeasuredRow,
     unavailable_subsets,
     validity_block,
 )
-from vlm4d_tasks.metric.report import (
-    COLUMN_TITLES,
-    MISSING,
-    md_code,
-    md_text,
+from vlm4d_tasks.report.leaderboard import (
+    CONSISTENCY_VARIANTS,
+    LEADERBOARD_FORMAT_VERSION,
+    PUBLISHED_MARK,
+    BaselineRow,
+    Leaderboard,
 )
+from vlm4d_tasks.report.score_report import MISSING
 
 
 def _pct(value: float | None) -> str:
@@ -316,7 +315,7 @@ def report_markdown(
     where the measured rows stand, the paired comparisons, the figures (PNG file names beside
     report.md, each with its caption and the paragraph `figure_texts` gives it, and why any
     is missing) and each row's protocol."""
-    from vlm4d_tasks.metric.figures import figure_caption
+    from vlm4d_tasks.report.figures import figure_caption
 
     rows = board.rows
     lines = ["# VLM4D report", ""]

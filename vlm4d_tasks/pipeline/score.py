@@ -4,7 +4,7 @@
 `vlm4d diagnose-probe` (lmms-eval's samples log) all go through here, so that they judge with
 the same settings, decide with the same grading (`grading.grade`: extraction, LLM judge,
 hybrid, crosscheck), count with the same rules (`scoring`) and write the same document
-(`score_document`, rendered by `report`). The metric is the paper's (VLM4D, ICCV 2025, Sec. 4):
+(`score_document`, rendered by the `report` package). The metric is the paper's (VLM4D, ICCV 2025, Sec. 4):
 accuracy over the questions, "No Valid Answer" counted wrong, a judge failure (UNRESOLVED)
 left out of the denominator and listed.
 
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vlm4d_tasks.data.schema import Record
-from vlm4d_tasks.metric import scoring
+from vlm4d_tasks.metric import scoring, stats
 from vlm4d_tasks.metric.grading import JUDGES_NEEDED, Grading, Mode, grade
 
 SCORE_FORMAT_VERSION = 1
@@ -314,7 +314,7 @@ def run_entry(
     run.update(scoring.score_items(items, n_resamples=resamples, seed=seed))
     run["grading"] = dict(grading)
     # Per question (sorted by id, so the task order of a run does not matter): what paired
-    # comparisons of two runs need (`leaderboard.compare`) and what the report's direction
+    # comparisons of two runs need (`stats.compare`) and what the report's direction
     # confusion matrix needs (`figures.direction_confusion`). `correct` None = unresolved.
     run["outcomes"] = sorted(map(outcome, items), key=lambda entry: entry["id"])
     return run
@@ -367,17 +367,17 @@ def summary(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         }
     judges: dict[str, dict[str, Any]] = {}
     for run in runs:
-        for stats in run["grading"].get("judges", []):
+        for judge_stats in run["grading"].get("judges", []):
             total = judges.setdefault(
-                stats["model"],
+                judge_stats["model"],
                 {"answers": 0, "requests": 0, "cached": 0, "unresolved": 0,
                  "unresolved_causes": {}, "tokens": {}},
             )  # fmt: skip
             for key in ("answers", "requests", "cached", "unresolved"):
                 total[key] += stats[key]
-            causes = Counter(total["unresolved_causes"]) + Counter(stats["unresolved_causes"])
+            causes = Counter(total["unresolved_causes"]) + Counter(judge_stats["unresolved_causes"])
             total["unresolved_causes"] = cause_counts(causes.elements())
-            for key, value in stats["tokens"].items():
+            for key, value in judge_stats["tokens"].items():
                 total["tokens"][key] = total["tokens"].get(key, 0) + value
     if judges:
         out["sent_to_llm"] = sum(r["grading"].get("sent_to_llm", 0) for r in runs)
@@ -399,8 +399,8 @@ def score_document(
     models: Mapping[str, Sequence[scoring.ScoredItem]],
     *,
     judge: Mapping[str, Any],
-    resamples: int = scoring.DEFAULT_RESAMPLES,
-    seed: int = scoring.DEFAULT_SEED,
+    resamples: int = stats.DEFAULT_RESAMPLES,
+    seed: int = stats.DEFAULT_SEED,
     annotations: str | None = None,
     run: Mapping[str, Any] | None = None,
     judge_batches: Iterable[Mapping[str, Any]] | None = None,
@@ -426,7 +426,7 @@ def score_document(
         "bootstrap": {
             "resamples": resamples,
             "seed": seed,
-            "level": scoring.CI_LEVEL,
+            "level": stats.CI_LEVEL,
             "clusters": "video",
         },  # fmt: skip
         "annotations": annotations,
@@ -453,14 +453,13 @@ def paired_comparisons(
     document: Mapping[str, Any], *, resamples: int, seed: int
 ) -> list[dict[str, Any]]:
     """The paired comparisons of the document's rows that `vlm4d report` makes unasked
-    (`leaderboard.default_pairs`: each model's settings against each other, and each row
+    (`rows.default_pairs`: each model's settings against each other, and each row
     against the next one down): McNemar's exact p and a video-clustered bootstrap interval
     of the difference, on the questions both rows answered."""
-    from vlm4d_tasks.metric import leaderboard
+    from vlm4d_tasks.pipeline.rows import Source, compare_rows, default_pairs, measured_rows
 
-    rows = leaderboard.measured_rows([leaderboard.Source("<this score>", dict(document))])
-    pairs = leaderboard.default_pairs(rows)
-    return [c.to_dict() for c in leaderboard.compare_rows(pairs, resamples=resamples, seed=seed)]
+    pairs = default_pairs(measured_rows([Source("<this score>", dict(document))]))
+    return [c.to_dict() for c in compare_rows(pairs, resamples=resamples, seed=seed)]
 
 
 def score_json(score: Mapping[str, Any]) -> str:
@@ -474,19 +473,6 @@ def score_json(score: Mapping[str, Any]) -> str:
     return (
         redact(json.dumps(score, indent=1, ensure_ascii=False, default=str, allow_nan=False)) + "\n"
     )
-
-
-def score_markdown(score: Mapping[str, Any], note: str | None = None) -> str:
-    """The paper's table and the runs in Markdown (`report.markdown_report`, redacted);
-    `note` (e.g. the protocol of an lmms-eval run's rows) goes under the title."""
-    from vlm4d_tasks.metric.judge import redact
-    from vlm4d_tasks.metric.report import markdown_report
-
-    text = markdown_report(dict(score))
-    if note is not None:
-        title, _, rest = text.partition("\n")
-        text = f"{title}\n\n{note}\n{rest}"
-    return redact(text)
 
 
 # --------------------------------------------------------------------------------------------
@@ -525,8 +511,8 @@ def score_response_files(
     annotations: str | None = None,
     strict: bool = False,
     allow_unofficial: bool | None = None,
-    resamples: int = scoring.DEFAULT_RESAMPLES,
-    seed: int = scoring.DEFAULT_SEED,
+    resamples: int = stats.DEFAULT_RESAMPLES,
+    seed: int = stats.DEFAULT_SEED,
     progress: bool = True,
 ) -> dict[str, Any]:
     """The score document of response files in the official formats (`responses`): one run
@@ -603,7 +589,7 @@ def score_response_files(
 
 def rows_to_runs(
     rows: Mapping[str, Sequence[scoring.ScoredItem]], label: str, mode: str, *,
-    resamples: int = scoring.DEFAULT_RESAMPLES, seed: int = scoring.DEFAULT_SEED,
+    resamples: int = stats.DEFAULT_RESAMPLES, seed: int = stats.DEFAULT_SEED,
 ) -> tuple[list[dict[str, Any]], dict[str, list[scoring.ScoredItem]]]:  # fmt: skip
     """The runs and table rows of named groups of items (an lmms-eval run's tasks): one table
     row `label [row]` per group, one run per group and subset, sorted by name so that the

@@ -11,7 +11,7 @@ matplotlib's default style whatever the user's matplotlibrc says, a fixed dpi an
   prompt setting or task), accuracy on the paper's four question categories (VLM4D, ICCV 2025,
   Sec. 3: translational, rotational, counting, false positive) with 95% intervals. A model's
   runs (real, synthetic) are pooled by question counts, correct / scored, not means of means;
-  the interval is the percentile bootstrap (`scoring.bootstrap_ci`) of those pooled counts with
+  the interval is the percentile bootstrap (`stats.bootstrap_ci`) of those pooled counts with
   the document's resamples and seed. Many models are split over several pages.
 - `cot_vs_direct.png`: chain of thought vs direct output for each model that has runs of
   both prompt settings (response files' `variant` "cot" / "direct-output", or lmms-eval's
@@ -135,7 +135,7 @@ def _grouped_barh(
 ) -> None:  # fmt: skip
     """Horizontal bars: one group per entry of `groups` (top to bottom), one bar per series in
     each group, hatched per series; `cells[g][s]` is None where there is nothing to draw."""
-    from vlm4d_tasks.metric.report import figure_label  # names from files: one short line
+    from vlm4d_tasks.metric.text import figure_label  # names from files: one short line
 
     k = max(1, len(series))
     height = 0.8 / k
@@ -217,7 +217,7 @@ def _models(scores: Sequence[Mapping[str, Any]]) -> list[_Model]:
 def _pooled(groups: Sequence[Mapping[str, Any]], resamples: int, seed: int) -> Bar | None:
     """Groups of several runs as one (correct / scored), with the bootstrap interval of the
     pooled counts; None when nothing was scored."""
-    from vlm4d_tasks.metric.scoring import bootstrap_ci
+    from vlm4d_tasks.metric.stats import bootstrap_ci
 
     scored = correct = 0
     for group in groups:
@@ -363,7 +363,7 @@ def _prompt_figure(pairs: list[tuple[str, _Model, _Model]]) -> Any:
         ax.set_title(TABLE_PANELS[column])
         ax.grid(axis="x", linewidth=0.3, color="#BBBBBB")
         ax.set_axisbelow(True)
-    from vlm4d_tasks.metric.report import figure_label  # names from files: one short line
+    from vlm4d_tasks.metric.text import figure_label  # names from files: one short line
 
     axes[0].set_yticks(list(ys), [figure_label(name) for name, _, _ in pairs])
     axes[0].set_ylim(len(pairs) - 0.5, -0.5)
@@ -546,7 +546,7 @@ class DirectionGroup:
 def _direction_group(run: Mapping[str, Any]) -> str:
     """The `DIRECTION_GROUPS` key of a run: its prompt setting as the leaderboard reads it (a
     response file's variant, an lmms-eval task), the probe set apart."""
-    from vlm4d_tasks.metric.leaderboard import prompt_of
+    from vlm4d_tasks.pipeline.rows import prompt_of
 
     if run.get("subset") == "probe":
         return "probe"
@@ -632,7 +632,7 @@ def confusion_summary(matrix: DirectionConfusion) -> str:
         parts.append(("an absent object answered a direction or not moving", absent))
     if not parts:
         return ""
-    from vlm4d_tasks.metric.report import count_share
+    from vlm4d_tasks.metric.stats import count_share
 
     return "; ".join(f"{text} {count_share(a, b)}" for text, (a, b) in parts) + "."
 
@@ -668,7 +668,8 @@ def _rate(rate: Mapping[str, Any]) -> Bar | None:
 
 
 def _twin_figure(diagnoses: dict[str, dict[str, Any]]) -> Any:
-    from vlm4d_tasks.metric.report import count_share, figure_label  # names: one short line
+    from vlm4d_tasks.metric.stats import count_share  # names: one short line
+    from vlm4d_tasks.metric.text import figure_label
 
     names = list(diagnoses)
     motions = sorted({m for d in diagnoses.values() for m in d["by_camera_motion"]},
@@ -776,7 +777,7 @@ def figure_caption(name: str) -> str:
 
 
 def _names(labels: Sequence[str], most: int = 6) -> str:
-    from vlm4d_tasks.metric.report import md_code
+    from vlm4d_tasks.metric.text import md_code
 
     shown = ", ".join(md_code(label) for label in labels[:most])
     return shown + (f" and {len(labels) - most} more" if len(labels) > most else "")
@@ -824,7 +825,7 @@ def figure_texts(
             f"{DIRECTION_GROUPS[group.key].capitalize()}, {who}: {group.matrix.total} answers "
             f"to direction questions; {confusion_summary(group.matrix)}"
         )
-    from vlm4d_tasks.metric.report import count_share
+    from vlm4d_tasks.metric.stats import count_share
 
     lines = []
     for label, d in _diagnoses(probe).items():

@@ -1,0 +1,185 @@
+"""The statistics of the metric, in one place: chance correction, the bootstrap intervals (per
+question and clustered by video), McNemar's exact test and the paired comparison of two runs,
+and the rule for when a share is shown as a percentage.
+
+Every accuracy interval of a score document and of `vlm4d report` comes from `bootstrap_ci`;
+every paired comparison from `compare`. Pure functions; seeded, so the same outcomes give the
+same numbers in any process.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+from vlm4d_tasks.data.schema import LETTERS
+
+DEFAULT_RESAMPLES = 1000
+
+
+DEFAULT_SEED = 0
+
+
+CI_LEVEL = 0.95
+
+
+def chance_corrected(accuracy: float | None, n_options: int = len(LETTERS)) -> float | None:
+    """Accuracy rescaled so that guessing among `n_options` scores 0 and a perfect run 1:
+    (acc - 1/k) / (1 - 1/k). Below-chance runs go negative; None stays None."""
+    if accuracy is None:
+        return None
+    if n_options < 2:
+        raise ValueError(f"chance correction needs at least 2 options, got {n_options}")
+    chance = 1.0 / n_options
+    return round((accuracy - chance) / (1.0 - chance), 6)
+
+
+def bootstrap_ci(
+    outcomes: Sequence[float],
+    clusters: Sequence[str] | None = None,
+    *,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
+    level: float = CI_LEVEL,
+) -> tuple[float, float] | None:
+    """Percentile bootstrap interval of the mean of `outcomes` (seeded); None if empty.
+
+    With `clusters` (one key per outcome: the question's video), whole clusters are resampled
+    with replacement and each resample's statistic is the sum of the drawn clusters' outcomes
+    over the sum of their question counts (1371 real questions share 600 clips, and answers
+    about one clip are not independent, so the i.i.d. interval is too narrow). Without, each
+    question is its own cluster: the plain bootstrap. The draws of all resamples form one
+    `(resamples, clusters)` array of `numpy.random.default_rng(seed)`, made in chunks of rows
+    so that memory stays at a few MB; cluster keys are sorted, so the input order does not
+    matter. Outcomes may be 0/1 or any numbers (the paired comparison passes differences).
+    """
+    import numpy as np
+
+    values = np.asarray(outcomes, dtype=np.float64)
+    if values.size == 0:
+        return None
+    if clusters is None:
+        sums, counts = values, np.ones_like(values)
+    else:
+        if len(clusters) != values.size:
+            raise ValueError(f"{len(clusters)} clusters for {values.size} outcomes")
+        keys = sorted(set(clusters))
+        index = {key: i for i, key in enumerate(keys)}
+        at = np.fromiter((index[c] for c in clusters), dtype=np.int64, count=values.size)
+        sums = np.bincount(at, weights=values, minlength=len(keys))
+        counts = np.bincount(at, minlength=len(keys)).astype(np.float64)
+    k = sums.size
+    rng = np.random.default_rng(seed)
+    stats = np.empty(n_resamples, dtype=np.float64)
+    chunk = max(1, 2_000_000 // k)
+    for start in range(0, n_resamples, chunk):
+        stop = min(n_resamples, start + chunk)
+        draws = rng.integers(0, k, size=(stop - start, k))
+        stats[start:stop] = sums[draws].sum(axis=1) / counts[draws].sum(axis=1)
+    alpha = (1.0 - level) / 2.0
+    lo, hi = np.quantile(stats, [alpha, 1.0 - alpha])
+    return (round(float(lo), 6), round(float(hi), 6))
+
+
+def mcnemar_exact(a_only: int, b_only: int) -> float:
+    """McNemar's exact test: the two-sided binomial test of the discordant pairs (`a_only`
+    questions only A got right, `b_only` only B) against p = 1/2, as
+    `scipy.stats.binomtest(a_only, a_only + b_only).pvalue` computes it (the distribution is
+    symmetric, so twice the smaller tail, at most 1). Exact arithmetic; 1.0 without discordant
+    pairs."""
+    n = a_only + b_only
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, k) for k in range(min(a_only, b_only) + 1))
+    return float(min(Fraction(1), Fraction(2 * tail, 2**n)))
+
+
+def clustered_bootstrap_ci(
+    differences: Sequence[float], clusters: Sequence[str], *,
+    resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED, level: float = CI_LEVEL,
+) -> tuple[float, float] | None:  # fmt: skip
+    """Percentile interval of the mean of `differences` (per question: A right minus B right)
+    under a bootstrap that resamples clusters (videos): `bootstrap_ci`, the interval
+    of every accuracy too. None when there are no questions."""
+    from vlm4d_tasks.metric.stats import bootstrap_ci
+
+    if len(differences) != len(clusters):
+        raise ValueError("one cluster per difference")
+    return bootstrap_ci(differences, clusters, n_resamples=resamples, seed=seed, level=level)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Row A against row B on the questions both answered (unresolved answers left out)."""
+
+    a: str
+    b: str
+    n: int  # questions both answered
+    videos: int
+    a_accuracy: float | None
+    b_accuracy: float | None
+    difference: float | None  # A - B
+    ci95: tuple[float, float] | None  # paired bootstrap over videos
+    a_only: int  # discordant pairs: A right, B wrong
+    b_only: int
+    p_value: float  # McNemar exact, two-sided
+    why: str = ""  # set when no comparison could be made
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "a": self.a, "b": self.b, "n": self.n, "videos": self.videos,
+            "a_accuracy": self.a_accuracy, "b_accuracy": self.b_accuracy,
+            "difference": self.difference,
+            "ci95": list(self.ci95) if self.ci95 is not None else None,
+            "a_only": self.a_only, "b_only": self.b_only, "p_value": self.p_value,
+            "test": "McNemar exact (two-sided binomial on the discordant pairs)",
+            "interval": "paired bootstrap, videos resampled",
+            **({"why": self.why} if self.why else {}),
+        }  # fmt: skip
+
+
+def compare(
+    a: Sequence[Mapping[str, Any]], b: Sequence[Mapping[str, Any]], *, labels=("A", "B"),
+    resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
+) -> Comparison:  # fmt: skip
+    """Paired comparison of two runs' outcomes (`{id, correct, video}` per question): on the
+    questions both answered (same id, neither unresolved), the accuracies, their difference,
+    McNemar's exact p and the video-clustered bootstrap interval of the difference. A question
+    without a video is its own cluster."""
+    first = {o["id"]: o for o in a if o["correct"] is not None}
+    common = [(first[o["id"]], o) for o in b if o["correct"] is not None and o["id"] in first]
+    common.sort(key=lambda pair: pair[0]["id"])
+    n = len(common)
+    if n == 0:
+        return Comparison(*labels, 0, 0, None, None, None, None, 0, 0, 1.0,
+                          why="no question answered by both")  # fmt: skip
+    a_right = sum(x["correct"] for x, _ in common)
+    b_right = sum(y["correct"] for _, y in common)
+    a_only = sum(x["correct"] and not y["correct"] for x, y in common)
+    b_only = sum(y["correct"] and not x["correct"] for x, y in common)
+    clusters = [x.get("video") or f"question:{x['id']}" for x, _ in common]
+    ci = clustered_bootstrap_ci(
+        [int(x["correct"]) - int(y["correct"]) for x, y in common], clusters,
+        resamples=resamples, seed=seed,
+    )  # fmt: skip
+    return Comparison(
+        *labels, n, len(set(clusters)), round(a_right / n, 6), round(b_right / n, 6),
+        round((a_right - b_right) / n, 6), ci, a_only, b_only, mcnemar_exact(a_only, b_only),
+    )  # fmt: skip
+
+
+# Below this many questions a share is given as counts alone ("1 of 1", not "100.0%"): at 30
+# the 95% interval of a share is still about +-17 points wide, and under it one question moves
+# the percentage by more than 3 points, so a percentage reads as a finding that is not there.
+MIN_N_FOR_PERCENT = 30
+
+
+def count_share(part: int, whole: int) -> str:
+    """ "12 of 40 (30.0%)"; below `MIN_N_FOR_PERCENT` the counts alone, saying why:
+    "1 of 1 (n < 30: no percentage)"."""
+    if whole < MIN_N_FOR_PERCENT:
+        return f"{part} of {whole} (n < {MIN_N_FOR_PERCENT}: no percentage)"
+    return f"{part} of {whole} ({100 * part / whole:.1f}%)"
