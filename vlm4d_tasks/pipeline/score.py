@@ -374,7 +374,7 @@ def summary(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
                  "unresolved_causes": {}, "tokens": {}},
             )  # fmt: skip
             for key in ("answers", "requests", "cached", "unresolved"):
-                total[key] += stats[key]
+                total[key] += judge_stats[key]
             causes = Counter(total["unresolved_causes"]) + Counter(judge_stats["unresolved_causes"])
             total["unresolved_causes"] = cause_counts(causes.elements())
             for key, value in judge_stats["tokens"].items():
