@@ -10,6 +10,7 @@ URL no longer looks like one); used by the floors above (the probe diagnosis, th
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 
 # Characters that end a Markdown line (markdown-it splits on \n and \r; the C0 controls and
 # NEL have no business in a name either): a name is one line, or a "# ..." after its newline
@@ -89,3 +90,25 @@ def md_code(text: object) -> str:
 def md_cell(cell: str) -> str:
     """A table cell's Markdown with its pipes escaped (GFM splits the row on any other)."""
     return cell.replace("|", "\\|")
+
+
+def md_table(header: Sequence[str], rows: Iterable[Sequence[str]], align: str) -> list[str]:
+    """A Markdown table as lines: `align` has one letter per column, `l`(eft) or `r`(ight).
+
+    The cells are Markdown already (`md_text`/`md_code` of names, formatted numbers); here each
+    is put on one line and its pipes escaped (`md_cell`), so no cell ends its row or adds a
+    column, and a row of another width than the header is refused: a row that GFM would pad
+    or cut silently is a bug of its caller."""
+    if len(align) != len(header) or set(align) - {"l", "r"}:
+        raise ValueError(f"table alignment {align!r}: one of l/r per column of {list(header)}")
+    rule = "|" + "|".join(" ---: " if a == "r" else " --- " for a in align) + "|"
+    lines = [_table_row(header), rule]
+    for row in rows:
+        if len(row) != len(header):
+            raise ValueError(f"table row of {len(row)} cells under {len(header)} columns: {row}")
+        lines.append(_table_row(row))
+    return lines
+
+
+def _table_row(cells: Sequence[str]) -> str:
+    return "| " + " | ".join(md_cell(one_line(cell)) for cell in cells) + " |"

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 
 from vlm4d_tasks.data.schema import LETTERS, Perspective, Record
 from vlm4d_tasks.metric.scoring import ScoredItem, Verdict, VerdictStatus, join
+from vlm4d_tasks.metric.text import md_table
 from vlm4d_tasks.probe.questions import CAMERA_DIRECTIONS
 
 
@@ -178,21 +179,15 @@ def to_markdown(diagnosis: ProbeDiagnosis) -> str:
         "Probe accuracy: "
         + ("-" if overall.accuracy is None else count_share(overall.correct, overall.total)),
         "",
-        "| group | accuracy % |",
-        "| --- | --- |",
     ]
-    for key, rate in diagnosis.by_category_perspective.items():
-        lines.append(f"| {key} | {_pct(rate)} |")
-    for key, rate in diagnosis.by_camera_motion.items():
-        lines.append(f"| camera: {key} | {_pct(rate)} |")
+    groups = [[key, _pct(rate)] for key, rate in diagnosis.by_category_perspective.items()]
+    groups += [[f"camera: {key}", _pct(rate)] for key, rate in diagnosis.by_camera_motion.items()]
+    lines += md_table(["group", "accuracy %"], groups, "ll")
     p = diagnosis.pairs
-    lines += [
-        "",
-        "| twin pairs | both right | static only | moving only | neither |",
-        "| --- | --- | --- | --- | --- |",
-        f"| {sum(p.values())} | {p['both']} | {p['static_only']} | {p['moving_only']} | {p['neither']} |",
-        "",
-    ]
+    pairs = [str(n) for n in (sum(p.values()), p["both"], p["static_only"], p["moving_only"],
+                              p["neither"])]  # fmt: skip
+    header = ["twin pairs", "both right", "static only", "moving only", "neither"]
+    lines += ["", *md_table(header, [pairs], "lllll"), ""]
     if diagnosis.confusion_rate is None:
         lines.append("Camera-motion confusion: no question where the picture misleads.")
     else:

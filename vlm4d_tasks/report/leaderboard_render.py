@@ -10,7 +10,7 @@ import io
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from vlm4d_tasks.metric.text import md_code, md_text
+from vlm4d_tasks.metric.text import md_code, md_table, md_text
 from vlm4d_tasks.pipeline.rows import (
     CATEGORY_TITLES,
     COLUMN_TITLES,
@@ -53,14 +53,6 @@ def _signed(value: float) -> str:
 
 def _p(value: float) -> str:
     return f"{value:.3g}" if value >= 0.001 else "<0.001"
-
-
-def _table(header: Sequence[str], rows: Iterable[Sequence[str]], align: str) -> list[str]:
-    """A Markdown table; `align` has one letter per column: l(eft) or r(ight)."""
-    rule = [" ---: " if a == "r" else " --- " for a in align]
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(rule) + "|"]
-    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
-    return lines
 
 
 def _listing(labels: Iterable[str]) -> str:
@@ -174,7 +166,7 @@ def _validity_markdown(board: Leaderboard) -> list[str]:
                 _cell_text(baseline.debiased), str(overall.n) if overall else "0",
                 _listing(baseline.sources),
             ])  # fmt: skip
-        lines += _table(header, body, "l" + "r" * (len(COLUMNS) + 3) + "l")
+        lines += md_table(header, body, "l" + "r" * (len(COLUMNS) + 3) + "l")
         standings = [_baseline_standing(board, b) for b in board.baselines]
         lines += [line for text in standings if text for line in ("", text)]
     old = [
@@ -303,7 +295,7 @@ def _consistency_markdown(board: Leaderboard) -> list[str]:
     ]  # fmt: skip
     if several:
         header.append("Score document")
-    lines += _table(header, body, "lll" + "r" * 4 + ("l" if several else ""))
+    lines += md_table(header, body, "lll" + "r" * 4 + ("l" if several else ""))
     return lines
 
 
@@ -337,7 +329,7 @@ def report_markdown(
             str(overall.n) if overall else "0",
             md_text(row.protocol or "not recorded"),
         ])  # fmt: skip
-    lines += _table(header, body, "ll" + "r" * (len(COLUMNS) + 3) + "l")
+    lines += md_table(header, body, "ll" + "r" * (len(COLUMNS) + 3) + "l")
     protocols = {row.protocol for row in rows}
     counts = {row.columns["overall"].n for row in rows if "overall" in row.columns}
     lines += [
@@ -373,7 +365,7 @@ def report_markdown(
         )]
         for row in rows
     ]  # fmt: skip
-    lines += _table(header, body, "l" + "r" * len(CATEGORY_TITLES))
+    lines += md_table(header, body, "l" + "r" * len(CATEGORY_TITLES))
     lines += [
         "",
         "Accuracy in % over the row's real and synthetic questions of each category, pooled by "
@@ -403,7 +395,7 @@ def report_markdown(
             for r in table["rows"]
         ]  # fmt: skip
         header = ["Model", *COLUMN_TITLES.values(), *extra]
-        lines += _table(header, body, "l" + "r" * len(COLUMNS) + "l" * len(extra))
+        lines += md_table(header, body, "l" + "r" * len(COLUMNS) + "l" * len(extra))
 
     if board.standings:
         titles = {  # the leaderboard by its prompt setting: "chain of thought", "direct output"
@@ -433,7 +425,7 @@ def report_markdown(
                 f"{_pct(s.same_name)}{PUBLISHED_MARK}" if s.same_name is not None else MISSING,
                 _signed(s.overall - s.same_name) if s.same_name is not None else MISSING,
             ])  # fmt: skip
-        lines += _table(header, body, "lrrllllr")
+        lines += md_table(header, body, "lrrllllr")
 
     lines += ["", "## Paired comparisons", ""]
     made = [c for c in board.comparisons if not c.why]
@@ -460,7 +452,7 @@ def report_markdown(
                 f"[{_signed(100 * c.ci95[0])}, {_signed(100 * c.ci95[1])}]", str(c.a_only),
                 str(c.b_only), _p(c.p_value),
             ])  # fmt: skip
-        lines += _table(header, body, "ll" + "r" * 9)
+        lines += md_table(header, body, "ll" + "r" * 9)
     notes = []
     without = [row.label for row in rows if row.outcomes is None]
     if not made and (len(rows) - len(without) > 1 or not without):

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from vlm4d_tasks.metric.text import figure_label, md_cell, md_code, md_text
+from vlm4d_tasks.metric.text import figure_label, md_code, md_table, md_text
 from vlm4d_tasks.pipeline.rows import COLUMN_TITLES
 from vlm4d_tasks.report.output import OutputError, write_output
 
@@ -67,6 +67,11 @@ def markdown_report(score: dict[str, Any]) -> str:
     if validity and validity.get("consistency"):
         lines += ["", "Consistency under transformations (right as asked and transformed):", ""]
         lines += _consistency_table(validity["consistency"])
+        lines += [
+            "",
+            "Consistency: the share of questions answered right both as asked and "
+            "transformed (for `circular`, right under all four rotations of the options).",
+        ]
     unresolved = sum(run.get("unresolved", 0) for run in score["runs"])
     nva = sum(run.get("no_valid_answer", 0) for run in score["runs"])
     lines += [
@@ -147,38 +152,31 @@ def markdown_report(score: dict[str, Any]) -> str:
 
 
 def _comparison_table(entries: list[dict[str, Any]]) -> list[str]:
-    lines = ["| A | B | Questions | A | B | A - B [95% CI] | p |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]  # fmt: skip
+    body = []
     for e in entries:
         if e.get("why"):
-            lines.append(_row([md_text(e["a"]), md_text(e["b"]), str(e["n"]), MISSING, MISSING,
-                              md_text(e["why"]), MISSING]))  # fmt: skip
+            body.append([md_text(e["a"]), md_text(e["b"]), str(e["n"]), MISSING, MISSING,
+                         md_text(e["why"]), MISSING])  # fmt: skip
             continue
         ci = e.get("ci95")
         interval = f" [{100 * ci[0]:+.1f}, {100 * ci[1]:+.1f}]" if ci else ""
-        lines.append(_row([
+        body.append([
             md_text(e["a"]), md_text(e["b"]), str(e["n"]), percent(e["a_accuracy"]),
             percent(e["b_accuracy"]), f"{100 * e['difference']:+.1f}{interval}",
             f"{e['p_value']:.3g}",
-        ]))  # fmt: skip
-    return lines
+        ])  # fmt: skip
+    header = ["A", "B", "Questions", "A", "B", "A - B [95% CI]", "p"]
+    return md_table(header, body, "llrrrrr")
 
 
 def _consistency_table(entries: list[dict[str, Any]]) -> list[str]:
-    lines = ["| Row | Variant | Questions | Base acc. | Variant acc. | Consistency |",
-             "| --- | --- | ---: | ---: | ---: | ---: |"]  # fmt: skip
-    for e in entries:
-        lines.append(_row([
-            md_text(e["row"]), md_text(e["variant"]), str(e["n"]),
-            percent(e.get("base_accuracy")), percent(e.get("variant_accuracy")),
-            percent(e.get("consistency")),
-        ]))  # fmt: skip
-    lines += [
-        "",
-        "Consistency: the share of questions answered right both as asked and "
-        "transformed (for `circular`, right under all four rotations of the options).",
-    ]
-    return lines
+    body = [
+        [md_text(e["row"]), md_text(e["variant"]), str(e["n"]), percent(e.get("base_accuracy")),
+         percent(e.get("variant_accuracy")), percent(e.get("consistency"))]
+        for e in entries
+    ]  # fmt: skip
+    header = ["Row", "Variant", "Questions", "Base acc.", "Variant acc.", "Consistency"]
+    return md_table(header, body, "llrrrr")
 
 
 def _table(rows: list[dict[str, Any]], validity: bool, extra) -> list[str]:
@@ -187,7 +185,7 @@ def _table(rows: list[dict[str, Any]], validity: bool, extra) -> list[str]:
     header = ["Model", *COLUMN_TITLES.values(), "95% CI", "Chance-corr."]
     if validity:
         header += ["Debiased", "Random-removed"]
-    lines = ["| " + " | ".join(header) + " |", "| --- |" + " ---: |" * (len(header) - 1)]
+    body = []
     for row in rows:
         cells = [md_text(row["model"])]
         for name in COLUMN_TITLES:
@@ -202,12 +200,8 @@ def _table(rows: list[dict[str, Any]], validity: bool, extra) -> list[str]:
             cells.append(percent(debiased.get("accuracy")))
             control = (extra(row) or {}).get("random_removed") or {}
             cells.append(percent(control.get("accuracy")))
-        lines.append(_row(cells))
-    return lines
-
-
-def _row(cells: list[str]) -> str:
-    return "| " + " | ".join(md_cell(cell) for cell in cells) + " |"
+        body.append(cells)
+    return md_table(header, body, "l" + "r" * (len(header) - 1))
 
 
 def _validity_line(validity: dict[str, Any]) -> str:
