@@ -534,6 +534,25 @@ def test_explanation_naming_another_option_lowers_confidence() -> None:
     assert (agreeing.letter, agreeing.confident) == ("C", True)
 
 
+def test_a_repeated_letter_does_not_settle_an_explanation_naming_another_option() -> None:
+    """Issue 25: "Answer: C. <a sentence describing left> ... the final answer is: C" with C
+    "right": the closing letter repeats the choice, the explanation still contradicts it, and
+    the reference judge went either way on such answers, so a hybrid scorer must ask."""
+    text = (
+        "Answer: C. The car is moving towards the left of the frame, past the parked vans. "
+        "Therefore, the final answer is: C."
+    )
+    assert (extract(text, DIRECTION).letter, extract(text, DIRECTION).confident) == ("C", False)
+    agreeing = text.replace("towards the left", "towards the right")
+    assert (extract(agreeing, DIRECTION).letter, extract(agreeing, DIRECTION).confident) == (
+        "C",
+        True,
+    )
+    # A looping answer repeats the same explanation: read once, still linear.
+    looping = "Answer: C. The car is moving towards the right of the frame. " * 20_000
+    assert extract(looping, DIRECTION).confident
+
+
 def test_no_commitment_is_unsure_only_when_options_are_discussed() -> None:
     silent = extract("The clip shows a street at dusk with a few parked vehicles.", DIRECTION)
     assert (silent.letter, silent.rule, silent.confident) == (None, "no_commitment", True)

@@ -1017,12 +1017,38 @@ def _from_commits(text: str, options: _Options, commits: list[_Commit]) -> Extra
             return _no_answer("letter_text_conflict", text[c.start : c.line_end], False)
     # "Answer: B. The bus moves towards the camera" while B is "right": the judge mostly keeps
     # the letter, but not always; let a hybrid scorer ask it.
-    explained = _label_of(tail)
-    named = options.named(explained) if len(explained.split()) > 3 else []
-    confident = not named or options.by_letter(last.letter) in named
+    confident = _explained_as_chosen(text, commits, last.letter, options)
     if last.rule in _WEAK_RULES:
         confident = False
     return _answer(last.letter, options, last.rule, evidence, confident)
+
+
+_EXPLANATION_CHARS = 300  # a sentence explaining a letter is read this far: linear in a loop
+
+
+def _explained_as_chosen(
+    text: str, commits: Sequence[_Commit], letter: str, options: _Options
+) -> bool:
+    """False when a sentence right after a commitment to `letter` describes another option:
+    "Answer: B. The curling team is moving towards the camera ... the final answer is: B."
+    with B "right" and C "towards the camera". The letter and the description disagree and
+    the reference judge went either way (issue 25: the description in VideoLLaMA3-2B's
+    answers, the letter elsewhere), so a hybrid scorer asks. Every commitment to the chosen
+    letter counts, not only the last: a closing "the final answer is: B" repeats the letter
+    without settling the conflict. Each distinct explanation is read once, at most
+    `_EXPLANATION_CHARS` characters of it."""
+    seen: set[str] = set()
+    for c in commits:
+        if c.letter != letter:
+            continue
+        explained = _label_of(text[c.end : min(c.line_end, c.end + _EXPLANATION_CHARS)])
+        if explained in seen:
+            continue
+        seen.add(explained)
+        named = options.named(explained) if len(explained.split()) > 3 else []
+        if named and options.by_letter(letter) not in named:
+            return False
+    return True
 
 
 def _enumerated(text: str) -> set[str]:
