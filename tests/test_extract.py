@@ -553,6 +553,33 @@ def test_a_repeated_letter_does_not_settle_an_explanation_naming_another_option(
     assert extract(looping, DIRECTION).confident
 
 
+def test_a_conclusion_naming_one_option_is_confident() -> None:
+    """Issue 25: "Therefore, <a claim naming one option>." agreed with the reference on 515 of
+    519 development answers while it was sent to the judge; it is the answer, as a grader reads it."""
+    text = "The car starts near the kerb and keeps going. Therefore, the car is moving right."
+    verdict = extract(text, DIRECTION)
+    assert (verdict.letter, verdict.rule, verdict.confident) == ("C", "option_text", True)
+    both = "The car starts near the kerb. Therefore, it moves left and then right."
+    assert not extract(both, DIRECTION).confident
+
+
+def test_a_short_plain_description_in_an_options_words_is_unsure() -> None:
+    """Issue 25: "The person is moving towards the dart board." commits to no option, yet the
+    reference judge read "coming toward" in such answers: a hybrid scorer asks."""
+    options = ["right", "left", "coming toward", "going away"]
+    described = extract("The person is moving towards the dart board.", options)
+    assert (described.letter, described.rule, described.confident) == (None, "no_commitment", False)
+    unrelated = extract("The person is holding a dart near the wall.", options)
+    assert (unrelated.rule, unrelated.confident) == ("no_commitment", True)
+    garbled = extract("The person moves towards 对不对向posure 或突兀地挤在湿度的大分量墙", options)
+    assert (garbled.rule, garbled.confident) == ("no_commitment", True)
+    reasoning = (
+        "First I look at the board. Then I look at the wall. The dart stays in the hand. "
+        "The person looks towards the board for a while."
+    )
+    assert extract(reasoning, options).confident  # longer reasoning that never concluded
+
+
 def test_no_commitment_is_unsure_only_when_options_are_discussed() -> None:
     silent = extract("The clip shows a street at dusk with a few parked vehicles.", DIRECTION)
     assert (silent.letter, silent.rule, silent.confident) == (None, "no_commitment", True)

@@ -1115,7 +1115,7 @@ def _from_prose(text: str, options: _Options) -> Extraction | None:
     sentences = [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
     conclusions = [s for s in sentences if _CONCLUSION.search(s)]
     if conclusions:
-        verdict = _decide_sentence(conclusions[-1], options, "option_text", False)
+        verdict = _decide_sentence(conclusions[-1], options, "option_text", True)
         if verdict is not None and verdict.rule == "refusal":
             # "There are no dogs in the video. So the question is not applicable": the
             # refusal rests on the absence that the "no dog there" option states.
@@ -1164,6 +1164,34 @@ def _late_conclusion(sentences: list[str], options: _Options) -> Extraction | No
     return None
 
 
+# Words too common in the questions and answers to tie a description to an option.
+_COMMON_WORDS = frozenset(
+    "there their they them this that with from into onto have been being which what where "
+    "when while video image images frame frames camera scene person people shows seen".split()
+)
+_CONTENT_WORD = re.compile(r"[a-z]{4,}")
+
+
+def _content_stems(text: str) -> set[str]:
+    """The first five letters of each word of four letters or more, common words left out:
+    "towards" and "toward", "bending" and "bends" meet; cheap, and linear."""
+    return {w[:5] for w in _CONTENT_WORD.findall(text.lower()) if w not in _COMMON_WORDS}
+
+
+def _describes_an_option(text: str, options: _Options) -> bool:
+    """A short answer in plain words (at most `_SHORT_RESPONSE` distinct sentences, four words or
+    more, almost all ASCII: not the garbled text of a broken generation) that shares a content
+    word with an option: it states a claim the options may cover in other words."""
+    # Distinct sentences: a looping answer reads as its short form.
+    sentences = dict.fromkeys(s.strip() for s in _SENTENCE_END.split(text) if s.strip())
+    if len(sentences) > _SHORT_RESPONSE or len(re.findall(r"[A-Za-z]{2,}", text)) < 4:
+        return False
+    if sum(ch.isascii() for ch in text) < 0.98 * len(text):
+        return False
+    words = set().union(*(_content_stems(o.text) for o in options.items))
+    return bool(_content_stems(text) & words)
+
+
 def extract(response: object, options: Sequence[object]) -> Extraction:
     """Return which option `response` commits to.
 
@@ -1200,8 +1228,11 @@ def _extract(response: object, opts: _Options) -> Extraction:
             if len(unsure) == 1:
                 return _answer(unsure[0].letter, opts, "refusal_option", refusal.group(0), False)
             return _no_answer("refusal", refusal.group(0))
-        # Reasoning that names options without concluding: a judge may still read a choice.
-        return _no_answer("no_commitment", text[-200:], confident=not opts.named(text))
+        # Reasoning that names options without concluding, or a short plain description in
+        # an option's words ("The person is moving towards the dart board" for "coming
+        # toward"): a judge may still read a choice, and the reference judge often did.
+        unsure = bool(opts.named(text)) or _describes_an_option(text, opts)
+        return _no_answer("no_commitment", text[-200:], confident=not unsure)
     if reasoning_only and verdict.letter is not None:
         # Read from unfinished or unanswered reasoning: let a judge confirm it.
         return Extraction(
