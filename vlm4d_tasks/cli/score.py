@@ -325,6 +325,18 @@ def run(args: argparse.Namespace) -> int:
     from vlm4d_tasks.metric.judge_cache import JudgeCacheError
     from vlm4d_tasks.metric.responses import ResponseFileError
     from vlm4d_tasks.report.output import OutputError
+def input_notes(score: dict[str, Any]) -> list[str]:
+    """Lines printed before the summary about how the input was read."""
+    lettered = {r["file"]: r["ground_truth_letters"] for r in score["runs"]
+                if r.get("ground_truth_letters")}  # fmt: skip
+    if not lettered:
+        return []
+    return [
+        f"note: {sum(lettered.values())} ground truth(s) in {len(lettered)} file(s) were given "
+        "as a letter (A-D) and read as that option's text"
+    ]
+
+
 
     def error(message: object) -> None:
         # file names, ids and a judge's reasons come from outside: shown, never obeyed
@@ -348,7 +360,8 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     sys.stdout.write(markdown)
     summary = terminal_safe(redact(summary_line(score, time.perf_counter() - start)))
-    print("\n" + summary, file=sys.stderr)
+    notes = [terminal_safe(redact(note)) for note in input_notes(score)]
+    print("\n".join(["", *notes, summary]), file=sys.stderr)
     opened = score["judge"].get("circuit_open") or {}
     if opened:
         for model, reason in opened.items():

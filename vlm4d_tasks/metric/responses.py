@@ -56,6 +56,8 @@ class Response:
     answer_text: str  # ground truth, as text
     reference_correct: bool | None = None
     reference_extracted: str | None = None
+    answer_field: str = "answer"  # where the ground truth was read, for error messages
+    answer_letter: str | None = None  # the letter the file gave as ground truth, if it did
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,11 @@ class ResponseFile:
     @property
     def judged(self) -> bool:
         return any(r.reference_correct is not None for r in self.responses)
+
+    @property
+    def letter_answers(self) -> int:
+        """How many ground truths the file gave as a letter (read as that option's text)."""
+        return sum(1 for r in self.responses if r.answer_letter is not None)
 
     def uid(self, response: Response) -> str:
         return make_uid(self.subset.value, response.question_id)
@@ -176,16 +183,70 @@ def parse_entry(entry: object, *, file: str, index: int) -> Response:
             f"{file}: record {record}: field 'correct': expected true/false, got {correct!r}"
         )
     extracted = entry.get("extracted_answer")
+    options = [_text(choices[k], file=file, record=record, name=f"choices.{k}") for k in LETTERS]
+    answer_text = _text(entry[answer_key], file=file, record=record, name=answer_key)
+    answer_text, answer_letter = read_letter_answer(
+        answer_text, options, file=file, record=record, name=answer_key
+    )
     return Response(
         question_id=_text(entry["id"], file=file, record=record, name="id"),
         question=_text(entry["question"], file=file, record=record, name="question"),
-        options=[_text(choices[k], file=file, record=record, name=f"choices.{k}") for k in LETTERS],
+        options=options,
         response=_unicode(entry["response"], file=file, record=record, name="response"),
-        answer_text=_text(entry[answer_key], file=file, record=record, name=answer_key),
+        answer_text=answer_text,
+        answer_field=answer_key,
+        answer_letter=answer_letter,
         reference_correct=correct,
         reference_extracted=None
         if extracted is None
         else _text(extracted, file=file, record=record, name="extracted_answer"),
+    )
+
+
+# "B", "B." or "(B)": how a ground truth given as a letter is written (the built dataset's
+# `answer` column, a letter copied from a results table).
+_LETTER_FORM = re.compile(r"\(([A-D])\)|([A-D])\.?")
+
+
+def letter_form(text: str) -> str | None:
+    """The letter `text` is written as ("B", "B.", "(B)", spaces around allowed), or None."""
+    found = _LETTER_FORM.fullmatch(text.strip())
+    return None if found is None else found.group(1) or found.group(2)
+
+
+def read_letter_answer(
+    answer: str, options: Sequence[str], *, file: str, record: str, name: str
+) -> tuple[str, str | None]:
+    """The ground truth as text, and the letter it was given as (None when given as text).
+
+    The official files give the ground truth as its option's text; a file made from the built
+    dataset gives its letter, which matches no option text, so every answer would count wrong.
+    A letter is read as its option's text when that is unambiguous: the answer is no option's
+    text, or is exactly the text of the option it letters ("A" for an option "A"). When an
+    option's text is itself written as a letter, "B" could be that text missing from the
+    options (stale) as well as the letter B: refused, as is a letter that is the text of
+    another option."""
+    letter = letter_form(answer)
+    if letter is None:
+        return answer, None
+    index = LETTERS.index(letter)
+    key = same_text_key(answer)
+    as_text = [i for i, option in enumerate(options) if same_text_key(option) == key]
+    if as_text == [index]:
+        return answer, None  # the text and the letter name one option: read as before
+    lettered = [LETTERS[i] for i, option in enumerate(options) if letter_form(option) is not None]
+    if as_text:
+        why = f"the text of option {', '.join(LETTERS[i] for i in as_text)}"
+    elif lettered:
+        why = (
+            f"a text missing from the options (option {', '.join(lettered)} is written as a letter)"
+        )
+    else:
+        return options[index], letter
+    raise ResponseFileError(
+        f"{file}: record {record}: field {name!r}: {answer!r} is ambiguous: the letter of "
+        f"option {letter} ({options[index]!r}) or {why}",
+        f"fix: give {name!r} as the text of the correct option (the official format)",
     )
 
 
@@ -348,6 +409,30 @@ def as_asked(response: Response, annotation: Record) -> Record:
         answer=letters[0] if letters else "",
         answer_text=response.answer_text,
         flags=[*annotation.flags, *(f for f in stale if f not in annotation.flags)],
+    )
+
+
+def check_ground_truths(file: ResponseFile, records: Sequence[Record]) -> None:
+    """Refuse a file in which more than half of the ground truths name none of their
+    question's options: its score would measure the file, not the model (each such answer
+    counts wrong: 0.0% with exit 0 for a file of letters or of another release's options).
+    Half, because an entry gone stale is a rare defect of a real file (none of the release's
+    90 files has one with the annotations), while a file in the wrong shape misses on nearly
+    every entry; a minority is scored, counted wrong and listed, as before."""
+    from vlm4d_tasks.metric.scoring import ground_truth_matches
+
+    unmatched = [r for r in records if not ground_truth_matches(r)]
+    if 2 * len(unmatched) <= len(records):
+        return
+    first = unmatched[0]
+    fields = {file.uid(r): r.answer_field for r in file.responses}
+    name = fields.get(first.uid, "answer")
+    raise ResponseFileError(
+        f"{file.path}: {len(unmatched)} of {len(records)} entries: field {name!r} matches no "
+        f"option of its question (e.g. record {first.question_id}: {first.answer_text!r}, "
+        f"options {list(first.options)}), so each would count wrong",
+        f"fix: give {name!r} as the text of the correct option (or its letter A-D) with the "
+        "choices the model was shown, or leave the file out",
     )
 
 

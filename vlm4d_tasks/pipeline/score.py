@@ -554,6 +554,8 @@ def score_response_files(
             if strict:
                 # Entries asked differently from the annotation are left out, not graded.
                 records = [
+    for file, join in zip(files, joined):
+        rf.check_ground_truths(file, join.records)
                     r for r in records if not rf.CHANGED_MEANING & set(join.stale.get(r.uid, ()))
                 ]
             by_uid = {file.uid(r): r for r in file.responses}
@@ -582,6 +584,8 @@ def score_response_files(
         annotations=annotations, records=None if annotated is None else list(annotated.values()),
     )  # fmt: skip
 
+            if file.letter_answers:
+                run["ground_truth_letters"] = file.letter_answers
 
 # --------------------------------------------------------------------------------------------
 # Table rows (the lmms-eval tasks)

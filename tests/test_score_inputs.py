@@ -1,0 +1,171 @@
+"""The inputs users have (issue 25): a ground truth given as a letter, a file whose ground
+truths mostly match no option, lmms-eval's samples log and a `{uid: answer}` mapping, each
+scored by `vlm4d score` (its public `main`) on files written here."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from vlm4d_tasks.cli import main
+
+MOVE = {"A": "left", "B": "right", "C": "not moving", "D": "up"}
+TRUTHS = ["left", "right", "not moving", "up", "left", "right"]
+ANSWERS = ["A", "B", "C", "A", "A", "D"]  # 4 of 6 right
+
+
+def entry(number: int, answer: str, *, choices: dict | None = None, truth_key: str = "answer"):
+    return {"id": f"validation_{number}", "question": f"Where does object {number} go?",
+            "choices": choices or MOVE, "response": f"Final Answer: {ANSWERS[number - 1]}",
+            truth_key: answer}  # fmt: skip
+
+
+def dump(path: Path, data) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1), encoding="utf-8")
+    return path
+
+
+def score(capsys, *args) -> tuple[int, dict | None, str]:
+    """Exit status, the score JSON (None when none was written) and stderr of `vlm4d score`."""
+    out = Path(args[0]).parent / "score.json"
+    code = main(["score", *map(str, args), "--no-progress", "--json", str(out)])
+    err = capsys.readouterr().err
+    return code, json.loads(out.read_text()) if out.exists() else None, err
+
+
+def last_line(err: str) -> str:
+    return err.strip().splitlines()[-1]
+
+
+# --- 1. a letter in `answer` -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("form", ["{}", "{}.", "({})", " {} "])
+def test_letter_ground_truth_is_read_as_its_options_text(tmp_path, capsys, form):
+    letters = {text: letter for letter, text in MOVE.items()}
+    as_text = dump(tmp_path / "text" / "real_mc" / "m.json",
+                   [entry(i, t) for i, t in enumerate(TRUTHS, 1)])  # fmt: skip
+    as_letter = dump(tmp_path / "letter" / "real_mc" / "m.json",
+                     [entry(i, form.format(letters[t])) for i, t in enumerate(TRUTHS, 1)])  # fmt: skip
+    code, text_score, _ = score(capsys, as_text)
+    assert code == 0
+    code, letter_score, err = score(capsys, as_letter)
+    assert code == 0, err
+    [run] = letter_score["runs"]
+    assert (run["n"], run["correct"], run["ground_truth_unmatched"]) == (6, 4, 0)
+    assert run["ground_truth_letters"] == 6
+    # the same verdicts and truths as the file that gave the texts
+    assert run["outcomes"] == text_score["runs"][0]["outcomes"]
+    assert "ground_truth_letters" not in text_score["runs"][0]
+    lines = err.strip().splitlines()
+    assert lines[-2] == (
+        "note: 6 ground truth(s) in 1 file(s) were given as a letter (A-D) and read as that "
+        "option's text"
+    )
+    assert lines[-1].startswith("scored 6 answers in 1 file(s)")
+
+
+def test_letter_in_ground_truth_answer_of_a_judged_file(tmp_path, capsys):
+    data = [entry(i, "ABCDAB"[i - 1], truth_key="ground_truth_answer") for i in range(1, 7)]
+    for item in data:
+        item["correct"] = True
+    code, result, err = score(capsys, dump(tmp_path / "synthetic_mc" / "m.json", data))
+    assert code == 0, err
+    assert result["runs"][0]["correct"] == 4
+    assert result["runs"][0]["ground_truth_letters"] == 6
+
+
+def test_letter_that_is_another_options_text_is_refused(tmp_path, capsys):
+    choices = {"A": "B", "B": "left", "C": "right", "D": "up"}
+    data = [entry(1, "left", choices=choices), entry(2, "B", choices=choices)]
+    path = dump(tmp_path / "real_mc" / "m.json", data)
+    code, result, err = score(capsys, path)
+    assert (code, result) == (2, None)
+    assert last_line(err) == (
+        f"vlm4d score: error: {path}: record validation_2: field 'answer': 'B' is ambiguous: "
+        "the letter of option B ('left') or the text of option A; fix: give 'answer' as the "
+        "text of the correct option (the official format)"
+    )
+
+
+def test_letter_with_an_option_written_as_a_letter_is_refused(tmp_path, capsys):
+    # "C" could be the letter C, or a stale text that was an option like "(D)" is
+    choices = {"A": "left", "B": "right", "C": "not moving", "D": "(D)"}
+    path = dump(tmp_path / "real_mc" / "m.json", [entry(1, "C.", choices=choices)])
+    code, _, err = score(capsys, path, "--subset", "real")
+    assert code == 2
+    assert f"{path}: record validation_1: field 'answer': 'C.' is ambiguous: the letter of " \
+           "option C ('not moving') or a text missing from the options (option D is written " \
+           "as a letter)" in last_line(err)  # fmt: skip
+
+
+def test_letter_that_is_its_own_options_text_is_read_as_before(tmp_path, capsys):
+    choices = {"A": "A", "B": "B", "C": "left", "D": "right"}
+    path = dump(tmp_path / "real_mc" / "m.json",
+                [entry(1, "A", choices=choices), entry(2, "left", choices=choices)])  # fmt: skip
+    code, result, err = score(capsys, path)
+    assert code == 0, err
+    [run] = result["runs"]
+    assert run["ground_truth_unmatched"] == 0 and "ground_truth_letters" not in run
+    assert [o["truth"] for o in run["outcomes"]] == ["A", "left"]
+
+
+# --- 2. a file whose ground truths mostly match no option --------------------------------------
+
+
+def test_file_with_most_ground_truths_matching_no_option_fails(tmp_path, capsys):
+    data = [entry(i, t) for i, t in enumerate(TRUTHS, 1)]
+    for item in data[:4]:
+        item["answer"] = "sideways"
+    path = dump(tmp_path / "real_mc" / "m.json", data)
+    code, result, err = score(capsys, path)
+    assert (code, result) == (2, None)
+    assert last_line(err) == (
+        f"vlm4d score: error: {path}: 4 of 6 entries: field 'answer' matches no option of its "
+        "question (e.g. record validation_1: 'sideways', options ['left', 'right', 'not "
+        "moving', 'up']), so each would count wrong; fix: give 'answer' as the text of the "
+        "correct option (or its letter A-D) with the choices the model was shown, or leave "
+        "the file out"
+    )
+
+
+def test_half_or_fewer_unmatched_still_scored_and_listed(tmp_path, capsys):
+    data = [entry(i, t) for i, t in enumerate(TRUTHS, 1)]
+    for item in data[:3]:
+        item["answer"] = "sideways"
+    code, result, err = score(capsys, dump(tmp_path / "real_mc" / "m.json", data))
+    assert code == 0, err
+    [run] = result["runs"]
+    assert (run["n"], run["ground_truth_unmatched"]) == (6, 3)
+    assert "ground truth matches no option: 3 (counted wrong" in last_line(err)
+
+
+def _annotations(folder: Path, truths: list[str]) -> Path:
+    url = "https://huggingface.co/datasets/shijiezhou/VLM4D/resolve/main/videos_real/davis/"
+    dump(folder / "real_mc.json", [
+        {"id": f"validation_{i}", "video": f"{url}v{i}.mp4", "question_type": "multiple-choice",
+         "question": f"Where does object {i} go?", "choices": MOVE, "answer": t}
+        for i, t in enumerate(truths, 1)
+    ])  # fmt: skip
+    dump(folder / "synthetic_mc.json", [])
+    return folder
+
+
+def test_stale_entries_score_as_before(tmp_path, capsys):
+    """A file whose ground truths changed since (stale: answer_changed, and one option set
+    changed so its truth matches no option) is scored with the stale entries counted."""
+    folder = _annotations(tmp_path / "ann", TRUTHS)
+    data = [entry(i, t) for i, t in enumerate(TRUTHS, 1)]
+    data[1]["answer"] = "left"  # answer changed
+    data[2]["choices"] = {"A": "left", "B": "right", "C": "down", "D": "up"}  # set changed
+    data[2]["answer"] = "sideways"  # and matches no option
+    code, result, err = score(capsys, dump(tmp_path / "real_mc" / "m.json", data),
+                              "--annotations", folder)  # fmt: skip
+    assert code == 0, err
+    [run] = result["runs"]
+    assert run["stale"]["by_kind"] == {"option_set_changed": 1, "answer_changed": 2}
+    assert run["ground_truth_unmatched_ids"] == ["real/validation_3"]
+    assert "stale entries: 2 (answer changed: 2, option set changed: 1)" in last_line(err)
