@@ -318,13 +318,6 @@ def summary_line(score: dict[str, Any], seconds: float) -> str:
     return line
 
 
-def run(args: argparse.Namespace) -> int:
-    from vlm4d_tasks.data.annotations import AnnotationError
-    from vlm4d_tasks.data.files import terminal_safe
-    from vlm4d_tasks.metric.judge import JudgeConfigError, JudgeFatalError, redact
-    from vlm4d_tasks.metric.judge_cache import JudgeCacheError
-    from vlm4d_tasks.metric.responses import ResponseFileError
-    from vlm4d_tasks.report.output import OutputError
 def input_notes(score: dict[str, Any]) -> list[str]:
     """Lines printed before the summary about how the input was read."""
     lettered = {r["file"]: r["ground_truth_letters"] for r in score["runs"]
@@ -337,6 +330,13 @@ def input_notes(score: dict[str, Any]) -> list[str]:
     ]
 
 
+def run(args: argparse.Namespace) -> int:
+    from vlm4d_tasks.data.annotations import AnnotationError
+    from vlm4d_tasks.data.files import terminal_safe
+    from vlm4d_tasks.metric.judge import JudgeConfigError, JudgeFatalError, redact
+    from vlm4d_tasks.metric.judge_cache import JudgeCacheError
+    from vlm4d_tasks.metric.responses import ResponseFileError
+    from vlm4d_tasks.report.output import OutputError
 
     def error(message: object) -> None:
         # file names, ids and a judge's reasons come from outside: shown, never obeyed

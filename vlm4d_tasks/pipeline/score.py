@@ -543,6 +543,8 @@ def score_response_files(
             )
         seen.add(key)
     joined = [rf.records_for(file, annotated) for file in files]
+    for file, join in zip(files, joined):
+        rf.check_ground_truths(file, join.records)
 
     runs: list[dict[str, Any]] = []
     models: dict[str, list[scoring.ScoredItem]] = {}
@@ -554,8 +556,6 @@ def score_response_files(
             if strict:
                 # Entries asked differently from the annotation are left out, not graded.
                 records = [
-    for file, join in zip(files, joined):
-        rf.check_ground_truths(file, join.records)
                     r for r in records if not rf.CHANGED_MEANING & set(join.stale.get(r.uid, ()))
                 ]
             by_uid = {file.uid(r): r for r in file.responses}
@@ -573,6 +573,8 @@ def score_response_files(
                 subset=file.subset.value, file=file.path, grading=graded.gradings[0].to_dict(),
                 resamples=resamples, seed=seed,
             )  # fmt: skip
+            if file.letter_answers:
+                run["ground_truth_letters"] = file.letter_answers
             if judged:
                 run["disagreements"] = _disagreements(graded.items, file)
             if annotated is not None:
@@ -584,8 +586,6 @@ def score_response_files(
         annotations=annotations, records=None if annotated is None else list(annotated.values()),
     )  # fmt: skip
 
-            if file.letter_answers:
-                run["ground_truth_letters"] = file.letter_answers
 
 # --------------------------------------------------------------------------------------------
 # Table rows (the lmms-eval tasks)
