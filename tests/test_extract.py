@@ -553,6 +553,16 @@ def test_a_repeated_letter_does_not_settle_an_explanation_naming_another_option(
     assert extract(looping, DIRECTION).confident
 
 
+def test_a_plural_answer_phrase_naming_one_letter_commits() -> None:
+    """Issue 25: "Therefore, the final answers are: A." was no valid answer (the reference: A)."""
+    verdict = extract("Therefore, the final answers are: A.", DIRECTION)
+    assert (verdict.letter, verdict.rule) == ("A", "final_answer_phrase")
+    several = extract("So the final answers are A and B.", DIRECTION)
+    assert (several.letter, several.confident) == (None, False)
+    listing = extract("The options are: A) not moving, B) left. I pick C.", DIRECTION)
+    assert listing.letter == "C"  # "options are" lists the options, commits to none
+
+
 def test_a_conclusion_naming_one_option_is_confident() -> None:
     """Issue 25: "Therefore, <a claim naming one option>." agreed with the reference on 515 of
     519 development answers while it was sent to the judge; it is the answer, as a grader reads it."""

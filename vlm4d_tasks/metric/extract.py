@@ -615,8 +615,11 @@ _COMMIT_PATTERNS: tuple[_Pattern, ...] = (
     _Pattern(
         "final_answer_phrase",
         re.compile(
-            r"\b(?:answer|option|choice|response|conclusion)(?:\s+(?!is\b|not\b|choices\b|"
-            r"options\b)[a-z]+){0,3}?\s*(?:would be|will be|should be|must be|is|=|:|-)\s*"
+            # "answers are": a plural that still names one letter ("the final answers are: A.";
+            # the reference read A); several letters after it are `several_letters`.
+            r"\b(?:answer|option|choice|response|conclusion|answers(?=\s+are\b))(?:\s+(?!is\b|"
+            r"not\b|choices\b|options\b)[a-z]+){0,3}?\s*(?:would be|will be|should be|"
+            r"must be|is|are|=|:|-)\s*"
             r"(?:that\s+)?(?::\s*)?" + _L,
             re.IGNORECASE,
         ),
