@@ -169,3 +169,158 @@ def test_stale_entries_score_as_before(tmp_path, capsys):
     assert run["stale"]["by_kind"] == {"option_set_changed": 1, "answer_changed": 2}
     assert run["ground_truth_unmatched_ids"] == ["real/validation_3"]
     assert "stale entries: 2 (answer changed: 2, option set changed: 1)" in last_line(err)
+
+
+# --- 3. lmms-eval's samples log and a {uid: answer} mapping ------------------------------------
+
+RESPONSES = [f"Final Answer: {a}" for a in ANSWERS]
+
+
+def _official(tmp_path: Path, folder: Path) -> dict:
+    """The score of the same answers as an official response file, with the annotations."""
+    data = [entry(i, t) for i, t in enumerate(TRUTHS, 1)]
+    path = dump(tmp_path / "official" / "real_mc" / "m.json", data)
+    code = main(["score", str(path), "--annotations", str(folder), "--no-progress",
+                 "--json", str(tmp_path / "official.json")])  # fmt: skip
+    assert code == 0
+    return json.loads((tmp_path / "official.json").read_text())
+
+
+def samples_lines(folder: Path, responses: list[str], task: str = "vlm4d_real_mc") -> list[dict]:
+    """Lines as lmms-eval --log_samples writes them for a vlm4d task: its metric items are
+    made by the task's own `process_results`."""
+    from vlm4d_tasks.data.annotations import load_records
+    from vlm4d_tasks.lmms.metric import process_results
+
+    records = load_records(folder, ["real"])
+    return [
+        {"doc_id": i, "target": r.answer, "filtered_resps": text, "token_counts": [None],
+         "doc_hash": "0" * 64, **process_results(r.to_dict(), [text], row=task),
+         "input": f"Question: {r.question}"}
+        for i, (r, text) in enumerate(zip(records, responses))
+    ]  # fmt: skip
+
+
+def write_lines(path: Path, lines: list) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines), "utf-8")
+    return path
+
+
+def _same_scores(got: dict, want: dict) -> None:
+    [run], [official] = got["runs"], want["runs"]
+    for key in ("n", "correct", "accuracy", "no_valid_answer", "ground_truth_unmatched"):
+        assert run[key] == official[key], key
+    assert run["outcomes"] == official["outcomes"]
+
+
+@pytest.mark.parametrize("annotated", [False, True])
+def test_lmms_eval_samples_log_is_scored(tmp_path, capsys, annotated):
+    folder = _annotations(tmp_path / "ann", TRUTHS)
+    want = _official(tmp_path, folder)
+    path = write_lines(tmp_path / "logs" / "20260101_000000_samples_vlm4d_real_mc.jsonl",
+                       samples_lines(folder, RESPONSES))  # fmt: skip
+    extra = ["--annotations", folder] if annotated else []
+    code, result, err = score(capsys, path, *extra)
+    assert code == 0, err
+    _same_scores(result, want)
+    [run] = result["runs"]
+    assert (run["name"], run["model"], run["subset"]) == (
+        "20260101_000000",
+        "20260101_000000 (vlm4d_mc)",
+        "real",
+    )
+    assert result["models"][0]["model"] == "20260101_000000 (vlm4d_mc)"
+    assert ("stale" in run) is annotated
+
+
+def test_samples_log_is_told_by_content_not_name(tmp_path, capsys):
+    folder = _annotations(tmp_path / "ann", TRUTHS)
+    want = _official(tmp_path, folder)
+    lines = samples_lines(folder, RESPONSES)
+    path = write_lines(tmp_path / "answers.json", lines)  # .json, no lmms-eval name
+    code, result, err = score(capsys, path)
+    assert code == 0, err
+    _same_scores(result, want)
+    one = write_lines(tmp_path / "one" / "x.txt", lines[:1])  # one line: one JSON object
+    code, result, err = score(capsys, one)
+    assert code == 0, err
+    assert result["runs"][0]["n"] == 1
+
+
+def test_malformed_samples_line_names_file_line_and_field(tmp_path, capsys):
+    folder = _annotations(tmp_path / "ann", TRUTHS)
+    lines = samples_lines(folder, RESPONSES)
+    lines[2]["accuracy"]["record"]["options"] = ["left", "right"]
+    path = write_lines(tmp_path / "run_samples_vlm4d_real_mc.jsonl", lines)
+    code, result, err = score(capsys, path)
+    assert (code, result) == (2, None)
+    assert last_line(err) == (
+        f"vlm4d score: error: {path}:3: field 'accuracy.record.options': expected a list of 4 "
+        "texts, got ['left', 'right']; fix: pass the *_samples_<task>.jsonl that lmms-eval "
+        "--log_samples wrote for a vlm4d task, unedited"
+    )
+    lines = samples_lines(folder, RESPONSES)
+    lines[4] = {"doc_id": 4, "target": "A", "exact_match": 1.0}  # another task's sample
+    code, _, err = score(capsys, write_lines(path, lines))
+    assert code == 2
+    assert f"{path}:5: field 'accuracy': missing or not an object" in last_line(err)
+    text = path.read_text().replace('"doc_id": 4', '"doc_id": 4,,', 1)
+    path.write_text(text)
+    code, _, err = score(capsys, path)
+    assert code == 2
+    assert f"{path}:5: not valid JSON (Expecting property name" in last_line(err)
+
+
+def test_samples_log_with_a_repeated_question_is_refused(tmp_path, capsys):
+    folder = _annotations(tmp_path / "ann", TRUTHS)
+    lines = samples_lines(folder, RESPONSES)
+    path = write_lines(tmp_path / "run_samples_vlm4d_real_mc.jsonl", [*lines, lines[0]])
+    code, _, err = score(capsys, path)
+    assert code == 2
+    assert f"{path}:7: field 'accuracy.record.uid': real/validation_1 is also on line 1" in (
+        last_line(err))  # fmt: skip
+
+
+def test_uid_answer_mapping_is_scored_with_the_annotations(tmp_path, capsys):
+    folder = _annotations(tmp_path / "ann", TRUTHS)
+    want = _official(tmp_path, folder)
+    mapping = {f"real/validation_{i}": text for i, text in enumerate(RESPONSES, 1)}
+    path = dump(tmp_path / "answers.jsonl", mapping)  # told by content: a JSON object
+    code, result, err = score(capsys, path, "--annotations", folder)
+    assert code == 0, err
+    _same_scores(result, want)
+    assert result["runs"][0]["model"] == "answers"
+    # bare question ids, with the subset from --subset
+    bare = dump(tmp_path / "bare" / "answers.json",
+                {f"validation_{i}": t for i, t in enumerate(RESPONSES, 1)})  # fmt: skip
+    code, result, err = score(capsys, bare, "--annotations", folder, "--subset", "real")
+    assert code == 0, err
+    _same_scores(result, want)
+
+
+def test_uid_answer_mapping_errors(tmp_path, capsys):
+    folder = _annotations(tmp_path / "ann", TRUTHS)
+    path = dump(tmp_path / "answers.json", {"real/validation_1": "Final Answer: A"})
+    code, result, err = score(capsys, path)
+    assert (code, result) == (2, None)
+    assert last_line(err) == (
+        f"vlm4d score: error: {path}: a {{uid: answer}} mapping holds no question, options or "
+        "ground truth; fix: pass --annotations DIR (the folder of real_mc.json / "
+        "synthetic_mc.json)"
+    )
+    cases = {
+        '{"real/validation_9": "A"}': "key 'real/validation_9': no question real/validation_9 "
+        "in the annotations; fix: check --annotations",
+        '{"real/validation_1": ["A"]}': "key 'real/validation_1': expected the model's answer "
+        "as text, got ['A']; fix: a mapping holds",
+        '{"validation_1": "A"}': "key 'validation_1': names no subset; fix: write each key as "
+        'a uid, "real/<id>" or "synthetic/<id>", or pass --subset',
+        '{"real/validation_1": "A", "real/validation_1": "B"}': "key 'real/validation_1' "
+        "appears more than once",
+    }
+    for text, needle in cases.items():
+        path.write_text(text)
+        code, _, err = score(capsys, path, "--annotations", folder)
+        assert code == 2, text
+        assert f"vlm4d score: error: {path}: {needle}" in last_line(err), (text, err)

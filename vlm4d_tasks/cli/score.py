@@ -1,7 +1,8 @@
 """`vlm4d score`: accuracy of model-response files, in the paper's layout.
 
 Argument parsing and output writing around `vlm4d_tasks.pipeline.score`, which reads the
-response files in the official formats (raw or judged), decides each answer (`--judge
+response files in the official formats (raw or judged), lmms-eval's samples log or a
+`{uid: answer}` mapping (`metric.responses.load_inputs`), decides each answer (`--judge
 rule|llm|hybrid|crosscheck`, settings from the options and the VLM4D_JUDGE_* variables) and
 builds the score document, the same one the lmms-eval tasks write. Outputs: JSON, Markdown,
 PNG (`vlm4d_tasks.report.score_report`). The real and synthetic files of one model (same file name,
@@ -88,7 +89,12 @@ def _judge_seconds(text: str) -> float:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("files", nargs="+", metavar="FILE", help="response JSON files")
+    parser.add_argument(
+        "files", nargs="+", metavar="FILE",
+        help="response files, each told by its content: the official JSON list, lmms-eval's "
+        "*_samples_<task>.jsonl (--log_samples), or a JSON mapping {uid: answer} (with "
+        "--annotations)",
+    )  # fmt: skip
     parser.add_argument(
         "--annotations",
         metavar="DIR",

@@ -67,6 +67,9 @@ class ResponseFile:
     subset: Subset
     variant: str  # prompt setting from the folder name ("cot", "direct-output"), or ""
     responses: list[Response] = field(default_factory=list)
+    # The records the file carries itself (an lmms-eval samples log holds the dataset's):
+    # graded against when no annotations are given. None: built from the entries.
+    records: list[Record] | None = None
 
     @property
     def judged(self) -> bool:
@@ -257,9 +260,9 @@ def _utf8(text: str) -> str:
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
-def load_response_file(path: str | Path, subset: Subset | str | None = None) -> ResponseFile:
-    """Read one response file; `subset` defaults to the one its path names."""
-    path = Path(path)
+def _read_input(path: Path) -> str:
+    """The text of one input file: a regular UTF-8 file of bounded size, byte-order mark
+    dropped; every other case a `ResponseFileError` naming the file."""
     if path.is_dir():
         raise ResponseFileError(
             f"{path}: is a directory, not a response file",
@@ -267,12 +270,6 @@ def load_response_file(path: str | Path, subset: Subset | str | None = None) -> 
         )
     if not path.exists():
         raise ResponseFileError(f"{path}: no such file", "fix: check the path")
-    chosen = Subset(subset) if subset is not None else official.subset_from_path(path)
-    if chosen is None:
-        raise ResponseFileError(
-            f"{path}: cannot tell the subset",
-            "fix: name a folder real_mc*/synthetic_mc* or pass --subset",
-        )
     try:
         # A FIFO or a device (/dev/zero) would hang or never end: refused before any read.
         text = read_regular_text(path)
@@ -289,17 +286,45 @@ def load_response_file(path: str | Path, subset: Subset | str | None = None) -> 
         ) from None
     if text.startswith("\ufeff"):  # a byte-order mark, as Windows editors save UTF-8
         text = text[1:]
+    return text
+
+
+def _json(text: str, where: str) -> object:
+    """`text` decoded (repeated keys marked, see `_object`), or a `ResponseFileError`."""
     try:
-        data = json.loads(text, object_pairs_hook=_object)
+        return json.loads(text, object_pairs_hook=_object)
     except RecursionError:
         raise ResponseFileError(
-            f"{path}: not valid JSON (nested too deeply to read)",
+            f"{where}: not valid JSON (nested too deeply to read)",
             "fix: pass a response file (a JSON list of records)",
         ) from None
     except ValueError as exc:  # JSONDecodeError, and numbers longer than Python converts
         raise ResponseFileError(
-            f"{path}: not valid JSON ({exc})", "fix: pass a response file (a JSON list)"
+            f"{where}: not valid JSON ({exc})", "fix: pass a response file (a JSON list)"
         ) from None
+
+
+def _path_subset(path: Path, subset: Subset | str | None) -> Subset:
+    chosen = Subset(subset) if subset is not None else official.subset_from_path(path)
+    if chosen is None:
+        raise ResponseFileError(
+            f"{path}: cannot tell the subset",
+            "fix: name a folder real_mc*/synthetic_mc* or pass --subset",
+        )
+    return chosen
+
+
+def load_response_file(path: str | Path, subset: Subset | str | None = None) -> ResponseFile:
+    """Read one response file in an official format (a JSON list of records); `subset`
+    defaults to the one its path names."""
+    path = Path(path)
+    if path.is_dir() or not path.exists():
+        _read_input(path)  # raises the error that names it
+    chosen = _path_subset(path, subset)
+    return _official_file(path, chosen, _json(_read_input(path), str(path)))
+
+
+def _official_file(path: Path, subset: Subset, data: object) -> ResponseFile:
     if not isinstance(data, list):
         raise ResponseFileError(
             f"{path}: expected a JSON list of records, got {type(data).__name__}",
@@ -317,10 +342,252 @@ def load_response_file(path: str | Path, subset: Subset | str | None = None) -> 
     return ResponseFile(
         path=_utf8(str(path)),
         name=_utf8(path.stem),
-        subset=chosen,
+        subset=subset,
         variant=official.variant_from_path(path),
         responses=responses,
     )
+
+
+# --------------------------------------------------------------------------------------------
+# The other inputs `vlm4d score` reads: lmms-eval's samples log and a {uid: answer} mapping
+
+
+SAMPLES_FIX = (
+    "fix: pass the *_samples_<task>.jsonl that lmms-eval --log_samples wrote for a vlm4d task, "
+    "unedited"
+)
+MAPPING_FIX = (
+    'fix: a mapping holds the model\'s answers by question, {"real/<id>": "<answer text>", '
+    "...} (or bare ids with --subset); the official format is a JSON list of records"
+)
+# The samples log's name, as lmms-eval writes it: "<run id>_samples_<task>.jsonl".
+_SAMPLES_NAME = re.compile(r"(?P<run>.+?)_samples_(?P<task>.+)")
+_SUBSET_IN_TASK = re.compile(r"_(?:real|synthetic|probe)(?=_|$)")
+
+
+@dataclass(frozen=True)
+class AnswerMap:
+    """A `{uid: answer}` mapping's answers of one subset, before the annotations supply the
+    question, its options and its ground truth (`resolve`)."""
+
+    path: str
+    name: str
+    variant: str
+    subset: Subset
+    answers: list[tuple[str, str, object]]  # (key as written, question id, the model's answer)
+
+
+def load_inputs(path: str | Path, subset: Subset | str | None = None) -> list:
+    """The response files (`ResponseFile`, `AnswerMap`) in one input file, its form told by
+    its content: a JSON list (the official formats), lmms-eval's samples log (JSON lines, each
+    a sample of a vlm4d task: one `ResponseFile` per subset, carrying the dataset's records)
+    or a JSON object `{uid: answer}` (one `AnswerMap` per subset). `subset` (--subset) is the
+    subset of an official file or a mapping's bare ids, and must agree with a sample's."""
+    path = Path(path)
+    text = _read_input(path)
+    start = text.lstrip()[:1]
+    if start != "{":
+        # the official list, or not JSON at all: reported as before
+        chosen = _path_subset(path, subset)
+        return [_official_file(path, chosen, _json(text, str(path)))]
+    try:
+        data = json.loads(text, object_pairs_hook=_object)
+    except json.JSONDecodeError as exc:
+        if exc.msg != "Extra data":
+            _json(text, str(path))  # raises the error that says where
+        return _samples_files(path, text, subset)  # more than one JSON value: JSON lines
+    except (RecursionError, ValueError):
+        _json(text, str(path))
+        raise
+    if isinstance(data, dict) and isinstance(data.get("accuracy"), dict) and "doc_id" in data:
+        return _samples_files(path, text, subset)  # a samples log of one line
+    return _answer_maps(path, data, subset)
+
+
+def _samples_files(path: Path, text: str, subset: Subset | str | None) -> list[ResponseFile]:
+    wanted = Subset(subset) if subset is not None else None
+    named = _SAMPLES_NAME.fullmatch(path.stem)
+    name = named.group("run") if named else path.stem
+    # the task without its subset: a run's vlm4d_real_mc and vlm4d_synthetic_mc are one row
+    variant = _SUBSET_IN_TASK.sub("", named.group("task"), count=1) if named else ""
+    parts: dict[Subset, tuple[list[Response], list[Record]]] = {}
+    lines: dict[str, int] = {}
+    # split on "\n" only: a JSON line may hold a raw U+2028, which splitlines() would cut
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        record, response = _sample(_json(line, where), where)
+        if wanted is not None and record.subset != wanted.value:
+            raise ResponseFileError(
+                f"{where}: field 'accuracy.record.subset': {record.subset!r}, but --subset "
+                f"says {wanted.value}",
+                "fix: leave --subset out for a samples log (its records name their subset)",
+            )
+        if record.uid in lines:
+            raise ResponseFileError(
+                f"{where}: field 'accuracy.record.uid': {record.uid} is also on line "
+                f"{lines[record.uid]}",
+                "fix: score a log with one answer per question (one task's samples file)",
+            )
+        lines[record.uid] = number
+        responses, records = parts.setdefault(Subset(record.subset), ([], []))
+        responses.append(Response(
+            question_id=record.question_id, question=record.question,
+            options=list(record.options), response=response, answer_text=record.answer_text,
+            answer_field="accuracy.record.answer_text",
+        ))  # fmt: skip
+        records.append(record)
+    if not parts:
+        raise ResponseFileError(f"{path}: holds no sample", SAMPLES_FIX)
+    return [
+        ResponseFile(path=_utf8(str(path)), name=_utf8(name), subset=chosen,
+                     variant=_utf8(variant), responses=responses, records=records)
+        for chosen, (responses, records) in sorted(parts.items(), key=lambda p: p[0].value)
+    ]  # fmt: skip
+
+
+def _sample(line: object, where: str) -> tuple[Record, object]:
+    """The record and the response of one samples line (`lmms.metric.process_results`'s item
+    under the `accuracy` metric), every field checked."""
+    from vlm4d_tasks.data.schema import FIELDS
+
+    if not isinstance(line, dict):
+        raise ResponseFileError(f"{where}: expected a JSON object, got {line!r:.80}", SAMPLES_FIX)
+    item = line.get("accuracy")
+    if not isinstance(item, dict):
+        raise ResponseFileError(
+            f"{where}: field 'accuracy': missing or not an object (not a sample of a vlm4d task)",
+            SAMPLES_FIX,
+        )
+    row = item.get("record")
+    if not isinstance(row, dict):
+        raise ResponseFileError(f"{where}: field 'accuracy.record': missing or not an object",
+                                SAMPLES_FIX)  # fmt: skip
+    if "response" not in item:
+        raise ResponseFileError(f"{where}: field 'accuracy.response' is missing", SAMPLES_FIX)
+    for name, (kind, nullable) in FIELDS.items():
+        value = row.get(name)
+        good = isinstance(value, kind) or (nullable and value is None)
+        if name in row and name in ("options", "flags") and good:
+            good = all(isinstance(v, str) for v in value)
+            good = good and (name != "options" or len(value) == len(LETTERS))
+        if name not in row or not good:
+            want = {"options": "a list of 4 texts", "flags": "a list of texts"}.get(name, "text")
+            raise ResponseFileError(
+                f"{where}: field 'accuracy.record.{name}': expected {want}, got "
+                f"{row.get(name, 'nothing')!r:.80}",
+                SAMPLES_FIX,
+            )
+        _unicode(value, file=where, record=str(row.get("uid")), name=f"accuracy.record.{name}")
+    if row["subset"] not in {s.value for s in Subset}:
+        raise ResponseFileError(
+            f"{where}: field 'accuracy.record.subset': {row['subset']!r} is none of "
+            f"{', '.join(s.value for s in Subset)}",
+            SAMPLES_FIX,
+        )
+    if row["uid"] != make_uid(row["subset"], row["question_id"]):
+        raise ResponseFileError(
+            f"{where}: field 'accuracy.record.uid': {row['uid']!r} is not "
+            f"{make_uid(row['subset'], row['question_id'])!r} (its subset and question_id)",
+            SAMPLES_FIX,
+        )
+    response = _unicode(item["response"], file=where, record=row["uid"],
+                        name="accuracy.response")  # fmt: skip
+    return Record.from_dict(row), response
+
+
+def _answer_maps(path: Path, data: object, subset: Subset | str | None) -> list[AnswerMap]:
+    if not isinstance(data, dict):  # a bare number or string: JSON, but no input of ours
+        raise ResponseFileError(
+            f"{path}: expected a JSON list of records, got {type(data).__name__}",
+            "fix: pass a response file (a JSON list of records)",
+        )
+    if "format_version" in data and "runs" in data:
+        raise ResponseFileError(
+            f"{path}: is a score document (vlm4d score --json), not answers",
+            "fix: pass it to vlm4d report, or pass the response files here",
+        )
+    repeated = getattr(data, "repeated", ())
+    if repeated:
+        raise ResponseFileError(
+            f"{path}: key {repeated[0]!r} appears more than once in the mapping (JSON readers "
+            "differ on which one counts)",
+            "fix: keep one answer per question",
+        )
+    if not data:
+        raise ResponseFileError(f"{path}: an empty mapping holds no answer", MAPPING_FIX)
+    given = Subset(subset) if subset is not None else official.subset_from_path(path)
+    parts: dict[Subset, list[tuple[str, str, object]]] = {}
+    seen: dict[str, str] = {}
+    subsets = {s.value: s for s in Subset}
+    for key, answer in data.items():
+        _unicode(key, file=str(path), record=repr(key), name="key")
+        prefix, slash, rest = key.partition("/")
+        chosen, question_id = (subsets[prefix], rest) if slash and prefix in subsets else (
+            given, key)  # fmt: skip
+        if chosen is None:
+            raise ResponseFileError(
+                f"{path}: key {key!r}: names no subset",
+                'fix: write each key as a uid, "real/<id>" or "synthetic/<id>", or pass --subset',
+            )
+        if subset is not None and chosen is not Subset(subset):
+            raise ResponseFileError(
+                f"{path}: key {key!r}: its subset {chosen.value} is not --subset {subset}",
+                "fix: leave --subset out, or the key's subset prefix",
+            )
+        if not question_id.strip():
+            raise ResponseFileError(f"{path}: key {key!r}: no question id", MAPPING_FIX)
+        if not isinstance(answer, str):
+            raise ResponseFileError(
+                f"{path}: key {key!r}: expected the model's answer as text, got {answer!r:.80}",
+                MAPPING_FIX,
+            )
+        _unicode(answer, file=str(path), record=key, name="answer")
+        uid = make_uid(chosen.value, question_id)
+        if uid in seen:
+            raise ResponseFileError(
+                f"{path}: key {key!r}: the question {uid} is also key {seen[uid]!r}",
+                "fix: keep one answer per question",
+            )
+        seen[uid] = key
+        parts.setdefault(chosen, []).append((key, question_id, answer))
+    return [
+        AnswerMap(path=_utf8(str(path)), name=_utf8(path.stem),
+                  variant=official.variant_from_path(path), subset=chosen, answers=answers)
+        for chosen, answers in sorted(parts.items(), key=lambda p: p[0].value)
+    ]  # fmt: skip
+
+
+def resolve(
+    item: ResponseFile | AnswerMap, annotations: Mapping[str, Record] | None
+) -> ResponseFile:
+    """A response file of `load_inputs`, with a mapping's questions, options and ground truths
+    taken from the annotations (a mapping holds only the answers)."""
+    if isinstance(item, ResponseFile):
+        return item
+    if annotations is None:
+        raise ResponseFileError(
+            f"{item.path}: a {{uid: answer}} mapping holds no question, options or ground truth",
+            "fix: pass --annotations DIR (the folder of real_mc.json / synthetic_mc.json)",
+        )
+    responses = []
+    for key, question_id, answer in item.answers:
+        record = annotations.get(make_uid(item.subset.value, question_id))
+        if record is None:
+            raise ResponseFileError(
+                f"{item.path}: key {key!r}: no question "
+                f"{make_uid(item.subset.value, question_id)} in the annotations",
+                "fix: check --annotations and the key (a uid: real/<id>, synthetic/<id>) or "
+                "leave the entry out",
+            )
+        responses.append(Response(
+            question_id=question_id, question=record.question, options=list(record.options),
+            response=answer, answer_text=record.answer_text,
+            answer_field="answer (of the annotations)",
+        ))  # fmt: skip
+    return ResponseFile(path=item.path, name=item.name, subset=item.subset,
+                        variant=item.variant, responses=responses)  # fmt: skip
 
 
 def record_from_response(response: Response, subset: Subset, *, file: str = "") -> Record:
@@ -448,6 +715,8 @@ def records_for(file: ResponseFile, annotations: Mapping[str, Record] | None = N
     """The record of every response: as asked (`as_asked`) joined to the annotations by uid,
     or built from the file itself when there are no annotations."""
     if annotations is None:
+        if file.records is not None:
+            return Joined(list(file.records), {})
         records = [record_from_response(r, file.subset, file=file.path) for r in file.responses]
         return Joined(records, {})
     records, stale = [], {}

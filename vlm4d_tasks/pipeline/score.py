@@ -515,24 +515,26 @@ def score_response_files(
     seed: int = stats.DEFAULT_SEED,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """The score document of response files in the official formats (`responses`): one run
-    per file, one table row per model (the real and synthetic files of one name and prompt
-    setting). With `annotations` each answer is joined to its record (stale entries listed;
+    """The score document of response files (`responses.load_inputs`: the official formats,
+    lmms-eval's samples log, a `{uid: answer}` mapping): one run per file and subset, one
+    table row per model (the real and synthetic files of one name and prompt setting). With `annotations` each answer is joined to its record (stale entries listed;
     with `strict` the ones asked differently are left out). Every check of the input runs
     before the first judge call."""
     from tqdm import tqdm
 
     from vlm4d_tasks.metric import responses as rf
 
-    files = [rf.load_response_file(path, subset) for path in paths]
+    # Each path may hold several runs (a mapping or samples log of two subsets).
+    loaded = [item for path in paths for item in rf.load_inputs(path, subset)]
     annotated = None
     if annotations:
         from vlm4d_tasks.data.annotations import load_records
 
-        subsets = sorted({f.subset.value for f in files})
+        subsets = sorted({f.subset.value for f in loaded})
         annotated = {
             r.uid: r for r in load_records(annotations, subsets, allow_unofficial=allow_unofficial)
         }
+    files = [rf.resolve(item, annotated) for item in loaded]
     seen: set[tuple[str, str]] = set()
     for file in files:
         key = (model_name(file), file.subset.value)
