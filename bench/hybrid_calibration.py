@@ -74,7 +74,9 @@ def tally_file(path: Path) -> Tally:
             if field not in entry:
                 raise SystemExit(f"{path}: entry {i} ({entry.get('id')}) has no field {field!r}")
         choices = entry["choices"]
-        verdict = extract(entry["response"], [choices[k] for k in LETTERS if k in choices])
+        verdict = extract(
+            entry["response"], [choices[k] for k in LETTERS if k in choices], entry.get("question")
+        )
         ours = verdict.letter is not None and verdict.letter in gold_letters(
             choices, entry["ground_truth_answer"]
         )

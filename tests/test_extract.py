@@ -563,6 +563,56 @@ def test_a_plural_answer_phrase_naming_one_letter_commits() -> None:
     assert listing.letter == "C"  # "options are" lists the options, commits to none
 
 
+YES_NO = ["No", "There is no basketball", "Yes", "It's unclear"]
+
+
+@pytest.mark.parametrize(
+    ("question", "response", "letter"),
+    [
+        (
+            "Did the basketball hit the rim?",
+            "It flies up. Therefore, the basketball did hit the rim.",
+            "C",
+        ),
+        (
+            "Does the person move closer to the oven throughout the video?",
+            "The person is not moving closer to the oven. They walk to the sink.",
+            "A",
+        ),
+        (
+            "Does the artist switch the brush she holds in her right hand?",
+            "The artist never switches the brush she holds in her right hand.",
+            "A",
+        ),
+    ],
+)
+def test_a_yes_no_question_answered_by_restating_it(question: str, response: str, letter: str):
+    """Issue 25: the reference read "the ball did hit the rim" as Yes; the rule needs the
+    question to see the restatement, and it reads meaning, so it is not confident."""
+    assert extract(response, YES_NO).letter is None
+    verdict = extract(response, YES_NO, question)
+    assert (verdict.letter, verdict.rule, verdict.confident) == (
+        letter,
+        "yes_no_restatement",
+        False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("question", "response"),
+    [  # a claim word missing, another direction, the question asked again
+        ("Does the artist switch the brush she holds in her right hand?",
+         "The artist is holding a brush in her right hand and painting."),
+        ("Did the artist pick up any brushes with her left hand?",
+         "The artist picks up brushes with her right hand."),
+        ("Does the basketball hit the rim?",
+         "The frames leave open whether the basketball hits the rim."),
+    ],
+)  # fmt: skip
+def test_what_is_not_a_restatement_of_a_yes_no_question(question: str, response: str) -> None:
+    assert extract(response, YES_NO, question).letter is None
+
+
 def test_a_conclusion_naming_one_option_is_confident() -> None:
     """Issue 25: "Therefore, <a claim naming one option>." agreed with the reference on 515 of
     519 development answers while it was sent to the judge; it is the answer, as a grader reads it."""

@@ -1195,23 +1195,81 @@ def _describes_an_option(text: str, options: _Options) -> bool:
     return bool(_content_stems(text) & words)
 
 
-def extract(response: object, options: Sequence[object]) -> Extraction:
+# Words of a yes/no question that carry no claim ("Does the person move closer ...?").
+_QUESTION_WORDS = frozenset(
+    "does did do is are was were can could has have had any the their throughout "
+    "during whole entire video clip".split()
+)
+_NEGATION = re.compile(r"\b(?:not|never|no|cannot)\b|n't\b", re.IGNORECASE)
+# "I'm unsure whether the ball hits the backboard": the question asked again, not answered.
+_EMBEDDED_QUESTION = re.compile(r"\b(?:whether|if)\b", re.IGNORECASE)
+_DIRECTION_WORDS = frozenset(
+    "left right up down clockwise counterclockwise anticlockwise forward backward toward "
+    "away closer further farther".split()
+)
+
+
+def _claim_words(text: str) -> set[str]:
+    return {_stem(w) for w in re.findall(r"[a-z]{3,}", text.lower())} - {
+        _stem(w) for w in _QUESTION_WORDS | _COMMON_WORDS
+    }
+
+
+def _yes_no_restatement(
+    text: str, options: _Options, question: str, verdict: Extraction | None
+) -> Extraction | None:
+    """A yes/no question answered by restating it: "Does the person move closer to the oven?"
+    "... Therefore, the person does not move closer to the oven." is "No" (a negation in the
+    restating sentence), "... the ball did hit the rim." is "Yes". Only when the options hold
+    one "yes" and one "no", the reading so far chose neither, and the sentence carries the
+    question's claim words (all of them, at least two) with no direction the question does
+    not ask about, and neither asks again ("whether ...") nor refuses ("picks up brushes with their right hand" does not restate
+    "... with their left hand?"). The reference judge read these answers so; it is a reading
+    of meaning, so not confident."""
+    yes = [o for o in options.items if o.text.strip(" .").lower() == "yes"]
+    no = [o for o in options.items if o.text.strip(" .").lower() == "no"]
+    if len(yes) != 1 or len(no) != 1:
+        return None
+    if verdict is not None and verdict.letter in (yes[0].letter, no[0].letter):
+        return None
+    asked = _claim_words(question)
+    if len(asked) < 2:
+        return None
+    asked_directions = {w for w in asked if w in _DIRECTION_WORDS}
+    sentences = [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
+    conclusions = [s for s in sentences if _CONCLUSION.search(s)]
+    for sentence in conclusions[-1:] + sentences[:_SHORT_RESPONSE]:
+        said = _claim_words(sentence)
+        if {w for w in said if w in _DIRECTION_WORDS} - asked_directions:
+            continue
+        if _EMBEDDED_QUESTION.search(sentence) or _REFUSAL.search(sentence):
+            continue
+        if asked <= said:
+            chosen = no[0] if _NEGATION.search(sentence) else yes[0]
+            return _answer(chosen.letter, options, "yes_no_restatement", sentence, False)
+    return None
+
+
+def extract(
+    response: object, options: Sequence[object], question: str | None = None
+) -> Extraction:
     """Return which option `response` commits to.
 
     response: the model's raw output (a one-element list is unwrapped; None or a non-string
     is "no valid answer"). options: the option texts in A-D order; integers are allowed
     (counting questions) and compared as text; each is matched on its first
     MAX_OPTION_CHARS characters (a longer one makes the verdict `options_capped`, not
-    confident).
+    confident). question: the question asked, when known; it lets a yes/no question be
+    answered by restating it ("Does the ball hit the rim?" "... the ball did hit the rim.").
     """
     opts = _options(tuple(str(o) for o in options))
-    verdict = _extract(response, opts)
+    verdict = _extract(response, opts, question)
     if opts.capped:
         return replace(verdict, confident=False, options_capped=True)
     return verdict
 
 
-def _extract(response: object, opts: _Options) -> Extraction:
+def _extract(response: object, opts: _Options, question: str | None = None) -> Extraction:
     if isinstance(response, (list, tuple)) and len(response) == 1:
         response = response[0]  # lmms-eval keeps one generation per document in a list
     if response is None:
@@ -1224,6 +1282,8 @@ def _extract(response: object, opts: _Options) -> Extraction:
         return _no_answer("empty", text)
     commits = _find_commits(text, opts)
     verdict = _from_commits(text, opts, commits) if commits else _from_prose(text, opts)
+    if not commits and question is not None:
+        verdict = _yes_no_restatement(text, opts, question, verdict) or verdict
     if verdict is None:
         refusal = _REFUSAL.search(text)
         if refusal:
