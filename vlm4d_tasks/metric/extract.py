@@ -1200,7 +1200,7 @@ _QUESTION_WORDS = frozenset(
     "does did do is are was were can could has have had any the their throughout "
     "during whole entire video clip".split()
 )
-_NEGATION = re.compile(r"\b(?:not|never|no|cannot)\b|n't\b", re.IGNORECASE)
+_DENIAL = re.compile(r"\b(?:not|never|no|cannot)\b|n't\b", re.IGNORECASE)
 # "I'm unsure whether the ball hits the backboard": the question asked again, not answered.
 _EMBEDDED_QUESTION = re.compile(r"\b(?:whether|if)\b", re.IGNORECASE)
 _DIRECTION_WORDS = frozenset(
@@ -1245,7 +1245,7 @@ def _yes_no_restatement(
         if _EMBEDDED_QUESTION.search(sentence) or _REFUSAL.search(sentence):
             continue
         if asked <= said:
-            chosen = no[0] if _NEGATION.search(sentence) else yes[0]
+            chosen = no[0] if _DENIAL.search(sentence) else yes[0]
             return _answer(chosen.letter, options, "yes_no_restatement", sentence, False)
     return None
 
