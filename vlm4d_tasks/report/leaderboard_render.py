@@ -59,28 +59,17 @@ def _listing(labels: Iterable[str]) -> str:
     return ", ".join(md_code(label) for label in labels)
 
 
-def _intervals_note(board: Leaderboard) -> str:
+def _intervals(board: Leaderboard) -> dict[str, Any]:
     """How the documents' intervals were made: resampling videos (questions about one clip are
     not independent), or, in a document written before that, questions (too narrow)."""
     by_source = {source.path: source.document.get("bootstrap") or {} for source in board.sources}
     resamples = {block.get("resamples") for block in by_source.values()}
-    counted = (
-        f"{resamples.pop()} resamples" if len(resamples) == 1 and None not in resamples
-        else "resamples as each document records"
-    )  # fmt: skip
     old = [row.label for row in board.rows if row.clusters != "video"]
-    if not old:
-        return (
-            f"The intervals resample videos, not questions ({counted}): questions about one "
-            "clip are not independent."
-        )
-    what = "The intervals" if len(old) == len(board.rows) else f"The intervals of {_listing(old)}"
-    return (
-        f"{what} resample questions ({counted}): their score documents were written before "
-        "intervals were clustered by video, so they are narrower than they should be (questions "
-        "about one clip are not independent); fix: score the answers again with this version "
-        "of `vlm4d score`."
-    )
+    return {
+        "resamples": resamples.pop() if len(resamples) == 1 and None not in resamples else None,
+        "old": _listing(old) if old else None,
+        "all_old": len(old) == len(board.rows),
+    }
 
 
 def _compared_rows(board: Leaderboard, baseline: BaselineRow, column: str) -> list[MeasuredRow]:
@@ -97,9 +86,9 @@ def _compared_rows(board: Leaderboard, baseline: BaselineRow, column: str) -> li
     ]  # fmt: skip
 
 
-def _baseline_standing(board: Leaderboard, baseline: BaselineRow) -> str | None:
-    """One sentence: above how many measured rows on its questions the baseline scores,
-    overall and per subset (rows below it; a tie is not below). None without such rows."""
+def _baseline_standing(board: Leaderboard, baseline: BaselineRow) -> dict[str, Any] | None:
+    """Above how many measured rows on its questions the baseline scores, overall and per
+    subset (rows below it; a tie is not below). None without such rows."""
     counts = {}
     for column in ("overall", "real", "synthetic"):
         rows = _compared_rows(board, baseline, column)
@@ -119,42 +108,28 @@ def _baseline_standing(board: Leaderboard, baseline: BaselineRow) -> str | None:
     if not counts:
         return None
     first = "overall" if "overall" in counts else next(iter(counts))
-    subsets = [f"{column}: {counts[column]}" for column in counts if column != first]
-    return (
-        f"{md_code(baseline.label)} scores above {counts[first]} measured rows on the same "
-        "questions "
-        f"{first if first == 'overall' else f'on the {first} subset'}"
-        + (f" ({'; '.join(subsets)})" if subsets else "")
-        + "."
-    )
+    return {
+        "label": md_code(baseline.label),
+        "first": first,
+        "count": counts[first],
+        "others": [(column, count) for column, count in counts.items() if column != first],
+    }
 
 
-def _validity_markdown(board: Leaderboard) -> list[str]:
-    """Under the leaderboard: why a row has no debiased accuracy, the baseline rows apart, the
-    paragraph on chance-corrected and debiased accuracy (with the debiased set's caveat), and
-    the consistency table when a document has one."""
+def _validity(board: Leaderboard) -> dict[str, Any]:
+    """`report_validity.md.jinja`'s context: why a row has no debiased accuracy, the baseline
+    rows apart, the debiased set(s) with the option-text prior's caveat, and the consistency
+    table when a document has one."""
     from vlm4d_tasks.validity.baselines import PRIOR_ROW
 
-    lines: list[str] = []
     missing: dict[str, list[str]] = {}
     for row in board.rows:
         if row.debiased_status != DEBIASED_MEASURED:
             missing.setdefault(row.debiased_status, []).append(row.label)
-    for status, labels in missing.items():
-        lines += ["", f"Debiased {MISSING} for {_listing(labels)}: {status}."]
 
     blocks = {s.path: validity_block(s) for s in board.sources}
+    baselines = None
     if board.baselines:
-        lines += ["", "### Baselines on the same questions (not models: not ranked)", ""]
-        lines.append(
-            "Computed by each score document on the questions its rows answered "
-            "(`validity.baselines`); they never see the video, so they are kept apart from the "
-            "ranking, as the published rows are. *Option-text prior*: for each question the "
-            "option whose text is most often the right answer when it is offered in the other "
-            "questions of its subset (leave-one-out; it does not read the question either). "
-            "*Random*: a seeded uniform letter per question (25% expected)."
-        )
-        lines.append("")
         header = ["Baseline", *COLUMN_TITLES.values(), "Chance-corr.", "Debiased", "Questions",
                   "Score document(s)"]  # fmt: skip
         body = []
@@ -166,28 +141,16 @@ def _validity_markdown(board: Leaderboard) -> list[str]:
                 _cell_text(baseline.debiased), str(overall.n) if overall else "0",
                 _listing(baseline.sources),
             ])  # fmt: skip
-        lines += md_table(header, body, "l" + "r" * (len(COLUMNS) + 3) + "l")
         standings = [_baseline_standing(board, b) for b in board.baselines]
-        lines += [line for text in standings if text for line in ("", text)]
+        baselines = {
+            "table": _lines(md_table(header, body, "l" + "r" * (len(COLUMNS) + 3) + "l")),
+            "standings": [standing for standing in standings if standing],
+        }
     old = [
         path
         for path, block in blocks.items()
         if block is None
         and any(r.source == path and r.debiased_status == NOT_IN_FILE for r in board.rows)
-    ]
-    if old:
-        lines += [
-            "",
-            f"No baseline rows or debiased set from {_listing(old)}: not in these score "
-            "files (written before score documents carried a `validity` block); fix: score the "
-            "answers again with this version of `vlm4d score`.",
-        ]
-
-    lines += [
-        "",
-        "**Chance-corr.** is the overall accuracy corrected for chance, (accuracy − 25%) / 75%: "
-        "0 is guessing among the four options, 100 is perfect, below 0 is worse than guessing "
-        "(its interval is the overall interval rescaled the same way).",
     ]
     sets: dict[tuple, list[str]] = {}
     for path, block in blocks.items():
@@ -195,96 +158,56 @@ def _validity_markdown(board: Leaderboard) -> list[str]:
             d = block["debiased"]
             key = (d["version"], d["kept"], d["of"], tuple(unavailable_subsets(block)))
             sets.setdefault(key, []).append(path)
+    debiased = None
     if sets:
         videos = {r.debiased.videos for r in board.rows if r.debiased is not None}
-        clusters = (
-            f"{videos.pop()} videos" if len(videos) == 1 and None not in videos
-            else "the videos of the row's questions"
-        )  # fmt: skip
-        method = (
-            "iterative bias pruning removed the questions that a text-only predictor, trained and "
-            "tested on the benchmark's own questions without any video, answered most surely; see "
-            "the README's validity section"
-        )
-
-        def one(key: tuple) -> str:
-            version, kept, of, unavailable = key
-            text = f"the {kept} of {of} questions kept by {md_code(version)}"
-            if unavailable:
-                text += (
-                    f" (no debiased list for {', '.join(unavailable)}: its rows' debiased "
-                    "accuracy covers the other subsets only)"
-                )
-            return text
-
-        if len(sets) == 1:
-            lines += [
-                "",
-                f"**Debiased** is the overall accuracy on {one(next(iter(sets)))} ({method}), "
-                f"with its 95% bootstrap interval clustered by video ({clusters}).",
-            ]
-        else:
-            lines += [
-                "",
-                f"**Debiased** is the overall accuracy on the debiased set ({method}), with its "
-                f"95% bootstrap interval clustered by video ({clusters}); the score documents "
-                "answered different questions, so each row's set is its document's:",
-                "",
-            ]
-            lines += [f"- {_listing(paths)}: {one(key)}." for key, paths in sets.items()]
         prior = [b for b in board.baselines if b.model == PRIOR_ROW and b.debiased is not None
                  and b.debiased.percent is not None and "overall" in b.columns]  # fmt: skip
-        still = ""
-        if prior:
-            scores = ", ".join(
-                f"{_pct(b.debiased.percent)}% on it against {_pct(b.columns['overall'].percent)}% "
-                f"on all its questions"
-                + (f" and {_share(b.random_removed)}% when as many questions are removed at "
-                   "random instead (the control: the drop is the debiasing's, not the removal's)"
-                   if b.random_removed is not None else "")
-                + (f" ({md_code(b.label)})" if len(prior) > 1 else "")
-                for b in prior if b.debiased is not None
-            )  # fmt: skip
-            still = (
-                f": the option-text prior, which sees neither the video nor the question, "
-                f"still scores {scores} (chance is 25%)"
-            )
-        lines += [
-            "",
-            f"**Caveat on the debiased set.** It is less biased, not unbiased{still}. It was "
-            "chosen by a text model's behaviour on these very questions and has another mix of "
-            "subsets and categories, so a debiased accuracy compares only with the debiased "
-            "accuracies of rows over the same questions: not with the full-set columns, and not "
-            "with the published rows.",
-        ]
-    lines += _consistency_markdown(board)
-    return lines
+        debiased = {
+            "videos": videos.pop() if len(videos) == 1 and None not in videos else None,
+            "sets": [
+                {
+                    "sources": _listing(paths),
+                    "version": md_code(version),
+                    "kept": kept,
+                    "of": of,
+                    "unavailable": ", ".join(md_text(subset) for subset in unavailable),
+                }
+                for (version, kept, of, unavailable), paths in sets.items()
+            ],  # fmt: skip
+            "prior": [
+                {
+                    "debiased": _pct(b.debiased.percent),
+                    "overall": _pct(b.columns["overall"].percent),
+                    "random_removed": None
+                    if b.random_removed is None
+                    else _share(b.random_removed),
+                    "label": md_code(b.label) if len(prior) > 1 else None,
+                }
+                for b in prior
+            ],  # fmt: skip
+        }
+    return {
+        # the statuses are the pipeline's own Markdown (`rows.NOT_IN_FILE`...), not a file's
+        "missing": [(status, _listing(labels)) for status, labels in missing.items()],
+        "baselines": baselines,
+        "old": _listing(old) if old else None,
+        "debiased": debiased,
+        "consistency": _consistency(board),
+    }
 
 
 def _share(value: float | None) -> str:
     return MISSING if value is None else _pct(100 * value)
 
 
-def _consistency_markdown(board: Leaderboard) -> list[str]:
-    """The documents' `validity.consistency` as a table (nothing when none has it)."""
+def _consistency(board: Leaderboard) -> dict[str, Any] | None:
+    """The documents' `validity.consistency` as a table (None when none has it)."""
     entries = board.consistency
     if not entries:
-        return []
+        return None
     several = len({e["source"] for e in entries}) > 1
     variants = dict.fromkeys(e["variant"] for e in entries)
-    described = "; ".join(
-        f"*{v}*: {CONSISTENCY_VARIANTS[v]}" for v in variants if v in CONSISTENCY_VARIANTS
-    )
-    lines = ["", "### Consistency under transformed questions", ""]
-    lines.append(
-        "Each model's answers to transformed questions (its row *Row*) beside its answers to "
-        "the same questions as released (`validity.consistency` of the score document)"
-        + (f"; {described}" if described else "")
-        + ". Base and variant accuracy are over the same paired questions; consistency is the "
-        "share of them answered right in both forms (for circular, right under every "
-        "lettering), so it equals the base accuracy only when no right answer is lost."
-    )
-    lines.append("")
     header = ["Model", "Variant", "Row", "Questions", "Base %", "Variant %", "Consistency %"]
     body = [
         [md_code(e["model"]) if e.get("model") else "no base row in the run", md_text(e["variant"]),
@@ -295,8 +218,15 @@ def _consistency_markdown(board: Leaderboard) -> list[str]:
     ]  # fmt: skip
     if several:
         header.append("Score document")
-    lines += md_table(header, body, "lll" + "r" * 4 + ("l" if several else ""))
-    return lines
+    return {
+        # the known variants only, described in our words (`leaderboard.CONSISTENCY_VARIANTS`)
+        "described": [(v, CONSISTENCY_VARIANTS[v]) for v in variants if v in CONSISTENCY_VARIANTS],
+        "table": _lines(md_table(header, body, "lll" + "r" * 4 + ("l" if several else ""))),
+    }
+
+
+def _lines(lines: list[str]) -> str:
+    return "\n".join(lines)
 
 
 def report_markdown(
@@ -306,17 +236,24 @@ def report_markdown(
     """report.md: the measured leaderboard, the category table, the published rows apart,
     where the measured rows stand, the paired comparisons, the figures (PNG file names beside
     report.md, each with its caption and the paragraph `figure_texts` gives it, and why any
-    is missing) and each row's protocol."""
+    is missing) and each row's protocol. The prose is `report.md.jinja` (and the templates it
+    includes); here the tables, the numbers and the names made safe."""
+    from vlm4d_tasks.templating import render
+
+    return render("vlm4d_tasks.report", "report.md.jinja", **report_context(
+        board, figures=figures, figure_notes=figure_notes, figure_texts=figure_texts
+    ))  # fmt: skip
+
+
+def report_context(
+    board: Leaderboard, *, figures: Sequence[str] = (), figure_notes: Sequence[str] = (),
+    figure_texts: Mapping[str, str] | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """What `report.md.jinja` is filled with: Markdown only (tables made, numbers formatted,
+    every name from a file through `md_code`/`md_text`)."""
     from vlm4d_tasks.report.figures import figure_caption
 
     rows = board.rows
-    lines = ["# VLM4D report", ""]
-    baselines = f" and {len(board.baselines)} baseline row(s)" if board.baselines else ""
-    lines.append(
-        f"{len(rows)} measured row(s){baselines} from {len(board.sources)} score document(s); "
-        "nothing was run again (the numbers are the documents')."
-    )
-    lines += ["", "## Leaderboard (measured here)", ""]
     header = ["#", "Model", *COLUMN_TITLES.values(), "Chance-corr.", "Debiased", "Questions",
               "Protocol"]  # fmt: skip
     body = []
@@ -329,33 +266,8 @@ def report_markdown(
             str(overall.n) if overall else "0",
             md_text(row.protocol or "not recorded"),
         ])  # fmt: skip
-    lines += md_table(header, body, "ll" + "r" * (len(COLUMNS) + 3) + "l")
-    protocols = {row.protocol for row in rows}
-    counts = {row.columns["overall"].n for row in rows if "overall" in row.columns}
-    lines += [
-        "",
-        "Accuracy in % with the 95% bootstrap interval of each score document; ranked by "
-        "overall accuracy, which pools every question of both subsets (question-weighted); "
-        f"{MISSING} = no questions of that kind. Questions: scored questions of the row "
-        "(unresolved judge answers left out). " + _intervals_note(board),
-    ]
-    if len(protocols) > 1:
-        lines += [
-            "",
-            "**The rows were made under different protocols** (column Protocol; see "
-            "[Protocols](#protocols-of-the-measured-rows)): rows of different protocols are not "
-            "comparable, and their ranks are marked by that column.",
-        ]
-    if len(counts) > 1:
-        lines += [
-            "",
-            "**The rows answered different numbers of questions** (column Questions): only rows "
-            "over the same questions are comparable.",
-        ]
+    leaderboard = md_table(header, body, "ll" + "r" * (len(COLUMNS) + 3) + "l")
 
-    lines += _validity_markdown(board)
-
-    lines += ["", "## By category (measured here)", ""]
     header = ["Model", *CATEGORY_TITLES.values()]
     body = [
         [md_code(row.label), *(
@@ -365,29 +277,15 @@ def report_markdown(
         )]
         for row in rows
     ]  # fmt: skip
-    lines += md_table(header, body, "l" + "r" * len(CATEGORY_TITLES))
-    lines += [
-        "",
-        "Accuracy in % over the row's real and synthetic questions of each category, pooled by "
-        "question counts (correct over scored questions of all its runs), not a mean of means.",
-    ]
+    categories = md_table(header, body, "l" + "r" * len(CATEGORY_TITLES))
 
+    # The published rows are the package's own `published.json` (written by us, Markdown as it
+    # stands), so their texts go in as they are.
     pub = board.published
-    lines += [
-        "",
-        "## Published rows (for context: not measured here, not ranked with the rows above)",
-        "",
-    ]
-    lines += [f"- {note}" for note in pub["notes"]]
+    published = []
     for table in pub["tables"]:
-        lines += ["", f"### {table['title']}", ""]
         # Source and protocol once under the title when all rows share them, else per row.
         shared = {(r["source"], r["protocol"]) for r in table["rows"]}
-        if len(shared) == 1:
-            source, protocol = next(iter(shared))
-            lines += [f"Source: {source}; protocol: {protocol}. Questions: {table['split']}.", ""]
-        else:
-            lines += [f"Questions: {table['split']}.", ""]
         extra = [] if len(shared) == 1 else ["Source", "Protocol"]
         body = [
             [f"{r['model']} {PUBLISHED_MARK}", *(_pct(r["percent"].get(c)) for c in COLUMNS),
@@ -395,25 +293,19 @@ def report_markdown(
             for r in table["rows"]
         ]  # fmt: skip
         header = ["Model", *COLUMN_TITLES.values(), *extra]
-        lines += md_table(header, body, "l" + "r" * len(COLUMNS) + "l" * len(extra))
+        published.append({
+            "title": table["title"],
+            "shared": next(iter(shared)) if len(shared) == 1 else None,
+            "split": table["split"],
+            "table": _lines(md_table(header, body, "l" + "r" * len(COLUMNS) + "l" * len(extra))),
+        })  # fmt: skip
 
+    standings = None
     if board.standings:
         titles = {  # the leaderboard by its prompt setting: "chain of thought", "direct output"
             t["id"]: PROMPT_TITLES.get((t["rows"] or [{}])[0].get("prompt") or "", t["title"])
             for t in pub["tables"]
         }
-        lines += ["", "## Measured rows beside the official leaderboard", ""]
-        lines.append(
-            f"Where each measured row over the release's 1816 questions would fall among the "
-            f"official rows of its prompt setting, by overall accuracy at one decimal "
-            f"({PUBLISHED_MARK} = official number: official protocol and judge, not measured "
-            "here; a measured row made under another protocol or judged otherwise is not "
-            "strictly comparable). Same name: the official overall of the row with this "
-            "model's name, and the measured minus the official number; for the official outputs "
-            "scored again here, that difference is the verdicts' (this score's extraction or "
-            "judge against the human-verified labels)."
-        )
-        lines.append("")
         header = ["Model", "Overall", "Place", "Official leaderboard", "Next above",
                   "Next below", "Same name", "Measured − official"]  # fmt: skip
         body = []
@@ -425,22 +317,11 @@ def report_markdown(
                 f"{_pct(s.same_name)}{PUBLISHED_MARK}" if s.same_name is not None else MISSING,
                 _signed(s.overall - s.same_name) if s.same_name is not None else MISSING,
             ])  # fmt: skip
-        lines += md_table(header, body, "lrrllllr")
+        standings = _lines(md_table(header, body, "lrrllllr"))
 
-    lines += ["", "## Paired comparisons", ""]
     made = [c for c in board.comparisons if not c.why]
+    comparisons = None
     if made:
-        lines.append(
-            "Two rows on the questions both answered (same question ids; unresolved answers "
-            "left out): A − B in percentage points with a 95% paired bootstrap interval that "
-            f"resamples videos ({board.bootstrap['resamples']} resamples, seed "
-            f"{board.bootstrap['seed']}; questions of one video move together), and McNemar's "
-            "exact two-sided p on the discordant pairs (A only right, B only right). Pairs: "
-            "each model's settings against each other, then each row against the next one down "
-            "among rows of its setting, then those asked for with --compare. The p-values are "
-            "not adjusted for the number of comparisons."
-        )
-        lines.append("")
         header = ["A", "B", "Questions", "Videos", "A %", "B %", "A − B", "95% interval",
                   "A only", "B only", "McNemar p"]  # fmt: skip
         body = []
@@ -452,48 +333,49 @@ def report_markdown(
                 f"[{_signed(100 * c.ci95[0])}, {_signed(100 * c.ci95[1])}]", str(c.a_only),
                 str(c.b_only), _p(c.p_value),
             ])  # fmt: skip
-        lines += md_table(header, body, "ll" + "r" * 9)
-    notes = []
+        comparisons = _lines(md_table(header, body, "ll" + "r" * 9))
     without = [row.label for row in rows if row.outcomes is None]
-    if not made and (len(rows) - len(without) > 1 or not without):
-        notes.append("No two rows answered the same questions.")
-    if without:
-        notes.append(
-            f"Not compared: {_listing(without)}: their score "
-            "documents were written before per-question outcomes were recorded "
-            "(`runs[].outcomes`); fix: score the answers again with this version of "
-            "`vlm4d score` (or rerun the lmms-eval aggregation)."
-        )
-    notes += [f"{md_code(c.a)} against {md_code(c.b)}: not compared: {c.why}."
-              for c in board.comparisons if c.why]  # fmt: skip
-    for i, note in enumerate(notes):
-        if made or i:  # a blank line between paragraphs
-            lines.append("")
-        lines.append(note)
 
-    if figures or figure_notes:
-        lines += ["", "## Figures", ""]
-        texts = figure_texts or {}
-        for number, name in enumerate(figures, 1):
-            caption = figure_caption(name)
-            # The caption again as text under the image: an image's alt text is not shown.
-            under = f"*Figure {number}: {caption}.*"
-            if texts.get(name):
-                under += f" {texts[name]}"
-            lines += [f"![{caption}]({name})", "", under, ""]
-        lines += [f"- {note}" for note in figure_notes]
-        if not figure_notes:
-            lines.pop()  # the blank line after the last figure
-
-    lines += ["", "## Protocols of the measured rows", ""]
+    texts = figure_texts or {}
     groups: dict[tuple[str, str, str], list[str]] = {}
     for row in rows:  # rows made and judged alike, from one document, in one line
         groups.setdefault((row.protocol_text, row.verdicts, row.source), []).append(row.label)
-    for (text, verdicts, source), labels in groups.items():
-        lines.append(
-            f"- {_listing(labels)}: {text}. Verdicts: {verdicts}. Score: {md_code(source)}."
-        )
-    return "\n".join(lines) + "\n"
+    return {
+        "missing": MISSING,
+        "mark": PUBLISHED_MARK,
+        "rows": len(rows),
+        "baselines": len(board.baselines),
+        "sources": len(board.sources),
+        "leaderboard": _lines(leaderboard),
+        "intervals": _intervals(board),
+        "several_protocols": len({row.protocol for row in rows}) > 1,
+        "several_counts": len({r.columns["overall"].n for r in rows if "overall" in r.columns}) > 1,
+        "validity": _validity(board),
+        "categories": _lines(categories),
+        "published_notes": pub["notes"],
+        "published": published,
+        "standings": standings,
+        "bootstrap": board.bootstrap,
+        "comparisons": comparisons,
+        "none_comparable": not made and (len(rows) - len(without) > 1 or not without),
+        "without_outcomes": _listing(without) if without else None,
+        # `why` is the pipeline's own sentence (`rows.compare_rows`, `leaderboard`)
+        "not_compared": [(md_code(c.a), md_code(c.b), c.why) for c in board.comparisons if c.why],
+        "figures": [
+            {"name": name, "caption": figure_caption(name), "text": texts.get(name) or ""}
+            for name in figures
+        ],
+        "figure_notes": list(figure_notes),
+        "protocols": [
+            {
+                "rows": _listing(labels),
+                "text": text,
+                "verdicts": verdicts,
+                "source": md_code(source),
+            }
+            for (text, verdicts, source), labels in groups.items()
+        ],
+    }
 
 
 # A spreadsheet reads a cell that starts with one of these as a formula (OWASP, "CSV

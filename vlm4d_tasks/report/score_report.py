@@ -28,127 +28,113 @@ def _ci(acc: dict[str, Any]) -> str:
     return f" [{percent(ci[0])}, {percent(ci[1])}]" if ci else ""
 
 
-def _judge_line(score: dict[str, Any]) -> str:
+def _judge(score: dict[str, Any]) -> dict[str, Any]:
     judge = score.get("judge", {})
     mode = judge.get("mode", "rule")
     models = judge.get("models") or []
-    if mode == "rule" or not models:
-        return f"Verdicts: {md_code(mode)} (deterministic answer extraction, no LLM)."
-    prompt = judge.get("prompt", "vlm4d")
-    which = "the official judge prompt" if prompt == "official" else "our judge prompt"
-    names = ", ".join(md_code(m) for m in models)
-    return f"Verdicts: {md_code(mode)} with judge model(s) {names} ({which})."
+    return {
+        "mode": md_code(mode),
+        "models": ", ".join(md_code(m) for m in models) if mode != "rule" else "",
+        "official_prompt": judge.get("prompt", "vlm4d") == "official",
+    }
 
 
-def _such_answers(total: int, runs: list[dict[str, Any]]) -> str:
-    """How many answers committed to no option: one number for one model; for several, the
-    total says it is pooled and the per-run counts are in the "Runs" list."""
-    models = {run.get("model") for run in runs}
-    if len(models) <= 1:
-        return f"{total} such answers"
-    return f"{total} such answers over {len(models)} models; each run's count is listed below"
+def _lines(lines: list[str]) -> str:
+    return "\n".join(lines)
+
+
+def _two_decimals(fraction: float) -> str:
+    return f"{100 * fraction:.2f}"
 
 
 def markdown_report(score: dict[str, Any]) -> str:
-    """The models table (percentages, one decimal) with its footnotes, then one line per run."""
-    lines = ["# VLM4D accuracy", "", _judge_line(score), ""]
+    """The models table (percentages, one decimal) with its footnotes, then one line per run
+    (`score.md.jinja`: the prose; here the tables, numbers and names made safe)."""
+    from vlm4d_tasks.templating import render
+
     validity = score.get("validity")
     debiased = bool(validity and validity.get("debiased"))
-    lines += _table(
-        score["models"], debiased, lambda row: validity["models"].get(row["model"])
-    )  # fmt: skip
-    if debiased:
-        lines += ["", "Baselines on the same questions (no model; they never see the video):", ""]
-        lines += _table(validity["baselines"], debiased, lambda row: row)
-    if score.get("comparisons"):
-        lines += ["", "Paired comparisons (questions both rows answered; the interval resamples "
-                  "videos; p: McNemar's exact test):", ""]  # fmt: skip
-        lines += _comparison_table(score["comparisons"])
-    if validity and validity.get("consistency"):
-        lines += ["", "Consistency under transformations (right as asked and transformed):", ""]
-        lines += _consistency_table(validity["consistency"])
-        lines += [
-            "",
-            "Consistency: the share of questions answered right both as asked and "
-            "transformed (for `circular`, right under all four rotations of the options).",
-        ]
-    unresolved = sum(run.get("unresolved", 0) for run in score["runs"])
-    nva = sum(run.get("no_valid_answer", 0) for run in score["runs"])
-    lines += [
-        "",
-        "Accuracy in %; overall is over all questions of both subsets (question-weighted); "
-        f"{MISSING} = no questions of that kind. A response that commits to no option counts as "
-        f"wrong ({_such_answers(nva, score['runs'])}). Unresolved answers (the LLM judge failed "
-        f"after its retries) are excluded from every denominator and listed in the JSON: "
-        f"{unresolved}.",
-    ]
-    lines += _unresolved_causes_line(score["runs"])
-    if debiased:
-        lines += ["", _validity_line(validity)]
-    unmatched = sum(run.get("ground_truth_unmatched", 0) for run in score["runs"])
-    if unmatched:
-        lines += [
-            "",
-            f"Ground truth that matches none of the question's options: {unmatched} "
-            "question(s), counted wrong and kept in the denominators (as in the paper's "
-            "numbers); listed under their run below and in the JSON.",
-        ]
-    agreement = score.get("summary", {}).get("agreement")
-    if agreement is not None:
-        summary = score["summary"]
-        worst = summary["agreement_min"]
-        lines += [
-            "",
-            f"Agreement with the reference labels: {100 * agreement:.2f}% of "
-            f"{summary['agreement_n']} answers; lowest run {md_code(worst['run'])} "
-            f"{100 * worst['agreement']:.2f}%.",
-        ]
-    for model, totals in score.get("summary", {}).get("judges", {}).items():
-        lines += [
-            "",
-            f"Judge {md_code(model)}: {score['summary']['sent_to_llm']} answers sent to the LLM, "
-            f"{totals['requests']} requests, {totals['cached']} from the cache, "
-            f"{totals['unresolved']} unresolved, {totals['tokens'].get('total', 0)} tokens.",
-        ]
-    lines += ["", "## Runs", ""]
-    for run in score["runs"]:
-        parts = [
-            f"{percent(run['accuracy'])}%{_ci(run)}",
-            f"n={run['n']}",
-            f"no valid answer {run['no_valid_answer']}",
-            f"unresolved {run['unresolved']}",
-        ]
-        if run.get("reference_accuracy") is not None:
-            parts.append(f"reference {percent(run['reference_accuracy'])}%")
-            parts.append(
-                f"agreement {100 * run['agreement']:.2f}%"
-                if run.get("agreement") is not None
-                else "agreement –"
+    runs = score["runs"]
+    summary = score.get("summary", {})
+    agreement = summary.get("agreement")
+    worst = summary.get("agreement_min") if agreement is not None else None
+    context = {
+        "judge": _judge(score),
+        "models_table": _lines(_table(
+            score["models"], debiased, lambda row: validity["models"].get(row["model"])
+        )),
+        "baselines_table": _lines(_table(validity["baselines"], debiased, lambda row: row))
+        if debiased else None,
+        "comparisons_table": _lines(_comparison_table(score["comparisons"]))
+        if score.get("comparisons") else None,
+        "consistency_table": _lines(_consistency_table(validity["consistency"]))
+        if validity and validity.get("consistency") else None,
+        "missing": MISSING,
+        "no_valid_answer": sum(run.get("no_valid_answer", 0) for run in runs),
+        "models_run": len({run.get("model") for run in runs}),
+        "unresolved": sum(run.get("unresolved", 0) for run in runs),
+        "unresolved_causes": _unresolved_causes(runs),
+        "validity": _validity(validity) if debiased else None,
+        "unmatched": sum(run.get("ground_truth_unmatched", 0) for run in runs),
+        "agreement": None if agreement is None else {
+            "percent": _two_decimals(agreement), "n": summary["agreement_n"],
+            "worst_run": md_code(worst["run"]), "worst_percent": _two_decimals(worst["agreement"]),
+        },
+        "judges": [
+            {"model": md_code(model), "sent": summary["sent_to_llm"],
+             "requests": totals["requests"], "cached": totals["cached"],
+             "unresolved": totals["unresolved"], "tokens": totals["tokens"].get("total", 0)}
+            for model, totals in summary.get("judges", {}).items()
+        ],
+        "runs": [_run(run) for run in runs],
+        "unresolved_runs": _unresolved_runs(runs),
+    }  # fmt: skip
+    return render("vlm4d_tasks.report", "score.md.jinja", **context)
+
+
+def _run(run: dict[str, Any]) -> dict[str, Any]:
+    """One run's line and its sub-items, formatted (`score.md.jinja`'s "Runs")."""
+    grading = run.get("grading", {})
+    reference = run.get("reference_accuracy")
+    llm = grading.get("mode", "rule") != "rule"
+    return {
+        "label": md_code(f"{run['subset']}/{run['model']}"),
+        "accuracy": percent(run["accuracy"]),
+        "ci": _ci(run),
+        "n": run["n"],
+        "no_valid_answer": run["no_valid_answer"],
+        "unresolved": run["unresolved"],
+        "reference": None if reference is None else percent(reference),
+        "agreement": None if run.get("agreement") is None else _two_decimals(run["agreement"]),
+        "unmatched": run.get("ground_truth_unmatched") or 0,
+        "sent_to_llm": grading.get("sent_to_llm", 0) if llm else None,
+        "judges": [
+            {
+                "model": md_text(judge["model"]),
+                "requests": judge["requests"],
+                "cached": judge["cached"],
+                "unresolved": judge["unresolved"],
+                "tokens": judge["tokens"]["total"],
+            }
+            for judge in (grading.get("judges", []) if llm else [])
+        ],  # fmt: skip
+        "disagreements": len(grading.get("disagreements", []))
+        if llm and grading.get("mode") == "crosscheck"
+        else None,
+        "breakdowns": [
+            (
+                title,
+                [
+                    (md_text(name), percent(acc["accuracy"]), acc["n"])
+                    for name, acc in run[key].items()
+                ],
             )
-        grading = run.get("grading", {})
-        if run.get("ground_truth_unmatched"):
-            parts.append(f"ground truth matches no option {run['ground_truth_unmatched']}")
-        if grading.get("mode", "rule") != "rule":
-            parts.append(f"sent to LLM {grading.get('sent_to_llm', 0)}")
-            for judge in grading.get("judges", []):
-                parts.append(
-                    f"{judge['model']}: {judge['requests']} requests, {judge['cached']} cached, "
-                    f"{judge['unresolved']} unresolved, {judge['tokens']['total']} tokens"
-                )
-            if grading.get("mode") == "crosscheck":
-                parts.append(f"judge disagreements {len(grading.get('disagreements', []))}")
-        label = f"{run['subset']}/{run['model']}"
-        lines.append(f"- {md_code(label)}: " + "; ".join(parts))
-        for title, key in (("perspective", "by_perspective"), ("category", "by_category")):
-            if run.get(key):
-                lines.append(f"  - by {title}: " + _breakdown(run[key]))
-        if run.get("ground_truth_unmatched_ids"):
-            ids = ", ".join(md_code(uid) for uid in run["ground_truth_unmatched_ids"])
-            lines.append(f"  - ground truth matches no option: {ids}")
-        if run.get("stale", {}).get("count"):
-            lines.append(f"  - stale entries: {_stale_line(run['stale'])}")
-    lines += _unresolved_section(score["runs"])
-    return "\n".join(lines) + "\n"
+            for title, key in (("perspective", "by_perspective"), ("category", "by_category"))
+            if run.get(key)
+        ],  # fmt: skip
+        "unmatched_ids": [md_code(uid) for uid in run.get("ground_truth_unmatched_ids") or []],
+        "stale": _stale(run["stale"]) if run.get("stale", {}).get("count") else None,
+    }
 
 
 def _comparison_table(entries: list[dict[str, Any]]) -> list[str]:
@@ -204,41 +190,30 @@ def _table(rows: list[dict[str, Any]], validity: bool, extra) -> list[str]:
     return md_table(header, body, "l" + "r" * (len(header) - 1))
 
 
-def _validity_line(validity: dict[str, Any]) -> str:
+def _validity(validity: dict[str, Any]) -> dict[str, Any]:
     debiased = validity["debiased"]
-    line = (
-        "Intervals are 95% bootstrap intervals clustered by video (questions about one clip are "
-        "not independent). Chance-corrected = (accuracy - 25%) / 75%: 0 is guessing, 100 is "
-        "perfect. Baselines answer the same questions: the option-text prior picks the option "
-        "whose text is most often right in the other questions of its subset."
-    )
     missing = [md_text(f"{s} ({state})") for s, state in debiased["subsets"].items()
                if state != "shipped"]  # fmt: skip
-    if len(missing) < len(debiased["subsets"]):
-        line += (
-            f" Debiased = accuracy on the {debiased['kept']} of {debiased['of']} questions "
-            f"kept by {md_code(debiased['version'])}, the questions a text-only predictor cannot "
-            "answer (see the README's validity section). Random-removed = the mean accuracy "
-            "after removing as many questions per subset at random instead (5 seeds): the "
-            "control that shows what the debiasing itself changes."
-        )
-    if missing:
-        line += " No debiased accuracy for: " + ", ".join(missing) + "."
-    return line
+    return {
+        "kept": debiased["kept"],
+        "of": debiased["of"],
+        "version": md_code(debiased["version"]),
+        "measured": len(missing) < len(debiased["subsets"]),
+        "missing": missing,
+    }
 
 
-def _stale_line(stale: dict[str, Any]) -> str:
+def _stale(stale: dict[str, Any]) -> dict[str, Any]:
     """Entries whose question, options or ground truth differ from the annotation."""
-    kinds = ", ".join(f"{md_text(k.replace('_', ' '))} {n}" for k, n in stale["by_kind"].items())
-    what = "left out (--strict)" if stale.get("excluded") else "graded as the file asked them"
-    ids = ", ".join(
-        f"{md_code(e['id'])} ({', '.join(md_text(k.replace('_', ' ')) for k in e['kinds'])})"
-        for e in stale["entries"]
-    )
-    return (
-        f"{stale['count']} ({kinds}); re-lettered options are graded through the file's own "
-        f"letters, other differences {what}: {ids}"
-    )
+    return {
+        "count": stale["count"],
+        "kinds": [(md_text(k.replace("_", " ")), n) for k, n in stale["by_kind"].items()],
+        "excluded": bool(stale.get("excluded")),
+        "entries": [
+            (md_code(e["id"]), [md_text(k.replace("_", " ")) for k in e["kinds"]])
+            for e in stale["entries"]
+        ],
+    }
 
 
 def _unresolved_answers(run: dict[str, Any]) -> list[dict[str, Any]]:
@@ -249,41 +224,34 @@ def _unresolved_answers(run: dict[str, Any]) -> list[dict[str, Any]]:
             for uid in run.get("unresolved_ids", [])]  # fmt: skip
 
 
-def _unresolved_causes_line(runs: list[dict[str, Any]]) -> list[str]:
+def _unresolved_causes(runs: list[dict[str, Any]]) -> list[tuple[str, int]]:
+    """(cause, count) over every run, the most frequent first."""
     counts: dict[str, int] = {}
     for run in runs:
         for answer in _unresolved_answers(run):
             cause = answer.get("cause") or "unresolved"
             counts[cause] = counts.get(cause, 0) + 1
-    if not counts:
-        return []
     ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-    return ["", "Unresolved answers by cause: "
-            + ", ".join(f"{md_text(c)} {n}" for c, n in ordered) + "."]  # fmt: skip
+    return [(md_text(cause), n) for cause, n in ordered]
 
 
-def _unresolved_section(runs: list[dict[str, Any]]) -> list[str]:
+def _unresolved_runs(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Every unresolved answer with its reason, grouped by run and by identical reason."""
-    lines: list[str] = []
+    out = []
     for run in runs:
         answers = _unresolved_answers(run)
         if not answers:
             continue
-        lines.append(f"- {md_code(run['subset'] + '/' + run['model'])}: {len(answers)}")
         by_reason: dict[str, list[str]] = {}
         for answer in answers:
             reason = " ".join(answer["reason"].split()) or "no reason given"
-            by_reason.setdefault(reason, []).append(answer["id"])
-        for reason, ids in by_reason.items():
-            lines.append(f"  - {md_text(reason)}: " + ", ".join(md_code(uid) for uid in ids))
-    return ["", "## Unresolved answers", "", *lines] if lines else []
-
-
-def _breakdown(groups: dict[str, dict[str, Any]]) -> str:
-    return ", ".join(
-        f"{md_text(name)} {percent(acc['accuracy'])}% (n={acc['n']})"
-        for name, acc in groups.items()
-    )
+            by_reason.setdefault(reason, []).append(md_code(answer["id"]))
+        out.append({
+            "label": md_code(run["subset"] + "/" + run["model"]),
+            "count": len(answers),
+            "reasons": [(md_text(reason), ids) for reason, ids in by_reason.items()],
+        })  # fmt: skip
+    return out
 
 
 def plot_report(score: dict[str, Any], path: str | Path) -> None:
