@@ -10,7 +10,10 @@ judged responses show how that judge decides, and the rules below follow it:
   chooses that option; when a response commits more than once, the last commitment counts;
 - a letter whose attached option label names a different option ("D: left" while D is
   "right") is no valid answer: the judge marks it wrong whichever of the two is correct.
-  An explanatory sentence after the letter ("Answer: B. The bus moves ...") is not checked;
+  An explanatory sentence after the letter that names another option ("Answer: B. The bus
+  moves towards the camera" while B is "right") keeps the letter, as the reference judge did
+  in 156 of the 166 such development answers, and is not confident: the other 10 went the
+  other way, so a hybrid scorer asks;
 - a response without a letter is matched on the meaning of its conclusion ("The car is
   moving towards the camera." chooses the option "towards the camera");
 - a response that commits to nothing, names several options, refuses or is garbled is
@@ -23,7 +26,10 @@ A verdict on such options is marked `options_capped` and not confident (`long_op
 the flag the record gets, see `data.annotations`), so a hybrid scorer asks the judge; time
 stays linear in the answer's length and in the options' length.
 
-`extract(response, options)` is pure and deterministic. Each verdict names the rule that
+Which options a piece of text names (literally, or by shared motion concepts, negations
+dropped) is `metric.mentions`; this module decides what the response commits to.
+
+`extract(response, options, question=None)` is pure and deterministic. Each verdict names the rule that
 decided and quotes the span it rests on; `confident=False` marks verdicts that a hybrid scorer
 should hand to the LLM judge instead (conflicts, answers read from prose or unfinished
 reasoning, a letter whose explanation names another option). No rule re-reads the text once
@@ -51,7 +57,10 @@ Rules, in the order they are tried (the `rule` field of a verdict):
    there" option), `late_conclusion` (reasoning that breaks off, garbled or cut, after an
    inference such as "this indicates that ..." naming exactly one option),
    `several_options_named`, `refusal_option` (a refusal when "not sure" / "not enough
-   information" is an option), `refusal`, `no_commitment`.
+   information" is an option), `refusal`, `no_commitment` (not confident when it discusses
+   options, or when a short plain answer shares an option's words: "moving towards the dart
+   board" for "coming toward"). With the question given, `yes_no_restatement`: a yes/no
+   question answered by restating it ("... the ball did hit the rim." is Yes).
    A purpose clause that restates the question ("To determine whether it moves left or
    right, we ...") names no claim; Chinese direction words ("向右") read as their English.
 
@@ -69,6 +78,16 @@ from dataclasses import dataclass, replace
 
 from vlm4d_tasks.data.annotations import MAX_OPTION_CHARS
 from vlm4d_tasks.data.official import option_label
+from vlm4d_tasks.metric.mentions import (
+    ARTICLES,
+    TYPOGRAPHY,
+    Options,
+    concept_spans,
+    normalise,
+    options_for,
+    stem_word,
+    stem_words,
+)
 
 LETTERS: tuple[str, ...] = ("A", "B", "C", "D")
 NO_ANSWER = None  # letter value when nothing is committed to
@@ -112,27 +131,6 @@ _MARKUP = re.compile(
     r"\*+|__|`+|\$+|\\\(|\\\)|\\\[|\\\]|</?(?:b|strong|em|i|answer)>|^#+ ", re.I | re.M
 )
 _SPACES = re.compile(r"[ \t\u00a0\u3000]+")
-_TRANSLATE = str.maketrans(
-    {
-        "\u2018": "'",
-        "\u2019": "'",
-        "\u201c": '"',
-        "\u201d": '"',
-        "\u2010": "-",
-        "\u2011": "-",
-        "\u2012": "-",
-        "\u2013": "-",
-        "\u2014": "-",
-        "\uff08": "(",
-        "\uff09": ")",
-        "\uff1a": ":",
-        "\uff0c": ",",
-        "\uff0e": ".",
-        "\u3002": ".",
-        "\uff01": "!",
-        "\uff1b": ";",
-    }
-)
 
 
 def _split_think(text: str) -> tuple[str, bool]:
@@ -150,430 +148,12 @@ def _split_think(text: str) -> tuple[str, bool]:
 
 def _clean(text: str) -> str:
     """Remove markup around answers (markdown emphasis, LaTeX, `$`); keep the lines."""
-    text = text.translate(_TRANSLATE)
+    text = text.translate(TYPOGRAPHY)
     for _ in range(3 if "\\" in text else 0):  # nested wrappers such as \boxed{\text{C}}
         text = _LATEX_WRAP.sub(r"\1", text)
     text = _MARKUP.sub("", text)
     text = "\n".join(_SPACES.sub(" ", line).strip() for line in text.splitlines())
     return text.strip()
-
-
-# ============================================================================================
-# Meaning: option texts found literally, or through shared motion concepts
-
-_NUMBER_WORDS = {
-    "zero": "0",
-    "one": "1",
-    "once": "1",
-    "single": "1",
-    "two": "2",
-    "twice": "2",
-    "three": "3",
-    "thrice": "3",
-    "four": "4",
-    "five": "5",
-    "six": "6",
-    "seven": "7",
-    "eight": "8",
-    "nine": "9",
-    "ten": "10",
-    "eleven": "11",
-    "twelve": "12",
-    "fifteen": "15",
-    "twenty": "20",
-}
-_NUMBER_WORD_RE = re.compile(r"\b(" + "|".join(_NUMBER_WORDS) + r")\b")
-# Numbers that label frames or steps ("in frame 3") are not counts.
-_NUMBER_LABEL_RE = re.compile(
-    r"\b(?:fram|frames?|imag|images?|steps?|options?|seconds?|image_)\s*$"
-)
-_NOT_A_COUNT = re.compile(r" (?:of|by|option|choic|answer)\b")  # after a number: "one of"
-_ARTICLES = frozenset({"a", "an", "the"})
-_RESTATEMENT = re.compile(r" (?:which means|meaning|this means|that is|i e|in other words) ")
-# "Moving left and then right" names two options: a conjunction keeps the second one too.
-_CONJUNCTION = re.compile(r"^ (?:, )?(?:and|or|then|and then|but|,) $")
-# Words that make "right"/"left" a place or a hand rather than a direction of motion.
-_LOCATIVE = re.compile(r"\b(?:in|on|at) (?:[a-z']+ )?$")  # "in their right hand"
-_BODY_PARTS = ("hand", "arm", "leg", "foot", "feet", "shoulder", "eye", "ear", "knee", "wrist")
-_BODY_PARTS += ("palm", "finger")
-_BODY_PART = re.compile(r"\s*(?:" + "|".join(_BODY_PARTS) + ")")
-# Stemmed words after which a direction names the motion, not a place ("moving left"), maybe
-# with one word between (see _ends_after).
-_MOTION_SLOT = re.compile(
-    r"\b(?:(?:mov|go|head|turn|rotat|spin|walk|run|swim|fly|driv|rid|travel|answer|skat|roll|"
-    r"push|pull|jump|climb|swing|shift|step|wip|cut|put|plac)[a-z]*|toward|to|is|are|was|were|"
-    r"and|then|or|but)(?= )"
-)
-
-# "There is no indication ..." denies a claim, not the object's presence.
-_ABSTRACT = (
-    r"(?:indication|evidence|sign|signs|way|information|need|clear|movement|motion|change|"
-    r"reason|doubt|mention|definitive|specific|obvious|apparent|significant|noticeable|"
-    r"further|additional|other|direction|visible|real|correct|answer|option)\b"
-)
-# Phrases that mean the same thing. Order matters: earlier, more specific patterns win an
-# overlap, so "counter-clockwise" is never read as "clockwise".
-_CONCEPTS: tuple[tuple[str, str], ...] = (
-    ("CCW", r"counter ?clockwise|anti ?clockwise|counter clock wise"),
-    ("CW", r"clockwise|clock wise"),
-    (
-        "UNSURE",
-        r"not sure|unclear|not clear|unsure|uncertain|cannot (?:be )?(?:determined?|tell|say)|"
-        r"can't (?:be )?(?:determined?|tell|say)|(?:not |im)possible to (?:determine|tell|say|know)"
-        r"|(?:not|insufficient|no) (?:enough )?information|unable to determine",
-    ),
-    (
-        "ABSENT",
-        r"(?:there (?:is|are) )?no (?:such )?(?!" + _ABSTRACT + r")\w+(?: \w+)?(?: \w+)? (?:there|"
-        r"visible|present|in (?:the|this) (?:video|scene|image|frames?|videos))|(?:is|are) not "
-        r"(?:visible|present|seen|shown|in the video)|(?:does|do) not (?:appear|exist)|there "
-        r"(?:is|are) no (?!" + _ABSTRACT + r")\w+|no \w+ (?:is|are|can be) (?:visible|present|"
-        r"seen|shown)|absent|cannot be seen|can't be seen|not (?:be )?seen",
-    ),
-    (
-        "STILL",
-        r"not moving|no movement|no motion|not move|doesn't move|didn't move|does not move|"
-        r"did not move|stationary|standing still|stands still|staying still|stays still|remains?"
-        r" still|(?:stay|stays|staying|stayed|remains?|remained|remaining) (?:in place|in the same"
-        r" (?:place|position|spot|location))|motionless|static|still in (?:place|position)|"
-        r"not in motion|steady in position",
-    ),
-    (
-        "NOTURN",
-        r"not (?:spinning|rotating|turning)|no (?:spin|spinning|rotation|turn|turning)|"
-        r"(?:does|did) not (?:spin|rotate|turn)|(?:doesn't|didn't) (?:spin|rotate|turn)",
-    ),
-    (
-        "TOWARD",
-        r"(?:towards?|approaching|closer to|nearer to) (?:the )?(?:camera|viewer|observer)|"
-        r"coming (?:closer|toward|towards)|getting closer|closer towards|towards?(?= *$)",
-    ),
-    (
-        "AWAY",
-        r"away from (?:the )?(?:camera|viewer|observer)|(?:going|moving|getting) (?:further|"
-        r"farther) away|further away|farther away|moving away|going away|receding|away(?= *$)",
-    ),
-    ("LEFT", r"left(?:ward|wards)?"),
-    ("RIGHT", r"right(?:ward|wards)?"),
-    ("UPHILL", r"uphill"),
-    ("DOWNHILL", r"downhill"),
-    ("UP", r"up(?:ward|wards)?|ascending|rising|higher|upper|top"),
-    ("DOWN", r"down(?:ward|wards)?|descending|lower|bottom"),
-    ("FWD", r"forwards?|ahead"),
-    ("BACK", r"backwards?|reversing|in reverse"),
-    ("ZERO", r"zero|none|no \w+|not any|n't any|not a single|(?:not|never) \w+ (?:any|at all)"),
-)
-_CONCEPT_RES = tuple(
-    (name, re.compile(rf"(?<![a-z0-9])(?:{pat})(?![a-z0-9])")) for name, pat in _CONCEPTS
-)
-# Concepts whose own wording is a negation: a preceding "not" does not cancel them.
-_NEGATIVE_CONCEPTS = frozenset({"STILL", "NOTURN", "ABSENT", "UNSURE", "ZERO"})
-# ... but only when the mention itself is worded as a negation: "not moving", "unclear", "there
-# is no dog". "Not stationary" and "does not remain static" deny the concept.
-_SELF_NEGATED = re.compile(
-    r"(?:not|no|never|none|neither|nor|cannot|can't|doesn't|didn't|(?:does|did|do|is|are) not|"
-    r"there (?:is|are) no|un|im|insufficient)"
-)
-# A mention right after a negation, or up to three words after it, is not a claim ("not
-# left", "not to the left", "rather than right"; see _ends_after), nor is the rest of a list
-# that follows it ("not left, right, or away"). The negations are "not", "n't", "nor",
-# "neither", "no", "never", "rather than" and "instead of", written to start with a letter
-# rather than "\b", which lets the regex engine skip ahead to the next n, r or i.
-_NEGATION = re.compile(r"(?:n(?:'t|(?<=\bn)(?:ot|or|either|o|ever))|rather than|instead of)(?= )")
-_NEXT_WORD_IN = re.compile(r" [a-z0-9']+(?= )")  # in normalised text
-# Each character has one way to match: "[ ,]*(or )?(the )?[ ,]*" backtracked quadratically over
-# a long ", , , ," before a word.
-_LIST_GAP = re.compile(r"[ ,]*(?:(?:or|nor|and) (?:the )?[ ,]*|the [ ,]*)?")
-
-
-# Models trained on Chinese text switch language mid-answer ("suggesting a 向右 trend"); the
-# judge reads these directions, so they are read as their English words.
-_CHINESE_WORDS = {
-    "向左": "left",
-    "朝左": "left",
-    "往左": "left",
-    "向右": "right",
-    "朝右": "right",
-    "往右": "right",
-    "向上": "up",
-    "向下": "down",
-    "向前": "forward",
-    "向后": "backward",
-    "逆时针": "counterclockwise",
-    "顺时针": "clockwise",
-    "静止": "stationary",
-    "不动": "not moving",
-}
-_CHINESE_RE = re.compile("|".join(_CHINESE_WORDS))
-
-
-def _normalise(text: str, numeric: bool) -> str:
-    """Lower-case words separated by spaces, clause punctuation kept as " , " tokens."""
-    text = text.translate(_TRANSLATE).lower()
-    if not text.isascii():
-        text = _CHINESE_RE.sub(lambda m: f" {_CHINESE_WORDS[m.group(0)]} ", text)
-    if numeric:
-        text = _NUMBER_WORD_RE.sub(lambda m: _NUMBER_WORDS[m.group(1)], text)
-    text = re.sub(r"(?<=[a-z])'(?=[a-z])", "\0", text)  # keep "don't", drop quotes
-    text = re.sub(r"[.,;:!?()\[\]{}\"']+", " , ", text)
-    text = re.sub(r"[^a-z0-9\0,]+", " ", text).replace("\0", "'")
-    return " " + " ".join(text.split()) + " "
-
-
-@functools.lru_cache(maxsize=1 << 16)  # answers repeat their words
-def _stem(word: str) -> str:
-    """A crude stemmer so that "holding the plate" matches "hold the plate"."""
-    if len(word) >= 4:
-        for suffix in ("ing", "ed", "es", "s"):
-            if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-                word = word[: -len(suffix)]
-                break
-        if word.endswith("e") and len(word) >= 4:
-            word = word[:-1]
-    return word
-
-
-_SAME_WORDS = {"into": "in", "onto": "on"}
-
-
-def _stemmed(normalised: str) -> str:
-    words = [_SAME_WORDS.get(w) or _stem(w) for w in normalised.split() if w not in _ARTICLES]
-    return " " + " ".join(words) + " "
-
-
-def _ends_after(marker: re.Pattern[str], text: str, words: int) -> set[int]:
-    """The positions where a mention may start right after `marker` and up to `words` more
-    words ("not " and "not to the " before "left"), in normalised text.
-
-    One pass over the text: a question asked once per mention ("what ends just before it?")
-    made a long answer quadratic."""
-    ends = set()
-    for m in marker.finditer(text):
-        end = m.end()
-        ends.add(end + 1)
-        for _ in range(words):
-            word = _NEXT_WORD_IN.match(text, end)
-            if not word:
-                break
-            end = word.end()
-            ends.add(end + 1)
-    return ends
-
-
-def _ends_with(pattern: re.Pattern[str], text: str, end: int, spaces: int) -> bool:
-    """Whether `pattern`, anchored at the end ("...$"), matches `text[:end]`.
-
-    Its matches start at a word and hold at most `spaces` spaces, so only the last words before
-    `end` are searched: asked once per mention, a search of the whole text before it would make
-    a long answer cost quadratic time.
-    """
-    start = end
-    for _ in range(spaces + 1):
-        start = text.rfind(" ", 0, start)
-        if start < 0:
-            start = 0
-            break
-    return pattern.search(text, start, end) is not None
-
-
-def _free_spans(spans: list, taken: list) -> list:
-    """The spans (in text order, disjoint) that overlap none of `taken` (sorted, disjoint).
-
-    One sweep over both lists: a mention checked against every earlier one made a looping
-    answer quadratic."""
-    if not taken:
-        return spans
-    free = []
-    i = 0
-    for span in spans:
-        start, end = span[0], span[1]
-        while i < len(taken) and taken[i][1] <= start:
-            i += 1
-        if i < len(taken) and taken[i][0] < end:
-            continue
-        free.append(span)
-    return free
-
-
-def _concept_spans(normalised: str) -> list[tuple[int, int, str]]:
-    """Non-overlapping concept mentions, earlier patterns taking priority, negations dropped."""
-    taken: list[tuple[int, int, str]] = []
-    for name, pattern in _CONCEPT_RES:
-        found = [(m.start(), m.end(), name) for m in pattern.finditer(normalised)]
-        if found:
-            taken = sorted(taken + _free_spans(found, taken))
-    worded = {
-        s for s, _, n in taken if n in _NEGATIVE_CONCEPTS and _SELF_NEGATED.match(normalised, s)
-    }
-    return _drop_negated(normalised, taken, lambda start, _: start in worded)
-
-
-def _drop_negated(text: str, spans: list, is_negative) -> list:
-    """Drop mentions after a negation, continuing through a list: "not left, right, or away".
-
-    `is_negative(start, payload)` says whether a mention is itself negative ("not moving"),
-    which a preceding "not" does not cancel.
-    """
-    negations = _ends_after(_NEGATION, text, 3) if spans else set()
-    if not negations:
-        return list(spans)
-    kept = []
-    negated_until = -1
-    for span in spans:
-        start, end, payload = span
-        if negated_until >= 0 and _LIST_GAP.fullmatch(text[negated_until:start]):
-            negated_until = end
-            continue
-        negated_until = -1
-        if start in negations and not is_negative(start, payload):
-            negated_until = end
-            continue
-        kept.append(span)
-    return kept
-
-
-@dataclass(frozen=True)
-class _Option:
-    letter: str
-    text: str  # as given (str() of ints), stripped; matched on its first MAX_OPTION_CHARS
-    stem: str  # stemmed words, padded with spaces
-    concepts: frozenset[str]
-
-
-class _Options:
-    """The four options of one question, prepared for matching."""
-
-    def __init__(self, options: Sequence[object]) -> None:
-        full = [str(o).strip() for o in options]
-        # Every bound below (label windows, words read after a letter, needles) follows the
-        # longest option: cut, they stay small whatever a response file puts in its options.
-        self.capped = any(len(t) > MAX_OPTION_CHARS for t in full)
-        texts = [t[:MAX_OPTION_CHARS] for t in full]
-        self.numeric = bool(texts) and all(re.fullmatch(r"\d+", t) for t in texts)
-        # "from left to right" names "right" unless an option spells out the whole path.
-        self.has_paths = any(re.search(r"\bto (?:the )?(?:left|right)\b", t.lower()) for t in texts)
-        # "Which hand ...?" questions offer "both": there "right hand" is the answer itself.
-        self.about_limbs = any(re.search(r"\b(?:both|hands?)\b", t.lower()) for t in texts)
-        self.items: list[_Option] = []
-        for letter, text, whole in zip(LETTERS, texts, full):
-            normalised = _normalise(text.rstrip(" ."), self.numeric)
-            concepts = {n for _, _, n in _concept_spans(normalised) if n != "ZERO"}
-            if self.numeric and text == "0":
-                concepts = {"ZERO"}
-            self.items.append(_Option(letter, whole, _stemmed(normalised), frozenset(concepts)))
-        # The most words (stemmed, commas counted) in an option: a label with more is none.
-        self.stem_words = max((len(o.stem.split()) for o in self.items), default=0)
-        # A label longer than this many characters cannot be an option's text, whatever its
-        # words (a line of "答案是A答案是A..." has none: see _label_window).
-        self.label_chars = 4 * max((len(t) for t in texts), default=0) + 256
-        # Option A's text, which "A" before a word may spell out ("A not moving").
-        self.first_text = _normalise(texts[0], self.numeric).rstrip(", ") if texts else ""
-
-    def by_letter(self, letter: str) -> _Option:
-        return self.items[LETTERS.index(letter)]
-
-    def named(self, text: str) -> list[_Option]:
-        """Options that `text` claims, in order of mention: whole option texts first, else
-        options whose every concept the text mentions (synonyms: "stationary" = "not moving")."""
-        normalised = _normalise(text, self.numeric)
-        # "from the right end to the left end" is "right to left".
-        normalised = re.sub(r"\b(left|right|top|bottom) (?:end|side|edge)\b", r"\1", normalised)
-        if not self.has_paths:
-            normalised = re.sub(
-                r"(?:from )?(left|right) to (?:the )?(left|right)", r"\2", normalised
-            )
-        found = self._literal(normalised) or self._by_concept(normalised)
-        restated = _RESTATEMENT.split(normalised)
-        if len({o.letter for o in found}) > 1 and len(restated) > 1:
-            # "towards the camera, which means it is coming closer": the restatement answers.
-            found = self._literal(restated[-1]) or self._by_concept(restated[-1]) or found
-        return list({o.letter: o for o in found}.values())  # in order of first mention
-
-    def _literal(self, normalised: str) -> list[_Option]:
-        stemmed = _stemmed(normalised)
-        spans: list[tuple[int, int, _Option]] = []
-        for opt in sorted(self.items, key=lambda o: -len(o.stem)):
-            needle = opt.stem.strip()
-            if not needle or needle == ",":
-                continue
-            pattern = rf"(?<![a-z0-9']){re.escape(needle)}(?![a-z0-9'])"
-            found = [(*m.span(), opt) for m in re.finditer(pattern, stemmed)]
-            # Not inside a longer option ("clockwise" in "counter clockwise").
-            accepted = _free_spans(found, spans)
-            if self.numeric:
-                accepted = [
-                    (start, end, o)
-                    for start, end, o in accepted
-                    if not _ends_with(_NUMBER_LABEL_RE, stemmed, start - 1, 0)  # before its space
-                    and not _NOT_A_COUNT.match(stemmed, end)
-                ]  # "frame 3", "one of them", "one by one", "one option" are no counts
-            if (
-                needle in {"left", "right"}
-                and not self.about_limbs
-                and any(part in stemmed for part in _BODY_PARTS)  # else no mention is a hand
-            ):
-                accepted = [
-                    (start, end, o)
-                    for start, end, o in accepted
-                    if not (
-                        _BODY_PART.match(stemmed, end) and _ends_with(_LOCATIVE, stemmed, start, 2)
-                    )
-                ]  # "in their right hand" says which hand, not which way
-            if accepted:
-                spans = sorted(spans + accepted, key=lambda s: s[0])
-        spans = _drop_negated(stemmed, spans, lambda _, o: bool(o.concepts & _NEGATIVE_CONCEPTS))
-        # "towards the left": a preposition option followed by another option is its object.
-        kept = spans
-        if any(o.stem in (" toward ", " to ") for o in self.items):
-            kept = [
-                (s, e, o)
-                for i, (s, e, o) in enumerate(spans)
-                if not (
-                    o.stem in (" toward ", " to ")
-                    and i + 1 < len(spans)
-                    and spans[i + 1][0] <= e + 1
-                )
-            ]
-        if len({o.letter for _, _, o in kept}) > 1:
-            # "The excavator on the right is moving towards the left": prefer the option
-            # that follows a verb of motion over one that only says where something is.
-            motion = _ends_after(_MOTION_SLOT, stemmed, 1)
-            slots = [s in motion for s, _, _ in kept]
-            if any(slots):
-                for i in range(1, len(kept)):
-                    # "both the left and right": a conjunction ties a mention to the one before.
-                    if (
-                        slots[i]
-                        and not slots[i - 1]
-                        and _CONJUNCTION.search(stemmed[kept[i - 1][1] : kept[i][0]])
-                    ):
-                        slots[i - 1] = True
-                kept = [span for span, slot in zip(kept, slots) if slot]
-        return [o for _, _, o in kept]
-
-    def _by_concept(self, normalised: str) -> list[_Option]:
-        spans = [
-            (s, e, n)
-            for s, e, n in _concept_spans(normalised)
-            if n not in {"LEFT", "RIGHT"}
-            or self.about_limbs
-            or not _BODY_PART.match(normalised, e)
-            or not _ends_with(_LOCATIVE, normalised, s, 2)
-        ]
-        mentioned = {n for _, _, n in spans}
-        fits = [o for o in self.items if o.concepts and o.concepts <= mentioned]
-        if not fits:
-            return []
-        most = max(len(o.concepts) for o in fits)
-        best = [o for o in fits if len(o.concepts) == most]
-        first = {n: s for s, _, n in reversed(spans)}
-        return sorted(best, key=lambda o: min(first[n] for n in o.concepts))
-
-
-@functools.lru_cache(maxsize=4096)
-def _options(texts: tuple[str, ...]) -> _Options:
-    """Prepared options; a benchmark asks the same question of many models."""
-    return _Options(texts)
 
 
 # ============================================================================================
@@ -733,7 +313,7 @@ class _Commit:
 
 @functools.lru_cache(maxsize=64)
 def _chunks(n: int) -> re.Pattern[str]:
-    """Up to `n` chunks of (cleaned) text, each ending where _normalise would make the same
+    """Up to `n` chunks of (cleaned) text, each ending where normalise would make the same
     tokens of the text before and after as of the whole: at whitespace, or where a run of
     punctuation starts or ends ("C.汽车": an answer in Chinese has no spaces). Not next to an
     apostrophe, which joins words ("don't")."""
@@ -742,7 +322,7 @@ def _chunks(n: int) -> re.Pattern[str]:
 
 
 def _normalised_head(text: str, start: int, tokens: int, numeric: bool) -> str:
-    """`_normalise(text[start:])`, or its start: the first `tokens` tokens or more of it.
+    """`normalise(text[start:])`, or its start: the first `tokens` tokens or more of it.
 
     Cut where _chunks cuts, the head's tokens are exactly the first ones of the whole: a
     question about the next few words then reads a few words, not the rest of a long answer,
@@ -751,7 +331,7 @@ def _normalised_head(text: str, start: int, tokens: int, numeric: bool) -> str:
     while True:
         m = _chunks(chunks).match(text, start)
         end = m.end() if m else len(text)
-        head = _normalise(text[start:end], numeric)
+        head = normalise(text[start:end], numeric)
         if end >= len(text) or len(head.split()) >= tokens:
             return head
         chunks *= 4
@@ -761,7 +341,7 @@ _CLAUSE_END = re.compile(r"\s*(?:$|[.,;:!?)\]\n])")
 _NEXT_WORD = re.compile(r"\s+([a-z]+)")
 
 
-def _is_article(text: str, m: re.Match[str], options: _Options) -> bool:
+def _is_article(text: str, m: re.Match[str], options: Options) -> bool:
     """Whether a matched letter is really a word: "A car", lower-case "a" or "c" mid-clause."""
     letter = m.group("letter")
     at_clause_end = _CLAUSE_END.match(text, m.end())
@@ -778,7 +358,7 @@ def _is_article(text: str, m: re.Match[str], options: _Options) -> bool:
     return not head.startswith(first)
 
 
-def _collect(text: str, patterns: Sequence[_Pattern], options: _Options) -> list[_Commit]:
+def _collect(text: str, patterns: Sequence[_Pattern], options: Options) -> list[_Commit]:
     found = []
     valid = LETTERS[: len(options.items)]
     lowered = text.lower()
@@ -802,7 +382,7 @@ def _collect(text: str, patterns: Sequence[_Pattern], options: _Options) -> list
     return found
 
 
-def _find_commits(text: str, options: _Options) -> list[_Commit]:
+def _find_commits(text: str, options: Options) -> list[_Commit]:
     commits = _collect(text, _COMMIT_PATTERNS, options)
     # A line holding only a letter (maybe with its option text) commits as well.
     offset = 0
@@ -839,13 +419,13 @@ def _label_of(tail: str) -> str:
 
 
 _LABEL_CUT = re.compile(r"[,;(]|\s-\s|\. |\s(?:as|because|since|which|so|and)\s")
-_PUNCTUATION = frozenset(".,;:!?()[]{}\"'")  # what _normalise turns into a "," token
+_PUNCTUATION = frozenset(".,;:!?()[]{}\"'")  # what normalise turns into a "," token
 
 
 def _label_window(
     text: str,
     commit: _Commit,
-    options: _Options,
+    options: Options,
     known: Container[tuple[str, bool]] = (),
     windows: dict[str, tuple[str, bool]] | None = None,
 ) -> tuple[str, bool]:
@@ -893,9 +473,9 @@ def _label_window(
         label = text[start : end + 1]
         if (label, False) in known:
             return label, False
-        normalised = _normalise(label[:-1], options.numeric)
+        normalised = normalise(label[:-1], options.numeric)
         words = len(normalised.replace(" , ", " ").split())
-        stems = len(_stemmed(normalised).replace(" , ", " ").split())
+        stems = len(stem_words(normalised).replace(" , ", " ").split())
         if words > 3 and stems > options.stem_words:
             if window is not None and windows is not None:
                 windows[window] = (label, False)
@@ -903,14 +483,14 @@ def _label_window(
         chunks *= 4
 
 
-def _label_stems(label: str, complete: bool, options: _Options) -> Iterator[str]:
+def _label_stems(label: str, complete: bool, options: Options) -> Iterator[str]:
     """The stems of the label (when complete) and of its prefixes up to each cut, in that
     order, until a prefix has more words than any option: longer ones only have more.
 
     A prefix's words are those of the prefix before it and of the text between the two cuts,
     so each piece of text is normalised once instead of once per later cut."""
     if complete:
-        yield _stemmed(_normalise(label, options.numeric)).replace(" , ", " ").strip()
+        yield stem_words(normalise(label, options.numeric)).replace(" , ", " ").strip()
     last_cut = len(label) if complete else len(label) - 1
     words: list[str] = []
     start = 0
@@ -918,7 +498,7 @@ def _label_stems(label: str, complete: bool, options: _Options) -> Iterator[str]
         cut = m.start()
         if cut >= last_cut:
             return
-        new = _stemmed(_normalise(label[start:cut], options.numeric)).split()
+        new = stem_words(normalise(label[start:cut], options.numeric)).split()
         if start and label[start - 1] in _PUNCTUATION and label[start] in _PUNCTUATION:
             del new[:1]  # one run of punctuation across the cut makes one "," token
         if start and not new:
@@ -932,7 +512,7 @@ def _label_stems(label: str, complete: bool, options: _Options) -> Iterator[str]
         yield stem
 
 
-def _label_conflicts(label: str, complete: bool, letter: str, options: _Options) -> bool:
+def _label_conflicts(label: str, complete: bool, letter: str, options: Options) -> bool:
     """True when the label after the letter names another option than the letter does."""
     if not label:
         return False
@@ -945,16 +525,16 @@ def _label_conflicts(label: str, complete: bool, letter: str, options: _Options)
             return True  # "D: left" while D is "right" and B is "left"
     if not complete:
         return False  # a sentence, see below
-    words = _normalise(label, options.numeric).replace(" , ", " ").split()
+    words = normalise(label, options.numeric).replace(" , ", " ").split()
     if not words or len(words) > 3:
         return False  # a sentence: the judge reads the letter and not what the sentence says
-    if " ".join(_stem(w) for w in words if w not in _ARTICLES).startswith(chosen.stem.strip()):
+    if " ".join(stem_word(w) for w in words if w not in ARTICLES).startswith(chosen.stem.strip()):
         return False  # the chosen text with a unit: "B (3 cars)"
     # A short label that is no option: another count ("B: 3" while B is 5) or another motion
     # ("B: Away" while B is "no bus there"). Unknown words do not conflict.
     if words[0].isdigit():
         return options.numeric and words[0] != chosen.text[:MAX_OPTION_CHARS]
-    label_concepts = {n for _, _, n in _concept_spans(" " + " ".join(words) + " ") if n != "ZERO"}
+    label_concepts = {n for _, _, n in concept_spans(" " + " ".join(words) + " ") if n != "ZERO"}
     return bool(label_concepts) and not label_concepts <= chosen.concepts
 
 
@@ -989,12 +569,12 @@ def _no_answer(rule: str, evidence: str = "", confident: bool = True) -> Extract
     return Extraction(NO_ANSWER, confident, rule, evidence.strip()[:200])
 
 
-def _answer(letter: str, options: _Options, rule: str, evidence: str, confident: bool):
+def _answer(letter: str, options: Options, rule: str, evidence: str, confident: bool):
     text = options.by_letter(letter).text
     return Extraction(letter, confident, rule, evidence.strip()[:200], text)
 
 
-def _from_commits(text: str, options: _Options, commits: list[_Commit]) -> Extraction:
+def _from_commits(text: str, options: Options, commits: list[_Commit]) -> Extraction:
     last = commits[-1]
     tail = text[last.end : last.line_end]
     evidence = text[last.start : last.line_end]
@@ -1030,7 +610,7 @@ _EXPLANATION_CHARS = 300  # a sentence explaining a letter is read this far: lin
 
 
 def _explained_as_chosen(
-    text: str, commits: Sequence[_Commit], letter: str, options: _Options
+    text: str, commits: Sequence[_Commit], letter: str, options: Options
 ) -> bool:
     """False when a sentence right after a commitment to `letter` describes another option:
     "Answer: B. The curling team is moving towards the camera ... the final answer is: B."
@@ -1069,7 +649,7 @@ _PURPOSE_CLAUSE = re.compile(
 )
 
 
-def _decide_sentence(sentence: str, options: _Options, rule: str, confident: bool):
+def _decide_sentence(sentence: str, options: Options, rule: str, confident: bool):
     """The verdict one sentence supports, or None when it names no option."""
     sentence = _PURPOSE_CLAUSE.sub("", sentence)
     if len(set(_LETTER_REFERENCE.findall(sentence))) >= 2:
@@ -1091,7 +671,7 @@ def _decide_sentence(sentence: str, options: _Options, rule: str, confident: boo
     return None
 
 
-def _absence_claim(sentences: list[str], options: _Options) -> Extraction | None:
+def _absence_claim(sentences: list[str], options: Options) -> Extraction | None:
     absent = [o for o in options.items if "ABSENT" in o.concepts]
     if len(absent) != 1:
         return None
@@ -1101,7 +681,7 @@ def _absence_claim(sentences: list[str], options: _Options) -> Extraction | None
     return None
 
 
-def _from_prose(text: str, options: _Options) -> Extraction | None:
+def _from_prose(text: str, options: Options) -> Extraction | None:
     """A response without a letter: the option its conclusion names."""
     phrases = list(_ANSWER_TEXT.finditer(text))
     if phrases:
@@ -1148,7 +728,7 @@ _INFERENCE = re.compile(
 _LATE_WINDOW = 3  # sentences before the end in which an unfinished answer may conclude
 
 
-def _late_conclusion(sentences: list[str], options: _Options) -> Extraction | None:
+def _late_conclusion(sentences: list[str], options: Options) -> Extraction | None:
     """Reasoning that breaks off (garbled text, a cut) after drawing its conclusion:
     "This indicates that the train turns counter-clockwise. Therefore, when at one poi".
     The latest inference among the last sentences that names an option after its marker
@@ -1181,7 +761,7 @@ def _content_stems(text: str) -> set[str]:
     return {w[:5] for w in _CONTENT_WORD.findall(text.lower()) if w not in _COMMON_WORDS}
 
 
-def _describes_an_option(text: str, options: _Options) -> bool:
+def _describes_an_option(text: str, options: Options) -> bool:
     """A short answer in plain words (at most `_SHORT_RESPONSE` distinct sentences, four words or
     more, almost all ASCII: not the garbled text of a broken generation) that shares a content
     word with an option: it states a claim the options may cover in other words."""
@@ -1210,13 +790,13 @@ _DIRECTION_WORDS = frozenset(
 
 
 def _claim_words(text: str) -> set[str]:
-    return {_stem(w) for w in re.findall(r"[a-z]{3,}", text.lower())} - {
-        _stem(w) for w in _QUESTION_WORDS | _COMMON_WORDS
+    return {stem_word(w) for w in re.findall(r"[a-z]{3,}", text.lower())} - {
+        stem_word(w) for w in _QUESTION_WORDS | _COMMON_WORDS
     }
 
 
 def _yes_no_restatement(
-    text: str, options: _Options, question: str, verdict: Extraction | None
+    text: str, options: Options, question: str, verdict: Extraction | None
 ) -> Extraction | None:
     """A yes/no question answered by restating it: "Does the person move closer to the oven?"
     "... Therefore, the person does not move closer to the oven." is "No" (a negation in the
@@ -1250,9 +830,7 @@ def _yes_no_restatement(
     return None
 
 
-def extract(
-    response: object, options: Sequence[object], question: str | None = None
-) -> Extraction:
+def extract(response: object, options: Sequence[object], question: str | None = None) -> Extraction:
     """Return which option `response` commits to.
 
     response: the model's raw output (a one-element list is unwrapped; None or a non-string
@@ -1262,14 +840,14 @@ def extract(
     confident). question: the question asked, when known; it lets a yes/no question be
     answered by restating it ("Does the ball hit the rim?" "... the ball did hit the rim.").
     """
-    opts = _options(tuple(str(o) for o in options))
+    opts = options_for(tuple(str(o) for o in options))
     verdict = _extract(response, opts, question)
     if opts.capped:
         return replace(verdict, confident=False, options_capped=True)
     return verdict
 
 
-def _extract(response: object, opts: _Options, question: str | None = None) -> Extraction:
+def _extract(response: object, opts: Options, question: str | None = None) -> Extraction:
     if isinstance(response, (list, tuple)) and len(response) == 1:
         response = response[0]  # lmms-eval keeps one generation per document in a list
     if response is None:
