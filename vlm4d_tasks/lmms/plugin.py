@@ -56,6 +56,7 @@ def group_stderrs(results: dict, task_lists: dict) -> None:
     all report the standard error are touched, and a value lmms-eval computed is never replaced.
     """
     from vlm4d_tasks.lmms.metric import CountedAccuracy
+    from vlm4d_tasks.metric.stats import stratified_stderr
 
     for group, tasks in task_lists.items():
         if not str(group).startswith("vlm4d") or group not in results:
@@ -77,7 +78,7 @@ def group_stderrs(results: dict, task_lists: dict) -> None:
                 usable = all(isinstance(e, (int, float)) and math.isfinite(e) for e in errors)
                 if not parts or not usable or None in sizes or total == 0:
                     continue
-                row[name] = math.sqrt(sum((n / total) ** 2 * e**2 for n, e in zip(sizes, errors)))
+                row[name] = stratified_stderr(sizes, errors)
 
 
 def install_group_stderr() -> bool:

@@ -11,7 +11,7 @@ matplotlib's default style whatever the user's matplotlibrc says, a fixed dpi an
   prompt setting or task), accuracy on the paper's four question categories (VLM4D, ICCV 2025,
   Sec. 3: translational, rotational, counting, false positive) with 95% intervals. A model's
   runs (real, synthetic) are pooled by question counts, correct / scored, not means of means;
-  the interval is the percentile bootstrap (`stats.bootstrap_ci`) of those pooled counts with
+  the interval is the percentile bootstrap (`stats.share_ci`) of those pooled counts with
   the document's resamples and seed. Many models are split over several pages.
 - `cot_vs_direct.png`: chain of thought vs direct output for each model that has runs of
   both prompt settings (response files' `variant` "cot" / "direct-output", or lmms-eval's
@@ -217,7 +217,7 @@ def _models(scores: Sequence[Mapping[str, Any]]) -> list[_Model]:
 def _pooled(groups: Sequence[Mapping[str, Any]], resamples: int, seed: int) -> Bar | None:
     """Groups of several runs as one (correct / scored), with the bootstrap interval of the
     pooled counts; None when nothing was scored."""
-    from vlm4d_tasks.metric.stats import bootstrap_ci
+    from vlm4d_tasks.metric.stats import share_ci
 
     scored = correct = 0
     for group in groups:
@@ -229,8 +229,7 @@ def _pooled(groups: Sequence[Mapping[str, Any]], resamples: int, seed: int) -> B
         correct += count
     if not scored:
         return None
-    ci = bootstrap_ci([True] * correct + [False] * (scored - correct),
-                      n_resamples=resamples, seed=seed)  # fmt: skip
+    ci = share_ci(correct, scored, n_resamples=resamples, seed=seed)
     assert ci is not None
     return Bar(100 * correct / scored, 100 * ci[0], 100 * ci[1])
 
