@@ -324,3 +324,64 @@ def test_uid_answer_mapping_errors(tmp_path, capsys):
         code, _, err = score(capsys, path, "--annotations", folder)
         assert code == 2, text
         assert f"vlm4d score: error: {path}: {needle}" in last_line(err), (text, err)
+
+
+def test_samples_logs_of_one_run_form_one_row(tmp_path, capsys):
+    from vlm4d_tasks.data.annotations import load_records
+    from vlm4d_tasks.lmms.metric import process_results
+
+    folder = _annotations(tmp_path / "ann", TRUTHS)
+    syn = json.loads((folder / "real_mc.json").read_text())
+    for item in syn:
+        item["video"] = item["video"].replace("videos_real/davis/", "videos_synthetic/")
+    dump(folder / "synthetic_mc.json", syn)
+    paths = []
+    for subset in ("real", "synthetic"):
+        task = f"vlm4d_{subset}_mc"
+        lines = [
+            {"doc_id": i, **process_results(r.to_dict(), [text], row=task)}
+            for i, (r, text) in enumerate(zip(load_records(folder, [subset]), RESPONSES))
+        ]
+        paths.append(write_lines(tmp_path / "logs" / f"run7_samples_{task}.jsonl", lines))
+    code, result, err = score(capsys, *paths)
+    assert code == 0, err
+    assert [(r["model"], r["subset"]) for r in result["runs"]] == [
+        ("run7 (vlm4d_mc)", "real"), ("run7 (vlm4d_mc)", "synthetic")]  # fmt: skip
+    [row] = result["models"]
+    assert (row["model"], row["columns"]["overall"]["n"]) == ("run7 (vlm4d_mc)", 12)
+
+
+# --- 4. the README's example files -------------------------------------------------------------
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "docs" / "examples"
+
+
+def test_readme_example_files_score_as_documented(tmp_path, capsys):
+    readme = (EXAMPLES.parents[1] / "README.md").read_text(encoding="utf-8")
+    for name in ("real_mc_cot/example-model.json", "annotations/real_mc.json",
+                 "answers_example.json"):  # fmt: skip
+        assert f"docs/examples/{name}" in readme
+    results = []
+    for path in (EXAMPLES / "real_mc_cot" / "example-model.json",
+                 EXAMPLES / "answers_example.json"):  # fmt: skip
+        out = tmp_path / f"{path.stem}.json"
+        code = main(["score", str(path), "--annotations", str(EXAMPLES / "annotations"),
+                     "--allow-unofficial-annotations", "--no-progress", "--json", str(out)])  # fmt: skip
+        assert code == 0, capsys.readouterr().err
+        [run] = json.loads(out.read_text())["runs"]
+        assert (run["n"], run["correct"], run["no_valid_answer"], run["accuracy"]) == (
+            4, 2, 1, 0.5)  # fmt: skip
+        assert run["stale"]["count"] == 0
+        results.append(run["outcomes"])
+    assert results[0] == results[1]
+
+
+def test_unofficial_annotations_without_the_flag_is_an_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("VLM4D_ALLOW_UNOFFICIAL_ANNOTATIONS", raising=False)
+    code, result, err = score(capsys, EXAMPLES / "real_mc_cot" / "example-model.json",
+                              "--annotations", EXAMPLES / "annotations")  # fmt: skip
+    assert (code, result) == (2, None)
+    line = last_line(err)
+    assert line.startswith("vlm4d score: error: annotation file(s) differ from the official")
+    assert line.endswith("(or pass --allow-unofficial-annotations) to use these; the run then "
+                         "records it.")  # fmt: skip

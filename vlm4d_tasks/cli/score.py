@@ -338,6 +338,7 @@ def input_notes(score: dict[str, Any]) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from vlm4d_tasks.data.annotations import AnnotationError
+    from vlm4d_tasks.data.release import ReleaseMismatchError
     from vlm4d_tasks.data.files import terminal_safe
     from vlm4d_tasks.metric.judge import JudgeConfigError, JudgeFatalError, redact
     from vlm4d_tasks.metric.judge_cache import JudgeCacheError
@@ -358,6 +359,9 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     except AnnotationError as exc:
         error(f"{exc}; fix: pass the folder of the official real_mc.json / synthetic_mc.json")
+        return EXIT_BAD_INPUT
+    except ReleaseMismatchError as exc:  # its message ends with the fix
+        error(exc)
         return EXIT_BAD_INPUT
     except (
         ResponseFileError, JudgeConfigError, JudgeFatalError, JudgeCacheError, OutputError

@@ -446,7 +446,13 @@ def score_document(
         document["run"] = dict(run)
     if judge_batches is not None:
         document["judge_batches"] = list(judge_batches)
-    return redact_data(document)
+    document = redact_data(document)
+    # Checked against its declaration as written (not re-serialised: the bytes stay the
+    # writer's), so that a writer drifting from the declaration fails here, in the tests.
+    from vlm4d_tasks.pipeline.document import check_written
+
+    check_written(document)
+    return document
 
 
 def paired_comparisons(
