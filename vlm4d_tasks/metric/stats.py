@@ -1,5 +1,6 @@
-"""The statistics of the metric, in one place: every interval, test and correction that a score
-document, `vlm4d report` or an lmms-eval table shows is computed here, and nowhere else.
+"""The statistics of the metric, in one place: every interval, test and correction that this
+package computes for a score document, `vlm4d report` or an lmms-eval table is computed here,
+and nowhere else (lmms-eval computes its subtasks' own standard errors).
 
 * `chance_corrected`: accuracy rescaled so that guessing scores 0 and a perfect run 1.
 * `bootstrap_ci`: the percentile bootstrap interval of a mean, per question or clustered by
@@ -11,7 +12,7 @@ document, `vlm4d report` or an lmms-eval table shows is computed here, and nowhe
 * `Comparison` / `compare`: the paired comparison of two runs (accuracies, difference, its
   interval, the discordant pairs, McNemar's p), for the documents' and the report's pairs.
 * `stratified_stderr`: the standard error of a pooled accuracy of disjoint strata (the VLM4D
-  groups' rows in lmms-eval's table, `lmms.plugin.group_stderrs`).
+  groups' rows in lmms-eval's table, from its subtasks', `lmms.plugin.group_stderrs`).
 * `count_share` / `MIN_N_FOR_PERCENT`: when a share is shown as a percentage.
 
 Counting (correct / scored, consistency, circular accuracy, the probe's rates) stays beside the
