@@ -338,8 +338,8 @@ def input_notes(score: dict[str, Any]) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from vlm4d_tasks.data.annotations import AnnotationError
-    from vlm4d_tasks.data.release import ReleaseMismatchError
     from vlm4d_tasks.data.files import terminal_safe
+    from vlm4d_tasks.data.release import ReleaseMismatchError
     from vlm4d_tasks.metric.judge import JudgeConfigError, JudgeFatalError, redact
     from vlm4d_tasks.metric.judge_cache import JudgeCacheError
     from vlm4d_tasks.metric.responses import ResponseFileError
