@@ -1,0 +1,129 @@
+"""Known errors of the reference labels, and the answers on which careful readers differ.
+
+The official release's judged responses carry a human-verified `correct` label per answer, and
+`vlm4d score` reports how often the rule extraction agrees with it. Where the two disagree,
+either side can be the wrong one. `reference_errata.json` (shipped beside this module) holds
+every disagreement of the development sample, classified by reading the answer:
+
+- `ours_wrong`: the rule misread the answer; the reference stands;
+- `reference_wrong`: the reference label is wrong (a word salad accepted as "not moving");
+  `reading` is what the answer does say (an option letter, or null for no valid answer);
+- `ambiguous`: careful readers could go either way (a letter and the sentence explaining it
+  name different options).
+
+An entry is keyed by the question id and the SHA-256 of the response text, so it applies to
+that exact answer only, whatever the file is called. Pure functions; the file is read once.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from vlm4d_tasks.data.schema import LETTERS
+
+ERRATA_FILE = "reference_errata.json"
+ERRATA_FORMAT = 1
+CLASSES = ("ours_wrong", "reference_wrong", "ambiguous")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+class ErrataError(ValueError):
+    """The errata file does not have the shape this module reads."""
+
+
+@dataclass(frozen=True)
+class Erratum:
+    file: str  # where it was found: "<subset>_<prompt>/<model>.json" of the release
+    id: str
+    response_sha256: str
+    reference_correct: bool
+    kind: str  # one of CLASSES
+    reading: str | None  # the letter a careful reader reads; None: no valid answer / none
+    span: str  # the answer's text that decides it, quoted exactly
+    why: str
+
+    def corrected(self, gold: tuple[str, ...] | list[str]) -> bool | None:
+        """The label with this erratum applied: the reading's correctness for a reference
+        error, the reference's own label for our error, None (no label) when ambiguous."""
+        if self.kind == "reference_wrong":
+            return self.reading is not None and self.reading in gold
+        if self.kind == "ambiguous":
+            return None
+        return self.reference_correct
+
+
+def response_key(response: object) -> str:
+    """The SHA-256 of a response as text (a one-element list is its element, as extraction
+    reads it)."""
+    if isinstance(response, (list, tuple)) and len(response) == 1:
+        response = response[0]
+    text = response if isinstance(response, str) else str(response)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Errata:
+    about: str
+    method: str
+    entries: tuple[Erratum, ...]
+
+    @functools.cached_property
+    def _by_key(self) -> dict[tuple[str, str], Erratum]:
+        return {(e.id, e.response_sha256): e for e in self.entries}
+
+    def find(self, question_id: str, response: object) -> Erratum | None:
+        """The erratum of this exact answer, if there is one."""
+        return self._by_key.get((question_id, response_key(response)))
+
+
+def parse_errata(data: Any, where: str = ERRATA_FILE) -> Errata:
+    """The errata of a parsed errata document, every field checked (ErrataError naming the
+    entry and the field otherwise)."""
+    if not isinstance(data, Mapping) or data.get("format") != ERRATA_FORMAT:
+        raise ErrataError(f"{where}: expected an object with format {ERRATA_FORMAT}")
+    entries = data.get("entries")
+    if not isinstance(entries, list):
+        raise ErrataError(f"{where}: entries: expected a list")
+    out: list[Erratum] = []
+    seen: set[tuple[str, str]] = set()
+    for i, entry in enumerate(entries):
+        at = f"{where}: entries[{i}]"
+        if not isinstance(entry, Mapping):
+            raise ErrataError(f"{at}: expected an object")
+        for key in ("file", "id", "span", "why"):
+            if not isinstance(entry.get(key), str) or not entry[key]:
+                raise ErrataError(f"{at}.{key}: expected a non-empty string")
+        if not _SHA256.fullmatch(str(entry.get("response_sha256"))):
+            raise ErrataError(f"{at}.response_sha256: expected 64 lower-case hex digits")
+        if entry.get("class") not in CLASSES:
+            raise ErrataError(f"{at}.class: expected one of {', '.join(CLASSES)}")
+        reading = entry.get("reading")
+        if reading is not None and reading not in LETTERS:
+            raise ErrataError(f"{at}.reading: expected a letter A-D or null")
+        reference = entry.get("reference")
+        if not isinstance(reference, Mapping) or not isinstance(reference.get("correct"), bool):
+            raise ErrataError(f"{at}.reference.correct: expected true or false")
+        key = (entry["id"], entry["response_sha256"])
+        if key in seen:
+            raise ErrataError(f"{at}: a second entry for {entry['id']} with the same response")
+        seen.add(key)
+        out.append(Erratum(
+            entry["file"], entry["id"], entry["response_sha256"], reference["correct"],
+            entry["class"], reading, entry["span"], entry["why"],
+        ))  # fmt: skip
+    return Errata(str(data.get("about", "")), str(data.get("method", "")), tuple(out))
+
+
+@functools.lru_cache(maxsize=1)
+def load_errata() -> Errata:
+    """The shipped errata (`reference_errata.json`), read and checked once."""
+    from importlib.resources import files
+
+    text = files("vlm4d_tasks.metric").joinpath(ERRATA_FILE).read_text(encoding="utf-8")
+    return parse_errata(json.loads(text))
