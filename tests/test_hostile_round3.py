@@ -226,7 +226,7 @@ def test_judge_retries_are_capped_on_the_command_line(tmp_path):
 
 
 def test_judge_retries_are_capped_in_the_environment():
-    from vlm4d_tasks.metric.judge import JudgeConfigError, JudgeSettings
+    from vlm4d_tasks.metric.judge_transport import JudgeConfigError, JudgeSettings
     from vlm4d_tasks.pipeline.score import judge_config
 
     env = {"VLM4D_JUDGE_RETRIES": "101", "VLM4D_JUDGE_MODEL": "j"}

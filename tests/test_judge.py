@@ -23,21 +23,17 @@ from _judge_server import (
 
 from vlm4d_tasks.data.schema import Record
 from vlm4d_tasks.metric.grading import Mode, grade
-from vlm4d_tasks.metric.judge import (
-    Judge,
+from vlm4d_tasks.metric.judge import Judge, build_prompt, judge_stats, request_body
+from vlm4d_tasks.metric.judge_cache import JudgeCache, default_cache_path
+from vlm4d_tasks.metric.judge_reply import MalformedReply, parse_reply
+from vlm4d_tasks.metric.judge_transport import (
     JudgeConfigError,
     JudgeFatalError,
     JudgeSettings,
-    MalformedReply,
-    build_prompt,
     is_reasoning_model,
-    judge_stats,
-    parse_reply,
     parse_retry_after,
     rejected_parameter,
-    request_body,
 )
-from vlm4d_tasks.metric.judge_cache import JudgeCache, default_cache_path
 from vlm4d_tasks.metric.scoring import VerdictStatus, score_records
 
 OPTIONS = ["left", "right", "towards the camera", "not moving"]

@@ -22,18 +22,16 @@ from _judge_server import (
     prompt_of,
 )
 
-from vlm4d_tasks.metric.judge import (
+from vlm4d_tasks.metric.judge import Judge
+from vlm4d_tasks.metric.judge_cache import TABLE, JudgeCache, JudgeCacheError
+from vlm4d_tasks.metric.judge_transport import (
     DeadlineExceeded,
-    Judge,
     JudgeConfigError,
     JudgeFatalError,
     JudgeSettings,
     call_with_deadline,
-    public_url,
-    redact,
-    register_secret,
 )
-from vlm4d_tasks.metric.judge_cache import TABLE, JudgeCache, JudgeCacheError
+from vlm4d_tasks.metric.redact import public_url, redact, register_secret
 
 
 def settings(server: ScriptedChatServer, **kw) -> JudgeSettings:

@@ -23,16 +23,11 @@ from pathlib import Path
 import pytest
 from _judge_server import Action, ScriptedChatServer, answer_well, good_verdict, make_items
 
-from vlm4d_tasks.metric import judge as judge_module
-from vlm4d_tasks.metric.judge import (
-    MAX_REPLY_BYTES,
-    Judge,
-    JudgeItem,
-    JudgeSettings,
-    build_prompt,
-    parse_reply,
-)
+from vlm4d_tasks.metric import judge_transport
+from vlm4d_tasks.metric.judge import Judge, JudgeItem, build_prompt
 from vlm4d_tasks.metric.judge_cache import JudgeCache
+from vlm4d_tasks.metric.judge_reply import parse_reply
+from vlm4d_tasks.metric.judge_transport import MAX_REPLY_BYTES, JudgeSettings
 
 VERDICT_A = '{"extracted_answer": "A: left", "correct": true}'
 OPTIONS = ["left", "right", "towards the camera", "not moving"]
@@ -206,13 +201,13 @@ def test_reply_parsing_is_linear():
 
 
 def test_a_reply_that_arrives_in_time_is_still_parsed_within_the_deadline(monkeypatch):
-    real = judge_module.parse_reply
+    real = judge_transport.parse_reply
 
     def slow(content, options):
         time.sleep(3.0)
         return real(content, options)
 
-    monkeypatch.setattr(judge_module, "parse_reply", slow)
+    monkeypatch.setattr(judge_transport, "parse_reply", slow)
     with ScriptedChatServer() as server:
         start = time.monotonic()
         outcome = Judge(settings(server, timeout=1.0)).judge(make_items(1)[0])

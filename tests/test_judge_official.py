@@ -14,7 +14,6 @@ from _judge_server import Action, ScriptedChatServer
 from vlm4d_tasks.metric.judge import (
     OFFICIAL_RESPONSE_FORMAT,
     Judge,
-    JudgeConfigError,
     JudgeItem,
     JudgeSettings,
     build_prompt,
@@ -22,6 +21,7 @@ from vlm4d_tasks.metric.judge import (
     system_prompt,
 )
 from vlm4d_tasks.metric.judge_cache import JudgeCache
+from vlm4d_tasks.metric.judge_transport import JudgeConfigError
 
 # Copied literally from utils/eval_utils.py of github.com/ShijieZhou-UCLA/VLM4D (MIT licence).
 INSTRUCTION = """Your task is to evaluate whether the model's final answer is correct by comparing it to the ground-truth answer provided for the given question.

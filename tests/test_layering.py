@@ -49,7 +49,8 @@ FLOORS: tuple[tuple[str, frozenset[str]], ...] = (
 )
 # The package root (`__version__`, the `video_path` shortcut into `data`) and the Jinja loader
 # hold no logic of a floor: every floor may import them, and they import only the ground.
-SHARED = frozenset({ROOT, "templating"})
+# `settings`: the VLM4D_* variables every floor reads; it imports nothing of ours (test_settings)
+SHARED = frozenset({ROOT, "templating", "settings"})
 
 # (importer, imported module) -> why it is still here. Delete an entry when its import goes;
 # never add one: move the code to its floor, or pass the value down from the caller.

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from _judge_server import Action, ScriptedChatServer
 
-from vlm4d_tasks.metric.judge import JudgeConfigError
+from vlm4d_tasks.metric.judge_transport import JudgeConfigError
 from vlm4d_tasks.pipeline import score as pipeline
 
 MOVE = ["left", "right", "not moving", "up"]

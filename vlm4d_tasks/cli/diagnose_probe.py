@@ -53,17 +53,19 @@ def answers_from_samples(path: str | Path) -> list:
 
 def run(args: argparse.Namespace) -> int:
     from vlm4d_tasks.data.files import read_regular_text
-    from vlm4d_tasks.metric.judge import JudgeFatalError, redact
+    from vlm4d_tasks.metric.judge import redact
     from vlm4d_tasks.metric.judge_cache import JudgeCacheError
+    from vlm4d_tasks.metric.judge_transport import JudgeFatalError
     from vlm4d_tasks.pipeline.score import grade_answers, judge_config, open_judges
     from vlm4d_tasks.probe import load_probe_records
     from vlm4d_tasks.probe.diagnose import diagnose_scored, to_markdown
+    from vlm4d_tasks.settings import Settings
 
     try:
         records = load_probe_records(args.probe)
         labels = json.loads(read_regular_text(Path(args.probe) / "probe_labels.json"))
         answers = answers_from_samples(args.samples)
-        config = judge_config(args)
+        config = judge_config(args, settings=Settings.from_environ())  # the variables, read once
         with open_judges(config) as panel:
             graded = grade_answers(
                 answers, config.mode, panel.judges, progress=not args.no_progress

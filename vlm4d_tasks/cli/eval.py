@@ -47,12 +47,14 @@ from pathlib import Path
 
 from vlm4d_tasks.cli.tasks import tasks_folder
 from vlm4d_tasks.lmms import compat
+from vlm4d_tasks.settings import DATASET, FRAMES, JUDGE_MODE, VIDEO_ROOT
 
-ENVIRONMENT = {  # option -> variable read by the tasks (see vlm4d_tasks.lmms.data / vlm4d_tasks.lmms.task)
-    "dataset": "VLM4D_DATASET",
-    "videos": "VLM4D_VIDEO_ROOT",
-    "judge": "VLM4D_JUDGE",
-    "frames": "VLM4D_FRAMES",
+# option -> the variable the tasks read, set in lmms-eval's environment (declared in settings.py)
+ENVIRONMENT = {
+    "dataset": DATASET.name,
+    "videos": VIDEO_ROOT.name,
+    "judge": JUDGE_MODE.name,
+    "frames": FRAMES.name,
 }
 
 

@@ -22,7 +22,10 @@ import math
 import os
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from vlm4d_tasks.settings import Settings
 
 EXIT_BAD_INPUT = 2
 EXIT_CIRCUIT_OPEN = 3
@@ -62,8 +65,8 @@ def _resamples(text: str) -> int:
 
 
 def _judge_retries(text: str) -> int:
-    """Retries of one answer: 0 to `judge.MAX_RETRIES`."""
-    from vlm4d_tasks.metric.judge import MAX_RETRIES
+    """Retries of one answer: 0 to `judge_transport.MAX_RETRIES`."""
+    from vlm4d_tasks.metric.judge_transport import MAX_RETRIES
 
     value = _non_negative_int(text)
     if value > MAX_RETRIES:
@@ -74,8 +77,8 @@ def _judge_retries(text: str) -> int:
 
 
 def _judge_seconds(text: str) -> float:
-    """A judge deadline: above 0, at most `judge.MAX_TIMEOUT` (NaN and inf fail too)."""
-    from vlm4d_tasks.metric.judge import MAX_TIMEOUT
+    """A judge deadline: above 0, at most `judge_transport.MAX_TIMEOUT` (NaN and inf fail too)."""
+    from vlm4d_tasks.metric.judge_transport import MAX_TIMEOUT
 
     try:
         value = float(text)
@@ -140,7 +143,7 @@ def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
     the lmms-eval tasks alike.
     """
     from vlm4d_tasks.metric.grading import Mode
-    from vlm4d_tasks.metric.judge import MAX_RETRIES
+    from vlm4d_tasks.metric.judge_transport import MAX_RETRIES
 
     parser.add_argument(
         "--judge",
@@ -218,14 +221,18 @@ def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def score_files(args: argparse.Namespace) -> dict[str, Any]:
-    """The score document of `args.files`, judged as `args` and the environment say."""
+def score_files(args: argparse.Namespace, settings: Settings | None = None) -> dict[str, Any]:
+    """The score document of `args.files`, judged as `args` and the environment (`settings`,
+    default: built now) say."""
     from vlm4d_tasks.pipeline.score import judge_config, score_response_files
+    from vlm4d_tasks.settings import Settings
 
+    settings = Settings.from_environ() if settings is None else settings
+    # None: the release check reads its variable when it checks files (`data.release`)
     allow = True if getattr(args, "allow_unofficial_annotations", False) else None
     return score_response_files(
         args.files,
-        judge_config(args),
+        judge_config(args, settings=settings),
         subset=args.subset,
         annotations=args.annotations,
         strict=getattr(args, "strict", False),
@@ -340,10 +347,12 @@ def run(args: argparse.Namespace) -> int:
     from vlm4d_tasks.data.annotations import AnnotationError
     from vlm4d_tasks.data.files import terminal_safe
     from vlm4d_tasks.data.release import ReleaseMismatchError
-    from vlm4d_tasks.metric.judge import JudgeConfigError, JudgeFatalError, redact
+    from vlm4d_tasks.metric.judge import redact
     from vlm4d_tasks.metric.judge_cache import JudgeCacheError
+    from vlm4d_tasks.metric.judge_transport import JudgeConfigError, JudgeFatalError
     from vlm4d_tasks.metric.responses import ResponseFileError
     from vlm4d_tasks.report.output import OutputError
+    from vlm4d_tasks.settings import Settings, SettingsError
 
     def error(message: object) -> None:
         # file names, ids and a judge's reasons come from outside: shown, never obeyed
@@ -352,7 +361,7 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     try:
         prepare_outputs(args)
-        score = score_files(args)
+        score = score_files(args, Settings.from_environ())  # the variables, read once
         markdown = write_outputs(score, args)
     except FileNotFoundError as exc:  # the annotations folder
         error(f"{exc}; fix: check --annotations")
@@ -364,7 +373,8 @@ def run(args: argparse.Namespace) -> int:
         error(exc)
         return EXIT_BAD_INPUT
     except (
-        ResponseFileError, JudgeConfigError, JudgeFatalError, JudgeCacheError, OutputError
+        ResponseFileError, JudgeConfigError, JudgeFatalError, JudgeCacheError, OutputError,
+        SettingsError,
     ) as exc:  # fmt: skip
         error(exc)
         return EXIT_BAD_INPUT

@@ -13,11 +13,12 @@ the provenance goes (dataset card, validation report, run metadata).
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from vlm4d_tasks.settings import ALLOW_UNOFFICIAL_ANNOTATIONS, Settings
 
 # sha256 of the official files (github.com/ShijieZhou-UCLA/VLM4D, data/), checked 2026-12-01.
 OFFICIAL_SHA256: dict[str, str] = {
@@ -25,8 +26,8 @@ OFFICIAL_SHA256: dict[str, str] = {
     "synthetic_mc.json": "630da16f4b27bfb8281e43f2feb4c7c483cf1e37e15941bb280c3bffe3553700",
 }
 # Set to 1 to accept question files that differ from the official ones (a fixed or extended
-# release of your own); the run records that it did.
-ALLOW_UNOFFICIAL_ENV = "VLM4D_ALLOW_UNOFFICIAL_ANNOTATIONS"
+# release of your own); the run records that it did. Declared in `vlm4d_tasks.settings`.
+ALLOW_UNOFFICIAL_ENV = ALLOW_UNOFFICIAL_ANNOTATIONS.name
 
 _SNAPSHOT = re.compile(r"/snapshots/([0-9a-f]{40})/")
 
@@ -81,10 +82,6 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def allow_unofficial_from_env() -> bool:
-    return os.environ.get(ALLOW_UNOFFICIAL_ENV, "").strip().lower() in {"1", "true", "yes"}
-
-
 def hub_commit_of(path: str | Path) -> str | None:
     """The commit sha in a huggingface_hub cache path (`.../snapshots/<sha>/...`), if any."""
     match = _SNAPSHOT.search(Path(path).resolve().as_posix() + "/")
@@ -93,13 +90,12 @@ def hub_commit_of(path: str | Path) -> str | None:
 
 def check_files(paths: Mapping[str, Path], *, allow_unofficial: bool | None = None) -> Provenance:
     """Hash each file; raise `ReleaseMismatchError` when a file named like an official one has
-    other content and unofficial files are not allowed (None: from the environment).
+    other content and unofficial files are not allowed (None: `VLM4D_ALLOW_UNOFFICIAL_ANNOTATIONS`
+    of `Settings.from_environ()`, read only when a file differs).
 
     `paths` maps file names to paths; files with other names (the probe set) are hashed and
     recorded but have no official content to match.
     """
-    if allow_unofficial is None:
-        allow_unofficial = allow_unofficial_from_env()
     files, mismatches = [], []
     for name, path in sorted(paths.items()):
         digest = file_sha256(path)
@@ -107,6 +103,8 @@ def check_files(paths: Mapping[str, Path], *, allow_unofficial: bool | None = No
         files.append(FileProvenance(name, digest, digest == expected))
         if expected is not None and digest != expected:
             mismatches.append(f"{path}: sha256 {digest}, the official {name} has {expected}")
+    if mismatches and allow_unofficial is None:
+        allow_unofficial = Settings.from_environ().allow_unofficial_annotations
     if mismatches and not allow_unofficial:
         raise ReleaseMismatchError(
             "annotation file(s) differ from the official release: "

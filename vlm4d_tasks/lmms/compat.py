@@ -34,13 +34,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from vlm4d_tasks.settings import PLUGIN_WARNED, Settings
+
 TESTED_WITH = "0.7.3"
 
 log = logging.getLogger(__name__)
 
 # Set once a warning was printed, and inherited by child processes: `vlm4d eval` checks the
 # model registry itself, then starts lmms-eval, and the user should read the warning once.
-WARNED_ENV = "VLM4D_TASKS_PLUGIN_WARNED"
+WARNED_ENV = PLUGIN_WARNED.name  # declared (internal) in `vlm4d_tasks.settings`
 _warned: set[str] = set()
 
 
@@ -56,7 +58,7 @@ def _logger() -> Any:
 
 def warn_once(key: str, message: str) -> None:
     """Log `message` once per process tree (`WARNED_ENV`)."""
-    if key not in _warned and key not in os.environ.get(WARNED_ENV, "").split(","):
+    if key not in _warned and key not in Settings.from_environ().plugin_warned:
         _warned.add(key)
         _logger().warning(message)
         os.environ[WARNED_ENV] = ",".join(sorted(_warned))

@@ -32,8 +32,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-DATASET_ENV = "VLM4D_DATASET"
-VIDEO_ROOT_ENV = "VLM4D_VIDEO_ROOT"
+from vlm4d_tasks.settings import DATASET, VIDEO_ROOT, Settings
+
+DATASET_ENV = DATASET.name
+VIDEO_ROOT_ENV = VIDEO_ROOT.name
 SOURCE_FILE = "vlm4d_source.json"  # in vlm4d_tasks/lmms/tasks/, named by the task YAMLs
 CACHE_FOLDER = "vlm4d_tasks"
 PROBE_TASK = "vlm4d_probe_mc"  # the one task of the probe set's questions
@@ -210,11 +212,13 @@ def run_settings() -> dict[str, str]:
 _failed: dict[tuple, Exception] = {}  # lmms-eval retries a failed load 5 times: fail fast
 
 
-def resolve_source(repo_id: str, revision: str) -> DatasetSource:
-    """The data of this run: `VLM4D_DATASET`, else the official release (see module doc)."""
+def resolve_source(repo_id: str, revision: str, settings: Settings | None = None) -> DatasetSource:
+    """The data of this run: `VLM4D_DATASET`, else the official release (see module doc); the
+    variables from `settings` (default: `Settings.from_environ()`: lmms-eval calls in with no
+    run context, so they are read as the run set them)."""
     global _current
-    key = (repo_id, revision, os.environ.get(DATASET_ENV) or None,
-           os.environ.get(VIDEO_ROOT_ENV) or None)  # fmt: skip
+    env = Settings.from_environ() if settings is None else settings
+    key = (repo_id, revision, env.dataset, env.video_root)
     if key in _failed:
         raise _failed[key]
     try:
@@ -251,10 +255,11 @@ def load_docs(descriptor: Any, config: str, category: str | None = None):
     from vlm4d_tasks.data.schema import Category
 
     row = source_row(descriptor)
-    if config == "probe" and not os.environ.get(DATASET_ENV):
+    settings = Settings.from_environ()  # lmms-eval's entry into our data: read once, here
+    if config == "probe" and not settings.dataset:
         # Never the hub: the official release has no probe questions (see module doc).
         raise DatasetNotFoundError(f"the probe questions need {DATASET_ENV}. {PROBE_RECIPE}")
-    source = resolve_source(row["repo_id"], row["revision"])
+    source = resolve_source(row["repo_id"], row["revision"], settings)
     docs = _load_config(source.folder, config)
     if category is not None:
         wanted = Category(category).value  # an unknown category raises

@@ -19,14 +19,14 @@ Protocols (`vlm4d_tasks.lmms.protocol`): the tasks named `..._official` use the 
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Mapping
 from typing import Any
 
 from vlm4d_tasks.lmms import data as lmms_data
 from vlm4d_tasks.lmms import metric as lmms_metric
+from vlm4d_tasks.settings import FRAMES, Settings
 
-FRAMES_ENV = "VLM4D_FRAMES"
+FRAMES_ENV = FRAMES.name
 DEFAULT_FRAMES = 8
 
 # --------------------------------------------------------------------------------------------
@@ -111,7 +111,10 @@ def frame_policy(lmms_eval_specific_kwargs: Mapping[str, Any] | None = None):
     """The run's frame setting: N frames (`uniform(N)`), or a published one (`32frame`, `1fps`)."""
     from vlm4d_tasks.lmms.protocol import frame_setting
 
-    raw = os.environ.get(FRAMES_ENV) or _kwarg(lmms_eval_specific_kwargs, "frames", DEFAULT_FRAMES)
+    # lmms-eval calls in with no run context: the variables are read here, as the run set them
+    raw = Settings.from_environ().frames or _kwarg(
+        lmms_eval_specific_kwargs, "frames", DEFAULT_FRAMES
+    )
     try:
         return frame_setting(raw)
     except ValueError:

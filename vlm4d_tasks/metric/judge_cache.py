@@ -23,14 +23,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sqlite3
 import stat
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-CACHE_ENV = "VLM4D_CACHE_DIR"
+from vlm4d_tasks.settings import CACHE_DIR, JUDGE_CACHE, Settings
+
+CACHE_ENV = CACHE_DIR.name
 CACHE_FILE = "judge.sqlite"
 TABLE = "judgments_by_endpoint"
 _LETTERS = ("A", "B", "C", "D")
@@ -54,9 +55,10 @@ class JudgeCacheError(RuntimeError):
     """The cache file cannot be used; the message names it and says how to fix it."""
 
 
-def default_cache_path() -> Path:
-    """`$VLM4D_CACHE_DIR/judge.sqlite`, else `~/.cache/vlm4d/judge.sqlite` (read when called)."""
-    root = os.environ.get(CACHE_ENV)
+def default_cache_path(cache_dir: str | None = None) -> Path:
+    """`cache_dir/judge.sqlite` (default: `$VLM4D_CACHE_DIR` of `Settings.from_environ()`, read
+    when called), else `~/.cache/vlm4d/judge.sqlite`."""
+    root = Settings.from_environ().cache_dir if cache_dir is None else cache_dir
     base = Path(root).expanduser() if root else Path.home() / ".cache" / "vlm4d"
     return base / CACHE_FILE
 
@@ -90,7 +92,7 @@ def _not_a_cache(path: Path, why: str) -> JudgeCacheError:
     """A path that is not a vlm4d judge cache: nothing says the file is ours to delete."""
     return JudgeCacheError(
         f"judge cache {path}: {why}, not a vlm4d judge cache; it is left as it is; fix: pass "
-        f"another path with --judge-cache (or VLM4D_JUDGE_CACHE), or point {CACHE_ENV} at "
+        f"another path with --judge-cache (or {JUDGE_CACHE.name}), or point {CACHE_ENV} at "
         "another folder"
     )
 

@@ -1,5 +1,5 @@
 """Redaction of the judge's secrets: API keys (given in code or read from the judge's key
-variables), URL credentials (user, password) and every URL query value in written, decoded and
+variables, the secret ones of `vlm4d_tasks.settings`), URL credentials (user, password) and every URL query value in written, decoded and
 re-encoded forms, Bearer/Basic tokens and sk-... keys, so that no message, log line, output or
 cache row holds one (`redact`, `redact_data`), and an endpoint named without them
 (`public_url`). One step for every message and file of the judge and score path.
@@ -10,22 +10,19 @@ from __future__ import annotations
 import base64
 import functools
 import json
-import os
 import re
 import threading
 import urllib.parse
 from collections.abc import Sequence
 from typing import Any
 
-ENV_API_KEY = "VLM4D_JUDGE_API_KEY"
-ENV_API_KEY_2 = "VLM4D_JUDGE_API_KEY_2"  # the second judge of crosscheck
+from vlm4d_tasks.settings import secret_values
 
 REDACTED = "[REDACTED]"
 # Literal keys shorter than this are not hidden: local servers take "EMPTY" or "none", and
 # replacing every such word would garble each message without protecting anything. (URL
 # credentials of any length are still cut out of URLs by the patterns and `public_url`.)
 MIN_SECRET_LENGTH = 8
-_SECRET_ENV = (ENV_API_KEY, ENV_API_KEY_2)
 _SECRET_NAMES = (
     r"api[_-]?key|apikey|key|token|access[_-]?token|auth|secret|client[_-]?secret|password"
     r"|passwd|pass|sig|signature|code"
@@ -150,7 +147,8 @@ def _expanded(secrets: frozenset[str]) -> tuple[str, ...]:
 def _literal_secrets() -> tuple[str, ...]:
     with _registered_lock:
         found = set(_registered)
-    found.update(os.environ.get(name) or "" for name in _SECRET_ENV)
+    # read at each call, as declared (`settings.secret_values`): a key set later is hidden too
+    found.update(secret_values())
     found.discard("")
     return _expanded(frozenset(found))
 

@@ -20,12 +20,12 @@ left out of the denominator and listed.
 
 from __future__ import annotations
 
-import math
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from vlm4d_tasks import settings as variables
 from vlm4d_tasks.data.schema import Record
 from vlm4d_tasks.metric import scoring, stats
 from vlm4d_tasks.metric.grading import JUDGES_NEEDED, Grading, Mode, grade
@@ -35,19 +35,12 @@ SCORE_FORMAT_VERSION = 1
 # --------------------------------------------------------------------------------------------
 # 1. Judge settings and judges
 
-ENV_MODE = "VLM4D_JUDGE"  # how `vlm4d eval --judge` reaches the lmms-eval process
-ENV_MODEL = "VLM4D_JUDGE_MODEL"
-ENV_BASE_URL = "VLM4D_JUDGE_BASE_URL"
-ENV_API_KEY = "VLM4D_JUDGE_API_KEY"
-ENV_MODEL_2 = "VLM4D_JUDGE_MODEL_2"
-ENV_BASE_URL_2 = "VLM4D_JUDGE_BASE_URL_2"
-ENV_API_KEY_2 = "VLM4D_JUDGE_API_KEY_2"
-ENV_CONCURRENCY = "VLM4D_JUDGE_CONCURRENCY"
-ENV_TIMEOUT = "VLM4D_JUDGE_TIMEOUT"
-ENV_RETRIES = "VLM4D_JUDGE_RETRIES"
-ENV_MAX_FAILURES = "VLM4D_JUDGE_MAX_FAILURES"
-ENV_PROMPT = "VLM4D_JUDGE_PROMPT"
-ENV_CACHE = "VLM4D_JUDGE_CACHE"
+# The variables, declared in `vlm4d_tasks.settings` (names, parse rules, defaults).
+ENV_MODE = variables.JUDGE_MODE.name  # how `vlm4d eval --judge` reaches the lmms-eval process
+ENV_MODEL = variables.JUDGE_MODEL.name
+ENV_BASE_URL = variables.JUDGE_BASE_URL.name
+ENV_API_KEY = variables.JUDGE_API_KEY.name
+ENV_MODEL_2 = variables.JUDGE_MODEL_N.prefix + "2"
 
 
 @dataclass(frozen=True, repr=False)
@@ -84,80 +77,88 @@ def _option(options: Any, name: str) -> Any:
     return getattr(options, name, None)
 
 
-def _number(
-    value: Any, variable: str, kind: type, minimum: float, want: str, maximum: float = math.inf
-) -> Any:
-    """A number from an option (already checked by argparse) or a variable (checked here)."""
+def _number(value: Any, variable: variables.Variable) -> Any:
+    """A number from an option: as argparse checked it, or a string (a mapping of options)
+    parsed by its variable's rule."""
     if not isinstance(value, str):
         return value
-    from vlm4d_tasks.metric.judge import JudgeConfigError
-
-    try:
-        number = kind(value.strip())
-    except ValueError:
-        number = math.nan
-    if not (math.isfinite(number) and minimum <= number <= maximum):
-        raise JudgeConfigError(f"{variable}={value!r}: expected {want}")
-    return number
+    return variables.Settings.from_environ({variable.name: value}).value(variable)
 
 
-def judge_config(options: Any = None, environ: Mapping[str, str] | None = None) -> JudgeConfig:
+def judge_config(
+    options: Any = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    settings: variables.Settings | None = None,
+) -> JudgeConfig:
     """The judge settings from command-line `options` (an argparse namespace or a mapping with
     the `vlm4d score` option names: `judge`, `judge_model`, ...; None: none) and the
-    environment (`environ`, default `os.environ`, read now). An option wins over its variable.
+    environment: `settings` when the caller built them, else those of `environ` (default
+    `os.environ`, read now). An option wins over its variable.
 
-    In `rule` mode nothing else is read: no judge is made. Raises `JudgeConfigError` (naming the
+    In `rule` mode nothing else is used: no judge is made. Raises `JudgeConfigError` (naming the
     variable) on an unknown mode or prompt or a number out of range.
     """
-    from vlm4d_tasks.metric.judge import JUDGE_PROMPTS, MAX_RETRIES, JudgeConfigError
+    from vlm4d_tasks.metric.judge_transport import JudgeConfigError
 
-    env = os.environ if environ is None else environ
-
-    def pick(option: str, variable: str, default: Any = None) -> Any:
-        given = _option(options, option)
-        if given is not None:
-            return given
-        return env.get(variable) or default
-
-    raw_mode = pick("judge", ENV_MODE, Mode.RULE.value)
+    env = variables.Settings.from_environ(environ) if settings is None else settings
     try:
-        mode = Mode(str(raw_mode).strip().lower())
-    except ValueError:
-        choices = ", ".join(m.value for m in Mode)
-        source = "--judge" if _option(options, "judge") is not None else ENV_MODE
-        raise JudgeConfigError(f"{source}={raw_mode!r}: expected one of {choices}") from None
+        return _judge_config(options, environ, env)
+    except variables.SettingsError as exc:
+        raise JudgeConfigError(str(exc)) from None
+
+
+def _judge_config(options: Any, environ: Mapping[str, str] | None, env: variables.Settings):
+    from vlm4d_tasks.metric.judge_transport import JudgeConfigError
+
+    def pick(option: str, value: Callable[[], Any]) -> Any:
+        given = _option(options, option)
+        return given if given is not None else value()
+
+    raw_mode = _option(options, "judge")
+    if raw_mode is None:
+        mode = Mode(env.judge_mode)
+    else:
+        try:
+            mode = Mode(str(raw_mode).strip().lower())
+        except ValueError:
+            choices = ", ".join(m.value for m in Mode)
+            raise JudgeConfigError(f"--judge={raw_mode!r}: expected one of {choices}") from None
     if JUDGES_NEEDED[mode] == 0:
         return JudgeConfig(mode=mode.value)
 
     # Keys are read from variables (an option names the variable): never on a command line.
+    # A variable named by the option is the user's, not one of ours: read here, from `environ`.
+    named = os.environ if environ is None else environ
     key_variable = _option(options, "judge_api_key_env") or ENV_API_KEY
-    api_key = env.get(key_variable)
-    if api_key is None and key_variable != ENV_API_KEY:
-        api_key = env.get(ENV_API_KEY)
+    if key_variable == ENV_API_KEY:
+        api_key = env.judge_api_key
+    else:
+        api_key = named.get(key_variable)
+        if api_key is None:
+            api_key = env.judge_api_key
     key_variable_2 = _option(options, "judge_api_key_env_2")
-    api_key_2 = (env.get(key_variable_2) if key_variable_2 else None) or env.get(ENV_API_KEY_2)
-    prompt = pick("judge_prompt", ENV_PROMPT, "vlm4d")
-    if prompt not in JUDGE_PROMPTS:
+    api_key_2 = (named.get(key_variable_2) if key_variable_2 else None) or env.judge_api_key_2
+    prompt = pick("judge_prompt", lambda: env.judge_prompt)
+    if prompt not in variables.JUDGE_PROMPTS:
         raise JudgeConfigError(
-            f"{ENV_PROMPT}={prompt!r}: expected one of {', '.join(JUDGE_PROMPTS)}"
+            f"--judge-prompt={prompt!r}: expected one of {', '.join(variables.JUDGE_PROMPTS)}"
         )
-    cache = pick("judge_cache", ENV_CACHE)
+    cache = pick("judge_cache", lambda: env.judge_cache)
     return JudgeConfig(
         mode=mode.value,
-        model=pick("judge_model", ENV_MODEL),
-        base_url=pick("judge_base_url", ENV_BASE_URL),
+        model=pick("judge_model", lambda: env.judge_model),
+        base_url=pick("judge_base_url", lambda: env.judge_base_url),
         api_key=api_key or None,
-        model_2=pick("judge_model_2", ENV_MODEL_2),
-        base_url_2=pick("judge_base_url_2", ENV_BASE_URL_2),
+        model_2=pick("judge_model_2", lambda: env.judge_model_2),
+        base_url_2=pick("judge_base_url_2", lambda: env.judge_base_url_2),
         api_key_2=api_key_2 or None,
-        concurrency=_number(pick("judge_concurrency", ENV_CONCURRENCY, 4), ENV_CONCURRENCY,
-                            int, 1, "a whole number of at least 1"),
-        timeout=_number(pick("judge_timeout", ENV_TIMEOUT, 60.0), ENV_TIMEOUT, float,
-                        math.ulp(0.0), "a number of seconds above 0"),
-        retries=_number(pick("judge_retries", ENV_RETRIES, 4), ENV_RETRIES, int, 0,
-                        f"a whole number from 0 to {MAX_RETRIES}", MAX_RETRIES),
-        max_failures=_number(pick("judge_max_failures", ENV_MAX_FAILURES, 5), ENV_MAX_FAILURES,
-                             int, 0, "a whole number of at least 0"),
+        concurrency=_number(pick("judge_concurrency", lambda: env.judge_concurrency),
+                            variables.JUDGE_CONCURRENCY),
+        timeout=_number(pick("judge_timeout", lambda: env.judge_timeout), variables.JUDGE_TIMEOUT),
+        retries=_number(pick("judge_retries", lambda: env.judge_retries), variables.JUDGE_RETRIES),
+        max_failures=_number(pick("judge_max_failures", lambda: env.judge_max_failures),
+                             variables.JUDGE_MAX_FAILURES),
         prompt=prompt,
         cache=str(cache) if cache else None,
         seed=int(_option(options, "seed") or 0),
@@ -166,7 +167,11 @@ def judge_config(options: Any = None, environ: Mapping[str, str] | None = None) 
 
 def judge_settings(config: JudgeConfig) -> list:
     """The `judge.JudgeSettings` of each judge the mode needs (none in `rule` mode)."""
-    from vlm4d_tasks.metric.judge import DEFAULT_BASE_URL, JudgeConfigError, JudgeSettings
+    from vlm4d_tasks.metric.judge_transport import (
+        DEFAULT_BASE_URL,
+        JudgeConfigError,
+        JudgeSettings,
+    )
 
     needed = JUDGES_NEEDED[Mode(config.mode)]
     if needed == 0:

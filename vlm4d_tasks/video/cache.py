@@ -17,9 +17,10 @@ read-only ``numpy.memmap`` whose pages are read from the page cache (or disk) wh
 copy (``numpy.array(frames.frames)`` for a writable one). 32 full-HD frames take 200 MB, so pass
 ``size=`` when a model resizes anyway.
 
-Configuration is read when a cache is created, never at import: ``VLM4D_FRAME_CACHE_DIR``
-(default ``$XDG_CACHE_HOME/vlm4d/frames`` or ``~/.cache/vlm4d/frames``) and
-``VLM4D_FRAME_CACHE_MAX_BYTES`` (default 8 GiB).
+Configuration is read when a cache is created, never at import, through
+`vlm4d_tasks.settings`: ``VLM4D_FRAME_CACHE_DIR`` (default ``$VLM4D_CACHE_DIR/frames``, else
+``$XDG_CACHE_HOME/vlm4d/frames`` or ``~/.cache/vlm4d/frames``) and
+``VLM4D_FRAME_CACHE_MAX_BYTES`` (default 8 GiB); a `FrameCache` given both reads none.
 """
 
 from __future__ import annotations
@@ -38,36 +39,25 @@ from typing import Any, Literal
 
 import numpy as np
 
+from vlm4d_tasks.settings import DEFAULT_FRAME_CACHE_MAX_BYTES, Settings
 from vlm4d_tasks.video.sampler import Frames, Policy, sample
 
 FORMAT_VERSION = 1
-DEFAULT_MAX_BYTES = 8 * 1024**3
+DEFAULT_MAX_BYTES = DEFAULT_FRAME_CACHE_MAX_BYTES
 
 
-def _default_dir() -> Path:
-    configured = os.environ.get("VLM4D_FRAME_CACHE_DIR")
-    if configured:
-        return Path(configured).expanduser()
-    shared = os.environ.get("VLM4D_CACHE_DIR")  # the library-wide cache root (judge cache too)
-    if shared:
-        return Path(shared).expanduser() / "frames"
+def _default_dir(settings: Settings | None = None) -> Path:
+    """`VLM4D_FRAME_CACHE_DIR`, else `$VLM4D_CACHE_DIR/frames` (the library-wide cache root:
+    the judge cache is there too), else the XDG cache folder's `vlm4d/frames`; the variables
+    from `settings` (default: `Settings.from_environ()`, read now)."""
+    settings = Settings.from_environ() if settings is None else settings
+    if settings.frame_cache_dir:
+        return Path(settings.frame_cache_dir).expanduser()
+    if settings.cache_dir:
+        return Path(settings.cache_dir).expanduser() / "frames"
+    # not one of ours: the XDG base directory rule, read where it is used
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "vlm4d" / "frames"
-
-
-def _default_max_bytes() -> int:
-    configured = os.environ.get("VLM4D_FRAME_CACHE_MAX_BYTES")
-    if not configured:
-        return DEFAULT_MAX_BYTES
-    try:
-        value = int(float(configured))
-    except ValueError as exc:
-        raise ValueError(
-            f"VLM4D_FRAME_CACHE_MAX_BYTES={configured!r}: expected a number of bytes"
-        ) from exc
-    if value < 0:
-        raise ValueError(f"VLM4D_FRAME_CACHE_MAX_BYTES={configured!r}: must be >= 0")
-    return value
 
 
 @dataclass
@@ -86,8 +76,12 @@ class FrameCache:
         directory: str | os.PathLike[str] | None = None,
         max_bytes: int | None = None,
     ) -> None:
-        self.directory = Path(directory) if directory is not None else _default_dir()
-        self.max_bytes = _default_max_bytes() if max_bytes is None else int(max_bytes)
+        if directory is None or max_bytes is None:  # the variables, for what was not given
+            settings = Settings.from_environ()
+            directory = _default_dir(settings) if directory is None else directory
+            max_bytes = settings.frame_cache_max_bytes if max_bytes is None else max_bytes
+        self.directory = Path(directory)
+        self.max_bytes = int(max_bytes)
         self.stats = CacheStats()
 
     # -- keys -----------------------------------------------------------------------------
