@@ -613,6 +613,24 @@ def test_what_is_not_a_restatement_of_a_yes_no_question(question: str, response:
     assert extract(response, YES_NO, question).letter is None
 
 
+def test_a_total_concludes_a_count() -> None:
+    """Issue 25: "... one by one ... He picks up 4 logs in total." counts 4, not one."""
+    text = "The man picks up logs one by one with his right arm. He picks up 4 logs in total."
+    assert extract(text, [4, 2, 3, 1]).letter == "A"
+
+
+def test_a_claim_before_a_refusal_of_something_else_stands() -> None:
+    """Issue 25: the refusal is about the destination, the direction is stated before it."""
+    text = (
+        "Looks like the bus is moving towards its left side, but it's not possible to "
+        "determine its final destination."
+    )
+    verdict = extract(text, ["left", "no bus there", "right", "not moving"])
+    assert (verdict.letter, verdict.rule, verdict.confident) == ("A", "claim_before_refusal", False)
+    refused = extract("It's not possible to determine whether it moves left.", DIRECTION)
+    assert (refused.letter, refused.rule) == (None, "refusal")
+
+
 def test_a_conclusion_naming_one_option_is_confident() -> None:
     """Issue 25: "Therefore, <a claim naming one option>." agreed with the reference on 515 of
     519 development answers while it was sent to the judge; it is the answer, as a grader reads it."""

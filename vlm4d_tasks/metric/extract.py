@@ -552,7 +552,7 @@ _REFUSAL = re.compile(
 )
 _CONCLUSION = re.compile(
     r"\b(?:therefore|thus|hence|so|in conclusion|overall|final answer|the answer|answer|"
-    r"conclusion|conclude|consequently|in summary)\b|答案|因此",
+    r"conclusion|conclude|consequently|in summary|in total|altogether)\b|答案|因此",
     re.IGNORECASE,
 )
 _ANSWER_TEXT = re.compile(
@@ -657,6 +657,11 @@ def _decide_sentence(sentence: str, options: Options, rule: str, confident: bool
     refusal = _REFUSAL.search(sentence)
     named = options.named(sentence)
     if refusal:
+        claim = _claim_before_but(sentence, refusal.start(), options)
+        if claim is not None:
+            # "The bus is moving towards its left side, but it's not possible to determine its
+            # destination": the refusal is about something else than the answer.
+            return _answer(claim.letter, options, "claim_before_refusal", sentence, False)
         # "There is no fairy, so its direction cannot be determined" picks "no fairy there";
         # "I cannot determine it" picks "not enough information" when that is an option.
         named = [o for o in named if o.concepts & {"UNSURE", "ABSENT"}]
@@ -669,6 +674,23 @@ def _decide_sentence(sentence: str, options: Options, rule: str, confident: bool
     if len(named) > 1:
         return _no_answer("several_options_named", sentence, False)
     return None
+
+
+_BUT = re.compile(r",?\s+(?:but|however|though|although)\b[^.]*$", re.IGNORECASE)
+
+
+def _claim_before_but(sentence: str, refusal_at: int, options: Options):
+    """The one option a sentence claims before a "but ..." clause that holds its refusal, or
+    None: the clause before must name exactly one option and no refusal of its own."""
+    head = sentence[:refusal_at]
+    cut = _BUT.search(head)
+    if cut is None:
+        return None
+    before = head[: cut.start()]
+    if _REFUSAL.search(before):
+        return None
+    named = options.named(before)
+    return named[0] if len(named) == 1 else None
 
 
 def _absence_claim(sentences: list[str], options: Options) -> Extraction | None:
