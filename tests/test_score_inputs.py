@@ -385,3 +385,50 @@ def test_unofficial_annotations_without_the_flag_is_an_error(tmp_path, capsys, m
     assert line.startswith("vlm4d score: error: annotation file(s) differ from the official")
     assert line.endswith("(or pass --allow-unofficial-annotations) to use these; the run then "
                          "records it.")  # fmt: skip
+
+
+# --- 5. --model-name and --protocol ------------------------------------------------------------
+
+
+def test_model_name_and_protocol_go_into_the_document_and_the_report(tmp_path, capsys):
+    real = dump(tmp_path / "real_mc_cot" / "run-a.json",
+                [entry(i, t) for i, t in enumerate(TRUTHS, 1)])  # fmt: skip
+    synthetic = dump(tmp_path / "synthetic_mc_cot" / "run-b.json",
+                     [entry(i, t) for i, t in enumerate(TRUTHS, 1)])  # fmt: skip
+    protocol = "greedy, 8 frames, official CoT prompt"
+    code, result, err = score(capsys, real, synthetic, "--model-name", " Qwen2.5-VL-7B ",
+                              "--protocol", protocol)  # fmt: skip
+    assert code == 0, err
+    assert result["produced_by"] == {"model": "Qwen2.5-VL-7B", "protocol": protocol}
+    # the files of two names are one model's: one row
+    assert [r["model"] for r in result["runs"]] == ["Qwen2.5-VL-7B (cot)"] * 2
+    assert [m["model"] for m in result["models"]] == ["Qwen2.5-VL-7B (cot)"]
+    out = tmp_path / "report"
+    assert main(["report", str(real.parent / "score.json"), "--out", str(out)]) == 0
+    capsys.readouterr()
+    report = (out / "report.md").read_text()
+    assert f" | {protocol} |" in report  # the table's protocol column
+    assert (f"- `Qwen2.5-VL-7B (cot)`: response files scored by `vlm4d score` (prompt setting "
+            f"`cot`); protocol {protocol} (declared with --protocol).") in report  # fmt: skip
+    assert f',cot,"{protocol}",' in (out / "leaderboard.csv").read_text()
+
+
+def test_without_declaration_nothing_is_recorded(tmp_path, capsys):
+    path = dump(tmp_path / "real_mc" / "m.json", [entry(i, t) for i, t in enumerate(TRUTHS, 1)])
+    code, result, err = score(capsys, path)
+    assert code == 0, err
+    assert "produced_by" not in result and result["runs"][0]["model"] == "m"
+    out = tmp_path / "report"
+    assert main(["report", str(path.parent / "score.json"), "--out", str(out)]) == 0
+    assert "how the answers were generated is not recorded" in (out / "report.md").read_text()
+
+
+@pytest.mark.parametrize("value", ["", "   ", "two\nlines", "x" * 201])
+def test_declared_texts_are_one_short_line(tmp_path, capsys, value):
+    path = dump(tmp_path / "real_mc" / "m.json", [entry(1, "left")])
+    for option in ("--model-name", "--protocol"):
+        with pytest.raises(SystemExit) as stopped:
+            main(["score", str(path), option, value])
+        assert stopped.value.code == 2
+        err = capsys.readouterr().err
+        assert f"argument {option}: expected one line of 1 to 200 printable characters" in err

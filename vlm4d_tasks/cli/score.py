@@ -132,7 +132,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--seed", type=_non_negative_int, default=0, help="bootstrap and jitter seed (0 or more)"
     )
+    parser.add_argument(
+        "--model-name", type=_declared, metavar="NAME",
+        help="the model that produced the answers: every file's row is named NAME (and its "
+        "prompt setting); recorded in the score document (default: each file's name)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--protocol", type=_declared, metavar="TEXT",
+        help="how the answers were produced (e.g. 'greedy, 8 frames, official CoT prompt'): "
+        "recorded in the score document and shown in vlm4d report's protocol column",
+    )  # fmt: skip
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+MAX_DECLARED_CHARS = 200
+
+
+def _declared(text: str) -> str:
+    """A declared name or protocol: one line of 1 to `MAX_DECLARED_CHARS` characters (it
+    becomes a table cell and a figure label)."""
+    value = text.strip()
+    if not value or len(value) > MAX_DECLARED_CHARS or not value.isprintable():
+        raise argparse.ArgumentTypeError(
+            f"expected one line of 1 to {MAX_DECLARED_CHARS} printable characters, got "
+            f"{text[:80]!r}"
+        )
+    return value
 
 
 def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
@@ -240,6 +265,8 @@ def score_files(args: argparse.Namespace, settings: Settings | None = None) -> d
         resamples=args.resamples,
         seed=args.seed,
         progress=not args.no_progress,
+        model=getattr(args, "model_name", None),
+        protocol=getattr(args, "protocol", None),
     )
 
 

@@ -284,10 +284,14 @@ def _protocol(document: Mapping[str, Any], setting: str) -> tuple[str | None, st
     """The protocol of a row and one sentence on it (lmms-eval runs record theirs)."""
     run = document.get("run")
     if not isinstance(run, Mapping):
-        return None, (
+        declared = document.get("produced_by")
+        declared = declared if isinstance(declared, Mapping) else {}
+        protocol = declared.get("protocol") if isinstance(declared.get("protocol"), str) else None
+        how = ("how the answers were generated is not recorded" if protocol is None
+               else f"protocol {md_text(protocol)} (declared with --protocol)")  # fmt: skip
+        return protocol, (
             "response files scored by `vlm4d score` (prompt setting "
-            f"{md_code(setting or 'none')}); "
-            "how the answers were generated is not recorded"
+            f"{md_code(setting or 'none')}); " + how
         )
     block = run.get("protocol") or {}
     name = (block.get("rows") or {}).get(setting)

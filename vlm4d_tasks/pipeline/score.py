@@ -525,12 +525,17 @@ def score_response_files(
     resamples: int = stats.DEFAULT_RESAMPLES,
     seed: int = stats.DEFAULT_SEED,
     progress: bool = True,
+    model: str | None = None,
+    protocol: str | None = None,
 ) -> dict[str, Any]:
     """The score document of response files (`responses.load_inputs`: the official formats,
     lmms-eval's samples log, a `{uid: answer}` mapping): one run per file and subset, one
-    table row per model (the real and synthetic files of one name and prompt setting). With `annotations` each answer is joined to its record (stale entries listed;
-    with `strict` the ones asked differently are left out). Every check of the input runs
-    before the first judge call."""
+    table row per model (the real and synthetic files of one name and prompt setting). With
+    `annotations` each answer is joined to its record (stale entries listed; with `strict`
+    the ones asked differently are left out). `model` and `protocol` declare what produced
+    the answers (`--model-name`, `--protocol`): `model` names every file's row, and both are
+    recorded in the document's `produced_by`. Every check of the input runs before the first
+    judge call."""
     from tqdm import tqdm
 
     from vlm4d_tasks.metric import responses as rf
@@ -546,6 +551,10 @@ def score_response_files(
             r.uid: r for r in load_records(annotations, subsets, allow_unofficial=allow_unofficial)
         }
     files = [rf.resolve(item, annotated) for item in loaded]
+    if model:
+        from dataclasses import replace
+
+        files = [replace(file, name=model) for file in files]
     seen: set[tuple[str, str]] = set()
     for file in files:
         key = (model_name(file), file.subset.value)
@@ -594,10 +603,16 @@ def score_response_files(
                 run["stale"] = rf.stale_summary(join.stale, strict)
             runs.append(run)
             models.setdefault(model_name(file), []).extend(graded.items)
-    return score_document(
+    document = score_document(
         runs, models, judge=panel.block(), resamples=resamples, seed=seed,
         annotations=annotations, records=None if annotated is None else list(annotated.values()),
     )  # fmt: skip
+    if model or protocol:
+        from vlm4d_tasks.metric.redact import redact_data
+
+        # only when declared: a document without them keeps its bytes
+        document["produced_by"] = redact_data({"model": model, "protocol": protocol})
+    return document
 
 
 # --------------------------------------------------------------------------------------------
