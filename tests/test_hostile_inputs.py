@@ -24,6 +24,7 @@ from vlm4d_tasks.data.annotations import AnnotationError, load_probe_record_file
 from vlm4d_tasks.data.files import InputFileError, read_regular
 from vlm4d_tasks.data.schema import Subset
 from vlm4d_tasks.metric import extract as extract_module
+from vlm4d_tasks.metric import mentions as mentions_module
 from vlm4d_tasks.metric import responses
 from vlm4d_tasks.metric.extract import extract
 from vlm4d_tasks.pipeline.score import JudgeConfig, score_response_files
@@ -227,13 +228,15 @@ def test_extraction_reads_a_bounded_window_of_long_options(kind, monkeypatch):
     normaliser reads stay the same with 1 KB and with 64 KB options (they grew with the
     options before, so a 1 MB option and a 1 MB answer took minutes)."""
     read = [0]
-    real_normalise = extract_module._normalise
+    real_normalise = mentions_module.normalise
 
     def normalise(text, numeric):
         read[0] += len(text)
         return real_normalise(text, numeric)
 
-    monkeypatch.setattr(extract_module, "_normalise", normalise)
+    # Both halves of the extraction normalise text: the option matcher and the label reader.
+    monkeypatch.setattr(mentions_module, "normalise", normalise)
+    monkeypatch.setattr(extract_module, "normalise", normalise)
     words = "the car moves left then right towards the camera and away ".split()
 
     def option(size: int, seed: int) -> str:
@@ -247,7 +250,7 @@ def test_extraction_reads_a_bounded_window_of_long_options(kind, monkeypatch):
             "option-words": " ".join(f"Answer: {'ABCD'[i % 4]} {options[i % 4][:60]}"
                                      for i in range(500)),
         }[kind]  # fmt: skip
-        extract_module._options.cache_clear()
+        mentions_module.options_for.cache_clear()
         read[0] = 0
         extract(answer, options)
         return read[0]
