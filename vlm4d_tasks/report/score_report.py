@@ -49,16 +49,22 @@ def _two_decimals(fraction: float) -> str:
 
 def markdown_report(score: dict[str, Any]) -> str:
     """The models table (percentages, one decimal) with its footnotes, then one line per run
-    (`score.md.jinja`: the prose; here the tables, numbers and names made safe)."""
+    (`score.md.jinja`: the prose; `score_context`: what fills it)."""
     from vlm4d_tasks.templating import render
 
+    return render("vlm4d_tasks.report", "score.md.jinja", **score_context(score))
+
+
+def score_context(score: dict[str, Any]) -> dict[str, Any]:
+    """What `score.md.jinja` is filled with: Markdown only (tables made, numbers formatted,
+    every name from the file through `md_code`/`md_text`)."""
     validity = score.get("validity")
     debiased = bool(validity and validity.get("debiased"))
     runs = score["runs"]
     summary = score.get("summary", {})
     agreement = summary.get("agreement")
     worst = summary.get("agreement_min") if agreement is not None else None
-    context = {
+    return {
         "judge": _judge(score),
         "models_table": _lines(_table(
             score["models"], debiased, lambda row: validity["models"].get(row["model"])
@@ -89,7 +95,6 @@ def markdown_report(score: dict[str, Any]) -> str:
         "runs": [_run(run) for run in runs],
         "unresolved_runs": _unresolved_runs(runs),
     }  # fmt: skip
-    return render("vlm4d_tasks.report", "score.md.jinja", **context)
 
 
 def _run(run: dict[str, Any]) -> dict[str, Any]:
