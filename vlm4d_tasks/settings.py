@@ -433,17 +433,18 @@ def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
     """The values of every secret variable (family members included) in `environ` (default:
     `os.environ`, read now, at each call: a key set after start-up is hidden too)."""
     env = os.environ if environ is None else environ
-    found = []
-    for variable in VARIABLES:
-        if not variable.secret:
-            continue
-        if not variable.family:
-            found.append(env.get(variable.name) or "")
-            continue
-        for name, raw in env.items():
-            if name.startswith(variable.prefix) and _MEMBER.fullmatch(name[len(variable.prefix) :]):
-                found.append(raw)
-    return [value for value in found if value]
+    secrets = [v for v in VARIABLES if v.secret]
+    names = [v.name for v in secrets if not v.family]
+    prefixes = tuple(v.prefix for v in secrets if v.family)
+    # the names only, then the few values wanted: redaction calls this for every message, and
+    # os.environ decodes each value it yields
+    names += [
+        name
+        for name in env
+        if name.startswith(prefixes)
+        and any(_MEMBER.fullmatch(name[len(p) :]) for p in prefixes if name.startswith(p))
+    ]
+    return [value for value in (env.get(name) for name in names) if value]
 
 
 def markdown_table() -> str:
