@@ -1,6 +1,8 @@
-"""The leaderboard as text: the report's Markdown (`report_markdown`), `leaderboard.csv` (text
-cells that a spreadsheet would run as a formula neutralised) and `leaderboard.json`, each
-rendered from a built `leaderboard.Leaderboard`; building the rows is `leaderboard`'s job.
+"""The leaderboard as text: the report's Markdown (`report_markdown`: the prose in
+`report.md.jinja` and the templates it includes, filled by `report_context` with tables, formatted
+numbers and escaped names), `leaderboard.csv` (text cells that a spreadsheet would run as a
+formula neutralised) and `leaderboard.json`, each rendered from a built
+`leaderboard.Leaderboard`; building the rows is `leaderboard`'s job.
 """
 
 from __future__ import annotations

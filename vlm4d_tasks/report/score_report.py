@@ -1,4 +1,5 @@
-"""Rendering a `vlm4d score` result: the paper's table in Markdown, and a PNG plot.
+"""Rendering a `vlm4d score` result: the paper's table in Markdown (its prose in `score.md.jinja`,
+filled by `score_context`), and a PNG plot.
 
 Input is the score JSON (a dict); rendering is pure and deterministic (same input, same bytes),
 so a report can be regenerated from a saved score file with `vlm4d report`.
