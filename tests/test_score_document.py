@@ -277,6 +277,10 @@ def doc_of_records() -> dict:
          "expected a number or null from -1/3 to 1, got -0.5 (run 'm (cot)' 'real')"),
         (lambda d: d.update(run={"limit": -1}), "run.limit",
          "expected a number or null of at least 0, got -1"),
+        (lambda d: d.update(produced_by={"model": 3}), "produced_by.model",
+         "expected a string or null, got 3"),
+        (lambda d: d["runs"][0].update(ground_truth_letters=-2), "runs[0].ground_truth_letters",
+         "expected a whole number from 0 to 10,000,000, got -2 (run 'm (cot)' 'real')"),
     ],
 )  # fmt: skip
 def test_a_broken_document_fails_both_validators_naming_the_field(

@@ -236,7 +236,9 @@ class Run(Accuracy):
     stale: Stale = None
     outcomes: list[Outcome] = None
     disagreements: Any = Unchecked("The answers judged otherwise than the file's labels.")
-    ground_truth_letters: Any = Unchecked("Ground truths given as a letter, read as its option.")
+    ground_truth_letters: Count = Field(
+        None, description="ground truths given as a letter (A-D), read as that option's text"
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -447,6 +449,13 @@ class Validity(Part):
 # The document
 
 
+class ProducedBy(Part):
+    """What made the answers, as the user declared it (`vlm4d score --model-name/--protocol`)."""
+
+    model: str | None = None
+    protocol: str | None = None
+
+
 class ScoreDocument(Part):
     """A score document of VLM4D (`vlm4d score --json`, an lmms-eval run's
     `*_vlm4d_score.json`): the runs, the paper's table and how they were made."""
@@ -462,3 +471,4 @@ class ScoreDocument(Part):
     run: RunBlock | None = Field(None, description="an lmms-eval run's metadata")
     judge_batches: list[Grading] = Field(None, description="an lmms-eval run's judge batches")
     validity: Validity | None = None
+    produced_by: ProducedBy | None = Field(None, description="declared with --model-name/--protocol")
