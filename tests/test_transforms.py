@@ -305,6 +305,138 @@ def test_each_reverse_rule_excludes_and_its_neighbour_is_kept(rule, excluded, ke
     assert T.reverse(neighbour) is not None
 
 
+# --------------------------------------------------------------------------------------------
+# Reverse: goal and source phrasing, above / below (issue 26, point 3; the records reproduce the
+# wording of the release's questions named in each test)
+
+
+def test_reverse_turn_to_face_becomes_turn_away_from_validation_1343():
+    # Reversed, the person starts facing the fridge and turns away from it: the goal must
+    # become the source, or the question describes the opposite motion of its answer.
+    record = make("Which rotational direction did the person turn to face the fridge?",
+                  ["upwards", "counter-clockwise", "no turning", "clockwise"], "clockwise",
+                  qid="validation_1343")  # fmt: skip
+    assert texts(T.reverse(record)) == (
+        "Which rotational direction did the person turn away from the fridge?",
+        ["downwards", "clockwise", "no turning", "counter-clockwise"], "D", "counter-clockwise",
+    )  # fmt: skip
+    assert T.reverse_rule(record) == "reversed"
+    # the mirror keeps the goal (it still faces the fridge), only the sense swaps
+    assert T.mirror(record).question == record.question
+
+
+def test_reverse_turn_from_becomes_turn_towards_validation_1119():
+    # The question and its option "towards the cabinet" change together, so they agree.
+    record = make("Which rotational direction does the person turn from the cabinet? ",
+                  ["clockwise", "anticlockwise", "parallel to the cabinet",
+                   "towards the cabinet"], "anticlockwise", qid="validation_1119")  # fmt: skip
+    assert texts(T.reverse(record)) == (
+        "Which rotational direction does the person turn towards the cabinet? ",
+        ["anticlockwise", "clockwise", "parallel to the cabinet", "away from the cabinet"],
+        "B", "clockwise",
+    )  # fmt: skip
+    # and back: "turn away from X" is "turn towards X" reversed
+    back = make("Which way does the person turn away from the cabinet?",
+                ["clockwise", "anticlockwise", "not turning", "no person there"], "clockwise")  # fmt: skip
+    assert T.reverse(back).question == "Which way does the person turn towards the cabinet?"
+    assert texts(T.reverse(back))[2:] == ("A", "anticlockwise")
+
+
+@pytest.mark.parametrize(
+    ("question", "options", "answer", "qid", "expected"),
+    [
+        ("Which direction was the piece of butter moved?", ["above ", "right", "below", "left"],
+         "right", "validation_1330",
+         (["below ", "left", "above", "right"], "B", "left")),
+        ("Which direction does the chair move laterally?", ["right", "below", "above", "left"],
+         "left", "validation_1355",
+         (["left", "above", "below", "right"], "D", "right")),
+        # the same wording with "above" the answer: reversed, the motion is downwards
+        ("Which direction was the piece of butter moved?", ["above ", "right", "below", "left"],
+         "above", "validation_1330",
+         (["below ", "left", "above", "right"], "A", "below")),
+    ],
+)  # fmt: skip
+def test_reverse_swaps_above_and_below_as_directions(question, options, answer, qid, expected):
+    record = make(question, options, answer, qid=qid)
+    out = T.reverse(record)
+    assert (out.question, out.options, out.answer, out.answer_text) == (question, *expected)
+    assert T.reverse_rule(record) == "reversed"
+    # a mirror keeps above and below where they are
+    vertical = [i for i, o in enumerate(options) if o.strip() in ("above", "below")]
+    assert [T.mirror(record).options[i] for i in vertical] == [options[i] for i in vertical]
+
+
+@pytest.mark.parametrize(
+    ("question", "options", "answer", "rule"),
+    [
+        # a goal after a verb other than a turn: not rewritten, so refused
+        ("Which way does the robot spin to face the door?", ["clockwise", "anticlockwise",
+                                                             "not spinning", "no robot there"],
+         "clockwise", "goal_or_source"),
+        ("Which rotational direction does the chair turn to face left?", ["clockwise",
+                                                                          "anticlockwise",
+                                                                          "left", "right"],
+         "clockwise", "turning"),
+        # above / below that are places, not directions of motion
+        ("Where is the cup with respect to the plate?", ["above", "below", "left", "right"],
+         "above", "time_symmetric"),
+        ("Which cup is the pencil above?", ["the red one", "the blue one", "none", "both"],
+         "none", "unlisted_direction_word"),
+        ("Which side of the shelf is the box?", ["above", "below", "beside", "in front"],
+         "above", "time_symmetric"),
+        ("Is the lamp above or below the table?", ["above", "below", "beside", "no lamp"],
+         "above", "left_right_not_motion"),
+    ],
+)  # fmt: skip
+def test_reverse_refuses_or_keeps_goals_and_places_it_cannot_swap(question, options, answer,
+                                                                   rule):  # fmt: skip
+    record = make(question, options, answer)
+    assert T.reverse_rule(record) == rule
+    out = T.reverse(record)
+    if T.REVERSE_RULES[rule].kept:
+        assert texts(out) == texts(record)
+    else:
+        assert out is None
+
+
+def test_reverse_refuses_a_place_named_as_where_the_motion_ends_validation_1178():
+    # "moved ... To the right of the cook": reversed, that place is where the bottles start;
+    # the answer would reverse but the option would keep a claim nothing settles.
+    options = ["To the right of the cook", "Towards the cook", "To the left of the cook",
+               "Away from the cook. "]  # fmt: skip
+    record = make("In what direction where the bottles moved relative to the cook?", options,
+                  "Away from the cook.", qid="validation_1178")  # fmt: skip
+    assert T.reverse_rule(record) == "goal_or_source" and T.reverse(record) is None
+    # its neighbour without the place options is kept, towards and away swapped
+    kept = make("In what direction where the bottles moved relative to the cook?",
+                ["To the right", "Towards the cook", "To the left", "Away from the cook. "],
+                "Away from the cook.")  # fmt: skip
+    assert T.reverse(kept).options == ["To the left", "Away from the cook", "To the right",
+                                       "Towards the cook. "]  # fmt: skip
+    # a question about a place keeps "to the left of" as the place it is
+    places = ["To the right of the cook", "In front of the cook", "To the left of the cook",
+              "Behind the cook"]  # fmt: skip
+    where = make("Where is the bottle with respect to the cook?", places, "Behind the cook")
+    assert T.reverse_rule(where) == "time_symmetric"
+
+
+def test_reverse_reads_toward_from_the_camera_as_towards_synthetic_validation_235():
+    # The release's typo "toward from the camera": reversed it is "away from the camera", so
+    # the distractor stays the opposite of the answer in both directions.
+    record = make("Which direction is the limo moving?",
+                  ["not moving", "no limo there", "away from the camera and to the left",
+                   "toward from the camera and to the right"],
+                  "away from the camera and to the left", qid="validation_235",
+                  subset="synthetic", video="videos_synthetic/limo.mp4")  # fmt: skip
+    assert texts(T.reverse(record)) == (
+        "Which direction is the limo moving?",
+        ["not moving", "no limo there", "toward the camera and to the right",
+         "away from the camera and to the left"],
+        "C", "toward the camera and to the right",
+    )  # fmt: skip
+
+
 def test_rule_tables_list_every_rule_in_order():
     records = [
         make("What direction is the car moving?", ["left", "right", "up", "down"], "left"),

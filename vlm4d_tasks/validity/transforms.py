@@ -62,6 +62,11 @@ left/right too), facing directions ("facing away from the camera"), speeds compa
 objects, absence, counts of things in a state. "Closer", "further away", "towards X" and "away
 from X" are directions only after a verb of motion or as an option of their own ("the tram
 further away" names a tram; such a phrase elsewhere is left to `unlisted_direction_word`).
+A turn named by its goal or source swaps them: "turn to face the fridge" becomes "turn away
+from the fridge", "turn from the cabinet" "turn towards the cabinet" (reversed, the person
+starts facing the thing and turns away from it; the rotation sense swaps too). "Above" and
+"below" as a whole option of a motion question are directions and swap like up and down;
+anywhere else they name a place and are left to `unlisted_direction_word`.
 A two-step answer "A, then B" becomes "reverse(B), then reverse(A)" ("left then right" stays
 "left then right"). Questions that do not transform cleanly are dropped by these rules
 (`reverse_rule`), the first that applies decides:
@@ -87,11 +92,13 @@ A two-step answer "A, then B" becomes "reverse(B), then reverse(A)" ("left then 
   swings, steps, passes, laps): counts of things in a state ("how many people are moving to
   the left") are kept, with the state reversed;
 - `goal_or_source`: the question names where a motion goes to or comes from ("move to go to the
-  sink", "where did the ball come from"), which swaps in a reversed clip without a direction
-  word that could be swapped;
-- `left_right_not_motion`: left/right that would have to be read as a direction of motion in
-  a question that names no motion at all (no verb of motion: "which way is the koala
-  facing?"), so it may as well name a side, which reversing keeps;
+  sink", "where did the ball come from", "spin to face the door" after any verb but a turn),
+  which swaps in a reversed clip without a direction word that could be swapped; or an option
+  of a motion question names where the thing ends up ("To the right of the cook" beside
+  "Towards the cook"): reversed, that place is where it starts;
+- `left_right_not_motion`: left/right (or above/below) that would have to be read as a
+  direction of motion in a question that names no motion at all (no verb of motion: "which
+  way is the koala facing?"), so it may as well name a side, which reversing keeps;
 - `unlisted_direction_word`: a direction word that no phrase of the vocabulary covers (e.g.
   "into", "flying away on", "higher", "closest");
 - `ill_formed`: see above;
@@ -154,7 +161,7 @@ REVERSE_RULES: dict[str, Rule] = {
         Rule("asymmetric_action", False, "an action whose reversal is another action"),
         Rule("counting_events", False, "counts events whose reversal is another event"),
         Rule("goal_or_source", False, "names where a motion goes to or comes from"),
-        Rule("left_right_not_motion", False, "left/right in a question that names no motion"),
+        Rule("left_right_not_motion", False, "left/right, above/below in a question of no motion"),
         Rule("unlisted_direction_word", False, "a direction word the vocabulary lacks"),
         Rule("ill_formed", False, "the reversed record fails the loader's validation"),
         Rule("reversed", True, "directions of motion and rotation senses swapped"),
@@ -294,9 +301,37 @@ _MOTION_VERBS = (
 _AFTER_MOTION = "(?:" + "|".join(rf"(?<=\b{verb}\x20)" for verb in _MOTION_VERBS) + "|^)"
 # A whole option that is one bare word ("towards", "away").
 _ALONE = r"(?=[\s.!?]*$)"
+# A turn named by its goal or source ("turn to face the fridge", "turn from the cabinet"):
+# reversed, the person starts facing that thing and turns away from it, so the goal becomes
+# the source and the rotation sense swaps with it. After any other verb "to face X" is left to
+# `goal_or_source`.
+_AFTER_TURN = (
+    "(?:" + "|".join(rf"(?<=\b{verb}\x20)" for verb in
+                     "turn turns turned turning rotate rotates rotated rotating".split()) + ")"
+)  # fmt: skip
+_TURN_GOAL = [
+    *_terms(
+        "turn_goal",
+        [
+            (_AFTER_TURN + "to face" + _OBJECT, ("away from",)),
+            (_AFTER_TURN + "towards?" + _OBJECT, ("away from",)),
+            (_AFTER_TURN + "away from" + _OBJECT, ("towards", "toward")),
+            (_AFTER_TURN + "from" + _OBJECT, ("towards", "toward")),
+        ],
+    ),
+]
+# "above" / "below" as a whole option of a motion question are directions ("which direction
+# was the butter moved?": above / right / below / left): they swap as up / down do. Anywhere
+# else they name a place or a viewpoint, which `_REVERSE_SENSITIVE` leaves out unless kept here.
+_ABOVE_BELOW = [
+    _keep(r"\b(?:seen|viewed|looking|looked|filmed|shot)\s+from\s+(?:above|below)\b"),
+    *_terms("above_below", [("^above" + _ALONE, ("below",)), ("^below" + _ALONE, ("above",))]),
+]
 
 REVERSE_TERMS: tuple[Term, ...] = (
     *_NOT_DIRECTIONS,
+    *_TURN_GOAL,
+    *_ABOVE_BELOW,
     _FACING,
     _keep(r"\bupside\s+down\b"),
     _WHICH_SIDE,
@@ -366,6 +401,8 @@ REVERSE_TERMS: tuple[Term, ...] = (
             (_AFTER_MOTION + "closer", ("further away", "farther away")),
             (_AFTER_MOTION + "away from" + _OBJECT, ("towards", "toward")),
             (_AFTER_MOTION + "towards?" + _OBJECT, ("away from",)),
+            # the release's "toward from the camera and to the right" (synthetic) means towards
+            ("^towards? from" + _OBJECT, ("away from",)),
             ("^towards?" + _ALONE, ("away",)),
             ("^away" + _ALONE, ("towards", "toward")),
         ],
@@ -425,7 +462,8 @@ _REVERSE_SENSITIVE = re.compile(
     r"|\benter\w*|\bexit\w*|\bleav(?:e|es|ing)\b|\barriv\w*|\bdepart\w*|\bris(?:e|es|ing)\b"
     r"|\brose\b|\bfall(?:s|ing)?\b|\bfell\b|\bsink\w*|\bsank\b|\bascend\w*|\bdescend\w*"
     r"|\bhigher\b|\blower\b|\bland(?:s|ed|ing)?\b|\btak(?:e|es|ing)\s+off\b|\btook\s+off\b"
-    r"|\bincreas\w*|\bdecreas\w*|\bgr[eo]w(?:s|ing|n)?\b|\bshr[iu]nk\w*",
+    r"|\bincreas\w*|\bdecreas\w*|\bgr[eo]w(?:s|ing|n)?\b|\bshr[iu]nk\w*"
+    r"|\babove\b|\bbelow\b|\bbeneath\b|\bunder(?:neath)?\b",
     re.IGNORECASE,
 )
 
@@ -499,6 +537,16 @@ _GOAL_OR_SOURCE = re.compile(
     r"|\bto\s+the\s+(?:ground|sky|floor|surface|water)\b|" + _WHERE + r".*\bfrom\b",
     re.IGNORECASE,
 )
+# A goal or source the vocabulary did not rewrite (on the masked texts): "move to face X", a
+# turn "to" / "from" something that is not a thing `_TURN_GOAL` knows.
+_UNSWAPPED_GOAL = re.compile(
+    r"\bto\s+face\b|\b(?:tur\w*n(?:s|ed|ing)?|rotat\w*)\s+(?:to|from|towards?|away\s+from)\b",
+    re.IGNORECASE,
+)
+# An option of a motion question that names where the thing ends up ("To the right of the
+# cook" beside "Towards the cook"): reversed, that place is where it starts, and whether the
+# option then names a direction or a place is not settled.
+_PLACE_AS_GOAL = re.compile(r"^\s*to\s+the\s+(?:left|right)\s+of\b", re.IGNORECASE)
 _MOTION = re.compile(
     r"\b(?:mov\w*|go|goes|going|went|gone|head(?:s|ed|ing)|com(?:e|es|ing)|came|driv\w*|drove"
     r"|walk\w*|run|runs|running|ran|rid(?:e|es|ing)|rode|swim\w*|swam|fl(?:y|ies|ying|ew|own)"
@@ -540,7 +588,8 @@ def _vocabulary(kind: str) -> _Vocabulary:
     elif kind == REVERSE:
         terms = REVERSE_TERMS
     else:
-        terms = tuple(_keep(t.pattern) if t.kind == "left_right" else t for t in REVERSE_TERMS)
+        places = {"left_right", "above_below"}
+        terms = tuple(_keep(t.pattern) if t.kind in places else t for t in REVERSE_TERMS)
     parts = [f"(?P<t{i}>{term.pattern})" for i, term in enumerate(terms)]
     return _Vocabulary(terms, re.compile("|".join(parts), re.IGNORECASE))
 
@@ -800,9 +849,16 @@ def _reverse(record: Record) -> _Outcome:
         and "paired_action" not in question.swapped  # "how many times ... pick up" -> put down
     ):
         return _Outcome("counting_events", None)
-    if found(_GOAL_OR_SOURCE, [record.question]):
+    if (
+        found(_GOAL_OR_SOURCE, [record.question])
+        or found(_UNSWAPPED_GOAL)
+        or (not places and found(_PLACE_AS_GOAL, record.options))
+    ):
         return _Outcome("goal_or_source", None)
-    if any("left_right" in r.swapped for r in everything) and not _MOTION.search(record.question):
+    directional = {"left_right", "above_below"}
+    if any(directional & set(r.swapped) for r in everything) and not _MOTION.search(
+        record.question
+    ):
         return _Outcome("left_right_not_motion", None)
     if _unlisted(everything, _REVERSE_SENSITIVE):
         return _Outcome("unlisted_direction_word", None)
