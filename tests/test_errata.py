@@ -84,3 +84,80 @@ def test_how_each_class_changes_the_label() -> None:
     assert ours.corrected(("A",)) is True  # the reference stands
     ambiguous = parse_errata(_document(**{"class": "ambiguous"})).entries[0]
     assert ambiguous.corrected(("C",)) is None
+
+
+def _errata_for(*entries: tuple[str, str, str, str | None]):
+    """Errata of (question id, response, class, reading) made up for a test."""
+    return parse_errata({
+        "format": 1, "about": "", "method": "",
+        "entries": [
+            {"file": "real_mc_cot/m.json", "id": qid,
+             "response_sha256": hashlib.sha256(text.encode()).hexdigest(),
+             "reference": {"correct": True}, "class": kind, "reading": reading,
+             "span": text[:5], "why": "made up"}
+            for qid, text, kind, reading in entries
+        ],
+    })  # fmt: skip
+
+
+def _judged_file(path, answers: list[tuple[str, str, bool]]):
+    """A judged response file: (id, response, reference label); the truth is always "left"."""
+    import json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps([
+        {"id": qid, "question": "Which way does the car move?",
+         "choices": {"A": "left", "B": "right", "C": "not moving", "D": "no car there"},
+         "response": text, "ground_truth_answer": "left", "correct": label,
+         "extracted_answer": "A: left" if label else "B: right"}
+        for qid, text, label in answers
+    ]))  # fmt: skip
+    return str(path)
+
+
+def test_vlm4d_score_reports_agreement_with_the_errata_applied(tmp_path, monkeypatch) -> None:
+    """Issue 25: agreement as measured, and for a file the errata cover, with them applied: a
+    reference error takes its reading, an ambiguous answer is left out, our error stays."""
+    from vlm4d_tasks.metric import errata as errata_module
+    from vlm4d_tasks.pipeline import score as pipeline
+
+    answers = [
+        ("validation_1", "Answer: A", True),  # agree
+        ("validation_2", "Answer: B", True),  # reference wrong: B is not left
+        ("validation_3", "PickPickPick", True),  # reference wrong: no valid answer
+        ("validation_4", "Answer: A. It moves right.", False),  # ambiguous (read: no answer)
+        ("validation_5", "The car turns.", True),  # ours wrong (made up)
+    ] + [(f"validation_{i}", "Answer: A", True) for i in range(6, 12)]
+    errata = _errata_for(
+        ("validation_2", "Answer: B", "reference_wrong", "B"),
+        ("validation_3", "PickPickPick", "reference_wrong", None),
+        ("validation_4", "Answer: A. It moves right.", "ambiguous", None),
+        ("validation_5", "The car turns.", "ours_wrong", "A"),
+    )
+    monkeypatch.setattr(errata_module, "load_errata", lambda: errata)
+    path = _judged_file(tmp_path / "real_mc_cot" / "m.json", answers)
+    document = pipeline.score_response_files(
+        [path], pipeline.judge_config(None, {}), progress=False
+    )
+    run = document["runs"][0]
+    # As measured: ours disagrees on validation_2, 3 and 5 (validation_4's letter and label
+    # conflict: no valid answer, as the reference).
+    assert (run["agreement"], run["agreement_n"]) == (round(8 / 11, 6), 11)
+    assert run["errata"] == {
+        "entries": 4, "ours_wrong": 1, "reference_wrong": 2, "ambiguous": 1,
+        "agreement": round(9 / 10, 6), "agreement_n": 10, "disagreements": 1,
+        "reference_accuracy": round(8 / 11, 6),  # 10 of 11 accepted, two of them wrongly
+    }  # fmt: skip
+    assert document["summary"]["agreement_with_errata"] == round(9 / 10, 6)
+    assert document["summary"]["errata_runs"] == 1
+
+
+def test_a_file_the_errata_do_not_cover_gets_no_errata_block(tmp_path) -> None:
+    from vlm4d_tasks.pipeline import score as pipeline
+
+    path = _judged_file(tmp_path / "real_mc_cot" / "m.json", [("validation_1", "Answer: A", True)])
+    document = pipeline.score_response_files(
+        [path], pipeline.judge_config(None, {}), progress=False
+    )
+    assert "errata" not in document["runs"][0]
+    assert "agreement_with_errata" not in document["summary"]

@@ -95,7 +95,7 @@ def process_results(doc: Mapping[str, Any], results: Sequence[Any], *, row: str)
 
     record = Record.from_dict(doc)
     response = response_text(results)
-    found = extract(response, record.options)
+    found = extract(response, record.options, record.question)
     item = {
         "row": row,
         "uid": record.uid,

@@ -127,3 +127,58 @@ def load_errata() -> Errata:
 
     text = files("vlm4d_tasks.metric").joinpath(ERRATA_FILE).read_text(encoding="utf-8")
     return parse_errata(json.loads(text))
+
+
+def gold_letters(record: Any) -> tuple[str, ...]:
+    """The letters of a record's correct option (its `answer`, or the options whose text is
+    its `answer_text`: two for a defective record)."""
+    from vlm4d_tasks.data.schema import same_text_key
+
+    if record.answer in LETTERS:
+        return (record.answer,)
+    want = same_text_key(record.answer_text)
+    return tuple(L for L, o in zip(LETTERS, record.options) if same_text_key(o) == want)
+
+
+def agreement_with_errata(
+    items: Any, answer_of: Mapping[str, tuple[str, object]], errata: Errata | None = None
+) -> dict[str, Any] | None:
+    """A run's agreement with its reference labels once the known errata are applied, or None
+    when no erratum is about one of its answers (the file is not covered).
+
+    items: the run's scored items (`record`, `correct` (None: unresolved) and `reference`);
+    answer_of: record uid -> (the file's question id, the response as given). A reference
+    error takes its reading's correctness; an ambiguous answer is left out of the agreement
+    (its reference label stays in the reference's accuracy, as published); our own errors
+    stay disagreements. `reference_accuracy` is the reference's accuracy with its known errors
+    corrected: how far they move the published number."""
+    errata = load_errata() if errata is None else errata
+    kinds: dict[str, int] = dict.fromkeys(CLASSES, 0)
+    agree = compared = right = labelled = 0
+    for item in items:
+        if item.reference is None:
+            continue
+        question_id, response = answer_of[item.record.uid]
+        erratum = errata.find(question_id, response)
+        label: bool | None = item.reference
+        published = item.reference
+        if erratum is not None:
+            kinds[erratum.kind] += 1
+            label = erratum.corrected(gold_letters(item.record))
+            if erratum.kind == "reference_wrong":
+                published = bool(label)
+        labelled += 1
+        right += published
+        if label is not None and item.correct is not None:
+            compared += 1
+            agree += item.correct == label
+    if not any(kinds.values()):
+        return None
+    return {
+        "entries": sum(kinds.values()),
+        **{f"{kind}": count for kind, count in kinds.items()},
+        "agreement": round(agree / compared, 6) if compared else None,
+        "agreement_n": compared,
+        "disagreements": compared - agree,
+        "reference_accuracy": round(right / labelled, 6),
+    }

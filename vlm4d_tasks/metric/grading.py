@@ -63,7 +63,7 @@ def rule_verdict(record: Record, response: object) -> tuple[Verdict, bool]:
     """The extraction verdict of one response, and whether the extraction is confident."""
     from vlm4d_tasks.metric.extract import extract
 
-    found = extract(response, record.options)
+    found = extract(response, record.options, record.question)
     verdict = Verdict.chosen(record.uid, found.letter, f"rule:{found.rule}", found.evidence)
     return verdict, bool(found.confident)
 

@@ -212,6 +212,20 @@ class Outcome(Part):
     chosen: Text | None = Field(None, description="the chosen option's text")
 
 
+class Errata(Part):
+    """A run's agreement with its reference labels once the known errata are applied
+    (`metric.errata.agreement_with_errata`)."""
+
+    entries: Count
+    ours_wrong: Count
+    reference_wrong: Count
+    ambiguous: Count
+    agreement: Fraction | None
+    agreement_n: Count
+    disagreements: Count
+    reference_accuracy: Fraction = Field(description="the reference's, its known errors corrected")
+
+
 class Run(Accuracy):
     """One scored run: a response file, or one row and subset of an lmms-eval run."""
 
@@ -236,6 +250,7 @@ class Run(Accuracy):
     stale: Stale = None
     outcomes: list[Outcome] = None
     disagreements: Any = Unchecked("The answers judged otherwise than the file's labels.")
+    errata: Errata | None = Field(None, description="the known errata applied (metric.errata)")
     ground_truth_letters: Count = Field(
         None, description="ground truths given as a letter (A-D), read as that option's text"
     )
@@ -289,6 +304,10 @@ class Summary(Part):
     agreement: Fraction | None = None
     agreement_n: Count = None
     agreement_min: Worst = None
+    agreement_with_errata: Fraction | None = Field(
+        None, description="the agreement once the known errata (metric.errata) are applied"
+    )
+    errata_runs: Count = Field(None, description="runs with an answer the errata cover")
     sent_to_llm: Count = None
     judges: dict[str, JudgeTotals] = None
     runs: Any = Unchecked("Runs.")

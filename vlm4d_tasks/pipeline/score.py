@@ -28,6 +28,7 @@ from typing import Any
 from vlm4d_tasks import settings as variables
 from vlm4d_tasks.data.schema import Record
 from vlm4d_tasks.metric import scoring, stats
+from vlm4d_tasks.metric.errata import agreement_with_errata
 from vlm4d_tasks.metric.grading import JUDGES_NEEDED, Grading, Mode, grade
 
 SCORE_FORMAT_VERSION = 1
@@ -396,6 +397,16 @@ def summary(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         out["agreement_n"] = compared
         out["agreement_min"] = {"run": f"{worst['subset']}/{worst['model']}",
                                 "agreement": worst["agreement"]}  # fmt: skip
+        covered = [r for r in judged if r.get("errata")]
+        if covered:
+            # The known errata applied (`metric.errata`): the covered runs' answers compared
+            # with the corrected labels, the others' as measured.
+            pooled = sum(r["errata"]["agreement_n"] if r.get("errata") else r["agreement_n"]
+                         for r in judged)  # fmt: skip
+            wrong = sum(r["errata"]["disagreements"] if r.get("errata")
+                        else len(r["disagreement_ids"]) for r in judged)  # fmt: skip
+            out["agreement_with_errata"] = round(1 - wrong / pooled, 6) if pooled else None
+            out["errata_runs"] = len(covered)
     return out
 
 
@@ -599,6 +610,11 @@ def score_response_files(
                 run["ground_truth_letters"] = file.letter_answers
             if judged:
                 run["disagreements"] = _disagreements(graded.items, file)
+                corrected = agreement_with_errata(
+                    graded.items, {file.uid(r): (r.question_id, r.response) for r in file.responses}
+                )
+                if corrected is not None:
+                    run["errata"] = corrected
             if annotated is not None:
                 run["stale"] = rf.stale_summary(join.stale, strict)
             runs.append(run)
