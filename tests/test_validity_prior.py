@@ -1,5 +1,6 @@
 """The option-text prior (`vlm4d_tasks.validity.prior`) on hand-made pools whose expected
-scores and letters are worked out in the comments."""
+scores and letters are worked out in the comments. Each question has its own clip unless a
+test says otherwise (the prior leaves out every question on the clip, not only the question)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,13 @@ from vlm4d_tasks.validity.prior import (
 )
 
 
-def make(uid: str, options: list[str], answer: str, category: str = "translational") -> Record:
+def make(
+    uid: str,
+    options: list[str],
+    answer: str,
+    category: str = "translational",
+    video: str | None = None,
+) -> Record:
     return Record(
         uid=f"real/{uid}",
         question_id=uid,
@@ -28,7 +35,7 @@ def make(uid: str, options: list[str], answer: str, category: str = "translation
         options=options,
         answer=answer,
         answer_text=options[LETTERS.index(answer)] if answer else "upwards",
-        video=f"videos_real/davis/{uid}.mp4",
+        video=video or f"videos_real/davis/{uid}.mp4",
         flags=[],
     )
 
@@ -75,6 +82,33 @@ def test_a_question_never_counts_its_own_answer():
     # left is now right in q2 q3 only: for q1, 2 of the 4 other offers.
     assert prior_scores(pool, variant="rate")["real/q1"][0] == 0.5
     assert prior_choices(pool)["real/q1"] == "A"  # so the prior misses q1
+
+
+def test_questions_on_the_same_clip_are_left_out_together():
+    # s1 and s2 are asked about one clip and both answered "left"; o1-o3 have clips of their own
+    # (answers right, left, right). For s1, leaving out only s1 would count s2: left right in 2
+    # of 4 offers (s2, o2), right in 2 of 4 (o1, o3): a tie, so A, right. Leaving out the clip
+    # counts o1-o3 only: left 1/3, right 2/3, up / down 0/3: B, wrong.
+    clip = "videos_real/ego4d/shared.mp4"
+    options = ["left", "right", "up", "down"]
+    pool = [
+        make("s1", options, "A", video=clip),
+        make("s2", options, "A", video=clip),
+        make("o1", options, "B"),
+        make("o2", options, "A"),
+        make("o3", options, "B"),
+    ]
+    assert prior_scores(pool)["real/s1"] == pytest.approx([1 / 3, 2 / 3, 0.0, 0.0])
+    assert prior_scores(pool, variant="smoothed")["real/s2"] == pytest.approx(
+        [1.25 / 4, 2.25 / 4, 0.25 / 4, 0.25 / 4]
+    )
+    # o2 (own clip) still counts both s1 and s2: left 2/4, right 2/4 -> A (right).
+    assert prior_scores(pool)["real/o2"] == pytest.approx([0.5, 0.5, 0.0, 0.0])
+    assert prior_choices(pool) == {
+        "real/s1": "B", "real/s2": "B", "real/o1": "A", "real/o2": "A", "real/o3": "A",
+    }  # fmt: skip
+    # right: o2 only (per question it would be s1, s2 and o2: 3/5)
+    assert prior_accuracy(pool) == pytest.approx(1 / 5)
 
 
 def test_choices_and_the_tie_rule():
@@ -141,19 +175,20 @@ def test_unanswerable_question_is_offered_but_never_right_and_counts_as_wrong():
     assert prior_accuracy(pool) == pytest.approx(3 / 6)
 
 
-def test_prior_scores_equal_a_brute_force_leave_one_out_count():
+def test_prior_scores_equal_a_brute_force_leave_one_video_out_count():
     rng = np.random.default_rng(7)
     texts = ["left", "right", "up", "down", "not moving", "away", "towards", "0", "1", "2"]
     pool = []
-    for i in range(60):
+    for i in range(60):  # 60 questions on 24 clips, 1 to 5 questions a clip
         options = [str(t) for t in rng.choice(texts, size=4, replace=False)]
-        pool.append(make(f"r{i}", options, LETTERS[int(rng.integers(4))]))
+        clip = f"videos_real/davis/c{int(rng.integers(25))}.mp4"
+        pool.append(make(f"r{i}", options, LETTERS[int(rng.integers(4))], video=clip))
     for variant in ("rate", "smoothed"):
         scores = prior_scores(pool, variant=variant)
         for record in pool:
             expected = []
             for text in record.options:
-                others = [r for r in pool if r.uid != record.uid]
+                others = [r for r in pool if r.video != record.video]
                 offered = sum(text in r.options for r in others)
                 right = sum(r.options[LETTERS.index(r.answer)] == text for r in others)
                 if variant == "rate":

@@ -4,9 +4,9 @@ of a score document (`pipeline.score.score_document`, so `vlm4d score`, lmms-eva
 
 * `random`: a seeded uniform letter per question (`random_letter`, the `vlm4d_random` model's
   rule), the chance row.
-* `option-text prior`: the blind leave-one-out prior of `validity.prior`, estimated within each
-  subset (real and synthetic differ in question style and answer skew), the `vlm4d_prior`
-  model's answers; it never sees the video or the question.
+* `option-text prior`: the blind leave-one-video-out prior of `validity.prior`, estimated
+  within each subset (real and synthetic differ in question style and answer skew), the
+  `vlm4d_prior` model's answers; it never sees the video or the question.
 * `debiased`: each row's accuracy on the debiased question set (`validity.debias`), the
   shipped `debiased-v1` list when the records are the official release.
 

@@ -5,7 +5,7 @@
 * `vlm4d_replay`: replays an official-format response file (`[{id, response, ...}]`, the
   layout of the VLM4D release's model outputs), so published outputs can be scored through
   lmms-eval end to end.
-* `vlm4d_prior`: the blind option-text prior (leave-one-out over the task's other questions);
+* `vlm4d_prior`: the blind option-text prior (estimated on the task's questions on other clips);
   it never reads the video, and it scores far above chance on VLM4D.
 
 lmms-eval 0.7.3 finds them through the `lmms_eval.models` entry-point group (`manifests`

@@ -1,11 +1,11 @@
 """`vlm4d_prior`: the blind option-text prior, a baseline that never sees the video.
 
 Each question's options are scored by how often that option text is the right answer when it
-is offered in the OTHER questions of the same task (leave-one-out, `validity.prior`), and the
-best-scoring letter is answered in the chain-of-thought format ("Therefore, the final answer
-is: B"). Nothing is random and no visual input is read, so the same questions give the same
-answers in any process. On VLM4D it scores far above chance (see the validity section of the
-README): a benchmark number is only meaningful next to this row.
+is offered in the questions on the OTHER clips of the same task (leave-one-video-out,
+`validity.prior`), and the best-scoring letter is answered in the chain-of-thought format
+("Therefore, the final answer is: B"). Nothing is random and no visual input is read, so the
+same questions give the same answers in any process. On VLM4D it scores far above chance (see
+the validity section of the README): a benchmark number is only meaningful next to this row.
 """
 
 from __future__ import annotations
