@@ -150,6 +150,14 @@ def test_vlm4d_score_reports_agreement_with_the_errata_applied(tmp_path, monkeyp
     }  # fmt: skip
     assert document["summary"]["agreement_with_errata"] == round(9 / 10, 6)
     assert document["summary"]["errata_runs"] == 1
+    from vlm4d_tasks.report.score_report import markdown_report
+
+    text = markdown_report(document)
+    assert "Agreement with the reference labels: 72.73% of 11 answers" in text
+    assert (
+        "With the known errata applied" in text and "1 ambiguous answers left out): 90.00%" in text
+    )
+    assert "published accuracy of `real/m (cot)`: 90.91% -> 72.73% (2 label(s))" in text
 
 
 def test_a_file_the_errata_do_not_cover_gets_no_errata_block(tmp_path) -> None:

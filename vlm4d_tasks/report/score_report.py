@@ -87,6 +87,7 @@ def score_context(score: dict[str, Any]) -> dict[str, Any]:
             "percent": _two_decimals(agreement), "n": summary["agreement_n"],
             "worst_run": md_code(worst["run"]), "worst_percent": _two_decimals(worst["agreement"]),
         },
+        "errata": _errata(summary, runs),
         "judges": [
             {"model": md_code(model), "sent": summary["sent_to_llm"],
              "requests": totals["requests"], "cached": totals["cached"],
@@ -96,6 +97,25 @@ def score_context(score: dict[str, Any]) -> dict[str, Any]:
         "runs": [_run(run) for run in runs],
         "unresolved_runs": _unresolved_runs(runs),
     }  # fmt: skip
+
+
+def _errata(summary: dict[str, Any], runs: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The known errata applied (`metric.errata`): the pooled agreement with them, and the
+    published (reference) accuracies that the known reference errors move."""
+    if summary.get("agreement_with_errata") is None:
+        return None
+    moved = [
+        (md_code(f"{run['subset']}/{run['model']}"), _two_decimals(run["reference_accuracy"]),
+         _two_decimals(run["errata"]["reference_accuracy"]), run["errata"]["reference_wrong"])
+        for run in runs
+        if run.get("errata") and run["errata"]["reference_wrong"]
+    ]  # fmt: skip
+    return {
+        "percent": _two_decimals(summary["agreement_with_errata"]),
+        "runs": summary["errata_runs"],
+        "ambiguous": sum(run["errata"]["ambiguous"] for run in runs if run.get("errata")),
+        "moved": moved,
+    }
 
 
 def _run(run: dict[str, Any]) -> dict[str, Any]:
