@@ -42,7 +42,10 @@ def score_file(path: Path) -> tuple[int, list[dict], Counter, Counter]:
             if field not in entry:
                 raise SystemExit(f"{path}: entry {i} ({entry.get('id')}) has no field {field!r}")
         choices = entry["choices"]
-        verdict = extract(entry["response"], [choices[k] for k in LETTERS if k in choices])
+        # With the question, as the pipeline reads answers (`grading.rule_verdict`).
+        verdict = extract(
+            entry["response"], [choices[k] for k in LETTERS if k in choices], entry.get("question")
+        )
         rules[verdict.rule] += 1
         gold = gold_letters(choices, entry["ground_truth_answer"])
         ours_correct = verdict.letter is not None and verdict.letter in gold
