@@ -66,6 +66,10 @@ def test_letter_ground_truth_is_read_as_its_options_text(tmp_path, capsys, form)
         "option's text"
     )
     assert lines[-1].startswith("scored 6 answers in 1 file(s)")
+    from vlm4d_tasks.report.score_report import markdown_report
+
+    assert "read as that option's text: 6." in markdown_report(letter_score)
+    assert "given as a letter" not in markdown_report(text_score)
 
 
 def test_letter_in_ground_truth_answer_of_a_judged_file(tmp_path, capsys):
@@ -411,6 +415,10 @@ def test_model_name_and_protocol_go_into_the_document_and_the_report(tmp_path, c
     assert (f"- `Qwen2.5-VL-7B (cot)`: response files scored by `vlm4d score` (prompt setting "
             f"`cot`); protocol {protocol} (declared with --protocol).") in report  # fmt: skip
     assert f',cot,"{protocol}",' in (out / "leaderboard.csv").read_text()
+    from vlm4d_tasks.report.score_report import markdown_report
+
+    assert (f"Declared by the user (`--model-name` / `--protocol`): model `Qwen2.5-VL-7B`, "
+            f"protocol `{protocol}`.") in markdown_report(result)  # fmt: skip
 
 
 def test_without_declaration_nothing_is_recorded(tmp_path, capsys):

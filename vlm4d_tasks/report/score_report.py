@@ -88,6 +88,8 @@ def score_context(score: dict[str, Any]) -> dict[str, Any]:
             "worst_run": md_code(worst["run"]), "worst_percent": _two_decimals(worst["agreement"]),
         },
         "errata": _errata(summary, runs),
+        "produced_by": _produced_by(score.get("produced_by")),
+        "letter_answers": sum(run.get("ground_truth_letters") or 0 for run in runs),
         "judges": [
             {"model": md_code(model), "sent": summary["sent_to_llm"],
              "requests": totals["requests"], "cached": totals["cached"],
@@ -97,6 +99,16 @@ def score_context(score: dict[str, Any]) -> dict[str, Any]:
         "runs": [_run(run) for run in runs],
         "unresolved_runs": _unresolved_runs(runs),
     }  # fmt: skip
+
+
+def _produced_by(declared: Any) -> str | None:
+    """What the user declared made the answers, as Markdown text; None when nothing was."""
+    if not isinstance(declared, dict):
+        return None
+    parts = [
+        f"{key} {md_code(declared[key])}" for key in ("model", "protocol") if declared.get(key)
+    ]
+    return ", ".join(parts) or None
 
 
 def _errata(summary: dict[str, Any], runs: list[dict[str, Any]]) -> dict[str, Any] | None:
