@@ -28,10 +28,9 @@ OFFICIAL_TASKS = [
 ]  # fmt: skip
 ALL_GROUPS = ["vlm4d_mc", "vlm4d_mc_direct", "vlm4d_mc_frames", "vlm4d_mc_blind"]
 # The consistency variants (tests/test_lmms_variants.py covers their docs and visual input).
-VARIANT_TASKS = [
-    f"vlm4d_{s}_mc_{k}" for k in ("mirror", "reverse", "circular") for s in ("real", "synthetic")
-]
-VARIANT_GROUPS = ["vlm4d_mc_mirror", "vlm4d_mc_reverse", "vlm4d_mc_circular"]
+VARIANT_KINDS = ("mirror", "reverse", "circular", "identity")
+VARIANT_TASKS = [f"vlm4d_{s}_mc_{k}" for k in VARIANT_KINDS for s in ("real", "synthetic")]
+VARIANT_GROUPS = [f"vlm4d_mc_{k}" for k in VARIANT_KINDS]
 OFFICIAL_GROUPS = ["vlm4d_mc_official", "vlm4d_mc_direct_official", "vlm4d_mc_frames_official"]
 METRICS = [
     "accuracy", "real_egocentric", "real_exocentric", "real", "synthetic_directional",

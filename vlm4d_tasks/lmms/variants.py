@@ -1,22 +1,29 @@
-"""The lmms-eval glue of the consistency variants: mirrored, reversed and re-lettered tasks.
+"""The lmms-eval glue of the consistency variants: mirrored, reversed, re-lettered and
+re-encoded tasks.
 
-`vlm4d_{real,synthetic}_mc_{mirror,reverse,circular}` and their groups `vlm4d_mc_mirror`,
-`vlm4d_mc_reverse`, `vlm4d_mc_circular` are the chain-of-thought tasks (`vlm4d_real_mc`, ...:
-same prompt, decoding and metrics) on transformed questions. The logic lives in
+`vlm4d_{real,synthetic}_mc_{mirror,reverse,circular,identity}` and their groups
+`vlm4d_mc_mirror`, `vlm4d_mc_reverse`, `vlm4d_mc_circular`, `vlm4d_mc_identity` are the
+chain-of-thought tasks (`vlm4d_real_mc`, ...: same prompt, decoding and metrics) on transformed
+questions. The logic lives in
 `vlm4d_tasks.validity`: each task's `process_docs` maps the base questions through
 `transforms.mirror` / `transforms.reverse` (dropping the questions a rule leaves out) or
 `transforms.rotations` (four re-letterings per question); `doc_to_visual` hands a video model the
 clip mirrored or reversed by `clips.transformed_clip`, encoded once per clip into the clip cache
-(the re-lettered tasks show the original clip). Scores go through the base tasks' metric path
+(the re-lettered tasks show the original clip). The identity tasks are the control of the
+mirrored and reversed ones: every base question unchanged (uid `<uid>#identity`), asked about
+the clip decoded and encoded again by the same `clips.transformed_clip` path with nothing
+transformed, so that the codec and timing change of a transformed clip can be told apart from
+the transformation. Scores go through the base tasks' metric path
 (`lmms.metric.process_results`, one table row per variant); the circular tasks also report
 `circular_accuracy` over base questions (MMBench's CircularEval: a question counts only when all
 four rotations are right).
 
 Consistency (DSI-Bench's standard / hflip / reverse comparison: the share of questions answered
 right both as asked and transformed) needs the base task's answers too: run the base group with
-the variants (`--tasks vlm4d_mc,vlm4d_mc_mirror,vlm4d_mc_reverse,vlm4d_mc_circular`); the run's
-`*_vlm4d_score.json` and table then carry it (`validity.consistency`, made by
-`validity.baselines.consistency` in the one scoring pipeline).
+the variants (`--tasks vlm4d_mc,vlm4d_mc_mirror,vlm4d_mc_reverse,vlm4d_mc_circular`, plus
+`vlm4d_mc_identity` for the re-encode control); the run's `*_vlm4d_score.json` and table then
+carry it (`validity.consistency`, made by `validity.baselines.consistency` in the one scoring
+pipeline).
 Nothing here runs at import time.
 """
 
@@ -24,16 +31,21 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vlm4d_tasks.lmms import data as lmms_data
 from vlm4d_tasks.lmms import metric as lmms_metric
 
-MIRROR, REVERSE, CIRCULAR = "mirror", "reverse", "circular"
+if TYPE_CHECKING:
+    from vlm4d_tasks.data.schema import Record
+
+MIRROR, REVERSE, CIRCULAR, IDENTITY = "mirror", "reverse", "circular", "identity"
 CIRCULAR_METRIC = "circular_accuracy"
 BASE_ROW = "vlm4d_mc"
 # table row of each variant (the base tasks' row is `vlm4d_mc`)
-ROWS: dict[str, str] = {kind: f"{BASE_ROW}_{kind}" for kind in (MIRROR, REVERSE, CIRCULAR)}
+ROWS: dict[str, str] = {
+    kind: f"{BASE_ROW}_{kind}" for kind in (MIRROR, REVERSE, CIRCULAR, IDENTITY)
+}
 
 
 # --------------------------------------------------------------------------------------------
@@ -42,8 +54,9 @@ ROWS: dict[str, str] = {kind: f"{BASE_ROW}_{kind}" for kind in (MIRROR, REVERSE,
 
 def variant_docs(descriptor: Any, config: str, kind: str):
     """The questions of `config` (real / synthetic / all / probe) transformed by `kind`:
-    mirrored or reversed (the questions a rule drops are left out), or all four rotations of
-    each question, in order (question 1 rotations 0-3, question 2 ...)."""
+    mirrored or reversed (the questions a rule drops are left out), all four rotations of
+    each question, in order (question 1 rotations 0-3, question 2 ...), or every question as
+    it is (`identity`: only the uid and a flag mark it, so that consistency can pair it)."""
     from datasets import Dataset
 
     from vlm4d_tasks.data.schema import Record, hf_features
@@ -56,11 +69,26 @@ def variant_docs(descriptor: Any, config: str, kind: str):
         record = Record.from_dict(doc)
         if kind == CIRCULAR:
             rows += [r.to_dict() for r in transforms.rotations(record)]
+        elif kind == IDENTITY:
+            rows.append(_identity(record).to_dict())
         else:
             out = transforms.transform(record, kind)
             if out is not None:
                 rows.append(out.to_dict())
     return Dataset.from_list(rows, features=hf_features())
+
+
+def _identity(record: Record) -> Record:
+    """The record as it is, as a variant: uid `<uid>#identity` (paired by
+    `transforms.base_uid`) and the flag `transform:identity`, as the transformations mark
+    theirs."""
+    import dataclasses
+
+    from vlm4d_tasks.validity.transforms import FLAG_PREFIX
+
+    flag = f"{FLAG_PREFIX}{IDENTITY}"
+    flags = [*record.flags, *([] if flag in record.flags else [flag])]
+    return dataclasses.replace(record, uid=f"{record.uid}#{IDENTITY}", flags=flags)
 
 
 real_mirror_docs = functools.partial(variant_docs, config="real", kind=MIRROR)
@@ -69,6 +97,8 @@ real_reverse_docs = functools.partial(variant_docs, config="real", kind=REVERSE)
 synthetic_reverse_docs = functools.partial(variant_docs, config="synthetic", kind=REVERSE)
 real_circular_docs = functools.partial(variant_docs, config="real", kind=CIRCULAR)
 synthetic_circular_docs = functools.partial(variant_docs, config="synthetic", kind=CIRCULAR)
+real_identity_docs = functools.partial(variant_docs, config="real", kind=IDENTITY)
+synthetic_identity_docs = functools.partial(variant_docs, config="synthetic", kind=IDENTITY)
 
 
 # --------------------------------------------------------------------------------------------
@@ -79,8 +109,9 @@ def _transformed_video(doc: Mapping[str, Any], kind: str) -> list[str]:
     from vlm4d_tasks.validity.clips import transformed_clip
     from vlm4d_tasks.video.sampler import VideoError
 
+    done = "re-encoded" if kind == IDENTITY else f"{kind}ed"
     lmms_data.note_setting(
-        f"video_{kind}", f"video file, {kind}ed once into the clip cache (validity.clips)"
+        f"video_{kind}", f"video file, {done} once into the clip cache (validity.clips)"
     )
     source = lmms_data.video_file(doc)  # a missing video names the file and the question
     try:
@@ -99,11 +130,18 @@ def doc_to_reversed_video(doc: Mapping[str, Any]) -> list[str]:
     return _transformed_video(doc, REVERSE)
 
 
+def doc_to_identity_video(doc: Mapping[str, Any]) -> list[str]:
+    """The question's clip decoded and encoded again as the mirrored and reversed clips are
+    (same encoder, frame rate and timestamps), nothing transformed: their control."""
+    return _transformed_video(doc, IDENTITY)
+
+
 # --------------------------------------------------------------------------------------------
 # Metric
 
 process_results_mirror = functools.partial(lmms_metric.process_results, row=ROWS[MIRROR])
 process_results_reverse = functools.partial(lmms_metric.process_results, row=ROWS[REVERSE])
+process_results_identity = functools.partial(lmms_metric.process_results, row=ROWS[IDENTITY])
 
 
 def process_results_circular(doc: Mapping[str, Any], results: Sequence[Any]) -> dict:

@@ -433,6 +433,18 @@ class Baseline(Row):
     random_removed: RandomRemoved | None = None
 
 
+class VersusIdentity(Part):
+    """A re-encoded row (mirror, reverse) against the same model's identity row, the re-encode
+    control: `base_accuracy` is the identity row's, over the paired questions."""
+
+    row: Text
+    paired: Count
+    resolved: Count
+    base_accuracy: Fraction | None
+    variant_accuracy: Fraction | None
+    consistency: Fraction | None
+
+
 class Consistency(Part):
     """A row of transformed questions against its base row (`validity.baselines.consistency`)."""
 
@@ -443,6 +455,10 @@ class Consistency(Part):
     base_accuracy: Fraction | None = None
     variant_accuracy: Fraction | None = None
     consistency: Fraction | None = None
+    agreement: Fraction | None = Field(
+        None, description="identity row: share of paired questions with the base row's outcome"
+    )
+    versus_identity: VersusIdentity = None
 
 
 class Validity(Part):

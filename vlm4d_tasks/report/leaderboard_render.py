@@ -204,26 +204,39 @@ def _share(value: float | None) -> str:
 
 
 def _consistency(board: Leaderboard) -> dict[str, Any] | None:
-    """The documents' `validity.consistency` as a table (None when none has it)."""
+    """The documents' `validity.consistency` as a table (None when none has it). With an
+    identity row (the re-encode control, `validity.baselines.consistency`), three columns
+    more: each re-encoded row against the identity row, and the identity row's agreement."""
     entries = board.consistency
     if not entries:
         return None
     several = len({e["source"] for e in entries}) > 1
+    identity = any(e["variant"] == "identity" or e.get("versus_identity") for e in entries)
     variants = dict.fromkeys(e["variant"] for e in entries)
     header = ["Model", "Variant", "Row", "Questions", "Base %", "Variant %", "Consistency %"]
+    if identity:
+        header += ["Identity %", "Consistency vs identity %", "Same outcome %"]
+
+    def control(e: dict[str, Any]) -> list[str]:
+        versus = e.get("versus_identity") or {}
+        return [_share(versus.get("base_accuracy")), _share(versus.get("consistency")),
+                _share(e.get("agreement"))]  # fmt: skip
+
     body = [
         [md_code(e["model"]) if e.get("model") else "no base row in the run", md_text(e["variant"]),
          md_code(e["row"]), str(e["n"]), _share(e.get("base_accuracy")),
          _share(e.get("variant_accuracy")), _share(e.get("consistency")),
-         *([md_code(e["source"])] if several else [])]
+         *(control(e) if identity else []), *([md_code(e["source"])] if several else [])]
         for e in entries
     ]  # fmt: skip
     if several:
         header.append("Score document")
+    numbers = 4 + (3 if identity else 0)
     return {
         # the known variants only, described in our words (`leaderboard.CONSISTENCY_VARIANTS`)
         "described": [(v, CONSISTENCY_VARIANTS[v]) for v in variants if v in CONSISTENCY_VARIANTS],
-        "table": _lines(md_table(header, body, "lll" + "r" * 4 + ("l" if several else ""))),
+        "identity": identity,
+        "table": _lines(md_table(header, body, "lll" + "r" * numbers + ("l" if several else ""))),
     }
 
 

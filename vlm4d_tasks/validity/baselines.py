@@ -211,6 +211,9 @@ def validity_block(
 
 
 BASE_ROW = "vlm4d_mc"  # the chain-of-thought row the variant tasks transform
+# the re-encode control: base questions, the clip through the transformed clips' encoder
+IDENTITY_ROW = "vlm4d_mc_identity"
+IDENTITY = "identity"
 
 
 def _label_and_row(name: str) -> tuple[str, str | None]:
@@ -226,8 +229,17 @@ def consistency(models: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
     `_reverse`, `_circular` rows): its accuracy, and against the same model's base row
     (`label [vlm4d_mc]`, when the run has it) the share of questions right in both forms
     (`transforms.consistency`); for re-lettered rows, circular accuracy (all four rotations
-    right, `transforms.circular_accuracy`) as the consistency."""
-    from vlm4d_tasks.validity.transforms import circular_accuracy, variant_of
+    right, `transforms.circular_accuracy`) as the consistency.
+
+    The re-encode control, when the run has the same model's identity row (`label
+    [vlm4d_mc_identity]`: the base questions about the clip re-encoded as the transformed clips
+    are, nothing transformed): the identity row's own entry, against the base row, adds
+    `agreement` (the share of paired questions with the same outcome, right or wrong), the
+    codec and timing change alone; every other row whose clip is re-encoded (mirror, reverse)
+    adds `versus_identity`, the same paired figures with the identity row in the base row's
+    place (its `base_accuracy` is the identity row's), so that only the transformation
+    differs."""
+    from vlm4d_tasks.validity.transforms import base_uid, circular_accuracy, variant_of
     from vlm4d_tasks.validity.transforms import consistency as paired
 
     out = []
@@ -258,5 +270,14 @@ def consistency(models: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
                 entry["base_accuracy"] = round(sum(right) / len(right), 6) if right else None
         elif base:
             entry.update(paired(base, outcomes))
+        if kind == IDENTITY:
+            if base:
+                agreeing = entry["both_right"] + entry["both_wrong"]
+                entry["agreement"] = agreeing / entry["resolved"] if entry["resolved"] else None
+        elif kind != "circular":  # the re-lettered rows show the original clip: no control
+            identity_name = f"{label} [{IDENTITY_ROW}]"
+            identity = {base_uid(it.record.uid): it.correct for it in models.get(identity_name, ())}
+            if identity:
+                entry["versus_identity"] = {"row": identity_name, **paired(identity, outcomes)}
         out.append(entry)
     return out

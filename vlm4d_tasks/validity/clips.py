@@ -1,9 +1,18 @@
-"""Mirrored and time-reversed copies of a clip, written once to a cache shared by processes.
+"""Mirrored, time-reversed and re-encoded copies of a clip, written once to a cache shared by
+processes.
 
 The clip side of the consistency checks (mirror: every frame flipped left-right; reverse: the
-clip played backwards). The question side, which swaps the words those transformations swap,
-is :mod:`vlm4d_tasks.validity.transforms`; the probe set checks that the two agree with a
-scene rendered mirrored or backwards (``tests/test_probe_transforms.py``).
+clip played backwards; identity: no transformation). The question side, which swaps the words
+those transformations swap, is :mod:`vlm4d_tasks.validity.transforms`; the probe set checks that
+the two agree with a scene rendered mirrored or backwards (``tests/test_probe_transforms.py``).
+
+The identity copy is the control of the other two: a mirrored or reversed clip is decoded and
+encoded again (another H.264 generation, constant frame rate, timestamps reset) while the
+question's own clip is the original, so a drop in consistency could come from the codec and
+timing change as well as from the transformation. The identity copy goes through exactly the
+same path with nothing transformed: answers to it against the original measure the codec and
+timing change alone, and mirrored or reversed answers against it measure the transformation
+alone (``validity.baselines.consistency``).
 
 :func:`transform_frames` is the transformation itself, on decoded RGB frames.
 :func:`transformed_clip` applies it to a whole video file and returns the path of the result,
@@ -11,8 +20,8 @@ an H.264 MP4 in the cache:
 
 - frames are those of :func:`vlm4d_tasks.video.sampler.sample` with ``all_frames()``
   (presentation order counted from the packets), so frame ``k`` of the mirrored clip is the
-  mirror of the sampler's frame ``k`` of the source, and frame ``k`` of the reversed clip is
-  its frame ``count - 1 - k``;
+  mirror of the sampler's frame ``k`` of the source, frame ``k`` of the reversed clip is
+  its frame ``count - 1 - k``, and frame ``k`` of the identity clip is its frame ``k``;
 - the output has the source's frame size and (average) frame rate, constant frame rate,
   timestamps ``k / fps`` from 0 whatever the source's timestamps were (so a reversed clip
   plays forward in time at the source's rate), no audio;
@@ -57,7 +66,7 @@ from vlm4d_tasks.video.cache import file_lock
 from vlm4d_tasks.video.encode import encode_mp4
 from vlm4d_tasks.video.sampler import VideoError, probe, sample
 
-KINDS: tuple[str, ...] = ("mirror", "reverse")
+KINDS: tuple[str, ...] = ("mirror", "reverse", "identity")
 # Bump when the output of a transformation changes (encoder settings, frame selection), so
 # that older cache entries are no longer used.
 FORMAT_VERSION = 1
@@ -70,7 +79,8 @@ _HASH_BLOCK = 1 << 20
 
 def transform_frames(frames: np.ndarray, kind: str) -> np.ndarray:
     """Frames (T, H, W, C) transformed: "mirror" flips every frame left-right, "reverse"
-    reverses time. Returns a new contiguous array; the input is not modified."""
+    reverses time, "identity" changes nothing. Returns a new contiguous array; the input is not
+    modified."""
     _check_kind(kind)
     array = np.asarray(frames)
     if array.ndim != 4:
@@ -79,6 +89,8 @@ def transform_frames(frames: np.ndarray, kind: str) -> np.ndarray:
         )
     if kind == "mirror":
         return np.ascontiguousarray(array[:, :, ::-1])
+    if kind == "identity":
+        return np.array(array, copy=True, order="C")
     return np.ascontiguousarray(array[::-1])
 
 
@@ -92,8 +104,8 @@ def default_clip_dir() -> Path:
 def transformed_clip(
     source: str | os.PathLike[str], kind: str, cache_dir: str | os.PathLike[str] | None = None
 ) -> Path:
-    """The path of ``source`` mirrored or reversed (``kind``), encoding it on the first call
-    only (see the module docstring). ``cache_dir`` defaults to :func:`default_clip_dir`."""
+    """The path of ``source`` mirrored, reversed or only re-encoded (``kind``), encoding it on
+    the first call only (see the module docstring). ``cache_dir`` defaults to :func:`default_clip_dir`."""
     _check_kind(kind)
     source = os.fspath(source)
     digest = _content_hash(source)

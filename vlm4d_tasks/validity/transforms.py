@@ -127,7 +127,7 @@ ROTATION = "rot"
 KINDS: tuple[str, ...] = (MIRROR, REVERSE)
 FLAG_PREFIX = "transform:"
 
-_SUFFIX = re.compile(r"#(mirror|reverse|rot\d+)$")
+_SUFFIX = re.compile(r"#(mirror|reverse|identity|rot\d+)$")  # identity: `lmms.variants`
 
 
 @dataclass(frozen=True)
