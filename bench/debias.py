@@ -4,8 +4,8 @@ Usage: python bench/debias.py ANNOTATIONS_DIR [--judged JUDGED_DIR] [--write]
 
 Prunes the questions with `vlm4d_tasks.validity.debias.prune` (defaults: the `debiased-v1`
 rules) and prints, as Markdown tables, on the full set, the debiased set and sets with the same
-number of questions removed per subset at random (5 seeds, same category floors; mean and
-min-max):
+number of questions removed at random from each subset and category (`debias.matched_removal`,
+20 seeds; mean and min-max):
 
 * questions per subset and category;
 * the blind baselines, raw and chance-corrected ((acc - 1/4) / (3/4)), per subset and overall:
@@ -13,13 +13,21 @@ min-max):
   (`blind.py`), each estimated within the subset's questions of the set; overall pools the
   subsets' hits;
 * the pruning rounds;
+* the residual bias of the debiased set, by what the pruning did not select on
+  (`debias.residual_bias`): per subset, the option-text prior (leave-one-video-out), the text
+  predictor re-fit under 10 fold seeds the pruning never used and a second model family (naive
+  Bayes), each with its 95% interval clustered by video and whether it holds chance;
 * with --judged (`{real,synthetic}_mc_{cot,direct-output}/MODEL.json`, human-verified
   `correct` labels), each model's accuracy (mean of `correct`) on the same sets, joined on the
-  question (uid = subset/id).
+  question (uid = subset/id), and the control's effect: per run, debiased minus random
+  removal, its mean with a 95% interval clustered by model, and the sign test over the runs
+  (`debias.control_effect`).
 
---write writes `vlm4d_tasks/validity/debiased_v1.json` (only from the official release: its
-files must match the pinned SHA-256). Without it, the script says whether the shipped file
-equals this run's set.
+--write writes `vlm4d_tasks/validity/debiased_v1.json`, `debiased_v1_audit.json` (the residual
+bias and, with --judged, the control, which the dataset card quotes) and `blind_v1.json` (the
+text predictor's letters, the score documents' baseline row), only from the official release
+(its files must match the pinned SHA-256). Without it, the script says whether each shipped
+file equals this run's.
 """
 
 from __future__ import annotations
@@ -35,9 +43,10 @@ from vlm4d_tasks.data.annotations import load_annotations
 from vlm4d_tasks.data.schema import Record
 from vlm4d_tasks.metric.responses import ResponseFileError, load_response_file, stale_kinds
 from vlm4d_tasks.metric.stats import chance_corrected
+from vlm4d_tasks.validity import baselines as validity_baselines
 from vlm4d_tasks.validity import blind, debias, prior
 
-RANDOM_SEEDS = (0, 1, 2, 3, 4)
+RANDOM_SEEDS = debias.CONTROL_SEEDS
 BASELINES = ("prior (rate)", "prior (smoothed)", "blind CV predictor")
 
 
@@ -134,8 +143,7 @@ def main(argv: list[str] | None = None) -> int:
 
         result = debias.prune(records, on_round=on_round)
     kept = set(result.kept)
-    removed = {s: sum(1 for r in records if r.subset == s and r.uid not in kept) for s in subsets}
-    randoms = debias.random_removal(records, removed, RANDOM_SEEDS)
+    randoms = debias.matched_removal(records, result.kept, RANDOM_SEEDS)
 
     sets: dict[str, list[Record]] = {
         "full": list(records),
@@ -152,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# Blind baselines and the debiased set ({debias.DEBIASED_VERSION})\n")
     print(f"annotations: {args.annotations} (official release: {'yes' if official else 'no'})")
     print(f"pruning parameters: {result.parameters.to_dict()}")
-    print(f"random removal: the same count per subset, seeds {list(RANDOM_SEEDS)}\n")
+    print(f"random removal: the same count per subset and category, seeds {list(RANDOM_SEEDS)}\n")
 
     print("## Questions per category\n")
     rows = []
@@ -209,6 +217,31 @@ def main(argv: list[str] | None = None) -> int:
     header += ["max s(x)", "mean s(x)", "removed", "stop"]
     print(table(header, rows) + "\n")
 
+    with tqdm(desc="residual bias", unit="fit", leave=False) as bar:
+
+        def on_step(what: str) -> None:
+            bar.set_postfix_str(what)
+            bar.update(1)
+
+        figures = debias.residual_bias(sets["debiased"], on_step=on_step)
+    print("## Residual bias of the debiased set, by what the pruning did not select on\n")
+    print(
+        f"Kept questions only. Fold seeds {list(debias.FRESH_SEEDS)} (the pruning used "
+        f"{list(result.parameters.seeds)}): accuracy is their mean, range their min-max; "
+        "the 95% interval resamples videos. Chance is 25.0.\n"
+    )
+    rows = [
+        [
+            f.subset, f.baseline, str(f.questions), pct(f.accuracy),
+            f"{pct(f.seed_min)}-{pct(f.seed_max)}" if f.seeds else "-",
+            f"{pct(f.ci[0])}-{pct(f.ci[1])}", "yes" if f.within_chance else "no",
+        ]
+        for f in figures
+    ]  # fmt: skip
+    header = ["subset", "baseline", "questions", "accuracy %", "seed range %", "95% CI %"]
+    print(table([*header, "within noise of chance"], rows) + "\n")
+    effect = None
+
     if args.judged is not None:
         judged = load_judged(args.judged, by_uid)
         print("## Models: accuracy % (mean of the human-verified `correct`)\n")
@@ -219,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         header += ["overall delta debiased", "overall delta random"]
         rows = []
         deltas: dict[str, list[float]] = {"debiased": [], "random": []}
+        control_runs: dict[tuple[str, str], tuple[float, float, float]] = {}
         full_overall, debiased_overall = [], []
         for (model, setting), labels in sorted(judged.items()):
 
@@ -235,6 +269,11 @@ def main(argv: list[str] | None = None) -> int:
             full = acc(sets["full"])
             deb = acc(sets["debiased"])
             rand = [acc(sets[f"random-{s}"]) for s in RANDOM_SEEDS]
+            control_runs[(model, setting)] = (
+                full["overall"],
+                deb["overall"],
+                float(np.mean([r["overall"] for r in rand])),
+            )
             row = [model, setting]
             for col in columns:
                 row += [pct(full.get(col)), pct(deb.get(col))]
@@ -257,16 +296,37 @@ def main(argv: list[str] | None = None) -> int:
             f"{100 * np.mean(deltas['random']):+.1f} points; Spearman rank correlation of the "
             f"runs' overall accuracy, full vs debiased: {rho:.3f}\n"
         )
+        effect = debias.control_effect(control_runs)
+        lo, hi = effect.ci if effect.ci else (float("nan"), float("nan"))
+        print(
+            f"control, matched per subset and category ({len(RANDOM_SEEDS)} seeds): over "
+            f"{effect.runs} runs of {effect.models} distinct models, debiased {100 * effect.debiased_delta:+.2f} "
+            f"points, random removal {100 * effect.random_delta:+.2f}; debiased - random "
+            f"{100 * effect.difference:+.2f} points (95% interval clustered by model "
+            f"{100 * lo:+.2f} to {100 * hi:+.2f}); {effect.lower} runs lower, {effect.higher} higher, "
+            f"{effect.ties} tied; two-sided sign test p = {effect.p_value:.3g}\n"
+        )
 
     document = debias.debiased_document(records, result)
-    text = debias.dumps_document(document)
+    judged = None if args.judged is None else "the development sample's judged runs"
+    audit = debias.audit_document(sets["debiased"], figures, effect, judged=judged)
+    outputs = [
+        (debias.DEBIASED_FILE, debias.dumps_document(document)),
+        (debias.AUDIT_FILE, debias.dumps_document(audit)),
+        (validity_baselines.PREDICTOR_FILE,
+         debias.dumps_document(validity_baselines.predictions_document(records))),
+    ]  # fmt: skip
+    for name, text in outputs:
+        target = Path(debias.__file__).with_name(name)
+        if args.write:
+            target.write_text(text, encoding="utf-8")
+            print(f"wrote {target} ({len(text)} bytes)")
+        elif target.exists():
+            same = target.read_text(encoding="utf-8") == text
+            print(f"shipped {target.name}: {'identical to' if same else 'DIFFERS from'} this run")
+        else:
+            print(f"shipped {target.name}: missing (--write writes it)")
     target = Path(debias.__file__).with_name(debias.DEBIASED_FILE)
-    if args.write:
-        target.write_text(text, encoding="utf-8")
-        print(f"wrote {target} ({len(text)} bytes)")
-    elif target.exists():
-        same = target.read_text(encoding="utf-8") == text
-        print(f"shipped {target.name}: {'identical to' if same else 'DIFFERS from'} this run")
     if official and target.exists():
         shipped = debias.debiased_uids(records)
         print(f"debiased_uids on these records: source {shipped.source}, {len(shipped.kept)} kept")

@@ -78,8 +78,11 @@ def test_debiased_accuracy_uses_the_list_only_for_the_questions_it_was_made_from
     # model-a answers A everywhere: right on real/q3, wrong on real/q4 and synthetic/q2
     debiased = block["models"]["model-a"]["debiased"]
     assert (debiased["correct"], debiased["scored"]) == (1, 3)
-    # the control: as many removed per subset at random (2 real, 1 synthetic), 5 seeds
-    sets = debias.random_removal(RECORDS, {"real": 2, "synthetic": 1}, baselines.RANDOM_SEEDS)
+    # the control: as many removed at random from each subset and category (2 real, 1
+    # synthetic translational questions), 20 seeds
+    kept = ["real/q3", "real/q4", "synthetic/q2"]
+    sets = debias.matched_removal(RECORDS, kept, baselines.RANDOM_SEEDS)
+    assert len(sets) == 20 and all(len(uids) == 3 for uids in sets.values())
     right = {"real/q1", "real/q2", "real/q3", "synthetic/q1"}  # model-a answers A everywhere
     values = [sum(u in right for u in kept) / len(kept) for kept in sets.values()]
     control = block["models"]["model-a"]["random_removed"]

@@ -25,7 +25,7 @@ from vlm4d_tasks.pipeline.document import ScoreFileError
 from vlm4d_tasks.report import leaderboard as lb
 from vlm4d_tasks.report import leaderboard_render as render
 from vlm4d_tasks.report.html import render_html
-from vlm4d_tasks.validity.baselines import PRIOR_ROW
+from vlm4d_tasks.validity.baselines import PREDICTOR_ROW, PRIOR_ROW
 
 PRIOR = PRIOR_ROW
 RANDOM = "random (seed 0)"
@@ -155,7 +155,7 @@ def test_the_paragraph_explains_both_numbers_and_the_caveat():
                                                          "min": 0.45, "max": 0.525}  # fmt: skip
     text = render.report_markdown(board_of(("r/s.json", doc)))
     assert "still scores 30.0% on it against 50.0% on all its questions and 48.8% when as " \
-           "many questions are removed at random instead" in text  # fmt: skip
+           "many questions are removed at random from each subset and category instead" in text  # fmt: skip
     assert render.leaderboard_json(board_of(("r/s.json", doc)))["baselines"][0]["random_removed"] \
         == 0.4875  # fmt: skip
 
@@ -385,12 +385,13 @@ def test_a_pipeline_document_renders_its_own_validity_block():
     assert m.columns["overall"].correct == 6 and m.clusters == "video"
     assert m.columns["overall"].videos == 5  # v0 .. v4
     assert m.debiased is None and "not the official release" in m.debiased_status
-    assert [b.model for b in board.baselines] == [PRIOR, RANDOM]
+    # 5 clips: enough for the text-only predictor's 5 folds, so its row is there too
+    assert [b.model for b in board.baselines] == [PRIOR, PREDICTOR_ROW, RANDOM]
     text = render.report_markdown(board)
     assert "| 75.0 [" in text and "| 66.7 | – | 8 |" in text
     # the random row's numbers are the document's, reproduced by its rule
-    expected = doc["validity"]["baselines"][1]["columns"]["overall"]["correct"]
-    assert board.baselines[1].columns["overall"].correct == expected
+    expected = doc["validity"]["baselines"][2]["columns"]["overall"]["correct"]
+    assert board.baselines[2].columns["overall"].correct == expected
 
 
 def test_page_keeps_intervals_whole_and_the_baselines_apart():

@@ -405,7 +405,8 @@ class RunBlock(Part):
 
 
 class RandomRemoved(Part):
-    """The control of the debiased column: as many questions removed at random."""
+    """The control of the debiased column: as many questions removed at random from each
+    subset and category (the mean, min and max over the seeds)."""
 
     accuracy: Fraction
     min: Fraction
@@ -426,7 +427,8 @@ class ValidityModel(Part):
 
 
 class Baseline(Row):
-    """A row that needs no video (random, the option-text prior): the paper's columns."""
+    """A row that needs no video (random, the option-text prior, the text-only predictor):
+    the paper's columns. The blind rows are fitted on the questions they answer (in-sample)."""
 
     columns: dict[str, Accuracy]
     debiased: Accuracy | None = None

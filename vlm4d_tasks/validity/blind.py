@@ -22,7 +22,10 @@ scikit-learn (no weights to download), on features a model could read without th
   the training folds only, leave-one-out for the training questions themselves (so that a
   text seen once is not a free label in training and an unseen one at test).
 
-A question's four pair probabilities are normalised to sum to 1. Folds are grouped by video, so
+A second model family, for checks that should not rest on the one the pruning used
+(`debias.residual_bias`): ``model="naive_bayes"``, a Bernoulli naive Bayes over the same text
+indicators (a generative model with no prior columns and no shared weights with the logistic
+one). A question's four pair probabilities are normalised to sum to 1. Folds are grouped by video, so
 that no clip has questions on both sides, and assigned from a seeded permutation of the
 sorted video names; every result is averaged over the seeds' fold splits. Same records (in any
 order) and seeds give the same numbers in every process: nothing depends on dict, set or hash
@@ -47,6 +50,7 @@ from vlm4d_tasks.validity.prior import (
 
 DEFAULT_FOLDS = 5
 DEFAULT_SEEDS: tuple[int, ...] = (0, 1, 2)
+MODELS: tuple[str, ...] = ("logistic", "naive_bayes")
 # Inverse regularisation strength of the logistic regression.
 C = 1.0
 
@@ -181,7 +185,7 @@ def _prior_columns(
     )
 
 
-def _fold_probabilities(prep: _Prepared, test: np.ndarray) -> np.ndarray:
+def _fold_probabilities(prep: _Prepared, test: np.ndarray, model: str = "logistic") -> np.ndarray:
     """Normalised option probabilities (n_test x 4) from a model fit on the other questions."""
     from scipy.sparse import csr_matrix, hstack
     from sklearn.linear_model import LogisticRegression
@@ -190,6 +194,13 @@ def _fold_probabilities(prep: _Prepared, test: np.ndarray) -> np.ndarray:
     held = np.flatnonzero(test)
     train_rows = (train[:, None] * 4 + np.arange(4)).ravel()
     held_rows = (held[:, None] * 4 + np.arange(4)).ravel()
+    if model == "naive_bayes":
+        from sklearn.naive_bayes import BernoulliNB
+
+        nb = BernoulliNB(alpha=1.0)
+        nb.fit(prep.features[train_rows], prep.labels[train_rows])
+        p = nb.predict_proba(prep.features[held_rows])[:, 1].reshape(-1, 4)
+        return p / p.sum(axis=1, keepdims=True)
 
     def dense(idx: np.ndarray, loo: bool) -> csr_matrix:
         cols = []
@@ -214,11 +225,15 @@ def blind_probabilities(
     *,
     folds: int = DEFAULT_FOLDS,
     seeds: Sequence[int] = DEFAULT_SEEDS,
+    model: str = "logistic",
 ) -> dict[str, list[float]]:
     """uid -> the cross-validated probability of each option (A-D), averaged over the seeds'
-    fold splits; every question is scored by models that never saw it or its video."""
+    fold splits; every question is scored by models that never saw it or its video. `model`:
+    one of `MODELS` (the module docstring)."""
     if not seeds:
         raise ValueError("blind_probabilities needs at least one seed")
+    if model not in MODELS:
+        raise ValueError(f"model: one of {', '.join(MODELS)}, got {model!r}")
     _require_sklearn()
     prep = _prepare(records)
     total = np.zeros((len(prep.records), 4))
@@ -226,7 +241,7 @@ def blind_probabilities(
         assignment = fold_assignment(prep.videos, folds, seed)
         for fold in range(folds):
             test = assignment == fold
-            total[test] += _fold_probabilities(prep, test)
+            total[test] += _fold_probabilities(prep, test, model)
     mean = total / len(seeds)
     return {r.uid: [float(v) for v in row] for r, row in zip(prep.records, mean)}
 
@@ -255,7 +270,8 @@ def blind_predictions(
     *,
     folds: int = DEFAULT_FOLDS,
     seeds: Sequence[int] = DEFAULT_SEEDS,
+    model: str = "logistic",
 ) -> dict[str, str]:
     """uid -> the letter the blind predictor picks (ties: the earliest letter)."""
-    probabilities = blind_probabilities(records, folds=folds, seeds=seeds)
+    probabilities = blind_probabilities(records, folds=folds, seeds=seeds, model=model)
     return {uid: best_letter(p) for uid, p in probabilities.items()}

@@ -26,22 +26,29 @@ Defaults (`PruneParameters`) and why:
   the ranking is re-estimated as the shortcuts it found are removed (26 rounds on the
   release: about 20 s on this project's 2-core machine).
 * `score_margin` 0.05 and `accuracy_margin` 0.02: a question is "predictable" only when its
-  held-out probability of the right option is above 0.30; a subset counts as unbiased when
-  the blind predictor is within 2 points of chance (its standard error at ~1000 questions is
-  about 1.4 points).
+  held-out probability of the right option is above 0.30; pruning a subset stops when the
+  blind predictor is within 2 points of chance (its standard error at ~1000 questions is
+  about 1.4 points). That is the stopping rule, not a measure of what is left: the predictor
+  is the one the pruning selected against (`residual_bias` measures the rest).
 * `min_keep_per_category` 0.5: at least half of each motion category (translational,
   rotational, counting, false positive) of each subset stays (rounded up), so the debiased set
   still covers every category the paper reports; it is the category balance a shortcut-rich
   category would otherwise lose.
 
 On the release (`debiased-v1`, `python bench/debias.py ANNOTATIONS`), the real subset stops
-near chance with 1031 of 1371 questions kept; the synthetic subset spends its budget (312 of
-445 kept) with the blind predictor still at 54% (68% before): its skews (left is right about
-twice as often as right, "not moving" and "no X there" about one time in ten) run through its
-questions, so the synthetic part of the set is less biased, not unbiased.
+with 1031 of 1371 questions kept, its selecting predictor at 26.9%; the synthetic subset spends
+its budget (312 of 445 kept) with the blind predictor still at 54% (68% before): its skews
+(left is right about twice as often as right, "not moving" and "no X there" about one time in
+ten) run through its questions. Measured by what the pruning did not select on
+(`residual_bias`, 95% intervals clustered by video), the kept real questions are less biased,
+not at chance: the option-text prior 32.1% (29.1-35.3), the predictor under 10 fresh fold seeds
+27.5% (25.3-29.6), naive Bayes 26.6% (24.5-28.6, the only one within noise of chance); synthetic
+49.7%, 51.2% and 44.0%. The set is less biased, not unbiased.
 
-`random_removal` removes the same number of questions per subset at random under the same
-floors, the comparison that shows what pruning does beyond removing questions.
+`matched_removal` removes as many questions at random from each subset and category as the
+pruning did (20 seeds), the comparison that shows what pruning does beyond removing questions
+(`control_effect`: on the judged runs, with its interval and sign test); `random_removal`, the
+older control, matches the subset count only, under the same floors.
 The shipped `debiased_v1.json` holds the kept uids for the official release (pinned by the
 SHA-256 of `(uid, question, options, answer)` per subset); `debiased_uids` uses it when the
 records are that release and otherwise prunes the records given.
@@ -453,3 +460,249 @@ def debiased_uids(records: Sequence[Record], *, document: dict | None = None) ->
         result = prune(to_prune, **{**asdict(params), "seeds": params.seeds})
         kept += result.kept
     return DebiasedSet(document["version"], sorted(kept), sources, result)
+
+
+# --- checks that do not rest on the selecting predictor ---------------------------------------
+#
+# The pruning stops when *its* predictor (`blind`, the pruning's seeds) is near chance, so that
+# figure is biased toward chance by construction: the pruning removed exactly the questions that
+# predictor answered. The residual bias of a pruned set is therefore measured by what it did not
+# select on: the option-text prior (`prior`, leave-one-video-out), the same predictor re-fit
+# under fold seeds the pruning never used, and a second model family (`blind.MODELS`). Each
+# figure carries a 95% bootstrap interval clustered by video, so "within noise of chance" is
+# the interval containing 1/4, not a point estimate near it.
+
+# Fold seeds of the residual-bias check: none of them is a pruning seed (`residual_bias` checks).
+FRESH_SEEDS: tuple[int, ...] = tuple(range(100, 110))
+# Seeds of the random-removal control matched per subset and category (`matched_removal`).
+CONTROL_SEEDS: tuple[int, ...] = tuple(range(20))
+PRIOR_FIGURE = "option-text prior (leave-one-video-out)"
+
+
+def predictor_figure_name(model: str) -> str:
+    return f"text-only predictor, {model.replace('_', ' ')} (fresh fold seeds)"
+
+
+@dataclass(frozen=True)
+class BiasFigure:
+    """One blind baseline on one subset's questions: its accuracy (the mean over `seeds` when
+    it has fold seeds), the seeds' range, and a 95% interval clustered by video."""
+
+    subset: str
+    baseline: str
+    questions: int
+    accuracy: float
+    seed_min: float
+    seed_max: float
+    seeds: tuple[int, ...]  # () for a baseline without fold seeds (the prior)
+    ci: tuple[float, float]
+
+    @property
+    def within_chance(self) -> bool:
+        """The interval contains chance (1/4): the figure is within noise of it."""
+        return self.ci[0] <= CHANCE <= self.ci[1]
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "seeds": list(self.seeds), "ci": list(self.ci),
+                "within_chance": self.within_chance}  # fmt: skip
+
+
+def bias_figure(
+    subset: str,
+    baseline: str,
+    records: Sequence[Record],
+    hits: Sequence[Mapping[str, bool]],
+    seeds: Sequence[int] = (),
+    *,
+    n_resamples: int | None = None,
+    seed: int = 0,
+) -> BiasFigure:
+    """The figure of `baseline` from its hits (uid -> right), one mapping per fold seed (one
+    mapping for a baseline without seeds). The interval resamples videos (`prior.clip_key`)
+    over each question's share of right answers across the seeds, so it is the interval of the
+    seeds' mean accuracy; a question whose answer names no option counts as wrong."""
+    from vlm4d_tasks.metric.stats import DEFAULT_RESAMPLES, bootstrap_ci
+
+    if not records:
+        raise ValueError(f"{subset}: no questions for {baseline!r}")
+    if not hits or (seeds and len(seeds) != len(hits)):
+        raise ValueError(f"{baseline}: {len(hits)} sets of hits for seeds {list(seeds)}")
+    per_seed = [sum(bool(h.get(r.uid)) for r in records) / len(records) for h in hits]
+    shares = [sum(bool(h.get(r.uid)) for h in hits) / len(hits) for r in records]
+    ci = bootstrap_ci(
+        shares,
+        [prior.clip_key(r) for r in records],
+        n_resamples=DEFAULT_RESAMPLES if n_resamples is None else n_resamples,
+        seed=seed,
+    )
+    assert ci is not None  # records is not empty
+    return BiasFigure(
+        subset=subset,
+        baseline=baseline,
+        questions=len(records),
+        accuracy=round(float(np.mean(per_seed)), 6),
+        seed_min=round(min(per_seed), 6),
+        seed_max=round(max(per_seed), 6),
+        seeds=tuple(int(s) for s in seeds),
+        ci=ci,
+    )
+
+
+def residual_bias(
+    records: Sequence[Record],
+    *,
+    seeds: Sequence[int] = FRESH_SEEDS,
+    pruning_seeds: Sequence[int] = PruneParameters.seeds,
+    folds: int = PruneParameters.folds,
+    models: Sequence[str] = blind.MODELS,
+    n_resamples: int | None = None,
+    on_step: Callable[[str], None] | None = None,
+) -> list[BiasFigure]:
+    """Per subset of `records` (a pruned set's kept questions): the option-text prior
+    ("rate", leave-one-video-out, pooled within the subset) and each predictor family of
+    `models` re-fit once per fold seed of `seeds` on the subset's questions. `seeds` must not
+    overlap `pruning_seeds`: a seed the pruning used is the figure it selected against."""
+    seeds = tuple(int(s) for s in seeds)
+    if not seeds:
+        raise ValueError("seeds: at least one fresh fold seed")
+    reused = sorted(set(seeds) & {int(s) for s in pruning_seeds})
+    if reused:
+        raise ValueError(f"seeds: {reused} were used by the pruning; pass seeds it never used")
+    out: list[BiasFigure] = []
+    for subset, group in _by_subset(records).items():
+        chosen = prior.prior_choices(group, variant="rate")
+        hits = [{r.uid: bool(r.answer) and chosen[r.uid] == r.answer for r in group}]
+        out.append(bias_figure(subset, PRIOR_FIGURE, group, hits, n_resamples=n_resamples))
+        for model in models:
+            per_seed = []
+            for s in seeds:
+                if on_step is not None:
+                    on_step(f"{subset} {model} seed {s}")
+                letters = blind.blind_predictions(group, folds=folds, seeds=(s,), model=model)
+                per_seed.append({r.uid: bool(r.answer) and letters[r.uid] == r.answer
+                                 for r in group})  # fmt: skip
+            out.append(bias_figure(subset, predictor_figure_name(model), group, per_seed, seeds,
+                                   n_resamples=n_resamples))  # fmt: skip
+    return out
+
+
+def matched_removal(
+    records: Sequence[Record], kept: Sequence[str], seeds: Sequence[int] = CONTROL_SEEDS
+) -> dict[int, list[str]]:
+    """seed -> the kept uids (sorted) after removing, from every (subset, category) of
+    `records`, as many questions as the pruned set `kept` removed from it, uniformly at random:
+    the control of a pruned set with its exact subset and category mix (category floors hold
+    because the pruned set's counts do)."""
+    keep = set(kept)
+    groups: dict[tuple[str, str], list[Record]] = {}
+    for record in sorted(records, key=lambda r: r.uid):
+        groups.setdefault((record.subset, _category(record)), []).append(record)
+    plan = [(g, sum(r.uid not in keep for r in g)) for _, g in sorted(groups.items())]
+    out: dict[int, list[str]] = {}
+    for seed in seeds:
+        rng = np.random.default_rng(seed)
+        gone: set[str] = set()
+        for group, count in plan:
+            for i in rng.choice(len(group), size=count, replace=False):
+                gone.add(group[int(i)].uid)
+        out[int(seed)] = sorted(r.uid for r in records if r.uid not in gone)
+    return out
+
+
+@dataclass(frozen=True)
+class ControlEffect:
+    """What pruning does to the judged runs beyond removing questions: per run, its accuracy on
+    the pruned set minus its mean accuracy on the matched random removals, summarised."""
+
+    runs: int
+    models: int  # distinct models among the runs (a model's settings are not independent)
+    debiased_delta: float  # mean over runs of (pruned set - full set)
+    random_delta: float  # mean over runs of (random removal, mean over seeds - full set)
+    difference: float  # mean over runs of (pruned set - random removal)
+    ci: tuple[float, float] | None  # 95% bootstrap of `difference`, clustered by model
+    lower: int  # runs scoring lower on the pruned set than under random removal
+    higher: int
+    ties: int
+    p_value: float  # two-sided sign test of lower against higher (ties left out)
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "ci": None if self.ci is None else list(self.ci)}
+
+
+def control_effect(
+    runs: Mapping[tuple[str, str], tuple[float, float, float]],
+    *,
+    n_resamples: int | None = None,
+    seed: int = 0,
+) -> ControlEffect:
+    """`runs`: (model, setting) -> (full, pruned, random-removal mean) accuracy. The sign test
+    is the exact binomial test at p = 1/2 (`metric.stats.mcnemar_exact` computes it); the
+    interval resamples models, since two settings of one model move together."""
+    from vlm4d_tasks.metric.stats import DEFAULT_RESAMPLES, bootstrap_ci, mcnemar_exact
+
+    if not runs:
+        raise ValueError("control_effect: no runs")
+    keys = sorted(runs)
+    diffs = [runs[k][1] - runs[k][2] for k in keys]
+    # a difference this small is float noise of equal accuracies: a tie, not a sign
+    lower = sum(d < -1e-12 for d in diffs)
+    higher = sum(d > 1e-12 for d in diffs)
+    ci = bootstrap_ci(
+        diffs,
+        [model for model, _ in keys],
+        n_resamples=DEFAULT_RESAMPLES if n_resamples is None else n_resamples,
+        seed=seed,
+    )
+    return ControlEffect(
+        runs=len(keys),
+        models=len({model for model, _ in keys}),
+        debiased_delta=round(float(np.mean([runs[k][1] - runs[k][0] for k in keys])), 6),
+        random_delta=round(float(np.mean([runs[k][2] - runs[k][0] for k in keys])), 6),
+        difference=round(float(np.mean(diffs)), 6),
+        ci=ci,
+        lower=lower,
+        higher=higher,
+        ties=len(keys) - lower - higher,
+        p_value=mcnemar_exact(lower, higher),
+    )
+
+
+AUDIT_FILE = "debiased_v1_audit.json"
+
+
+def audit_document(
+    records: Sequence[Record],
+    figures: Sequence[BiasFigure],
+    effect: ControlEffect | None,
+    *,
+    seeds: Sequence[int] = FRESH_SEEDS,
+    control_seeds: Sequence[int] = CONTROL_SEEDS,
+    judged: str | None = None,
+) -> dict:
+    """The content of `debiased_v1_audit.json` (what the dataset card quotes): the residual
+    bias of the kept questions (`residual_bias`) and, when judged runs were given, the matched
+    random-removal control (`control_effect`); pinned to the pruned pool like the kept list."""
+    return {
+        "version": DEBIASED_VERSION,
+        "subsets": {
+            s: {"content_sha256": content_sha256(g)} for s, g in _by_subset(records).items()
+        },  # fmt: skip
+        "fresh_seeds": [int(s) for s in seeds],
+        "residual": [f.to_dict() for f in figures],
+        "control": None
+        if effect is None
+        else {
+            "matched": "per subset and category",
+            "seeds": [int(s) for s in control_seeds],
+            "judged": judged,
+            **effect.to_dict(),
+        },  # fmt: skip
+    }
+
+
+def load_audit() -> dict | None:
+    """The shipped `debiased_v1_audit.json`, or None when it is not shipped."""
+    path = resources.files("vlm4d_tasks.validity").joinpath(AUDIT_FILE)
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text("utf-8"))
