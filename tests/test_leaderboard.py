@@ -366,13 +366,18 @@ def test_clustered_bootstrap_against_a_direct_computation():
     resamples, seed = 300, 7
     got = metric_stats.clustered_bootstrap_ci(diffs, clusters, resamples=resamples, seed=seed)
 
-    # Directly: draw videos (the same seeded draws), expand them to their questions, average.
-    keys = sorted(set(clusters))
-    draws = np.random.default_rng(seed).integers(0, len(keys), size=(resamples, len(keys)))
+    # Directly: the 4 videos are of 4 kinds (sum, questions); a resample is how many of its 4
+    # draws fell on each (the same seeded multinomial), expanded to their questions, averaged.
+    kinds = sorted(
+        (sum(d for d, c in zip(diffs, clusters) if c == k), clusters.count(k))
+        for k in set(clusters)
+    )
+    counts = np.random.default_rng(seed).multinomial(4, [1 / 4] * 4, size=resamples)
     stats = []
-    for row in draws:
-        picked = [d for k in row for d, c in zip(diffs, clusters) if c == keys[k]]
-        stats.append(sum(picked) / len(picked))
+    for row in counts:
+        picked = [s for n, (s, _) in zip(row, kinds) for _ in range(n)]
+        asked = [q for n, (_, q) in zip(row, kinds) for _ in range(n)]
+        stats.append(sum(picked) / sum(asked))
     expected = np.quantile(stats, [0.025, 0.975])
     assert got == (round(float(expected[0]), 6), round(float(expected[1]), 6))
 

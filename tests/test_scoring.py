@@ -203,12 +203,15 @@ def _direct_cluster_bootstrap(outcomes, clusters, resamples, seed, level=0.95):
 
     keys = sorted(set(clusters))
     members = {k: [o for o, c in zip(outcomes, clusters) if c == k] for k in keys}
+    # clusters alike in (right, asked) are interchangeable: a resample is how many of its
+    # len(keys) draws fell on each such kind, a multinomial (what `stats.resample_means` draws)
+    kinds = sorted({(sum(m), len(m)) for m in members.values()})
+    shares = [sum((sum(m), len(m)) == kind for m in members.values()) / len(keys) for kind in kinds]
     rng = np.random.default_rng(seed)
     stats = []
-    for _ in range(resamples):
-        drawn = [keys[i] for i in rng.integers(0, len(keys), size=len(keys))]
-        right = sum(sum(members[k]) for k in drawn)
-        total = sum(len(members[k]) for k in drawn)
+    for drawn in rng.multinomial(len(keys), shares, size=resamples):
+        right = sum(int(d) * r for d, (r, _) in zip(drawn, kinds))
+        total = sum(int(d) * n for d, (_, n) in zip(drawn, kinds))
         stats.append(right / total)
     lo, hi = np.quantile(stats, [(1 - level) / 2, 1 - (1 - level) / 2])
     return round(float(lo), 6), round(float(hi), 6)

@@ -48,11 +48,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="also compare these two rows (their labels in the leaderboard); repeatable",
     )  # fmt: skip
     from vlm4d_tasks.cli.score import _non_negative_int, _resamples
+    from vlm4d_tasks.metric.stats import DEFAULT_RESAMPLES
     from vlm4d_tasks.pipeline.document import MAX_RESAMPLES
 
     parser.add_argument(
         "--resamples", type=_resamples, default=None,
-        help=f"bootstrap resamples of the paired comparisons (1 to {MAX_RESAMPLES}; default 1000)",
+        help=f"bootstrap resamples of the paired comparisons (1 to {MAX_RESAMPLES}; "
+        f"default {DEFAULT_RESAMPLES})",
     )  # fmt: skip
     parser.add_argument(
         "--seed", type=_non_negative_int, default=None, help="their seed (0 or more; default 0)"

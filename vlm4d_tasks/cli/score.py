@@ -122,10 +122,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--markdown", metavar="OUT", help="write the Markdown table here")
     parser.add_argument("--plot", metavar="OUT.png", help="write the PNG plot here")
     add_judge_arguments(parser)
+    from vlm4d_tasks.metric.stats import DEFAULT_RESAMPLES
     from vlm4d_tasks.pipeline.document import MAX_RESAMPLES
 
     parser.add_argument(
-        "--resamples", type=_resamples, default=1000,
+        "--resamples", type=_resamples, default=DEFAULT_RESAMPLES,
         help=f"bootstrap resamples (1 to {MAX_RESAMPLES}; default %(default)s)",
     )  # fmt: skip
     # numpy's generators take no negative seed (a traceback after the grading)
