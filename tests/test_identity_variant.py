@@ -185,6 +185,18 @@ def test_identity_task_asks_the_base_questions_about_the_re_encoded_clip(
     assert sample(path, all_frames()).frames.shape == sample(original, all_frames()).frames.shape
 
 
+def test_vlm4d_tasks_lists_the_identity_group_and_tasks():
+    from vlm4d_tasks.cli.tasks import listing
+
+    lines = {line.split()[0]: line for line in listing()}
+    assert lines["vlm4d_mc_identity"].split()[1] == "group"
+    assert lines["vlm4d_mc_identity"].endswith(
+        "= vlm4d_real_mc_identity + vlm4d_synthetic_mc_identity"
+    )
+    for subset in ("real", "synthetic"):
+        assert lines[f"vlm4d_{subset}_mc_identity"].split()[1] == "task"
+
+
 def test_identity_row_is_its_own_table_row(use_dataset):
     from vlm4d_tasks.lmms import variants
     from vlm4d_tasks.lmms.metric import OVERALL
