@@ -41,8 +41,8 @@ its budget (312 of 445 kept) with the blind predictor still at 54% (68% before):
 (left is right about twice as often as right, "not moving" and "no X there" about one time in
 ten) run through its questions. Measured by what the pruning did not select on
 (`residual_bias`, 95% intervals clustered by video), the kept real questions are less biased,
-not at chance: the option-text prior 32.1% (29.1-35.3), the predictor under 10 fresh fold seeds
-27.5% (25.3-29.6), naive Bayes 26.6% (24.5-28.6, the only one within noise of chance); synthetic
+not at chance: the option-text prior 32.1% (29.2-35.1), the predictor under 10 fresh fold seeds
+27.5% (25.4-29.7), naive Bayes 26.6% (24.6-28.7, the only one within noise of chance); synthetic
 49.7%, 51.2% and 44.0%. The set is less biased, not unbiased.
 
 `matched_removal` removes as many questions at random from each subset and category as the
