@@ -45,7 +45,7 @@ ALL_NAMES = [
     "vlm4d_real_mc_direct_official", "vlm4d_synthetic_mc_direct_official",
     "vlm4d_real_mc_frames_official", "vlm4d_synthetic_mc_frames_official",
     "vlm4d_mc_blind", "vlm4d_real_mc_blind", "vlm4d_synthetic_mc_blind",
-    *(f"vlm4d_{s}mc_{k}" for k in ("mirror", "reverse", "circular")
+    *(f"vlm4d_{s}mc_{k}" for k in ("mirror", "reverse", "circular", "identity")
       for s in ("", "real_", "synthetic_")),
 ]  # fmt: skip
 TABLE_COLUMNS = {
