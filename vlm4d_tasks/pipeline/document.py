@@ -114,8 +114,9 @@ def _run_label(run: object) -> str | None:
 MAX_COUNT = 10_000_000
 
 
-# Bootstrap resamples are paid per question again at each one (`stats.bootstrap_ci`): 100
-# times the default is far above any use, and a hostile value cannot hold the report for hours.
+# Bootstrap resamples are paid again at each one (`stats.resample_means`): 10 times the default
+# is far above any use (0.01 points of simulation noise), and a hostile value cannot hold the
+# report for hours.
 MAX_RESAMPLES = 100_000
 
 
