@@ -22,6 +22,7 @@ from _video_factory import read_frame_number, write_numbered_video, write_video 
 
 from vlm4d_tasks.data.schema import Record  # noqa: E402
 from vlm4d_tasks.metric.scoring import Verdict, join  # noqa: E402
+from vlm4d_tasks.validity import consistency as C  # noqa: E402
 from vlm4d_tasks.validity import transforms as T  # noqa: E402
 from vlm4d_tasks.validity.clips import transform_frames, transformed_clip  # noqa: E402
 from vlm4d_tasks.video.sampler import all_frames, sample  # noqa: E402
@@ -374,7 +375,7 @@ def test_lmms_eval_cli_reports_consistency_against_the_identity_row(tmp_path):
         sum(by_base[T.base_uid(u)] and right for u, right in mirror.items()) / len(mirror)
     )
     assert entries["mirror"]["consistency"] == pytest.approx(
-        T.consistency(base, mirror)["consistency"]
+        C.consistency(base, mirror)["consistency"]
     )
 
 

@@ -5,7 +5,7 @@ dataset built here (real H.264 clips), `process_docs` against the transformation
 independently, the transformed clip written once to the clip cache, the circular aggregation,
 and the consistency report of a score document. Then ONE run of the real `lmms-eval` CLI with
 the weight-free `vlm4d_random` model on a tiny dataset for `vlm4d_mc_circular` and
-`vlm4d_mc_mirror`: its circular accuracy must equal `transforms.circular_accuracy` over the
+`vlm4d_mc_mirror`: its circular accuracy must equal `consistency.circular_accuracy` over the
 logged samples.
 """
 
@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from vlm4d_tasks.data.schema import Record
+from vlm4d_tasks.validity import consistency as C
 from vlm4d_tasks.validity import transforms as T
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -256,14 +257,14 @@ def test_lmms_eval_cli_runs_circular_and_mirror(tmp_path):
         assert sorted(outcomes) == sorted(d["uid"] for d in expected)
         # and the model's answers are the seeded ones of each rotated uid
         assert outcomes == {d["uid"]: choose(SEED, d["uid"]) == d["answer"] for d in expected}
-        circular = T.circular_accuracy(outcomes)
+        circular = C.circular_accuracy(outcomes)
         values = results["results"][task]
         assert values["circular_accuracy,none"] == pytest.approx(circular["circular_accuracy"])
         assert values["accuracy,none"] == pytest.approx(sum(outcomes.values()) / len(outcomes))
         pooled.update(outcomes)
     group = results["groups"]["vlm4d_mc_circular"]
     assert group["circular_accuracy,none"] == pytest.approx(
-        T.circular_accuracy(pooled)["circular_accuracy"]
+        C.circular_accuracy(pooled)["circular_accuracy"]
     )
     assert group["accuracy,none"] == pytest.approx(sum(pooled.values()) / len(pooled))
 
@@ -296,8 +297,8 @@ def test_lmms_eval_cli_runs_circular_and_mirror(tmp_path):
     }
     assert entries["mirror"]["model"].endswith("[vlm4d_mc]")
     assert entries["mirror"]["consistency"] == pytest.approx(
-        T.consistency(base, mirror_outcomes)["consistency"]
+        C.consistency(base, mirror_outcomes)["consistency"]
     )
     assert entries["circular"]["consistency"] == pytest.approx(
-        T.circular_accuracy(pooled)["circular_accuracy"]
+        C.circular_accuracy(pooled)["circular_accuracy"]
     )

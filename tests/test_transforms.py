@@ -19,6 +19,7 @@ import pytest
 
 from vlm4d_tasks.data.annotations import normalize_entry
 from vlm4d_tasks.data.schema import LETTERS, Record, Subset
+from vlm4d_tasks.validity import consistency as C
 from vlm4d_tasks.validity import transforms as T
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -499,7 +500,7 @@ def test_consistency_on_hand_computed_outcomes():
     base = {"a": True, "b": True, "c": False, "d": None, "e": True, "g": False}
     variant = {"a#mirror": True, "b#mirror": False, "c#mirror": False, "d#mirror": True,
                "f#mirror": True, "g#mirror": True}  # fmt: skip
-    result = T.consistency(base, variant)
+    result = C.consistency(base, variant)
     # paired: a b c d g; resolved: a b c g; right in both: a
     assert result == {
         "consistency": 1 / 4, "base_accuracy": 2 / 4, "variant_accuracy": 2 / 4,
@@ -507,11 +508,11 @@ def test_consistency_on_hand_computed_outcomes():
         "variant_only_right": 1, "both_wrong": 1, "base_without_variant": 1,
         "variant_without_base": 1,
     }  # fmt: skip
-    assert T.consistency({}, {})["consistency"] is None
+    assert C.consistency({}, {})["consistency"] is None
     with pytest.raises(ValueError, match="'a' names no transformation"):
-        T.consistency(base, {"a": True})
+        C.consistency(base, {"a": True})
     with pytest.raises(ValueError, match="two variants of question 'a'"):
-        T.consistency(base, {"a#mirror": True, "a#reverse": True})
+        C.consistency(base, {"a#mirror": True, "a#reverse": True})
 
 
 def test_circular_accuracy_on_hand_computed_outcomes():
@@ -525,16 +526,16 @@ def test_circular_accuracy_on_hand_computed_outcomes():
     }
     for key, values in rows.items():
         outcomes.update({f"{key}#rot{k}": v for k, v in enumerate(values)})
-    result = T.circular_accuracy(outcomes)
+    result = C.circular_accuracy(outcomes)
     assert result["circular_accuracy"] == 1 / 2
     assert (result["correct"], result["scored"], result["questions"]) == (1, 2, 5)
     assert (result["unresolved"], result["incomplete"]) == (2, 1)
     assert result["per_question"] == {"q1": True, "q2": False, "q3": None, "q4": None,
                                       "q5": None}  # fmt: skip
     assert result["rotation_accuracy"] == 15 / 17  # resolved rotations: 15 right of 17
-    assert T.circular_accuracy({})["circular_accuracy"] is None
+    assert C.circular_accuracy({})["circular_accuracy"] is None
     with pytest.raises(ValueError, match="'q1#mirror' is not a rotation"):
-        T.circular_accuracy({"q1#mirror": True})
+        C.circular_accuracy({"q1#mirror": True})
 
 
 def test_bad_input_names_the_record_and_field():

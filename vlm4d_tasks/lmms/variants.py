@@ -159,7 +159,8 @@ def aggregate_circular_accuracy(items: Sequence[Mapping[str, Any]], args: Any = 
     lmms-eval's CLT and clustered standard errors read a 0/1 `score` from the items after
     this call: it is put on one item per scored question (its first rotation), so that they
     are over questions, clustered by video, not over the four rotations of each."""
-    from vlm4d_tasks.validity.transforms import base_uid, circular_accuracy
+    from vlm4d_tasks.validity.consistency import circular_accuracy
+    from vlm4d_tasks.validity.transforms import base_uid
 
     scored = lmms_metric.scored_items(items, args)
     result = circular_accuracy({item["uid"]: it.correct for item, it in zip(items, scored)})

@@ -508,4 +508,6 @@ class ScoreDocument(Part):
     run: RunBlock | None = Field(None, description="an lmms-eval run's metadata")
     judge_batches: list[Grading] = Field(None, description="an lmms-eval run's judge batches")
     validity: Validity | None = None
-    produced_by: ProducedBy | None = Field(None, description="declared with --model-name/--protocol")
+    produced_by: ProducedBy | None = Field(
+        None, description="declared with --model-name/--protocol"
+    )

@@ -373,8 +373,8 @@ def consistency(models: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
     """One entry per row of transformed questions (an lmms-eval run's `vlm4d_mc_mirror`,
     `_reverse`, `_circular` rows): its accuracy, and against the same model's base row
     (`label [vlm4d_mc]`, when the run has it) the share of questions right in both forms
-    (`transforms.consistency`); for re-lettered rows, circular accuracy (all four rotations
-    right, `transforms.circular_accuracy`) as the consistency.
+    (`validity.consistency.consistency`); for re-lettered rows, circular accuracy (all four rotations
+    right, `validity.consistency.circular_accuracy`) as the consistency.
 
     The re-encode control, when the run has the same model's identity row (`label
     [vlm4d_mc_identity]`: the base questions about the clip re-encoded as the transformed clips
@@ -384,8 +384,9 @@ def consistency(models: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
     adds `versus_identity`, the same paired figures with the identity row in the base row's
     place (its `base_accuracy` is the identity row's), so that only the transformation
     differs."""
-    from vlm4d_tasks.validity.transforms import base_uid, circular_accuracy, variant_of
-    from vlm4d_tasks.validity.transforms import consistency as paired
+    from vlm4d_tasks.validity.consistency import circular_accuracy
+    from vlm4d_tasks.validity.consistency import consistency as paired
+    from vlm4d_tasks.validity.transforms import base_uid, variant_of
 
     out = []
     for name, items in sorted(models.items()):
