@@ -314,6 +314,21 @@ def test_report_shows_the_re_encode_control():
     assert "identity" not in part and "| Consistency % |\n" in part
 
 
+def test_the_score_markdown_shows_the_re_encode_control():
+    """`vlm4d score --markdown` (and an lmms-eval run's table) carry the same two figures."""
+    from test_report_validity import document
+
+    from vlm4d_tasks.report.score_report import markdown_report
+    from vlm4d_tasks.validity.baselines import consistency
+
+    text = markdown_report(document(consistency=consistency(runs())))
+    assert "| Consistency vs identity | Same outcome as base |" in text
+    assert "| m [vlm4d_mc_mirror] | mirror | 8 | 75.0 | 50.0 | 37.5 | 50.0 | – |" in text
+    assert "| m [vlm4d_mc_identity] | identity | 8 | 75.0 | 75.0 | 62.5 | – | 75.0 |" in text
+    plain = markdown_report(document(consistency=consistency(runs(identity=False))))
+    assert "vs identity" not in plain and "| Consistency |\n" in plain
+
+
 # --------------------------------------------------------------------------------------------
 # End to end: the lmms-eval CLI
 

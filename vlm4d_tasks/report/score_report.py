@@ -200,7 +200,16 @@ def _consistency_table(entries: list[dict[str, Any]]) -> list[str]:
         for e in entries
     ]  # fmt: skip
     header = ["Row", "Variant", "Questions", "Base acc.", "Variant acc.", "Consistency"]
-    return md_table(header, body, "llrrrr")
+    if not any("agreement" in e or "versus_identity" in e for e in entries):
+        return md_table(header, body, "llrrrr")
+    # With the identity variant in the run (the clip re-encoded, nothing transformed): its
+    # agreement with the original is the codec and timing effect alone, and each mirror or
+    # reverse row's consistency against it is the figure with the re-encoding controlled.
+    for cells, e in zip(body, entries):
+        cells.append(percent((e.get("versus_identity") or {}).get("consistency")))
+        cells.append(percent(e.get("agreement")))
+    header += ["Consistency vs identity", "Same outcome as base"]
+    return md_table(header, body, "llrrrrrr")
 
 
 def _table(rows: list[dict[str, Any]], validity: bool, extra) -> list[str]:
