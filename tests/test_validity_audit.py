@@ -293,3 +293,26 @@ def test_card_quotes_the_control_with_its_uncertainty(monkeypatch):
         "debiased_delta": "-0.63", "random_delta": "-0.19", "difference": "-0.44",
         "ci": "-0.89 to -0.01", "lower": 14, "higher": 8, "ties": 0, "p_value": "0.29",
     }  # fmt: skip
+
+
+def test_the_report_quotes_the_independent_check_of_the_shipped_set():
+    """Issue 26, point 1: the report's caveat on the debiased set carries the residual-bias
+    figures that do not rest on the pruning's own predictor, for the audited set only."""
+    from test_report_validity import board_of, document
+
+    from vlm4d_tasks.report import leaderboard_render as render
+    from vlm4d_tasks.validity import debias
+
+    audit = debias.load_audit()
+    kept = sum({f["subset"]: f["questions"] for f in audit["residual"]}.values())
+    doc = document()
+    doc["validity"]["debiased"].update(
+        kept=kept, subsets={"real": "shipped", "synthetic": "shipped"}
+    )
+    text = render.report_markdown(board_of(("s.json", doc)))
+    assert "Checked by what the pruning did not select on (`debiased-v1`" in text
+    real = next(f for f in audit["residual"] if f["subset"] == "real" and "naive" in f["baseline"])
+    assert f"naive bayes (fresh fold seeds) {100 * real['accuracy']:.1f}%" in text
+    assert "Not all are within noise of chance (25%): less biased, not at chance." in text
+    other = render.report_markdown(board_of(("s.json", document())))  # 20 kept: another set
+    assert "Checked by what the pruning" not in other

@@ -118,6 +118,38 @@ def _baseline_standing(board: Leaderboard, baseline: BaselineRow) -> dict[str, A
     }
 
 
+def _audit(sets: Mapping[tuple, list[str]]) -> dict[str, Any] | None:
+    """The independent residual-bias check of the shipped debiased set
+    (`validity/debiased_v1_audit.json`, `debias.residual_bias`), formatted, when the documents'
+    set is the audited one (its version, every subset, as many questions kept); None
+    otherwise."""
+    from vlm4d_tasks.validity import debias
+
+    audit = debias.load_audit()
+    if audit is None or len(sets) != 1:
+        return None
+    version, kept, _, unavailable = next(iter(sets))
+    audited = {f["subset"]: f["questions"] for f in audit["residual"]}
+    if version != audit.get("version") or unavailable or kept != sum(audited.values()):
+        return None
+    by_subset: dict[str, list[str]] = {}
+    questions: dict[str, int] = {}
+    for f in audit["residual"]:
+        questions[f["subset"]] = f["questions"]
+        by_subset.setdefault(f["subset"], []).append(
+            f"{md_text(f['baseline'])} {_pct(100 * f['accuracy'])}% "
+            f"[{_pct(100 * f['ci'][0])}, {_pct(100 * f['ci'][1])}]"
+        )
+    return {
+        "version": md_code(version),
+        "subsets": [
+            {"subset": md_text(s), "questions": questions[s], "figures": ", ".join(figures)}
+            for s, figures in by_subset.items()
+        ],
+        "all_within": all(f["within_chance"] for f in audit["residual"]),
+    }
+
+
 def _validity(board: Leaderboard) -> dict[str, Any]:
     """`report_validity.md.jinja`'s context: why a row has no debiased accuracy, the baseline
     rows apart, the debiased set(s) with the option-text prior's caveat, and the consistency
@@ -188,6 +220,7 @@ def _validity(board: Leaderboard) -> dict[str, Any]:
                 }
                 for b in prior
             ],  # fmt: skip
+            "audit": _audit(sets),
         }
     return {
         # the statuses are the pipeline's own Markdown (`rows.NOT_IN_FILE`...), not a file's
