@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "eval": ("eval", "run lmms-eval with the VLM4D tasks on its path (arguments pass through)"),
     "tasks": ("tasks", "list the VLM4D lmms-eval tasks and groups, one line each"),
+    "protocols": ("protocols", "list the evaluation protocols (--json: whole, with sources)"),
 }
 
 
