@@ -339,3 +339,42 @@ def test_cli_unknown_protocol_exits_2_with_the_fix(capsys):
     err = capsys.readouterr().err
     assert "unknown protocol 'nope'" in err
     assert err.splitlines()[-1].startswith("fix:")
+
+
+# --------------------------------------------------------------------------------------------
+# `vlm4d score --judge dsr-suite`: the same answers read both ways
+
+
+def test_score_reads_the_same_answers_as_dsr_suite_and_as_our_rule(annotations_dir, tmp_path):
+    from _annotation_fixtures import REAL
+
+    from vlm4d_tasks.cli import main
+
+    def letter(q):
+        return next(k for k, v in q["choices"].items() if v == q["answer"])
+
+    q = REAL[:4]
+    wrong = next(k for k in "ABCD" if k != letter(q[3]))
+    answers = [
+        letter(q[0]),  # both read it, right
+        f"Let me think. Therefore, the final answer is: {letter(q[1])}",  # ours only
+        f"Answer: {letter(q[2])}",  # both read it, right
+        f"({wrong}) is what I first thought, but the final answer is {letter(q[3])}",
+    ]
+    responses = [{**e, "response": a} for e, a in zip(q, answers, strict=True)]
+    file = tmp_path / "responses" / "real_mc_cot" / "modelx.json"
+    file.parent.mkdir(parents=True)
+    file.write_text(json.dumps(responses), encoding="utf-8")
+    counts = {}
+    for mode in ("rule", "dsr-suite"):
+        out = tmp_path / f"{mode}.json"
+        code = main(["score", str(file), "--annotations", str(annotations_dir), "--json",
+                     str(out), "--judge", mode, "--no-progress"])  # fmt: skip
+        assert code == 0
+        doc = json.loads(out.read_text("utf-8"))
+        (run,) = doc["runs"]
+        assert doc["judge"]["mode"] == mode
+        counts[mode] = (run["n"], run["correct"], run["no_valid_answer"])
+    assert counts["rule"] == (4, 4, 0)
+    # DSR Suite's reader: answer 2 has no pattern (no valid answer), answer 4 its first "(X)"
+    assert counts["dsr-suite"] == (4, 2, 1)

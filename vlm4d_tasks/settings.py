@@ -41,7 +41,7 @@ from typing import Any
 # Choices and bounds that the parse rules check. The judge modes are `metric.grading.Mode`'s
 # values (tests/test_settings.py checks that they agree); the prompts are declared here and
 # `metric.judge` takes them from here.
-JUDGE_MODES = ("rule", "llm", "hybrid", "crosscheck")
+JUDGE_MODES = ("rule", "llm", "hybrid", "crosscheck", "dsr-suite")
 JUDGE_PROMPTS = ("vlm4d", "official")
 # The longest total deadline of one judge request, in seconds. A reasoning model's longest
 # verdict takes minutes; an hour is far beyond any answer worth waiting for, and keeps the

@@ -1,4 +1,4 @@
-"""Responses -> verdicts, in one of four modes (the judging step of the VLM4D metric).
+"""Responses -> verdicts, in one of five modes (the judging step of the VLM4D metric).
 
 * ``rule`` (default): deterministic extraction only (`vlm4d_tasks.metric.extract`), no network.
 * ``llm``: every answer goes to the LLM judge, as in the paper (VLM4D, ICCV 2025, Sec. 4).
@@ -6,6 +6,8 @@
 * ``crosscheck``: two judge models judge every answer, as the paper did (o4-mini and o3);
   the first judge's verdict is scored and every disagreement is listed (id, both verdicts)
   for a human to settle. An answer the first judge left unresolved stays unresolved.
+* ``dsr-suite``: DSR Suite's regex reader (`vlm4d_tasks.metric.dsr_scorer`), offline, so the
+  answers of a `dsr-suite` run can be read as that paper read them and as ours does (`rule`).
 
 A judge failure is never a wrong answer: it becomes an UNRESOLVED verdict (see `scoring`) that
 carries its cause ("deadline exceeded", "HTTP 503", "circuit open", ...) and its reason.
@@ -28,9 +30,10 @@ class Mode(str, enum.Enum):
     LLM = "llm"
     HYBRID = "hybrid"
     CROSSCHECK = "crosscheck"
+    DSR_SUITE = "dsr-suite"  # DSR Suite's regex reader (metric.dsr_scorer), offline
 
 
-JUDGES_NEEDED = {Mode.RULE: 0, Mode.LLM: 1, Mode.HYBRID: 1, Mode.CROSSCHECK: 2}
+JUDGES_NEEDED = {Mode.RULE: 0, Mode.LLM: 1, Mode.HYBRID: 1, Mode.CROSSCHECK: 2, Mode.DSR_SUITE: 0}
 
 
 @dataclass
@@ -45,7 +48,7 @@ class Grading:
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"mode": self.mode.value}
-        if self.mode is not Mode.RULE:
+        if self.mode not in (Mode.RULE, Mode.DSR_SUITE):
             out["sent_to_llm"] = self.sent_to_llm
             out["judges"] = self.judges
         if self.mode is Mode.CROSSCHECK:
@@ -66,6 +69,15 @@ def rule_verdict(record: Record, response: object) -> tuple[Verdict, bool]:
     found = extract(response, record.options, record.question)
     verdict = Verdict.chosen(record.uid, found.letter, f"rule:{found.rule}", found.evidence)
     return verdict, bool(found.confident)
+
+
+def dsr_verdict(record: Record, response: object) -> Verdict:
+    """The verdict of DSR Suite's reader: a letter A-D it read, else no valid answer (its `E`
+    and a whole answer that is no letter count wrong there too)."""
+    from vlm4d_tasks.metric.dsr_scorer import read_answer
+
+    reading = read_answer(_response_text(response))
+    return Verdict.chosen(record.uid, reading.letter, f"dsr:{reading.rule}", reading.evidence)
 
 
 def _judge_items(records: Sequence[Record], responses: Mapping[str, object]):
@@ -116,6 +128,8 @@ def grade(
 
     if mode is Mode.RULE:
         return Grading(mode, [rule_verdict(r, responses[r.uid])[0] for r in records])
+    if mode is Mode.DSR_SUITE:
+        return Grading(mode, [dsr_verdict(r, responses[r.uid]) for r in records])
 
     if mode is Mode.HYBRID:
         verdicts: list[Verdict] = []
