@@ -206,6 +206,7 @@ def test_describe_run_one_protocol():
         ["vlm4d_mc_official"], gen_kwargs="", seed=[215, 215, 215, 215],
         model_args="pretrained=Qwen/Qwen2.5-VL-7B-Instruct,fps=1,max_pixels=12845056",
     )  # fmt: skip
+    assert block.pop("declared")["official"]["model_settings"] == "Qwen2.5-VL-7B-Instruct_1fps"
     assert block == {
         "name": "official",
         "rows": {"vlm4d_mc_official": "official"},

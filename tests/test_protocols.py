@@ -378,3 +378,53 @@ def test_score_reads_the_same_answers_as_dsr_suite_and_as_our_rule(annotations_d
     assert counts["rule"] == (4, 4, 0)
     # DSR Suite's reader: answer 2 has no pattern (no valid answer), answer 4 its first "(X)"
     assert counts["dsr-suite"] == (4, 2, 1)
+
+
+# --------------------------------------------------------------------------------------------
+# A run's metadata: the declaration that applies to its model, and where the run differs
+
+
+def test_run_metadata_names_the_official_settings_of_a_mapped_model(monkeypatch):
+    import argparse
+
+    from vlm4d_tasks.lmms import run as lmms_run
+    from vlm4d_tasks.lmms.protocol import markdown_line
+
+    monkeypatch.delenv("VLM4D_JUDGE", raising=False)
+    args = argparse.Namespace(
+        model="videollama3", model_args="pretrained=DAMO-NLP-SG/VideoLLaMA3-7B,max_num_frames=180",
+        gen_kwargs="", seed=[215, 215, 215, 215], limit=None, output_path=None,
+    )  # fmt: skip
+    run = lmms_run.current_run(args)
+    run.rows["vlm4d_mc_official"] = {}
+    protocol = run.metadata()["protocol"]
+    declared = protocol["declared"]["official"]
+    assert declared["model_settings"] == "VideoLLaMA3-7B_1fps"
+    assert (declared["frames"]["rule"], declared["frames"]["fps"]) == ("model_fps", 1)
+    assert declared["decoding"]["max_new_tokens"] == 2048
+    # the tasks sampled with 1024 tokens; the official script decoded it greedily with 2048
+    assert declared["differs"] == {
+        "do_sample": {"run": True, "declared": False},
+        "max_new_tokens": {"run": 1024, "declared": 2048},
+    }
+    assert "decoded `VideoLLaMA3-7B_1fps` otherwise than this run: do_sample true (script " in (
+        markdown_line(protocol)
+    )
+
+
+def test_run_metadata_without_differences_for_a_sampled_official_model():
+    from vlm4d_tasks.lmms.protocol import describe_run, markdown_line
+
+    block = describe_run(["vlm4d_mc_official"], "", 215, "pretrained=OpenGVLab/InternVL2_5-8B")
+    assert block["declared"]["official"]["model_settings"] == "InternVL2_5-8B_4frame"
+    assert block["declared"]["official"]["differs"] == {}
+    assert "otherwise than this run" not in markdown_line(block)
+    # the greedy override the official script used for InternVideo2.5 clears the difference
+    greedy = "do_sample=False,temperature=0,max_new_tokens=1024"
+    block = describe_run(
+        ["vlm4d_mc_official"], greedy, 215, "pretrained=OpenGVLab/InternVideo2_5_Chat_8B"
+    )
+    assert block["declared"]["official"]["differs"] == {}
+    block = describe_run(["vlm4d_mc"], "", 0, "pretrained=unknown/model")
+    assert block["declared"]["greedy"]["model_settings"] is None
+    assert block["declared"]["greedy"]["name"] == "default"

@@ -28,6 +28,7 @@ once, by `declarations()`, and checked on load.
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -201,7 +202,8 @@ def describe_run(
     for name in used:
         effective = {**PROTOCOLS[name].generation_kwargs, **override}
         decoding[name] = {key: effective[key] for key in sorted(effective)}
-    frames = {k: v for k, v in parse_args_string(model_args).items() if k in FRAME_MODEL_ARGS}
+    parsed_model_args = parse_args_string(model_args)
+    frames = {k: v for k, v in parsed_model_args.items() if k in FRAME_MODEL_ARGS}
     return {
         "name": used[0] if len(used) == 1 else "mixed" if used else None,
         "rows": by_row,
@@ -209,7 +211,44 @@ def describe_run(
         "gen_kwargs_override": override,
         "seed": {"lmms_eval": _plain(seed), "generation": override.get("seed")},
         "model_frame_args": frames,
+        "declared": {
+            name: declared_for(name, parsed_model_args.get("pretrained"), decoding[name])
+            for name in used
+        },
     }
+
+
+def declared_for(
+    protocol: str, model: Any, run_decoding: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """What protocol `protocol`'s declaration says for `model` (its per-model settings when the
+    name matches one), and where the run's decoding differs from it.
+
+    `differs` lists each decoding setting the declaration fixes (not null, seed aside: the
+    run's seeds are recorded beside) that `run_decoding` sets otherwise, as
+    `{key: {"run": value, "declared": value}}`: an `official` run of VideoLLaMA3-7B with the
+    tasks' sampling says there that the official script decoded it greedily with 2048 tokens.
+    """
+    block = declaration(protocol).applied(None if model is None else str(model))
+    differs: dict[str, dict[str, Any]] = {}
+    # under greedy decoding the sampler settings have no effect: only a difference that
+    # changes the answers is listed
+    ignored = {"seed"} | (
+        {"temperature", "top_p", "top_k"} if block["decoding"].get("do_sample") is False else set()
+    )
+    for key in DECODING_KEYS:
+        want = block["decoding"].get(key)
+        if key in ignored or want is None or run_decoding is None:
+            continue
+        have = run_decoding.get(key)
+        if have != want and not (key == "temperature" and _zero(have) and _zero(want)):
+            differs[key] = {"run": have, "declared": want}
+    block["differs"] = differs
+    return block
+
+
+def _zero(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0
 
 
 def _plain(value: Any) -> Any:
@@ -235,6 +274,17 @@ def markdown_line(block: Mapping[str, Any] | None) -> str:
             f"Protocols differ between rows ({parts}): rows of different protocols are not "
             "comparable and must not be ranked together."
         )
+    for name, declared in sorted((block.get("declared") or {}).items()):
+        differs = declared.get("differs") or {}
+        if differs and declared.get("model_settings"):
+            parts = ", ".join(
+                f"{k} {json.dumps(v['run'])} (script {json.dumps(v['declared'])})"
+                for k, v in sorted(differs.items())
+            )
+            line += (
+                f" The {name} script decoded `{declared['model_settings']}` otherwise than this "
+                f"run: {parts}."
+            )
     override = block.get("gen_kwargs_override")
     if override:
         line += f" Decoding overridden by `--gen_kwargs`: {_kv(override)}."
@@ -423,8 +473,6 @@ def check_declarations(doc: Any, origin: str = DECLARATIONS_FILE) -> dict[str, D
 
 def load_declarations(path: str | PurePath | None = None) -> dict[str, Declaration]:
     """The declarations of `path`, or of the shipped `protocols.json` (None)."""
-    import json
-
     if path is None:
         from importlib import resources
 
