@@ -256,8 +256,9 @@ def test_published_rows_stay_apart_from_measured_rows_in_every_output():
 
     rows = list(csv.DictReader(io.StringIO(render.leaderboard_csv(board))))
     assert [r["table"] for r in rows[:2]] == ["measured", "measured"]
-    assert [r["rank"] for r in rows[:2]] == ["1", "2"]
-    published = rows[2:]
+    # two leaderboards: "b" answered the real questions only (`leaderboard.group_key`)
+    assert [r["rank"] for r in rows[:2]] == ["1", "1"]
+    published = [r for r in rows[2:] if not r["table"].startswith("literature:")]
     assert len(published) == 47 and all(r["table"].startswith("published:") for r in published)
     assert all(r["rank"] == "" and r["protocol"] == "official" for r in published)
     assert published[0]["source"] == "paper user study"
@@ -482,7 +483,9 @@ def test_an_lmms_eval_folder_is_read_through_its_score_files(tmp_path):
     )
     assert first.videos == 3  # real validation_1 and _2 share a video
     text = render.report_markdown(board)
-    assert "**The rows were made under different protocols**" in text
+    # the two protocols in two tables, neither ranked against the other (`group_key`)
+    assert "protocol `greedy`" in text and "protocol `official`" in text
+    assert "**Each table is ranked on its own**" in text
     assert "| `m (x) [vlm4d_mc]` | `m (x) [vlm4d_mc_official]` | 4 | 3 | 75.0 | 25.0 | +50.0 |" \
         in text  # fmt: skip
 
@@ -545,13 +548,15 @@ def test_report_out_end_to_end(tmp_path):
     assert "| `gpt (cot)` | `n (x) [vlm4d_mc]` | 2 | 2 | 100.0 | 50.0 | +50.0 |" in text
     assert "`official` protocol, lmms-eval task `vlm4d_mc_official`" in text
     data = json.loads((out / "leaderboard.json").read_text(encoding="utf-8"))
-    assert [r["label"] for r in data["measured"]][0] == "gpt (cot)"
+    # its own leaderboard (3 questions, protocol undeclared), listed after the 5-question ones
+    gpt = next(r for r in data["measured"] if r["label"] == "gpt (cot)")
+    assert (gpt["rank"], gpt["group"]) == (1, "partial/3/undeclared")
     assert len(data["inputs"]) == 4
     assert {c["a"] for c in data["comparisons"]} >= {"gpt (cot)", "m (x) [vlm4d_mc]"}
     lines = (out / "leaderboard.csv").read_text(encoding="utf-8").splitlines()
     # measured, then baselines: two of the score JSON's 3 questions, two that the three
     # lmms-eval documents computed alike on their same 5 questions (shown once), then published
-    assert len(lines) == 1 + 4 + 4 + 47
+    assert len([line for line in lines if not line.startswith("literature:")]) == 1 + 4 + 4 + 47
     assert [(b["label"], len(b["sources"])) for b in data["baselines"]] == [
         ("option-text prior (blind, leave-one-out) <s>", 1), ("random (seed 0) <s>", 1),
         ("option-text prior (blind, leave-one-out) <20250101_000000, 20250102_000000, "

@@ -173,10 +173,14 @@ class MeasuredRow:
     debiased: Cell | None = None
     debiased_status: str = ""
     clusters: str | None = None  # the document's `bootstrap.clusters`: "video", None = questions
+    # the report's leaderboard of the row (`report.leaderboard.GroupKey.id`): ranks and the
+    # next-one-down comparisons stay within it; None outside a report
+    group: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "rank": self.rank,
+            "group": self.group,
             "label": self.label,
             "model": self.model,
             "name": self.name,
@@ -439,7 +443,8 @@ def debiased_cell(
 def default_pairs(rows: Sequence[MeasuredRow]) -> list[tuple[MeasuredRow, MeasuredRow]]:
     """The comparisons a report makes unasked: each model's settings against each other (two
     prompts, two protocols: rows of one name), then each row against the next one down in the
-    ranking among rows of the same setting (is the gap real?). Only rows with outcomes."""
+    ranking among rows of the same setting and leaderboard (`group`; is the gap real?). Only
+    rows with outcomes."""
     usable = [r for r in rows if r.outcomes]
     pairs: list[tuple[MeasuredRow, MeasuredRow]] = []
     seen: set[tuple[str, str]] = set()
@@ -454,8 +459,8 @@ def default_pairs(rows: Sequence[MeasuredRow]) -> list[tuple[MeasuredRow, Measur
         for y in usable[i + 1 :]:
             if x.name == y.name and x.setting != y.setting:
                 add(x, y)
-    for setting in dict.fromkeys(r.setting for r in usable):
-        same = [r for r in usable if r.setting == setting and r.rank is not None]
+    for key in dict.fromkeys((r.setting, r.group) for r in usable):
+        same = [r for r in usable if (r.setting, r.group) == key and r.rank is not None]
         for x, y in zip(same, same[1:]):
             add(x, y)
     return pairs

@@ -183,6 +183,9 @@ class _Model:
     resamples: int
     seed: int
     lmms: bool  # an lmms-eval document: `name` of a run is its task
+    # in the report's main leaderboard (`leaderboard.order_groups`): the shared figures (by
+    # category, the prompt settings, the directions) show only those rows
+    shared: bool = True
 
     def overall(self) -> float:
         acc = (self.columns.get("overall") or {}).get("accuracy")
@@ -191,7 +194,11 @@ class _Model:
 
 def _models(scores: Sequence[Mapping[str, Any]]) -> list[_Model]:
     """The table rows of all documents, in order; a label seen before in another document
-    gets that document's number (`model <2>`), so no two rows are pooled by accident."""
+    gets that document's number (`model <2>`), so no two rows are pooled by accident. Each
+    is `shared` when it belongs in the main leaderboard (`_main_group`)."""
+    from vlm4d_tasks.report.leaderboard import group_key
+
+    main = _main_group(scores)
     models: dict[str, _Model] = {}
     for number, document in enumerate(scores, 1):
         bootstrap = document.get("bootstrap") or {}
@@ -209,9 +216,23 @@ def _models(scores: Sequence[Mapping[str, Any]]) -> list[_Model]:
             mine[name] = _Model(label, [], columns[name], resamples, seed, "run" in document)
         for run in document.get("runs", []):
             mine[run["model"]].runs.append(run)
-        for model in mine.values():
+        for name, model in mine.items():
+            model.shared = main is None or group_key(document, name) == main
             models[model.label] = model
     return list(models.values())
+
+
+def _main_group(scores: Sequence[Mapping[str, Any]]) -> Any:
+    """The report's main leaderboard (`leaderboard.GroupKey`: the first of `order_groups`
+    over the documents' table rows), or None without rows."""
+    from vlm4d_tasks.report.leaderboard import group_key, order_groups
+
+    keys = [group_key(d, row["model"]) for d in scores for row in d.get("models", [])]
+    return order_groups(keys)[0] if keys else None
+
+
+def _shared(models: Sequence[_Model]) -> list[_Model]:
+    return [model for model in models if model.shared]
 
 
 def _pooled(groups: Sequence[Mapping[str, Any]], resamples: int, seed: int) -> Bar | None:
@@ -574,9 +595,11 @@ def direction_groups(scores: Sequence[Mapping[str, Any]]) -> list[DirectionGroup
     pooled: dict[str, tuple[list[str], list[tuple[object, object]]]] = {}
     for model in _models(scores):
         for run in model.runs:
-            if not _has_choices(run):
+            key = _direction_group(run)
+            # the probe set's matrix is its rows' own; the others show the main table's rows
+            if not _has_choices(run) or (key != "probe" and not model.shared):
                 continue
-            labels, pairs = pooled.setdefault(_direction_group(run), ([], []))
+            labels, pairs = pooled.setdefault(key, ([], []))
             if model.label not in labels:
                 labels.append(model.label)
             pairs += [(o["truth"], o["chosen"]) for o in run["outcomes"]
@@ -784,8 +807,19 @@ def _names(labels: Sequence[str], most: int = 6) -> str:
 
 def figure_notes(scores: Sequence[Mapping[str, Any]]) -> list[str]:
     """Why a figure of `write_figures` is missing for these documents (one sentence each)."""
-    models = _models(scores)
+    everyone = _models(scores)
+    models = _shared(everyone)
     notes = []
+    left = [m for m in everyone if not m.shared]
+    if left:
+        main = _main_group(scores)
+        probe = any(_direction_group(run) == "probe" for m in left for run in m.runs)
+        notes.append(
+            "The figures by category, of the prompt settings and of the directions show the "
+            f"rows of the first leaderboard ({main.title()}) only; left out, as not comparable "
+            f"(see their own tables): {_names([m.label for m in left])}."
+            + (" The probe set's rows keep their own direction matrix." if probe else "")
+        )
     if models and not _prompt_pairs(models):
         notes.append(
             "No chain of thought vs direct output figure: no model has runs of both prompt "
@@ -864,12 +898,12 @@ def write_figures(
     out_dir = Path(out_dir)
     models = _models(scores)
     jobs: list[tuple[Any, Path, tuple]] = []
-    pages = _category_pages(models)
+    pages = _category_pages(_shared(models))
     for i, rows in enumerate(pages, 1):
         name = "accuracy_by_category" + (f"_{i}" if len(pages) > 1 else "")
         page = f" ({i} of {len(pages)})" if len(pages) > 1 else ""
         jobs.append((_category_figure, out_dir / f"{name}.png", (rows, page)))
-    pairs = _prompt_pairs(models)
+    pairs = _prompt_pairs(_shared(models))
     if pairs:
         jobs.append((_prompt_figure, out_dir / "cot_vs_direct.png", (pairs,)))
     for group in direction_groups(scores):

@@ -25,6 +25,7 @@ Rendering it (`report_markdown`, CSV, JSON) is `leaderboard_render`'s job.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -127,6 +128,183 @@ def standing(rows: Sequence[MeasuredRow], tables: Sequence[Mapping[str, Any]]) -
             higher[-1] if higher else None, lower[0] if lower else None, same,
         ))  # fmt: skip
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# Leaderboards: rows grouped by (question set, protocol), each ranked on its own
+
+UNDECLARED = "undeclared"
+
+# The question sets, in the order the report shows their tables (the full benchmark first),
+# each with the words of its heading.
+QUESTION_SETS: dict[str, str] = {
+    "full": "Full benchmark (both subsets, every question)",
+    "real": "Real subset only",
+    "synthetic": "Synthetic subset only",
+    "debiased": "Debiased question set",
+    "partial": "Partial run (not the benchmark's questions: `--limit`, one category, others)",
+    "identity": "Transformed questions: identity (re-encoded clips, the re-encode control)",
+    "mirror": "Transformed questions: mirror (frames flipped left-right, left and right swapped)",
+    "reverse": "Transformed questions: reverse (clips played backwards, directions reversed)",
+    "circular": "Transformed questions: circular (options re-lettered)",
+    "blind": "Blind task (no visual input)",
+    "probe": "Probe set (static/moving camera twins)",
+}
+SUBSET_COLUMNS: dict[str, tuple[str, ...]] = {
+    "real": ("real_egocentric", "real_exocentric", "real"),
+    "synthetic": ("synthetic_directional", "synthetic_false_positive", "synthetic"),
+}
+_TRANSFORMED = re.compile(r"_(mirror|reverse|circular|identity)$")
+
+
+@dataclass(frozen=True)
+class GroupKey:
+    """Which leaderboard a row belongs in: rows are comparable only on the same questions
+    (`questions`, a `QUESTION_SETS` key, and their `count`) under the same protocol (the
+    document's, else `UNDECLARED`)."""
+
+    questions: str
+    count: int  # the row's questions (unresolved answers included)
+    protocol: str
+
+    @property
+    def id(self) -> str:
+        """The group's name in leaderboard.json/.csv: "full/1816/undeclared"."""
+        return f"{self.questions}/{self.count}/{self.protocol}"
+
+    def title(self) -> str:
+        """The heading of its table (Markdown: the protocol, a name from a file, is escaped)."""
+        protocol = (
+            "protocol undeclared (not recorded in the score document: declare it with "
+            "`vlm4d score --protocol`)"
+            if self.protocol == UNDECLARED else f"protocol {md_code(self.protocol)}"
+        )  # fmt: skip
+        return f"{QUESTION_SETS[self.questions]}: {self.count} questions; {protocol}"
+
+
+@lru_cache(maxsize=1)
+def _release_counts() -> tuple[tuple[str, int], ...]:
+    """The release's questions per column (the official leaderboard's `questions`)."""
+    table = next(t for t in published()["tables"] if t.get("questions"))
+    return tuple(table["questions"].items())
+
+
+@lru_cache(maxsize=1)
+def _debiased_uids() -> dict[str, frozenset[str]]:
+    from vlm4d_tasks.validity import debias
+
+    document = debias.load_debiased()
+    return {s: frozenset(part["kept_uids"]) for s, part in document["subsets"].items()}
+
+
+def group_key(
+    document: Mapping[str, Any], model: str, *, release: Mapping[str, int] | None = None,
+    debiased: Mapping[str, frozenset[str]] | None = None,
+) -> GroupKey:  # fmt: skip
+    """The leaderboard of table row `model` of a score document, from what the document
+    records alone: its runs' subsets, task names (an lmms-eval row) and question ids, the
+    row's question counts, and the protocol (`run.protocol` of an lmms-eval run, or
+    `produced_by.protocol` of `vlm4d score --protocol`; neither: `UNDECLARED`).
+
+    The question set, first match: a probe run; a blind task (`*_blind`: no visual input); a
+    transformed variant (its task `*_mirror`... or its question ids `#mirror`, `#rot1`...);
+    the debiased set (exactly its questions of each subset answered); the full benchmark,
+    one subset (every column's count equal to the release's, `release`: per column); else a
+    partial run. `debiased`: the kept question ids per subset (default: the shipped list)."""
+    from vlm4d_tasks.pipeline.rows import _protocol
+    from vlm4d_tasks.validity.transforms import variant_of
+
+    runs = [r for r in document.get("runs", []) if r.get("model") == model]
+    columns = next((r.get("columns") or {} for r in document.get("models", [])
+                    if r.get("model") == model), {})  # fmt: skip
+    lmms = "run" in document
+    first = runs[0] if runs else {}
+    setting = str(first.get("name" if lmms else "variant") or "")
+    protocol = _protocol(document, setting)[0] or UNDECLARED
+    overall = (columns.get("overall") or {}).get("n")
+    count = overall if isinstance(overall, int) else sum(int(r.get("n") or 0) for r in runs)
+
+    def key(questions: str) -> GroupKey:
+        return GroupKey(questions, count, protocol)
+
+    subsets = {str(r.get("subset")) for r in runs}
+    if "probe" in subsets:
+        return key("probe")
+    names = {str(r.get(f) or "") for r in runs for f in ("name", "variant")} if lmms else set()
+    if any("blind" in name.split("_") for name in names):
+        return key("blind")
+    for name in sorted(names):
+        match = _TRANSFORMED.search(name)
+        if match:
+            return key(match[1])
+    ids = [o.get("id") for r in runs for o in (r.get("outcomes") or []) if isinstance(o, Mapping)]
+    for uid in ids:
+        variant = variant_of(str(uid)) if uid else None
+        if variant is not None:  # "rot2" (circular's rotations), "mirror", "mirror#rot1"...
+            step = variant.split("#")[0]
+            return key("circular" if step.startswith("rot") else step)
+    release = dict(_release_counts()) if release is None else release
+
+    def n(column: str) -> int | None:
+        value = (columns.get(column) or {}).get("n")
+        return value if isinstance(value, int) else None
+
+    complete = {s for s, cols in SUBSET_COLUMNS.items()
+                if all(n(c) == release.get(c) for c in cols)}  # fmt: skip
+    answered = subsets & set(SUBSET_COLUMNS)
+    if answered and answered == subsets and answered <= complete:
+        return key("full" if answered == set(SUBSET_COLUMNS) else answered.pop())
+    kept = _debiased_uids() if debiased is None else debiased
+    if answered and answered == subsets and all(s in kept for s in answered):
+        mine = {s: [r for r in runs if r.get("subset") == s] for s in answered}
+        if all(isinstance(r.get("outcomes"), list) for r in runs):  # by question id
+            same = all({o["id"] for r in mine[s] for o in r["outcomes"]} == kept[s] for s in mine)
+        else:  # a document written before outcomes: by count
+            same = all(sum(int(r.get("n") or 0) for r in mine[s]) == len(kept[s]) for s in mine)
+        if same:
+            return key("debiased")
+    return key("partial")
+
+
+def group_order(key: GroupKey, rows: int = 0) -> tuple:
+    """Where a group's table stands: by question set (`QUESTION_SETS`), more questions
+    first, then the group of more rows, then by protocol (undeclared last)."""
+    return (list(QUESTION_SETS).index(key.questions), -key.count, -rows,
+            key.protocol == UNDECLARED, key.protocol)  # fmt: skip
+
+
+def order_groups(keys: Sequence[GroupKey]) -> list[GroupKey]:
+    """The distinct `keys` (one per row) in the report's order: the first is the main group,
+    the one the shared figures show."""
+    counts: dict[GroupKey, int] = {}
+    for key in keys:
+        counts[key] = counts.get(key, 0) + 1
+    return sorted(counts, key=lambda k: group_order(k, counts[k]))
+
+
+@dataclass
+class Group:
+    """One leaderboard of the report: its rows, ranked among themselves only."""
+
+    key: GroupKey
+    rows: list[MeasuredRow]
+
+
+def group_rows(sources: Sequence[Source], rows: Sequence[MeasuredRow]) -> list[Group]:
+    """`rows` (sorted by overall accuracy) in their leaderboards (`group_key`, `order_groups`),
+    each row's `group` set and its `rank` counted within its own group."""
+    documents = {source.path: source.document for source in sources}
+    keys = [group_key(documents[row.source], row.model) for row in rows]
+    groups = [Group(key, []) for key in order_groups(keys)]
+    where = {group.key: group for group in groups}
+    for row, key in zip(rows, keys):
+        row.group = key.id
+        where[key].rows.append(row)
+    for group in groups:
+        ranked = [row for row in group.rows if row.rank is not None]
+        for rank, row in enumerate(ranked, 1):
+            row.rank = rank
+    return groups
 
 
 # --------------------------------------------------------------------------------------------
@@ -429,16 +607,27 @@ class Leaderboard:
     bootstrap: dict[str, Any] = field(default_factory=dict)
     baselines: list[BaselineRow] = field(default_factory=list)
     consistency: list[dict[str, Any]] = field(default_factory=list)
+    # the leaderboards (`group_rows`), the main one first; `rows` is them in that order
+    groups: list[Group] = field(default_factory=list)
+    # published numbers of other papers (`literature.load_literature()`), never ranked; None:
+    # the package has none
+    literature: dict[str, Any] | None = None
 
 
 def build(
     sources: Sequence[Source], *, pairs: Sequence[tuple[str, str]] = (),
     resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED, progress: bool = False,
+    literature: Mapping[str, Any] | None = None,
 ) -> Leaderboard:  # fmt: skip
     """The leaderboard of `sources`: measured rows, published tables, standings and the
     comparisons (`default_pairs`, then the `pairs` asked for by label). An unknown label
-    raises CompareError naming it."""
+    raises CompareError naming it. Rows are ranked within their leaderboard only
+    (`group_rows`): by question set and protocol. `literature`: the other papers' numbers to
+    show apart (default: the package's, `load_literature_rows`)."""
     rows = measured_rows(sources)
+    groups = group_rows(sources, rows)
+    rows = [row for group in groups for row in group.rows]
+    full = {row.label for g in groups if g.key.questions == "full" for row in g.rows}
     by_label = {row.label: row for row in rows}
     chosen = default_pairs(rows)
     for a, b in pairs:
@@ -453,14 +642,31 @@ def build(
         if (a, b) not in {(x.label, y.label) for x, y in chosen}:
             chosen.append((by_label[a], by_label[b]))
     tables = published()
+    # the official leaderboards are of the full benchmark: a blind or transformed run over
+    # as many questions has no place among them
+    placed = [row for row in rows if row.label in full]
     return Leaderboard(
-        list(sources), rows, tables, standing(rows, tables["tables"]),
+        list(sources), rows, tables, standing(placed, tables["tables"]),
         compare_rows(chosen, resamples=resamples, seed=seed, progress=progress),
         {"resamples": resamples, "seed": seed, "level": CI_LEVEL, "cluster": "video"},
-        baseline_rows(sources), consistency_rows(sources),
+        baseline_rows(sources), consistency_rows(sources), groups,
+        load_literature_rows() if literature is None else dict(literature),
     )  # fmt: skip
+
+
+def load_literature_rows() -> dict[str, Any] | None:
+    """The other papers' published VLM4D numbers (`report.literature.load_literature()`), or
+    None when this package has none (the module or its data file missing)."""
+    try:
+        from vlm4d_tasks.report.literature import load_literature  # type: ignore[import-not-found]
+
+        return dict(load_literature())
+    except (ImportError, FileNotFoundError):
+        return None
 
 
 # 2: cells carry `chance_corrected` and `videos`; measured rows their `debiased` accuracy and
 # the intervals' clusters; `baselines`, `consistency` and each input's `debiased` set added.
-LEADERBOARD_FORMAT_VERSION = 2
+# 3: measured rows carry their `group` (ranks count within it), `groups` lists the
+# leaderboards, `literature` the other papers' rows.
+LEADERBOARD_FORMAT_VERSION = 3

@@ -30,6 +30,7 @@ from vlm4d_tasks.report.leaderboard import (
     LEADERBOARD_FORMAT_VERSION,
     PUBLISHED_MARK,
     BaselineRow,
+    Group,
     Leaderboard,
 )
 from vlm4d_tasks.report.score_report import MISSING
@@ -304,17 +305,24 @@ def report_context(
     rows = board.rows
     header = ["#", "Model", *COLUMN_TITLES.values(), "Chance-corr.", "Debiased", "Questions",
               "Protocol"]  # fmt: skip
-    body = []
-    for row in rows:
-        overall = row.columns.get("overall")
-        body.append([
-            str(row.rank) if row.rank is not None else MISSING, md_code(row.label),
-            *(_cell_text(row.columns.get(c)) for c in COLUMNS),
-            _pct(overall.chance_corrected if overall else None), _cell_text(row.debiased),
-            str(overall.n) if overall else "0",
-            md_text(row.protocol or "not recorded"),
-        ])  # fmt: skip
-    leaderboard = md_table(header, body, "ll" + "r" * (len(COLUMNS) + 3) + "l")
+    leaderboards = []
+    # a board built without `group_rows` (a caller of its own): its rows as one table
+    boards = board.groups or [Group(None, list(rows))]  # type: ignore[arg-type]
+    for group in boards:
+        body = []
+        for row in group.rows:
+            overall = row.columns.get("overall")
+            body.append([
+                str(row.rank) if row.rank is not None else MISSING, md_code(row.label),
+                *(_cell_text(row.columns.get(c)) for c in COLUMNS),
+                _pct(overall.chance_corrected if overall else None), _cell_text(row.debiased),
+                str(overall.n) if overall else "0",
+                md_text(row.protocol or "not recorded"),
+            ])  # fmt: skip
+        leaderboards.append({
+            "title": group.key.title() if group.key is not None else None,
+            "table": _lines(md_table(header, body, "ll" + "r" * (len(COLUMNS) + 3) + "l")),
+        })  # fmt: skip
 
     header = ["Model", *CATEGORY_TITLES.values()]
     body = [
@@ -394,13 +402,18 @@ def report_context(
         "rows": len(rows),
         "baselines": len(board.baselines),
         "sources": len(board.sources),
-        "leaderboard": _lines(leaderboard),
+        "leaderboards": leaderboards,
         "intervals": _intervals(board),
-        "several_protocols": len({row.protocol for row in rows}) > 1,
-        "several_counts": len({r.columns["overall"].n for r in rows if "overall" in r.columns}) > 1,
+        # within one table: rows declared alike may still differ in what a document records
+        "several_protocols": any(len({r.protocol for r in g.rows}) > 1 for g in boards),
+        "several_counts": any(
+            len({r.columns["overall"].n for r in g.rows if "overall" in r.columns}) > 1
+            for g in boards
+        ),
         "validity": _validity(board),
         "categories": _lines(categories),
         "published_notes": pub["notes"],
+        "literature": literature_context(board.literature),
         "published": published,
         "standings": standings,
         "bootstrap": board.bootstrap,
@@ -424,6 +437,50 @@ def report_context(
             for (text, verdicts, source), labels in groups.items()
         ],
     }
+
+
+def _literature_columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The number columns of literature rows: ours in the paper's order, then the others
+    (a paper's own, e.g. "vlm4d") as they first appear."""
+    seen = dict.fromkeys(key for row in rows for key in row["numbers"])
+    return [c for c in COLUMNS if c in seen] + [c for c in seen if c not in COLUMNS]
+
+
+def literature_context(literature: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The other papers' rows (`literature.load_literature()`'s shape) as one table per
+    paper and table, in the file's order: model, setting, the numbers as quoted, and the
+    protocol as the paper states it (once under the title when every row shares it). Never
+    ranked; None without rows. Their texts come from a data file: escaped like any name."""
+    if not literature or not literature.get("rows"):
+        return None
+    tables: dict[tuple[str, str, str], list[Mapping[str, Any]]] = {}
+    for row in literature["rows"]:
+        tables.setdefault((row["paper"], row["arxiv"], row["table"]), []).append(row)
+    out = []
+    for (paper, arxiv, table), rows in tables.items():
+        columns = _literature_columns(rows)
+        protocols = {row["protocol"] for row in rows}
+        shared = len(protocols) == 1
+        header = ["Model", "Setting", *(COLUMN_TITLES.get(c, md_text(c)) for c in columns),
+                  *([] if shared else ["Protocol"])]  # fmt: skip
+        body = [
+            [md_text(row["model"]), md_text(row.get("setting") or MISSING),
+             *(_pct(row["numbers"].get(c)) for c in columns),
+             *([] if shared else [md_text(row["protocol"])])]
+            for row in rows
+        ]  # fmt: skip
+        out.append({
+            "paper": md_text(paper), "arxiv": md_text(arxiv), "table": md_text(table),
+            "protocol": md_text(next(iter(protocols))) if shared else None,
+            "rows": _lines(md_table(header, body, "ll" + "r" * len(columns)
+                                    + ("" if shared else "l"))),
+        })  # fmt: skip
+    skipped = [
+        f"{md_text(item.get('paper', ''))} (arXiv {md_text(item.get('arxiv', ''))}): "
+        f"{md_text(item.get('why', ''))}"
+        for item in literature.get("read_without_usable_numbers") or []
+    ]
+    return {"about": md_text(literature.get("about") or ""), "tables": out, "skipped": skipped}
 
 
 # A spreadsheet reads a cell that starts with one of these as a formula (OWASP, "CSV
@@ -458,9 +515,11 @@ def _no_bare_cr(cell: Any) -> Any:
 def leaderboard_csv(board: Leaderboard) -> str:
     """leaderboard.csv: one line per measured row (rank, accuracy in %, interval, counts,
     categories, then chance-corrected overall accuracy in %, the intervals' clusters and the
-    debiased accuracy with its interval and status), then the baseline rows (table
-    `baseline`, their score documents as source), then the published rows (their table,
-    source and protocol; no interval). Text cells pass `csv_cell` (no spreadsheet formula)."""
+    debiased accuracy with its interval and status, its leaderboard `group`), then the baseline
+    rows (table `baseline`, their score documents as source), then the published rows (their
+    table, source and protocol; no interval), then the other papers' rows (table
+    `literature:<arXiv id>`, their numbers without a column of ours in `other_numbers`). Text
+    cells pass `csv_cell` (no spreadsheet formula)."""
     header = ["table", "rank", "model", "setting", "protocol", "source"]
     for c in COLUMNS:
         header += [f"{c}_percent", f"{c}_ci_low", f"{c}_ci_high", f"{c}_n"]
@@ -469,6 +528,9 @@ def leaderboard_csv(board: Leaderboard) -> str:
     header += ["overall_chance_corrected", "overall_videos", "interval_clusters",
                "debiased_percent", "debiased_ci_low", "debiased_ci_high", "debiased_n",
                "debiased_videos", "debiased_status"]  # fmt: skip
+    # the row's leaderboard (its rank counts within it); a literature row's numbers that have
+    # no column of ours ("vlm4d=52.3")
+    header += ["group", "other_numbers"]
     validity_blank = [""] * 9
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -508,6 +570,7 @@ def leaderboard_csv(board: Leaderboard) -> str:
         line += [row.categories[c].n if c in row.categories else "" for c in CATEGORY_TITLES]
         line += validity(row.columns.get("overall"), row.debiased, row.debiased_status,
                          row.clusters or "questions")  # fmt: skip
+        line += [row.group or "", ""]
         write(line)
     for baseline in board.baselines:
         line = ["baseline", "", baseline.label, "", "baseline: no model, never sees the video",
@@ -520,6 +583,7 @@ def leaderboard_csv(board: Leaderboard) -> str:
         line += [""] * (2 * len(CATEGORY_TITLES))
         status = DEBIASED_MEASURED if baseline.debiased is not None else "no debiased set"
         line += validity(baseline.columns.get("overall"), baseline.debiased, status, "video")
+        line += ["", ""]
         write(line)
     for table in board.published["tables"]:
         for r in table["rows"]:
@@ -529,16 +593,28 @@ def leaderboard_csv(board: Leaderboard) -> str:
                 value = r["percent"].get(c)
                 line += ["" if value is None else CsvNumber(f"{value:.1f}"), "", "", ""]
             line += [""] * (2 * len(CATEGORY_TITLES))
-            line += validity_blank
+            line += validity_blank + ["", ""]
             write(line)
+    for r in (board.literature or {}).get("rows") or []:
+        line = [f"literature:{r['arxiv']}", "", r["model"], r.get("setting") or "",
+                r["protocol"], f"{r['paper']}, {r['table']} (arXiv {r['arxiv']})"]  # fmt: skip
+        for c in COLUMNS:
+            value = r["numbers"].get(c)
+            line += ["" if value is None else CsvNumber(f"{value:.1f}"), "", "", ""]
+        line += [""] * (2 * len(CATEGORY_TITLES)) + validity_blank + [""]
+        line.append("; ".join(f"{key}={'' if value is None else f'{value:.1f}'}"
+                              for key, value in r["numbers"].items() if key not in COLUMNS))  # fmt: skip
+        write(line)
     return out.getvalue()
 
 
 def leaderboard_json(board: Leaderboard) -> dict[str, Any]:
     """leaderboard.json: the measured rows (accuracies as fractions, as in score documents,
-    each with its debiased accuracy), the baseline rows and the published tables apart
-    (published: percent, as published), consistency, standings, comparisons, inputs (each
-    with its bootstrap settings and debiased set)."""
+    each with its debiased accuracy and its `group`), the leaderboards (`groups`: each one's
+    question set, count, protocol and rows), the baseline rows, the published tables and the
+    other papers' rows (`literature`, null without them) apart (published: percent, as
+    published), consistency, standings, comparisons, inputs (each with its bootstrap settings
+    and debiased set)."""
     return {
         "format_version": LEADERBOARD_FORMAT_VERSION,
         "columns": list(COLUMNS),
@@ -554,10 +630,21 @@ def leaderboard_json(board: Leaderboard) -> dict[str, Any]:
             }
             for s in board.sources
         ],  # fmt: skip
+        "groups": [
+            {
+                "id": g.key.id,
+                "questions": g.key.questions,
+                "count": g.key.count,
+                "protocol": g.key.protocol,
+                "rows": [row.label for row in g.rows],
+            }
+            for g in board.groups
+        ],  # fmt: skip
         "measured": [row.to_dict() for row in board.rows],
         "baselines": [row.to_dict() for row in board.baselines],
         "consistency": list(board.consistency),
         "published": board.published,
+        "literature": board.literature,
         "standings": [s.to_dict() for s in board.standings],
         "bootstrap": board.bootstrap,
         "comparisons": [c.to_dict() for c in board.comparisons],
