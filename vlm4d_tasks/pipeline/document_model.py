@@ -180,7 +180,7 @@ class JudgeStats(Part):
 class Grading(Part):
     """How a run (or an lmms-eval judge batch) was graded (`grading.Grading.to_dict`)."""
 
-    mode: Text = Field(None, description="rule, llm, hybrid or crosscheck")
+    mode: Text = Field(None, description="rule, llm, hybrid, crosscheck or dsr-suite")
     sent_to_llm: Count = None
     judges: list[JudgeStats] = None
     disagreements: list[dict[str, Any]] = Field(None, description="crosscheck's disagreements")
