@@ -378,6 +378,11 @@ def test_score_reads_the_same_answers_as_dsr_suite_and_as_our_rule(annotations_d
     assert counts["rule"] == (4, 4, 0)
     # DSR Suite's reader: answer 2 has no pattern (no valid answer), answer 4 its first "(X)"
     assert counts["dsr-suite"] == (4, 2, 1)
+    # its Markdown is a rule reading's: no LLM, nothing sent
+    from vlm4d_tasks.report.score_report import markdown_report
+
+    text = markdown_report(json.loads((tmp_path / "dsr-suite.json").read_text("utf-8")))
+    assert "no LLM" in text and "sent to LLM" not in text
 
 
 # --------------------------------------------------------------------------------------------

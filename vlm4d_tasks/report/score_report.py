@@ -29,6 +29,10 @@ def _ci(acc: dict[str, Any]) -> str:
     return f" [{percent(ci[0])}, {percent(ci[1])}]" if ci else ""
 
 
+# Modes that read answers with rules, no LLM: nothing is sent, no judge statistics.
+_READERS = frozenset({"rule", "dsr-suite"})
+
+
 def _judge(score: dict[str, Any]) -> dict[str, Any]:
     judge = score.get("judge", {})
     mode = judge.get("mode", "rule")
@@ -134,7 +138,7 @@ def _run(run: dict[str, Any]) -> dict[str, Any]:
     """One run's line and its sub-items, formatted (`score.md.jinja`'s "Runs")."""
     grading = run.get("grading", {})
     reference = run.get("reference_accuracy")
-    llm = grading.get("mode", "rule") != "rule"
+    llm = grading.get("mode", "rule") not in _READERS
     return {
         "label": md_code(f"{run['subset']}/{run['model']}"),
         "accuracy": percent(run["accuracy"]),
