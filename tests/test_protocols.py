@@ -433,3 +433,44 @@ def test_run_metadata_without_differences_for_a_sampled_official_model():
     block = describe_run(["vlm4d_mc"], "", 0, "pretrained=unknown/model")
     assert block["declared"]["greedy"]["model_settings"] is None
     assert block["declared"]["greedy"]["name"] == "default"
+
+
+# --------------------------------------------------------------------------------------------
+# `vlm4d eval --protocol official` applies a mapped model's own decoding
+
+
+@pytest.mark.parametrize(
+    ("pretrained", "added"),
+    [
+        ("DAMO-NLP-SG/VideoLLaMA3-7B", "do_sample=False,temperature=0,max_new_tokens=2048"),
+        (
+            "microsoft/Phi-4-multimodal-instruct",
+            "do_sample=False,temperature=0,max_new_tokens=1000",
+        ),
+        ("OpenGVLab/InternVideo2_5_Chat_8B", "do_sample=False,temperature=0"),
+        ("Qwen/Qwen2.5-VL-7B-Instruct", None),  # sampled at 1.0 with 1024 tokens, as the tasks
+        ("my-org/my-model", None),  # not a published model: the protocol's own settings
+    ],
+)
+def test_eval_official_applies_the_models_own_decoding(pretrained, added):
+    """Issue 27: the five models the official scripts decode otherwise get that decoding, and
+    the run's metadata then finds nothing that differs from the script."""
+    from vlm4d_tasks.cli.eval import apply_protocol
+    from vlm4d_tasks.lmms.protocol import describe_run
+
+    args = ["--model", "hf", "--model_args", f"pretrained={pretrained}", "--tasks", "vlm4d_mc"]
+    out = apply_protocol(args, "official")
+    gen = out[out.index("--gen_kwargs") + 1] if "--gen_kwargs" in out else None
+    assert gen == added
+    block = describe_run(["vlm4d_mc_official"], gen or "", 215, f"pretrained={pretrained}")
+    assert block["declared"]["official"]["differs"] == {}
+
+
+def test_eval_official_keeps_the_users_own_decoding():
+    from vlm4d_tasks.cli.eval import apply_protocol
+
+    args = ["--model", "hf", "--model_args", "pretrained=DAMO-NLP-SG/VideoLLaMA3-7B",
+            "--gen_kwargs", "max_new_tokens=64", "--tasks", "vlm4d_mc"]  # fmt: skip
+    out = apply_protocol(args, "official")
+    assert out[out.index("--gen_kwargs") + 1] == "max_new_tokens=64,do_sample=False,temperature=0"
+    assert apply_protocol(args, "greedy") == args  # only the official protocol maps models

@@ -44,6 +44,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from vlm4d_tasks.cli.tasks import tasks_folder
 from vlm4d_tasks.lmms import compat
@@ -148,6 +149,8 @@ def apply_protocol(passthrough: list[str], protocol: str | None) -> list[str]:
             arg = "--tasks=" + tasks(arg.partition("=")[2])
         out.append(arg)
         i += 1
+    if protocol == "official":
+        out = _model_decoding(out)
     seed = protocols.PROTOCOLS[protocol].seed
     if seed is None:
         return out
@@ -160,6 +163,39 @@ def apply_protocol(passthrough: list[str], protocol: str | None) -> list[str]:
         elif "seed" not in protocols.parse_args_string(gen):
             out = _set_option(out, "--gen_kwargs", f"{gen},seed={seed}" if gen else f"seed={seed}")
     return out
+
+
+def _model_decoding(args: list[str]) -> list[str]:
+    """`args` with the official scripts' decoding for the model `--model_args pretrained=...`
+    names (`lmms.protocol` declaration `official`, per-model settings): the official tasks
+    sample at temperature 1.0 with 1024 tokens, as the scripts do for 18 of the 23 published
+    models; the other five decode greedily or with another token limit, and a run under the
+    official protocol should do what the model's own script did. Settings the user gave in
+    `--gen_kwargs` win. Greedy is written as `do_sample=False,temperature=0`: several lmms-eval
+    model classes decide sampling from the temperature alone. Frames stay the model's
+    arguments (`--frames`); the run's metadata records what differs (`protocol.declared`)."""
+    from vlm4d_tasks.lmms import protocol as protocols
+
+    model_args = protocols.parse_args_string(_option(args, "--model_args"))
+    matched = protocols.declaration("official").model_settings(model_args.get("pretrained"))
+    if matched is None:
+        return args
+    decoding = matched[1].get("decoding") or {}
+    task = protocols.declaration("official").decoding
+    wanted: dict[str, Any] = {}
+    if decoding.get("do_sample") is False and task.get("do_sample") is not False:
+        wanted.update(do_sample=False, temperature=0)
+    limit = decoding.get("max_new_tokens")
+    if limit is not None and limit != task.get("max_new_tokens"):
+        wanted["max_new_tokens"] = limit
+    gen = _option(args, "--gen_kwargs")
+    given = protocols.parse_args_string(gen)
+    extra = ",".join(f"{k}={v}" for k, v in wanted.items() if k not in given)
+    if not extra:
+        return args
+    if gen is None:
+        return [*args, "--gen_kwargs", extra]
+    return _set_option(args, "--gen_kwargs", f"{gen},{extra}" if gen else extra)
 
 
 def _option(args: list[str], name: str) -> str | None:
