@@ -360,30 +360,49 @@ def test_samples_logs_of_one_run_form_one_row(tmp_path, capsys):
 EXAMPLES = Path(__file__).resolve().parents[1] / "docs" / "examples"
 
 
+def _example_annotations(folder: Path) -> Path:
+    """The annotations the example response file belongs to, written at run time from the
+    file's own questions (the project ships no annotation file)."""
+    entries = json.loads((EXAMPLES / "real_mc_cot" / "example-model.json").read_text("utf-8"))
+    folder.mkdir(parents=True, exist_ok=True)
+    records = [{"id": e["id"], "video": f"https://example.org/videos_real/{e['id']}.mp4",
+                "question_type": "multiple-choice", "question": e["question"],
+                "choices": e["choices"], "answer": e["answer"]} for e in entries]  # fmt: skip
+    (folder / "real_mc.json").write_text(json.dumps(records), encoding="utf-8")
+    return folder
+
+
 def test_readme_example_files_score_as_documented(tmp_path, capsys):
     readme = (EXAMPLES.parents[1] / "README.md").read_text(encoding="utf-8")
-    for name in ("real_mc_cot/example-model.json", "annotations/real_mc.json",
-                 "answers_example.json"):  # fmt: skip
+    for name in ("real_mc_cot/example-model.json", "answers_example.json"):
         assert f"docs/examples/{name}" in readme
+    assert not list(EXAMPLES.rglob("*_mc.json"))  # no annotation file in the tree
     results = []
-    for path in (EXAMPLES / "real_mc_cot" / "example-model.json",
-                 EXAMPLES / "answers_example.json"):  # fmt: skip
+    for path, extra in (
+        (EXAMPLES / "real_mc_cot" / "example-model.json", []),  # carries its questions
+        (EXAMPLES / "answers_example.json",
+         ["--annotations", str(_example_annotations(tmp_path / "annotations")),
+          "--allow-unofficial-annotations"]),
+    ):  # fmt: skip
         out = tmp_path / f"{path.stem}.json"
-        code = main(["score", str(path), "--annotations", str(EXAMPLES / "annotations"),
-                     "--allow-unofficial-annotations", "--no-progress", "--json", str(out)])  # fmt: skip
+        code = main(["score", str(path), *extra, "--no-progress", "--json", str(out)])
         assert code == 0, capsys.readouterr().err
         [run] = json.loads(out.read_text())["runs"]
         assert (run["n"], run["correct"], run["no_valid_answer"], run["accuracy"]) == (
             4, 2, 1, 0.5)  # fmt: skip
-        assert run["stale"]["count"] == 0
-        results.append(run["outcomes"])
+        assert run.get("stale", {"count": 0})["count"] == 0
+        # the same verdicts (the response file names no video; the annotations do)
+        results.append([{k: v for k, v in o.items() if k != "video"} for o in run["outcomes"]])
     assert results[0] == results[1]
 
 
 def test_unofficial_annotations_without_the_flag_is_an_error(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("VLM4D_ALLOW_UNOFFICIAL_ANNOTATIONS", raising=False)
-    code, result, err = score(capsys, EXAMPLES / "real_mc_cot" / "example-model.json",
-                              "--annotations", EXAMPLES / "annotations")  # fmt: skip
+    example = tmp_path / "real_mc_cot" / "example-model.json"
+    example.parent.mkdir()
+    example.write_bytes((EXAMPLES / "real_mc_cot" / "example-model.json").read_bytes())
+    code, result, err = score(capsys, example, "--annotations",
+                              _example_annotations(tmp_path / "annotations"))  # fmt: skip
     assert (code, result) == (2, None)
     line = last_line(err)
     assert line.startswith("vlm4d score: error: annotation file(s) differ from the official")
