@@ -130,14 +130,15 @@ def load_errata() -> Errata:
 
 
 def gold_letters(record: Any) -> tuple[str, ...]:
-    """The letters of a record's correct option (its `answer`, or the options whose text is
-    its `answer_text`: two for a defective record)."""
-    from vlm4d_tasks.data.schema import same_text_key
+    """The letters a verdict would be scored right for (`scoring.is_correct`: the record's
+    answer letter, or an option whose text is its answer text; two for a defective record)."""
+    from vlm4d_tasks.metric.scoring import Verdict, is_correct
 
-    if record.answer in LETTERS:
-        return (record.answer,)
-    want = same_text_key(record.answer_text)
-    return tuple(L for L, o in zip(LETTERS, record.options) if same_text_key(o) == want)
+    return tuple(
+        letter
+        for letter in LETTERS[: len(record.options)]
+        if is_correct(Verdict.chosen(record.uid, letter, "errata"), record)
+    )
 
 
 def agreement_with_errata(
