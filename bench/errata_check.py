@@ -25,13 +25,11 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+# The scripts run from bench/ (python bench/NAME.py), which puts this folder on the path.
+from extract_agreement import gold_letters
+
 from vlm4d_tasks.metric.errata import load_errata, response_key
 from vlm4d_tasks.metric.extract import LETTERS, extract
-
-
-def gold_letters(choices: dict[str, object], answer: object) -> list[str]:
-    want = str(answer).strip().lower()
-    return [k for k in LETTERS if k in choices and str(choices[k]).strip().lower() == want]
 
 
 def main(argv: list[str] | None = None) -> int:

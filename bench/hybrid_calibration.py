@@ -31,6 +31,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+# The scripts run from bench/ (python bench/NAME.py), which puts this folder on the path.
+from extract_agreement import gold_letters
+
 from vlm4d_tasks.metric.extract import LETTERS, extract
 
 
@@ -55,12 +58,6 @@ class Tally:
             f"n={self.n:6d}  agreement={agreement:.4f}  sent={self.sent:5d} ({sent:.2%})  "
             f"disagree={self.disagree:3d}  caught={self.caught:3d} ({caught})"
         )
-
-
-def gold_letters(choices: dict[str, object], answer: object) -> list[str]:
-    """Letters whose option text equals the ground-truth text (two for a defective entry)."""
-    want = str(answer).strip().lower()
-    return [k for k in LETTERS if k in choices and str(choices[k]).strip().lower() == want]
 
 
 def tally_file(path: Path) -> Tally:
