@@ -774,13 +774,15 @@ _COMMON_WORDS = frozenset(
     "there their they them this that with from into onto have been being which what where "
     "when while video image images frame frames camera scene person people shows seen".split()
 )
-_CONTENT_WORD = re.compile(r"[a-z]{4,}")
+_WORDS = {n: re.compile(rf"[a-z]{{{n},}}") for n in (3, 4)}
 
 
-def _content_stems(text: str) -> set[str]:
-    """The first five letters of each word of four letters or more, common words left out:
-    "towards" and "toward", "bending" and "bends" meet; cheap, and linear."""
-    return {w[:5] for w in _CONTENT_WORD.findall(text.lower()) if w not in _COMMON_WORDS}
+def _content_words(
+    text: str, shortest: int = 4, ignore: frozenset[str] = _COMMON_WORDS
+) -> set[str]:
+    """The stems (`stem_word`: "towards" and "toward", "bending" and "bends" meet) of the words
+    of `shortest` letters or more, the `ignore`d words left out; linear."""
+    return {stem_word(w) for w in _WORDS[shortest].findall(text.lower()) if w not in ignore}
 
 
 def _describes_an_option(text: str, options: Options) -> bool:
@@ -793,8 +795,8 @@ def _describes_an_option(text: str, options: Options) -> bool:
         return False
     if sum(ch.isascii() for ch in text) < 0.98 * len(text):
         return False
-    words = set().union(*(_content_stems(o.text) for o in options.items))
-    return bool(_content_stems(text) & words)
+    words = set().union(*(_content_words(o.text) for o in options.items))
+    return bool(_content_words(text) & words)
 
 
 # Words of a yes/no question that carry no claim ("Does the person move closer ...?").
@@ -812,9 +814,7 @@ _DIRECTION_WORDS = frozenset(
 
 
 def _claim_words(text: str) -> set[str]:
-    return {stem_word(w) for w in re.findall(r"[a-z]{3,}", text.lower())} - {
-        stem_word(w) for w in _QUESTION_WORDS | _COMMON_WORDS
-    }
+    return _content_words(text, 3, _QUESTION_WORDS | _COMMON_WORDS)
 
 
 def _yes_no_restatement(
