@@ -333,7 +333,7 @@ def test_a_malformed_validity_block_is_named(edit, field):
 
 @pytest.mark.subprocess
 def test_a_malformed_validity_block_fails_the_single_score_path_too(tmp_path):
-    """`vlm4d report score.json --markdown` (one saved score, `report.check_score`) checks
+    """`vlm4d report score.json --markdown` (one saved score, `document.check_score`) checks
     the block as the leaderboard does: exit 2, the last line names the file and field."""
     doc = pipeline_document()
     doc["validity"]["baselines"][0]["columns"]["overall"]["accuracy"] = "0.5"

@@ -121,7 +121,7 @@ def _write_report(args: argparse.Namespace, sources: list, probes: list) -> list
         "leaderboard.csv": redact(render.leaderboard_csv(board)),
         "leaderboard.json": redact(
             # strict JSON: a NaN would make the file unreadable to other parsers (none can
-            # come from a checked score, `report.check_score`; should one, fail before writing)
+            # come from a checked score, `document.check_score`; should one, fail before writing)
             json.dumps(
                 render.leaderboard_json(board),
                 indent=1,

@@ -12,7 +12,7 @@ Exit status: 0 when scored (a few unresolved answers are listed, not an error); 
 input or settings, before any output is written (outputs' missing folders are created first);
 3 when the judge's circuit breaker opened: the outputs are written, every answer it left
 unresolved is listed with the reason, and a rerun resumes from the judge cache. Every line
-printed and every file written passes `judge.redact`, so no API key or URL credential leaks.
+printed and every file written passes `redact.redact`, so no API key or URL credential leaks.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def _non_negative_int(text: str) -> int:
 
 
 def _resamples(text: str) -> int:
-    """Bootstrap resamples: 1 to `report.MAX_RESAMPLES`, the most `vlm4d report` reads back
+    """Bootstrap resamples: 1 to `pipeline.document.MAX_RESAMPLES`, the most `vlm4d report` reads back
     (1e9 held the run for hours and took gigabytes)."""
     from vlm4d_tasks.pipeline.document import MAX_RESAMPLES
 

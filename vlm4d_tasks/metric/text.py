@@ -63,7 +63,7 @@ def md_text(text: object) -> str:
     stripped, with the characters that could make markup escaped (`_MARKDOWN_SPECIAL`;
     CommonMark lets a backslash escape any ASCII punctuation): no link, image, emphasis,
     heading, HTML, entity or table cell comes out of it. Redacted first: an escaped URL would
-    no longer look like one to `judge.redact`."""
+    no longer look like one to `redact.redact`."""
     from vlm4d_tasks.metric.redact import redact
 
     flat = one_line(redact(str(text))).strip()

@@ -97,7 +97,7 @@ def score_files(paths: Iterable[str | Path]) -> list[Path]:
 
 
 def load_sources(paths: Iterable[str | Path], *, progress: bool = True) -> list[Source]:
-    """The checked score documents of `paths` (`score_files`, `report.load_score`)."""
+    """The checked score documents of `paths` (`score_files`, `document.load_score`)."""
     from tqdm import tqdm
 
     files = score_files(paths)

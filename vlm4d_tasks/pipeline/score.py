@@ -432,7 +432,7 @@ def score_document(
     every row its accuracy on the debiased set (`validity.baselines`), over `records` (the
     annotations the answers were joined to) when given. With `comparisons`, the paired
     comparisons the report makes unasked (`paired_comparisons`). Every string passes
-    `judge.redact`, so no key or URL credential a judge or a file echoed reaches an output."""
+    `redact.redact`, so no key or URL credential a judge or a file echoed reaches an output."""
     from vlm4d_tasks.metric.redact import redact_data
 
     table = scoring.paper_table(models, n_resamples=resamples, seed=seed)
