@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from vlm4d_tasks.metric.grading import JUDGES_NEEDED
 from vlm4d_tasks.metric.text import figure_label, md_code, md_table, md_text
 from vlm4d_tasks.pipeline.rows import COLUMN_TITLES
 from vlm4d_tasks.report.output import OutputError, write_output
@@ -29,8 +30,9 @@ def _ci(acc: dict[str, Any]) -> str:
     return f" [{percent(ci[0])}, {percent(ci[1])}]" if ci else ""
 
 
-# Modes that read answers with rules, no LLM: nothing is sent, no judge statistics.
-_READERS = frozenset({"rule", "dsr-suite"})
+# Modes that need no judge (`grading.JUDGES_NEEDED`) read answers with rules: nothing is sent,
+# there are no judge statistics.
+_READERS = frozenset(mode.value for mode, judges in JUDGES_NEEDED.items() if judges == 0)
 
 
 def _judge(score: dict[str, Any]) -> dict[str, Any]:
