@@ -22,6 +22,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "render the procedural 4D probe subset (videos + questions)",
     ),
     "diagnose-probe": ("diagnose_probe", "camera-motion diagnosis of a model on the probe set"),
+    "export-train": (
+        "export_train",
+        "probe folder -> fine-tuning data (LLaMA-Factory, LLaVA-Video or Hugging Face dataset)",
+    ),
     "score": ("score", "score model-response files (paper table, JSON/Markdown/PNG)"),
     "report": (
         "report",
