@@ -645,3 +645,42 @@ def test_cli_mix_states_achieved_proportions_and_refuses_an_impossible_size(
     last = err.strip().splitlines()[-1]
     assert f"has {counting}" in last and f"--size {counting} or less" in last
     assert not (tmp_path / "n").exists()
+
+
+def test_the_hf_folder_is_what_push_dataset_uploads(train_folder, tmp_path, capsys, monkeypatch):
+    # The hub is the boundary: HfApi is replaced, the file selection is huggingface_hub's own.
+    import huggingface_hub
+    from huggingface_hub.utils import filter_repo_objects
+
+    from vlm4d_tasks.data import hub
+    from vlm4d_tasks.data.outdir import MARKER
+
+    out = tmp_path / "hf"
+    code, _, err = export(
+        capsys, "--from", str(train_folder), "--format", "hf", "--out", str(out), "--copy-videos"
+    )
+    assert code == 0, err
+    uploaded: list[str] = []
+
+    class FakeApi:
+        def __init__(self, token=None):
+            pass
+
+        def create_repo(self, repo_id, **kwargs):
+            pass
+
+        def upload_folder(self, *, folder_path, ignore_patterns=None, **kwargs):
+            files = [
+                p.relative_to(folder_path).as_posix()
+                for p in Path(folder_path).rglob("*")
+                if p.is_file()
+            ]
+            uploaded.extend(filter_repo_objects(files, ignore_patterns=ignore_patterns))
+            return "https://example.invalid/commit"
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
+    hub.push_dataset(out, "me/vlm4d-probe-train")
+    videos = {r["video"] for r in records_of(train_folder)}
+    assert set(uploaded) == {"README.md", "data/train.parquet", "export_summary.json", *videos}
+    assert MARKER not in uploaded
+    assert not any((out / v).is_symlink() for v in videos)  # --copy-videos: the clips themselves
