@@ -293,6 +293,7 @@ def test_hf_export_loads_with_datasets_and_has_a_publishable_card(
     assert "does not claim" in card.text and "No model was fine-tuned" in card.text
     summary = json.loads((out / "export_summary.json").read_text())
     assert summary["examples"] == len(records) and summary["splits"] == {"train": len(records)}
+    assert summary["free_form_fallbacks"] == 0 and "option text" not in err
 
 
 def test_each_export_is_byte_identical_on_a_rerun(train_folder, tmp_path, capsys):
@@ -475,6 +476,9 @@ def test_the_test_split_works_with_fallbacks_and_warns(test_folder, tmp_path, ca
     data = json.loads((tmp_path / "o" / "vlm4d_probe_test_free.json").read_text())
     assert [d["conversations"][1]["value"] for d in data] == [i.record.answer_text for i in items]
     assert "test probe questions" in err  # training on the evaluation set is said out loud
+    assert f"{len(items)} of {len(items)} free-form answers are the option text" in err
+    summary = json.loads((tmp_path / "o" / "export_summary.json").read_text())
+    assert summary["free_form_fallbacks"] == len(items)
     code, _, err = export(
         capsys,
         "--from",
@@ -684,3 +688,57 @@ def test_the_hf_folder_is_what_push_dataset_uploads(train_folder, tmp_path, caps
     assert set(uploaded) == {"README.md", "data/train.parquet", "export_summary.json", *videos}
     assert MARKER not in uploaded
     assert not any((out / v).is_symlink() for v in videos)  # --copy-videos: the clips themselves
+
+
+def test_size_without_a_mix_draws_a_seeded_subset(train_folder, tmp_path, capsys):
+    uids = [r["uid"] for r in records_of(train_folder)]
+    drawn = []
+    for name, seed in (("a", "4"), ("b", "4"), ("c", "5")):
+        code, _, err = export(
+            capsys,
+            "--from",
+            str(train_folder),
+            "--format",
+            "llava",
+            "--out",
+            str(tmp_path / name),
+            "--size",
+            "5",
+            "--seed",
+            seed,
+        )
+        assert code == 0, err
+        data = json.loads((tmp_path / name / "vlm4d_probe_train_mc.json").read_text())
+        ids = [d["id"] for d in data]
+        assert len(ids) == 5 and ids == [u for u in uids if u in ids]  # the folder's order
+        drawn.append(ids)
+    assert drawn[0] == drawn[1]
+    code, _, err = export(
+        capsys,
+        "--from",
+        str(train_folder),
+        "--format",
+        "llava",
+        "--out",
+        str(tmp_path / "d"),
+        "--size",
+        str(len(uids) + 1),
+    )
+    assert code == 2 and f"--size 1 to {len(uids)}" in err.strip().splitlines()[-1]
+
+
+def test_a_video_path_under_a_dot_folder_is_refused_before_writing(train_folder, tmp_path, capsys):
+    folder = tmp_path / "p"
+    shutil.copytree(train_folder, folder, symlinks=True)
+    rows = records_of(folder)
+    (folder / "videos_probe" / ".hidden").mkdir()
+    shutil.copy(folder / rows[0]["video"], folder / "videos_probe" / ".hidden" / "a.mp4")
+    rows[0]["video"] = "videos_probe/.hidden/a.mp4"
+    (folder / PROBE_RECORDS_FILE).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    code, _, err = export(
+        capsys, "--from", str(folder), "--format", "hf", "--out", str(tmp_path / "o")
+    )
+    assert code == 2 and not (tmp_path / "o").exists()
+    last = err.strip().splitlines()[-1]
+    assert rows[0]["question_id"] in last and "field 'video'" in last
+    assert last.endswith("Fix: regenerate the folder with `vlm4d generate-probe`")

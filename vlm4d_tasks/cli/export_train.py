@@ -138,6 +138,13 @@ def run(args: argparse.Namespace) -> int:
             for v in m["requested"]
         )
         print(f"mix by {m['key']}: {shares}")
+    if s["free_form_fallbacks"]:
+        print(
+            f"vlm4d export-train: warning: {s['free_form_fallbacks']} of {s['examples']} "
+            "free-form answers are the option text (their records have no answer_free_form). "
+            "Fix: export a folder made with `vlm4d generate-probe --split train`",
+            file=sys.stderr,
+        )
     if "test" in s["splits"]:
         print(
             "vlm4d export-train: warning: these are the test probe questions (the folder has "

@@ -598,8 +598,10 @@ def summary(
     mix: MixReport | None,
     source: dict[str, Any],
     files: dict[str, str],
+    free_form_fallbacks: int = 0,
 ) -> dict[str, Any]:
-    """What an export holds: counts by every mix field, the mix asked for and achieved, and
+    """What an export holds: counts by every mix field, the mix asked for and achieved, how
+    many free-form answers are the option text (their record had no `answer_free_form`), and
     where it came from. Same inputs, same summary (no date, no absolute path)."""
     n = len(examples)
     return {
@@ -616,6 +618,7 @@ def summary(
         "by_camera_motion": _counter(e.camera_motion for e in examples),
         "by_letter": _counter(e.answer for e in examples),
         "mix": None if mix is None else vars(mix),
+        "free_form_fallbacks": free_form_fallbacks,
         "source": source,
         "files": files,
     }
@@ -755,14 +758,24 @@ def export_train(
     split = splits[0]
     examples = make_examples(items, form, prompt)
     for e in examples:  # before anything is written: a missing clip makes no example
+        where = f"{source / PROBE_RECORDS_FILE}: record {e.question_id}: field 'video'"
         try:
             ok = contained_path(source, e.video).is_file()
         except UnsafePathError as exc:
-            raise ExportError(f"record {e.uid}: field 'video': {exc}") from None
+            raise ExportError(
+                f"{where}: {exc}; nothing was written. Fix: regenerate the folder with "
+                "`vlm4d generate-probe`"
+            ) from None
+        if any(part.startswith(".") for part in e.video.split("/")):
+            # The output folder's rules: nothing is written under a dot-folder (`outdir`).
+            raise ExportError(
+                f"{where}: {e.video!r} has a part starting with '.', where the export writes "
+                "nothing; nothing was written. Fix: regenerate the folder with "
+                "`vlm4d generate-probe`"
+            )
         if not ok:
             raise ExportError(
-                f"{source / PROBE_RECORDS_FILE}: record {e.question_id}: field 'video': "
-                f"{source / e.video} is missing; nothing was written. Fix: pass the whole "
+                f"{where}: {source / e.video} is missing; nothing was written. Fix: pass the whole "
                 "folder written by `vlm4d generate-probe`, videos included"
             )
 
@@ -817,6 +830,9 @@ def export_train(
             mix=report,
             source=origin,
             files=described,
+            free_form_fallbacks=sum(i.answer_free_form is None for i in items)
+            if form is AnswerForm.FREE
+            else 0,
         )
         if fmt is Format.HF:
             metadata = card_metadata(
