@@ -9,6 +9,19 @@ from pathlib import Path
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
+        "--benchmark",
+        choices=["vlm4d", "dsr-bench"],
+        default="vlm4d",
+        help="which benchmark to build (default: vlm4d); dsr-bench reads --source",
+    )
+    parser.add_argument(
+        "--source",
+        metavar="FILE",
+        default=None,
+        help="with --benchmark dsr-bench: the release's benchmark.parquet or the DSRBench.tsv "
+        "that VLMEvalKit reads (told apart by content)",
+    )
+    parser.add_argument(
         "--annotations",
         metavar="DIR",
         default=None,
@@ -79,7 +92,55 @@ def add_release_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+EXIT_BAD_INPUT = 2
+
+
+def run_dsr_bench(args: argparse.Namespace) -> int:
+    """`--benchmark dsr-bench`: one source file (Parquet or TSV) -> a DSR-Bench dataset folder."""
+    from vlm4d_tasks.data.dataset_repo import REPORT_MARKDOWN
+    from vlm4d_tasks.data.dsr_bench import DsrBenchError, build_dsr_repo, load_dsr_bench
+    from vlm4d_tasks.data.outdir import OutputFolderError
+
+    def fail(message: str) -> int:
+        print(f"vlm4d build-dataset: {message}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+    if not args.source:
+        return fail("--benchmark dsr-bench needs --source FILE. Fix: pass the release's "
+                    "benchmark.parquet or VLMEvalKit's DSRBench.tsv")  # fmt: skip
+    if args.annotations or args.probe or args.subsets:
+        return fail("--annotations, --probe and --subsets are VLM4D's; nothing was written. "
+                    "Fix: for DSR-Bench pass only --source (and --videos)")  # fmt: skip
+    out = args.out if args.out != "vlm4d" else "dsr_bench"
+    try:
+        bench = load_dsr_bench(args.source)
+    except FileNotFoundError:
+        return fail(f"--source {args.source}: no such file; nothing was written. Fix: pass the "
+                    "path of benchmark.parquet or DSRBench.tsv")  # fmt: skip
+    except (DsrBenchError, ValueError) as exc:
+        return fail(f"nothing was written: {exc}")
+    try:
+        result = build_dsr_repo(bench, out, videos=args.videos, copy_videos=args.copy_videos,
+                                force=args.force)  # fmt: skip
+    except OutputFolderError as exc:
+        return fail(str(exc))
+    for note in result.notes:
+        print(f"vlm4d build-dataset: warning: {note}", file=sys.stderr)
+    if result.moved_aside is not None:
+        print(f"moved the earlier {out} aside to {result.moved_aside} (nothing deleted)")
+    print(f"wrote {Path(out)} ({bench.form} source, sha256 {bench.sha256}):")
+    for name, rows in result.counts.items():
+        print(f"  config {name}: {rows} rows")
+    print((Path(out) / REPORT_MARKDOWN).read_text(encoding="utf-8"))
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "benchmark", "vlm4d") == "dsr-bench":
+        return run_dsr_bench(args)
+    if getattr(args, "source", None):
+        return _fail("--source is read only with --benchmark dsr-bench; nothing was written. "
+                     "Fix: add --benchmark dsr-bench, or pass VLM4D's --annotations DIR")  # fmt: skip
     from vlm4d_tasks.data.annotations import AnnotationError, load_annotations
     from vlm4d_tasks.data.dataset_repo import REPORT_MARKDOWN, build_dataset_repo
     from vlm4d_tasks.data.hub import HubUnavailableError

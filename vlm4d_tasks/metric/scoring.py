@@ -178,7 +178,12 @@ def _perspective(item: ScoredItem) -> str | None:
 
 
 def _category(item: ScoredItem) -> str:
-    # Category(...) raises on an unknown value instead of forming a stray group.
+    # Category(...) raises on an unknown value instead of forming a stray group. A DSR-Bench
+    # question's category is its DSR type, checked (and flagged if unknown) where it was read.
+    from vlm4d_tasks.data.dsr_bench import SUBSET as DSR_BENCH
+
+    if item.record.subset == DSR_BENCH:
+        return item.record.category
     return Category(item.record.category).value
 
 

@@ -149,6 +149,7 @@ QUESTION_SETS: dict[str, str] = {
     "circular": "Transformed questions: circular (options re-lettered)",
     "blind": "Blind task (no visual input)",
     "probe": "Probe set (static/moving camera twins)",
+    "dsr_bench": "DSR-Bench (another benchmark's questions: DSR Suite, arXiv 2512.20557)",
 }
 SUBSET_COLUMNS: dict[str, tuple[str, ...]] = {
     "real": ("real_egocentric", "real_exocentric", "real"),
@@ -230,6 +231,10 @@ def group_key(
     subsets = {str(r.get("subset")) for r in runs}
     if "probe" in subsets:
         return key("probe")
+    from vlm4d_tasks.data.dsr_bench import SUBSET as DSR_BENCH
+
+    if DSR_BENCH in subsets:  # another benchmark: never ranked with VLM4D's rows
+        return key(DSR_BENCH)
     names = {str(r.get(f) or "") for r in runs for f in ("name", "variant")} if lmms else set()
     if any("blind" in name.split("_") for name in names):
         return key("blind")
