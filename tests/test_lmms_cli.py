@@ -47,6 +47,8 @@ ALL_NAMES = [
     "vlm4d_mc_blind", "vlm4d_real_mc_blind", "vlm4d_synthetic_mc_blind",
     *(f"vlm4d_{s}mc_{k}" for k in ("mirror", "reverse", "circular", "identity")
       for s in ("", "real_", "synthetic_")),
+    *(f"vlm4d_{s}mc{f}_dsr_suite" for s in ("", "real_", "synthetic_") for f in ("", "_frames")),
+    "vlm4d_probe_mc_dsr_suite",
 ]  # fmt: skip
 TABLE_COLUMNS = {
     "real_egocentric": lambda d: d["subset"] == "real" and d["perspective"] == "egocentric",

@@ -31,6 +31,11 @@ ALL_GROUPS = ["vlm4d_mc", "vlm4d_mc_direct", "vlm4d_mc_frames", "vlm4d_mc_blind"
 VARIANT_KINDS = ("mirror", "reverse", "circular", "identity")
 VARIANT_TASKS = [f"vlm4d_{s}_mc_{k}" for k in VARIANT_KINDS for s in ("real", "synthetic")]
 VARIANT_GROUPS = [f"vlm4d_mc_{k}" for k in VARIANT_KINDS]
+# The dsr-suite protocol's tasks and groups (tests/test_protocol_dsr_suite.py covers them).
+VARIANT_TASKS += ["vlm4d_probe_mc_dsr_suite"] + [
+    f"vlm4d_{s}_mc{f}_dsr_suite" for s in ("real", "synthetic") for f in ("", "_frames")
+]
+VARIANT_GROUPS += ["vlm4d_mc_dsr_suite", "vlm4d_mc_frames_dsr_suite"]
 OFFICIAL_GROUPS = ["vlm4d_mc_official", "vlm4d_mc_direct_official", "vlm4d_mc_frames_official"]
 METRICS = [
     "accuracy", "real_egocentric", "real_exocentric", "real", "synthetic_directional",

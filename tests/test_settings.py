@@ -218,6 +218,7 @@ GOOD = {
     "VLM4D_FRAME_CACHE_DIR": ("/tmp/f", "/tmp/f"),
     "VLM4D_FRAME_CACHE_MAX_BYTES": ("1e3", 1000),
     "VLM4D_FRAMES": ("1fps", "1fps"),
+    "VLM4D_PROTOCOL_MODEL": ("Qwen/Qwen2.5-VL-7B-Instruct", "Qwen/Qwen2.5-VL-7B-Instruct"),
     "VLM4D_DATASET": ("/data/ds", "/data/ds"),
     "VLM4D_VIDEO_ROOT": ("/data/videos", "/data/videos"),
     "VLM4D_ALLOW_UNOFFICIAL_ANNOTATIONS": ("Yes", True),

@@ -245,6 +245,12 @@ FRAMES = Variable(
     "the task's `frames` (8)", "frames sampled per question by the `*_frames` tasks "
     "(`vlm4d eval --frames` sets it)", ("lmms/task.py",),
 )  # fmt: skip
+PROTOCOL_MODEL = Variable(
+    "VLM4D_PROTOCOL_MODEL", "a model name", None, "`pretrained=` of `--model_args`",
+    "the published model whose per-model settings of a declared protocol a run follows and "
+    "records (`vlm4d eval --protocol-model` sets it), e.g. for a local checkpoint",
+    ("lmms/run.py",),
+)  # fmt: skip
 DATASET = Variable(
     "VLM4D_DATASET", "folder", None, "the official release",
     "the dataset folder (made by `vlm4d build-dataset`) the lmms-eval tasks read (`vlm4d eval "
@@ -271,7 +277,7 @@ VARIABLES: tuple[Variable, ...] = (
     JUDGE_MODE, JUDGE_MODEL, JUDGE_BASE_URL, JUDGE_API_KEY, JUDGE_MODEL_N, JUDGE_BASE_URL_N,
     JUDGE_API_KEY_N, JUDGE_CONCURRENCY, JUDGE_TIMEOUT, JUDGE_RETRIES, JUDGE_MAX_FAILURES,
     JUDGE_PROMPT, JUDGE_CACHE, CACHE_DIR, FRAME_CACHE_DIR, FRAME_CACHE_MAX_BYTES, FRAMES,
-    DATASET, VIDEO_ROOT, ALLOW_UNOFFICIAL_ANNOTATIONS, PLUGIN_WARNED,
+    PROTOCOL_MODEL, DATASET, VIDEO_ROOT, ALLOW_UNOFFICIAL_ANNOTATIONS, PLUGIN_WARNED,
 )  # fmt: skip
 _MEMBER = re.compile(r"([2-9]|[1-9]\d+)")  # a family member's number: 2 and up, as written
 
@@ -411,6 +417,10 @@ class Settings:
     @property
     def frames(self) -> str | None:
         return self.value(FRAMES)
+
+    @property
+    def protocol_model(self) -> str | None:
+        return self.value(PROTOCOL_MODEL)
 
     @property
     def dataset(self) -> str | None:

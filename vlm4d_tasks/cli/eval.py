@@ -48,7 +48,7 @@ from typing import Any
 
 from vlm4d_tasks.cli.tasks import tasks_folder
 from vlm4d_tasks.lmms import compat
-from vlm4d_tasks.settings import DATASET, FRAMES, JUDGE_MODE, VIDEO_ROOT
+from vlm4d_tasks.settings import DATASET, FRAMES, JUDGE_MODE, PROTOCOL_MODEL, VIDEO_ROOT
 
 # option -> the variable the tasks read, set in lmms-eval's environment (declared in settings.py)
 ENVIRONMENT = {
@@ -56,6 +56,7 @@ ENVIRONMENT = {
     "videos": VIDEO_ROOT.name,
     "judge": JUDGE_MODE.name,
     "frames": FRAMES.name,
+    "protocol_model": PROTOCOL_MODEL.name,
 }
 
 
@@ -94,10 +95,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--protocol",
-        choices=["greedy", "official"],
-        help="run the tasks named in --tasks under this protocol: `official` runs their "
-        "_official variants (the official prompt, temperature 1.0, seed 215); default: as "
-        "named (the plain names are greedy)",
+        choices=["greedy", "official", "dsr-suite"],
+        help="run the tasks named in --tasks under this protocol (`vlm4d protocols` lists "
+        "them): `official` runs their _official variants (the official prompt, temperature "
+        "1.0, seed 215, and a published model's own decoding and frames), `dsr-suite` their "
+        "_dsr_suite variants (DSR Suite's prompt, decoding, 32 frames, its reader beside "
+        "ours); default: as named (the plain names are greedy)",
+    )
+    parser.add_argument(
+        "--protocol-model",
+        metavar="NAME",
+        help="the published model whose per-model settings of the protocol apply (e.g. "
+        "Qwen2.5-VL-7B-Instruct, as `vlm4d protocols official --json` names them), for a "
+        "checkpoint whose pretrained= does not name it (sets VLM4D_PROTOCOL_MODEL); "
+        "default: pretrained= of --model_args",
     )
     parser.add_argument(
         "--no-preflight",
@@ -124,11 +135,33 @@ def _frame_setting(text: str) -> str:
     return text.strip()
 
 
-def apply_protocol(passthrough: list[str], protocol: str | None) -> list[str]:
-    """lmms-eval's arguments with the tasks (and seeds) of `protocol`; None leaves them as is."""
+def apply_protocol(
+    passthrough: list[str], protocol: str | None, protocol_model: str | None = None
+) -> list[str]:
+    """lmms-eval's arguments with the tasks (and seeds) of `protocol`; None leaves them as is.
+
+    Under `official` and `dsr-suite` the declared settings lmms-eval takes as arguments are
+    added where the user gave none: a published model's decoding (`official`, the model
+    `protocol_model` or `pretrained=` names) in `--gen_kwargs`, the declared frames and pixel
+    budget in `--model_args` for the video model classes that take them
+    (`protocol.MODEL_CLASS_ARGS`). The frames of the `*_frames` tasks are a variable
+    (`protocol_frames`). What could not be applied is recorded by the run (`protocol.declared`)."""
     from vlm4d_tasks.lmms import protocol as protocols
 
     args = [a for a in passthrough if a != "--"]
+    if protocol_model is not None:
+        if protocol in (None, "greedy"):
+            raise ValueError(
+                f"--protocol-model {protocol_model} names a model of a declared protocol: "
+                "give --protocol official (or dsr-suite) with it"
+            )
+        if protocols.declaration(protocol).model_settings(protocol_model) is None:
+            known = sorted(protocols.declaration(protocol).models)
+            raise ValueError(
+                f"--protocol-model {protocol_model!r} names no model of the {protocol} "
+                f"protocol's per-model settings ({len(known)}: {', '.join(known) or 'none'}); "
+                f"`vlm4d protocols {protocol} --json` lists them"
+            )
     if protocol is None:
         return args
 
@@ -150,8 +183,10 @@ def apply_protocol(passthrough: list[str], protocol: str | None) -> list[str]:
         out.append(arg)
         i += 1
     if protocol == "official":
-        out = _model_decoding(out)
-    seed = protocols.PROTOCOLS[protocol].seed
+        out = _model_decoding(out, protocol_model)
+    if protocol != "greedy":
+        out = _model_frames(out, protocol, protocol_model)
+    seed = protocols.get_protocol(protocol).seed
     if seed is None:
         return out
     if not any(a == "--seed" or a.startswith("--seed=") for a in out):
@@ -165,7 +200,64 @@ def apply_protocol(passthrough: list[str], protocol: str | None) -> list[str]:
     return out
 
 
-def _model_decoding(args: list[str]) -> list[str]:
+def _declared_block(args: list[str], protocol: str, protocol_model: str | None) -> dict:
+    from vlm4d_tasks.lmms import protocol as protocols
+
+    model = protocol_model or protocols.parse_args_string(_option(args, "--model_args")).get(
+        "pretrained"
+    )
+    return protocols.declaration(protocol).applied(None if model is None else str(model))
+
+
+def _task_names(args: list[str]) -> list[str]:
+    return [n.strip() for n in (_option(args, "--tasks") or "").split(",") if n.strip()]
+
+
+def _model_frames(args: list[str], protocol: str, protocol_model: str | None) -> list[str]:
+    """`args` with the declared frames and pixel budget in `--model_args`, for the video
+    tasks of a model class that takes them; the user's own model arguments win."""
+    from vlm4d_tasks.lmms import protocol as protocols
+
+    names = _task_names(args)
+    if not any(protocols.FRAMES_TASK not in n for n in names):
+        return args  # only *_frames tasks: their frames are VLM4D_FRAMES
+    block = _declared_block(args, protocol, protocol_model)
+    model_class = _option(args, "--model")
+    wanted: dict[str, Any] = {}
+    kind, request = protocols.frames_request(block["frames"], model_class, False)
+    if kind == "model_args":
+        wanted.update(request)
+    kind, request = protocols.resolution_request(block["resolution"], model_class, False)
+    if kind == "model_args":
+        wanted.update(request)
+    given = _option(args, "--model_args")
+    have = protocols.parse_args_string(given)
+    extra = ",".join(f"{k}={v}" for k, v in wanted.items() if k not in have)
+    if not extra:
+        return args
+    if given is None:
+        return [*args, "--model_args", extra]
+    return _set_option(args, "--model_args", f"{given},{extra}" if given else extra)
+
+
+def protocol_frames(
+    passthrough: list[str], protocol: str | None, protocol_model: str | None = None
+) -> str | None:
+    """The `VLM4D_FRAMES` value that applies `protocol`'s frame rule to the `*_frames` tasks of
+    `passthrough` (after `apply_protocol`), or None (no such task, or no rule they can take:
+    the run records why)."""
+    from vlm4d_tasks.lmms import protocol as protocols
+
+    if protocol in (None, "greedy"):
+        return None
+    if not any(protocols.FRAMES_TASK in n for n in _task_names(passthrough)):
+        return None
+    block = _declared_block(passthrough, protocol, protocol_model)
+    kind, request = protocols.frames_request(block["frames"], None, True)
+    return request if kind == "env" else None
+
+
+def _model_decoding(args: list[str], protocol_model: str | None = None) -> list[str]:
     """`args` with the official scripts' decoding for the model `--model_args pretrained=...`
     names (`lmms.protocol` declaration `official`, per-model settings): the official tasks
     sample at temperature 1.0 with 1024 tokens, as the scripts do for 18 of the 23 published
@@ -177,7 +269,8 @@ def _model_decoding(args: list[str]) -> list[str]:
     from vlm4d_tasks.lmms import protocol as protocols
 
     model_args = protocols.parse_args_string(_option(args, "--model_args"))
-    matched = protocols.declaration("official").model_settings(model_args.get("pretrained"))
+    model = protocol_model or model_args.get("pretrained")
+    matched = protocols.declaration("official").model_settings(model)
     if matched is None:
         return args
     decoding = matched[1].get("decoding") or {}
@@ -782,7 +875,10 @@ def run(args: argparse.Namespace) -> int:
     from vlm4d_tasks.cli import tasks as task_list
 
     try:
-        passthrough = apply_protocol(list(getattr(args, "passthrough", [])), args.protocol)
+        protocol_model = getattr(args, "protocol_model", None)
+        passthrough = apply_protocol(
+            list(getattr(args, "passthrough", [])), args.protocol, protocol_model
+        )
         listing = _option(passthrough, "--tasks")
         if listing in task_list.LISTINGS:  # our tasks only, from the YAMLs: no lmms-eval index
             sys.stdout.write("".join(f"{line}\n" for line in
@@ -803,6 +899,9 @@ def run(args: argparse.Namespace) -> int:
             )
         command = lmms_eval_command(passthrough, args.num_processes)
         env = environment(args)
+        frames = protocol_frames(passthrough, args.protocol, protocol_model)
+        if frames is not None and getattr(args, "frames", None) is None:
+            env[FRAMES.name] = frames  # the declared frames; --frames of the user's own wins
     except (ValueError, FileNotFoundError) as exc:
         return _fail(str(exc), 2)
     if not args.no_preflight:

@@ -39,7 +39,9 @@ from vlm4d_tasks.video.sampler import Fps, Uniform, fps, uniform
 
 GREEDY = "greedy"
 OFFICIAL = "official"
+DSR_SUITE = "dsr-suite"
 OFFICIAL_SUFFIX = "_official"  # task (and table row) names of the official protocol
+DSR_SUITE_SUFFIX = "_dsr_suite"  # task (and table row) names of the DSR Suite protocol
 OFFICIAL_SEED = 215  # utils/constant.py GENERATION_SEED
 
 
@@ -100,30 +102,92 @@ FRAME_MODEL_ARGS: tuple[str, ...] = (
 )  # fmt: skip
 
 
+# The tasks that have a `_dsr_suite` variant. DSR Suite asks for the letter only: the chain of
+# thought and direct tasks map to the same variant (its one prompt); the probe set has one so
+# that the protocol can be run offline.
+DSR_SUITE_VARIANTS: dict[str, str] = {
+    "vlm4d_mc": "vlm4d_mc", "vlm4d_mc_direct": "vlm4d_mc",
+    "vlm4d_real_mc": "vlm4d_real_mc", "vlm4d_real_mc_direct": "vlm4d_real_mc",
+    "vlm4d_synthetic_mc": "vlm4d_synthetic_mc", "vlm4d_synthetic_mc_direct": "vlm4d_synthetic_mc",
+    "vlm4d_mc_frames": "vlm4d_mc_frames", "vlm4d_real_mc_frames": "vlm4d_real_mc_frames",
+    "vlm4d_synthetic_mc_frames": "vlm4d_synthetic_mc_frames",
+    "vlm4d_probe_mc": "vlm4d_probe_mc",
+}  # fmt: skip
+SUFFIXES: dict[str, str] = {OFFICIAL: OFFICIAL_SUFFIX, DSR_SUITE: DSR_SUITE_SUFFIX}
+PROTOCOL_NAMES: tuple[str, ...] = (GREEDY, OFFICIAL, DSR_SUITE)
+
+
+def get_protocol(name: str) -> Protocol:
+    """The protocol named `name`: `greedy`, `official` (both in `PROTOCOLS`) or `dsr-suite`,
+    whose decoding is read from its declaration (loaded then, never at import)."""
+    if name in PROTOCOLS:
+        return PROTOCOLS[name]
+    if name == DSR_SUITE:
+        return _dsr_suite_protocol()
+    raise ValueError(f"unknown protocol {name!r}; expected one of {', '.join(PROTOCOL_NAMES)}")
+
+
+@functools.lru_cache(maxsize=1)
+def _dsr_suite_protocol() -> Protocol:
+    decl = declaration(DSR_SUITE)
+    return Protocol(
+        DSR_SUITE, {"direct": DSR_SUITE, "cot": DSR_SUITE}, generation_kwargs_of(decl), None,
+        decl.summary,
+    )  # fmt: skip
+
+
+def generation_kwargs_of(decl: Declaration) -> dict[str, Any]:
+    """The task YAMLs' `generation_kwargs` of a declaration's decoding: every key it fixes (not
+    null; the seed is a run option, `--seed`, as for the official tasks), and no stop string."""
+    out = {
+        key: decl.decoding[key]
+        for key in ("max_new_tokens", "temperature", "top_p", "top_k", "do_sample")
+        if decl.decoding.get(key) is not None
+    }
+    out["until"] = []
+    return out
+
+
 def protocol_of(name: str) -> Protocol:
-    """The protocol of a task or table row name: `..._official` is official, else greedy."""
+    """The protocol of a task or table row name: `..._official` is official, `..._dsr_suite`
+    DSR Suite's, else greedy."""
+    if name.endswith(DSR_SUITE_SUFFIX):
+        return get_protocol(DSR_SUITE)
     return PROTOCOLS[OFFICIAL if name.endswith(OFFICIAL_SUFFIX) else GREEDY]
 
 
 def task_for(name: str, protocol: str) -> str:
-    """The name of task `name` under `protocol` (`vlm4d_mc` -> `vlm4d_mc_official`).
+    """The name of task `name` under `protocol` (`vlm4d_mc` -> `vlm4d_mc_official`,
+    `vlm4d_mc_dsr_suite`).
 
-    A task of another protocol, or one without an official variant, is an error, never
+    A task of another protocol, or one without a variant of this protocol, is an error, never
     silently run under the protocol it has.
     """
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"unknown protocol {protocol!r}; expected one of {sorted(PROTOCOLS)}")
-    base = name.removesuffix(OFFICIAL_SUFFIX)
-    if protocol == GREEDY:
-        if name != base:
-            raise ValueError(f"task {name} is of the official protocol, not greedy")
-        return name
-    if base not in OFFICIAL_VARIANTS:
+    if protocol not in PROTOCOL_NAMES:
         raise ValueError(
-            f"task {name} has no official variant; the official protocol covers "
-            f"{', '.join(OFFICIAL_VARIANTS)}"
+            f"unknown protocol {protocol!r}; expected one of {', '.join(PROTOCOL_NAMES)}"
         )
-    return base + OFFICIAL_SUFFIX
+    base, has = name, GREEDY
+    for other, suffix in SUFFIXES.items():
+        if name.endswith(suffix):
+            base, has = name.removesuffix(suffix), other
+    if protocol == GREEDY:
+        if has != GREEDY:
+            raise ValueError(f"task {name} is of the {has} protocol, not greedy")
+        return name
+    if has not in (GREEDY, protocol):
+        raise ValueError(f"task {name} is of the {has} protocol, not {protocol}")
+    if protocol == OFFICIAL and base in OFFICIAL_VARIANTS:
+        return base + OFFICIAL_SUFFIX
+    if protocol == DSR_SUITE and base in DSR_SUITE_VARIANTS.values():
+        return base + DSR_SUITE_SUFFIX
+    if protocol == DSR_SUITE and base in DSR_SUITE_VARIANTS:
+        return DSR_SUITE_VARIANTS[base] + DSR_SUITE_SUFFIX
+    covered = OFFICIAL_VARIANTS if protocol == OFFICIAL else tuple(DSR_SUITE_VARIANTS)
+    raise ValueError(
+        f"task {name} has no {protocol} variant; the {protocol} protocol covers "
+        f"{', '.join(covered)}"
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -188,33 +252,56 @@ def parse_args_string(text: Any) -> dict[str, Any]:
 
 
 def describe_run(
-    rows: Iterable[str], gen_kwargs: Any = None, seed: Any = None, model_args: Any = None
+    rows: Iterable[str],
+    gen_kwargs: Any = None,
+    seed: Any = None,
+    model_args: Any = None,
+    *,
+    model_class: str | None = None,
+    protocol_model: str | None = None,
+    frames: str | None = None,
 ) -> dict[str, Any]:
     """The protocol block of a run's metadata: which protocol each table row used, and how.
 
     `gen_kwargs` is lmms-eval's `--gen_kwargs` (it updates every task's `generation_kwargs`),
-    `seed` its `--seed`, `model_args` its `--model_args` (the frame arguments are kept).
+    `seed` its `--seed`, `model_args` its `--model_args` (the frame arguments are kept),
+    `model_class` its `--model`, `frames` the run's `VLM4D_FRAMES`. The model whose per-model
+    settings apply is `protocol_model` (`VLM4D_PROTOCOL_MODEL`, `vlm4d eval --protocol-model`)
+    when given, else `pretrained=` of `model_args`. `declared` holds, per protocol, what its
+    declaration says for that model and which of those settings the run applied
+    (`applied`) or not (`not_applied`, each with the reason).
     """
     by_row = {row: protocol_of(row).name for row in sorted(rows)}
     used = sorted(set(by_row.values()))
     override = parse_args_string(gen_kwargs)
     decoding = {}
     for name in used:
-        effective = {**PROTOCOLS[name].generation_kwargs, **override}
+        effective = {**get_protocol(name).generation_kwargs, **override}
         decoding[name] = {key: effective[key] for key in sorted(effective)}
     parsed_model_args = parse_args_string(model_args)
-    frames = {k: v for k, v in parsed_model_args.items() if k in FRAME_MODEL_ARGS}
+    frame_args = {k: v for k, v in parsed_model_args.items() if k in FRAME_MODEL_ARGS}
+    model = protocol_model or parsed_model_args.get("pretrained")
+    declared = {}
+    for name in used:
+        block = declared_for(name, model, decoding[name])
+        block.update(
+            check_settings(
+                block, decoding[name], override,
+                [row for row, protocol in by_row.items() if protocol == name],
+                model_class=model_class, model_args=parsed_model_args, frames=frames,
+            )
+        )  # fmt: skip
+        if protocol_model:
+            block["model_named_by"] = "VLM4D_PROTOCOL_MODEL (vlm4d eval --protocol-model)"
+        declared[name] = block
     return {
         "name": used[0] if len(used) == 1 else "mixed" if used else None,
         "rows": by_row,
         "decoding": decoding,
         "gen_kwargs_override": override,
         "seed": {"lmms_eval": _plain(seed), "generation": override.get("seed")},
-        "model_frame_args": frames,
-        "declared": {
-            name: declared_for(name, parsed_model_args.get("pretrained"), decoding[name])
-            for name in used
-        },
+        "model_frame_args": frame_args,
+        "declared": declared,
     }
 
 
@@ -231,20 +318,192 @@ def declared_for(
     """
     block = declaration(protocol).applied(None if model is None else str(model))
     differs: dict[str, dict[str, Any]] = {}
-    # under greedy decoding the sampler settings have no effect: only a difference that
-    # changes the answers is listed
-    ignored = {"seed"} | (
-        {"temperature", "top_p", "top_k"} if block["decoding"].get("do_sample") is False else set()
-    )
-    for key in DECODING_KEYS:
+    for key in _decoding_keys(block["decoding"]):
         want = block["decoding"].get(key)
-        if key in ignored or want is None or run_decoding is None:
+        if run_decoding is None:
             continue
         have = run_decoding.get(key)
         if have != want and not (key == "temperature" and _zero(have) and _zero(want)):
             differs[key] = {"run": have, "declared": want}
     block["differs"] = differs
     return block
+
+
+def _decoding_keys(decoding: Mapping[str, Any]) -> list[str]:
+    """The decoding keys a declaration fixes that change the answers: not null, the seed
+    aside (recorded beside), the sampler settings aside under greedy decoding."""
+    ignored = {"seed"} | (
+        {"temperature", "top_p", "top_k"} if decoding.get("do_sample") is False else set()
+    )
+    return [k for k in DECODING_KEYS if k not in ignored and decoding.get(k) is not None]
+
+
+# --------------------------------------------------------------------------------------------
+# Which declared settings a run applied, and why the others were not
+
+# lmms-eval 0.7.3 model classes (lmms_eval/models, the class `--model` selects) and the model
+# arguments that set their frames and resolution (the tasks README, "Frame settings of the
+# published numbers"): `count` takes a number of frames, `fps` a sampling rate, `max_pixels`
+# a pixel budget per frame. A class not listed here has none that we know of.
+MODEL_CLASS_ARGS: dict[str, dict[str, str]] = {
+    "qwen2_5_vl": {"count": "max_num_frames", "fps": "fps", "max_pixels": "max_pixels"},
+    "qwen2_vl": {"count": "max_num_frames", "max_pixels": "max_pixels"},
+    "llava_onevision": {"count": "max_frames_num"},
+    "claude": {"count": "max_frames_num"},
+    "internvideo2_5": {"count": "max_frames_num", "segments": "max_frames_num"},
+    "videollama3": {"model_fps_max": "max_num_frames"},
+    "gemini": {"video_file": ""},
+}  # fmt: skip
+FRAMES_TASK = "_frames"  # row names of the tasks that hand the model sampled PIL frames
+
+
+def frames_request(frames: Mapping[str, Any], model_class: str | None, frames_task: bool):
+    """How a declared frame rule is applied: ("env", VLM4D_FRAMES value) for the `*_frames`
+    tasks, ("model_args", {arg: value}) for a video model class that takes it, or
+    ("none", reason). `frames` is a declaration's frames section (sources left out)."""
+    rule = frames.get("rule")
+    if rule in (None, "model"):
+        return "none", None  # the model's own frames are the protocol's
+    if rule == "per_model":
+        return "none", "the frames are per model and no model of the declaration is named"
+    if frames_task:
+        if rule == "uniform":
+            return "env", str(int(frames["count"]))
+        if rule == "fps" and (frames.get("fps"), frames.get("max_frames")) == (1, 64):
+            return "env", "1fps"
+        if rule == "fps_for_max_frames":
+            return "env", str(int(frames["max_frames"]))
+        why = {
+            "segments": f"{frames.get('count')} segment-centre frames: no frame setting of the "
+            "*_frames tasks gives them (uniform linspace indices or the official 1 fps rule)",
+            "model_fps": f"the model's processor at {frames.get('fps')} fps up to "
+            f"{frames.get('max_frames')} frames: the *_frames tasks' 1fps rule stops at 64",
+            "video_file": "the script uploaded the whole video file: run the video tasks "
+            "(not *_frames)",
+        }
+        return "none", why.get(rule, f"frame rule {rule!r} has no *_frames setting")
+    args = MODEL_CLASS_ARGS.get(str(model_class), {})
+    known = f"model class {model_class!r}"
+    if rule in ("uniform", "fps_for_max_frames") and "count" in args:
+        return "model_args", {args["count"]: int(frames.get("count") or frames["max_frames"])}
+    if rule == "fps" and "fps" in args:
+        return "model_args", {args["fps"]: frames["fps"]}
+    if rule == "segments" and "segments" in args:
+        return "model_args", {args["segments"]: int(frames["count"])}
+    if rule == "model_fps" and "model_fps_max" in args:
+        return "model_args", {args["model_fps_max"]: int(frames["max_frames"])}
+    if rule == "video_file" and "video_file" in args:
+        return "model_args", {}
+    return "none", (
+        f"{known} takes no model argument for frame rule {rule!r} that vlm4d_tasks knows "
+        "(lmms.protocol.MODEL_CLASS_ARGS); it samples the video its own way"
+    )
+
+
+def resolution_request(resolution: Mapping[str, Any], model_class: str | None, frames_task: bool):
+    """("model_args", {max_pixels: N}) or ("none", reason) for a declared pixel budget."""
+    budget = resolution.get("max_pixels")
+    if budget is None:
+        return "none", None
+    if frames_task:
+        return (
+            "none",
+            "the *_frames tasks hand PIL frames at the clip's own size; the model "
+            "class resizes them its own way",
+        )
+    arg = MODEL_CLASS_ARGS.get(str(model_class), {}).get("max_pixels")
+    if arg:
+        return "model_args", {arg: int(budget)}
+    return (
+        "none",
+        f"model class {model_class!r} takes no max_pixels argument that vlm4d_tasks knows",
+    )
+
+
+def check_settings(
+    block: Mapping[str, Any],
+    run_decoding: Mapping[str, Any],
+    override: Mapping[str, Any],
+    rows: Iterable[str],
+    *,
+    model_class: str | None = None,
+    model_args: Mapping[str, Any] | None = None,
+    frames: str | None = None,
+) -> dict[str, Any]:
+    """`applied` and `not_applied` (setting -> why) of a declaration block (`declared_for`)
+    against what the run had: its decoding (task YAML plus `--gen_kwargs`), its model class
+    and arguments, its `VLM4D_FRAMES`, the rows of this protocol (a `*_frames` row samples
+    frames itself, the others hand the model the video file)."""
+    applied: dict[str, Any] = {}
+    missing: dict[str, Any] = {}
+    model_args = model_args or {}
+    applied["prompt"] = block["prompt"].get("templates")
+    for key in _decoding_keys(block["decoding"]):
+        want = block["decoding"][key]
+        if key in block.get("differs", {}):
+            have = block["differs"][key]["run"]
+            where = "--gen_kwargs" if key in override else "the task's generation_kwargs"
+            missing[f"decoding.{key}"] = {
+                "run": have,
+                "declared": want,
+                "why": f"{where} set {json.dumps(have)}",
+            }
+        else:
+            applied[f"decoding.{key}"] = want
+    for row in sorted(set(rows)):
+        frames_task = FRAMES_TASK in row
+        kind, request = frames_request(block["frames"], model_class, frames_task)
+        label = f"frames[{row}]"
+        if kind == "env":
+            used = frames or _task_frames(row)
+            if frame_setting(used) == frame_setting(request):
+                applied[label] = f"{frame_setting(used).key} PIL frames (VLM4D_FRAMES={used})"
+            else:
+                missing[label] = {
+                    "run": frame_setting(used).key, "declared": frame_setting(request).key,
+                    "why": f"the run sampled {used} (VLM4D_FRAMES or the task's frames); "
+                    f"`vlm4d eval --frames {request}` applies it",
+                }  # fmt: skip
+        elif kind == "model_args":
+            _check_args(request, model_args, label, applied, missing, "frames")
+            if not request:
+                applied[label] = "the video file, as the declaration says"
+        elif request:
+            missing[label] = {"why": request}
+        kind, request = resolution_request(block["resolution"], model_class, frames_task)
+        label = f"resolution[{row}]"
+        if kind == "model_args":
+            _check_args(request, model_args, label, applied, missing, "resolution")
+        elif request:
+            missing[label] = {"why": request}
+    if block["scorer"].get("name") == "dsr-regex":
+        # the DSR Suite tasks report it as a metric of their own; any other reader is the
+        # run's judge mode (the metadata's `judge` block)
+        applied["scorer"] = "dsr-regex: the tasks' dsr_suite_accuracy, beside our accuracy"
+    return {"applied": applied, "not_applied": missing}
+
+
+def _task_frames(row: str) -> str:
+    """The frames a `*_frames` task samples without VLM4D_FRAMES (its YAML's `frames`)."""
+    if row.endswith(DSR_SUITE_SUFFIX):
+        return str(int(declaration(DSR_SUITE).frames["max_frames"]))
+    return "8"
+
+
+def _check_args(
+    wanted: Mapping[str, Any], model_args: Mapping[str, Any], label: str,
+    applied: dict[str, Any], missing: dict[str, Any], what: str,
+) -> None:  # fmt: skip
+    for arg, value in wanted.items():
+        have = model_args.get(arg)
+        if have == value:
+            applied[label] = f"{arg}={value} (--model_args)"
+        else:
+            given = "not set" if have is None else f"{arg}={have} was given"
+            missing[label] = {
+                "run": have, "declared": value,
+                "why": f"{given} in --model_args; {arg}={value} sets the declared {what}",
+            }  # fmt: skip
 
 
 def _zero(value: Any) -> bool:
@@ -263,7 +522,7 @@ def markdown_line(block: Mapping[str, Any] | None) -> str:
         return "Protocol: none recorded."
     rows: Mapping[str, str] = block["rows"]
     if block.get("name") != "mixed":
-        protocol = PROTOCOLS[block["name"]]
+        protocol = get_protocol(block["name"])
         line = (
             f"Protocol: **{protocol.name}** ({protocol.summary}). Numbers made under another "
             "protocol are not comparable with these."
@@ -275,6 +534,10 @@ def markdown_line(block: Mapping[str, Any] | None) -> str:
             "comparable and must not be ranked together."
         )
     for name, declared in sorted((block.get("declared") or {}).items()):
+        if declared.get("model_settings"):
+            line += (
+                f" Per-model settings of the {name} declaration: `{declared['model_settings']}`."
+            )
         differs = declared.get("differs") or {}
         if differs and declared.get("model_settings"):
             parts = ", ".join(
@@ -284,6 +547,13 @@ def markdown_line(block: Mapping[str, Any] | None) -> str:
             line += (
                 f" The {name} script decoded `{declared['model_settings']}` otherwise than this "
                 f"run: {parts}."
+            )
+    for name, declared in sorted((block.get("declared") or {}).items()):
+        missing = sorted(k for k in declared.get("not_applied") or {} if "decoding." not in k)
+        if missing and (declared.get("model_settings") or name == DSR_SUITE):
+            line += (
+                f" Settings of the {name} declaration not applied (the metadata says why): "
+                f"{', '.join(missing)}."
             )
     override = block.get("gen_kwargs_override")
     if override:

@@ -116,6 +116,7 @@ class Run:
         from vlm4d_tasks.lmms.data import current_source, run_settings
         from vlm4d_tasks.lmms.protocol import describe_run
         from vlm4d_tasks.pipeline.score import judge_config
+        from vlm4d_tasks.settings import Settings
 
         try:
             lmms_version = version("lmms_eval")
@@ -123,6 +124,7 @@ class Run:
             lmms_version = None
         source = current_source()
         judge = self.panel(judge_config()).block()
+        settings = Settings.from_environ()  # the variables as this run set them
         args = self.args
         return {
             "vlm4d_tasks_version": __version__,
@@ -133,6 +135,9 @@ class Run:
                 gen_kwargs=getattr(args, "gen_kwargs", None),
                 seed=getattr(args, "seed", None),
                 model_args=getattr(args, "model_args", None),
+                model_class=getattr(args, "model", None),
+                protocol_model=settings.protocol_model,
+                frames=settings.frames,
             ),
             "visual_input": run_settings(),
             "judge": {"mode": judge["mode"], "models": judge["models"]},

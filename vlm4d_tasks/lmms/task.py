@@ -175,3 +175,37 @@ aggregate_counting = lmms_metric.AGGREGATIONS["counting"]
 aggregate_false_positive = lmms_metric.AGGREGATIONS["false_positive"]
 
 pooled = lmms_metric.pooled
+
+
+# --------------------------------------------------------------------------------------------
+# Protocol `dsr-suite` (`lmms.protocol_tasks`): its prompt, our metrics with its reader beside
+
+
+def doc_to_text_dsr_suite(doc: Mapping[str, Any], lmms_eval_specific_kwargs=None) -> str:
+    """DSR Suite's prompt, byte for byte, from its declaration (protocol `dsr-suite`)."""
+    from vlm4d_tasks.lmms.protocol_tasks import doc_to_text
+
+    return doc_to_text(doc, lmms_eval_specific_kwargs)
+
+
+def _dsr_suite_results(doc: Mapping[str, Any], results, *, row: str) -> dict:
+    from vlm4d_tasks.lmms.protocol_tasks import process_results
+
+    return process_results(doc, results, row=row)
+
+
+# The DSR Suite protocol's rows: the row name ends in `_dsr_suite` (`protocol.protocol_of`).
+process_results_mc_dsr_suite = functools.partial(_dsr_suite_results, row="vlm4d_mc_dsr_suite")
+process_results_mc_frames_dsr_suite = functools.partial(
+    _dsr_suite_results, row="vlm4d_mc_frames_dsr_suite"
+)
+process_results_probe_mc_dsr_suite = functools.partial(
+    _dsr_suite_results, row="vlm4d_probe_mc_dsr_suite"
+)
+
+
+def aggregate_dsr_suite_accuracy(items, args=None) -> float:
+    """DSR Suite's reader's accuracy over the task's answers (beside our `accuracy`)."""
+    from vlm4d_tasks.lmms.protocol_tasks import aggregate
+
+    return aggregate(items, args)
