@@ -784,7 +784,7 @@ def export_train(
     if resolved == output.target or output.target in resolved.parents:
         raise ExportError(
             f"--from {source} is --out {out} or inside it, which the export replaces; nothing "
-            "was written. Fix: choose an --out outside the probe folder's"
+            "was written. Fix: choose an --out that does not hold the probe folder"
         )
     name = f"vlm4d_probe_{split}_{form.value}"
     records_bytes = read_regular_text(source / PROBE_RECORDS_FILE).encode("utf-8")
