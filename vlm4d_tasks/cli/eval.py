@@ -26,7 +26,13 @@ lmms-eval's index of every task.
 `--protocol official` selects the official protocol (`vlm4d_tasks.lmms.protocol`): each task named
 in `--tasks` becomes its `_official` variant (official prompt and decoding), lmms-eval gets
 `--seed 215` unless a `--seed` is given, and the backends that take a per-request seed get
-`seed=215` in `--gen_kwargs`. `--protocol greedy` checks that no official task is named.
+`seed=215` in `--gen_kwargs`. `--protocol dsr-suite` runs the `_dsr_suite` variants (DSR Suite's
+prompt and decoding, from its declaration). Under both, the declared settings of the model
+(`--protocol-model NAME`, else `pretrained=`) that lmms-eval takes as arguments are added where
+the user gave none: decoding in `--gen_kwargs`, frames and pixel budget in `--model_args` for
+the model classes that take them, the `*_frames` tasks' frames as `VLM4D_FRAMES`; the run's
+metadata records what was applied and what was not, with why (`protocol.declared`).
+`--protocol greedy` checks that no task of another protocol is named.
 """
 
 from __future__ import annotations
