@@ -303,10 +303,22 @@ def test_metadata_says_which_declared_settings_were_not_applied_and_why():
     assert (
         declared["applied"]["resolution[vlm4d_mc_dsr_suite]"] == "max_pixels=230400 (--model_args)"
     )
-    assert declared["applied"]["frames[vlm4d_mc_frames_dsr_suite]"].startswith("uniform-32")
+    assert declared["applied"]["frames[vlm4d_mc_frames_dsr_suite]"] == (
+        "uniform-32 PIL frames (the task's frames)"
+    )
     frames = declared["not_applied"]["frames[vlm4d_mc_dsr_suite]"]
     assert (frames["run"], frames["declared"]) == (8, 32)
     assert "max_num_frames=8 was given" in frames["why"]
     tokens = declared["not_applied"]["decoding.max_new_tokens"]
     assert (tokens["run"], tokens["declared"]) == (64, 20) and "--gen_kwargs" in tokens["why"]
     assert "PIL frames" in declared["not_applied"]["resolution[vlm4d_mc_frames_dsr_suite]"]["why"]
+
+
+def test_frames_the_task_refused_are_recorded_not_raised():
+    """A VLM4D_FRAMES the *_frames task cannot read fails that task, not the run's metadata."""
+    from vlm4d_tasks.lmms.protocol import describe_run
+
+    block = describe_run(["vlm4d_mc_frames_dsr_suite"], frames="many")
+    missing = block["declared"]["dsr-suite"]["not_applied"]["frames[vlm4d_mc_frames_dsr_suite]"]
+    assert (missing["run"], missing["declared"]) == (None, "uniform-32")
+    assert "'many' (VLM4D_FRAMES=many)" in missing["why"]

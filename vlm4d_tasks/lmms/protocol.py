@@ -456,13 +456,19 @@ def check_settings(
         label = f"frames[{row}]"
         if kind == "env":
             used = frames or _task_frames(row)
-            if frame_setting(used) == frame_setting(request):
-                applied[label] = f"{frame_setting(used).key} PIL frames (VLM4D_FRAMES={used})"
+            origin = f"VLM4D_FRAMES={used}" if frames else "the task's frames"
+            try:
+                have = frame_setting(used).key
+            except ValueError:
+                have = None  # the task itself refused it: no frames were sampled this way
+            want = frame_setting(request).key
+            if have == want:
+                applied[label] = f"{have} PIL frames ({origin})"
             else:
                 missing[label] = {
-                    "run": frame_setting(used).key, "declared": frame_setting(request).key,
-                    "why": f"the run sampled {used} (VLM4D_FRAMES or the task's frames); "
-                    f"`vlm4d eval --frames {request}` applies it",
+                    "run": have, "declared": want,
+                    "why": f"the run sampled {used!r} ({origin}); `vlm4d eval --frames "
+                    f"{request}` applies the declared frames",
                 }  # fmt: skip
         elif kind == "model_args":
             _check_args(request, model_args, label, applied, missing, "frames")
