@@ -49,6 +49,7 @@ ALL_NAMES = [
       for s in ("", "real_", "synthetic_")),
     *(f"vlm4d_{s}mc{f}_dsr_suite" for s in ("", "real_", "synthetic_") for f in ("", "_frames")),
     "vlm4d_probe_mc_dsr_suite",
+    "dsr_bench", *(f"dsr_bench_{s}" for s in ("64frame", "32frame", "30frame", "1fps")),
 ]  # fmt: skip
 TABLE_COLUMNS = {
     "real_egocentric": lambda d: d["subset"] == "real" and d["perspective"] == "egocentric",
@@ -414,7 +415,7 @@ def test_task_list_names_every_task_and_group(world, name):
     log = world["runs"][name].wait()
     if name == "list_lmms":  # lmms-eval's index of every task: " - name" lines
         listed = {line.strip()[2:] for line in log.splitlines()
-                  if line.strip().startswith("- vlm4d_")}  # fmt: skip
+                  if line.strip().startswith(("- vlm4d_", "- dsr_bench"))}  # fmt: skip
     else:  # `vlm4d eval --tasks list`: only ours, one "name kind description" line each
         lines = log.splitlines()
         listed = {line.split()[0] for line in lines}

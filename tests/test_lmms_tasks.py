@@ -36,6 +36,11 @@ VARIANT_TASKS += ["vlm4d_probe_mc_dsr_suite"] + [
     f"vlm4d_{s}_mc{f}_dsr_suite" for s in ("real", "synthetic") for f in ("", "_frames")
 ]
 VARIANT_GROUPS += ["vlm4d_mc_dsr_suite", "vlm4d_mc_frames_dsr_suite"]
+# DSR-Bench's tasks (tests/test_dsr_bench.py and test_dsr_bench_lmms.py cover them).
+VARIANT_TASKS += [
+    "dsr_bench",
+    *(f"dsr_bench_{s}" for s in ("64frame", "32frame", "30frame", "1fps")),
+]
 OFFICIAL_GROUPS = ["vlm4d_mc_official", "vlm4d_mc_direct_official", "vlm4d_mc_frames_official"]
 METRICS = [
     "accuracy", "real_egocentric", "real_exocentric", "real", "synthetic_directional",
