@@ -254,3 +254,62 @@ def test_report_puts_dsr_rows_in_their_own_table():
     key = lb.group_key(document, "m (x) [dsr_bench]")
     assert (key.questions, key.count) == ("dsr_bench", 3)
     assert key.title().startswith("DSR-Bench")
+
+
+# --------------------------------------------------------------------------------------------
+# The tasks' questions and frames (in process, on a built folder)
+
+SOURCE = [{"repo_id": "TencentARC/DSR_Suite-Data", "revision": "main"}]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    import _dsr_bench_fixture as fixture
+
+    return fixture.build(tmp_path_factory.mktemp("dsr_built"))
+
+
+def test_tasks_read_the_folder_and_decode_vlmevalkits_frames(built, monkeypatch, tmp_path):
+    from _video_factory import read_frame_number
+
+    from vlm4d_tasks.lmms import dsr_task
+
+    monkeypatch.setenv("VLM4D_DATASET", str(built))
+    monkeypatch.delenv("VLM4D_VIDEO_ROOT", raising=False)
+    monkeypatch.setenv("VLM4D_FRAME_CACHE_DIR", str(tmp_path / "frames"))
+    docs = dsr_task.load_docs(SOURCE)
+    assert len(docs) == 39 and set(docs["subset"]) == {"dsr_bench"}
+    doc = docs[0]
+    assert dsr_task.doc_to_video(doc) == [str(built / "koalaA01.mp4")]
+    # 24 frames at 8 fps: 1 fps is frames 0, 8, 16 (int(i * 8) for the 3 whole seconds)
+    frames = dsr_task.doc_to_frames(doc, {"frames": "1fps"})
+    assert [read_frame_number(f) for f in frames] == [0, 8, 16]
+    # 30 frames of a 24-frame clip: each frame once (VLMEvalKit's linspace would repeat some)
+    frames = dsr_task.doc_to_frames(doc, {"frames": "30frame"})
+    assert [read_frame_number(f) for f in frames] == list(range(24))
+    # metrics: accuracy, its viewpoint, its type; the items are VLM4D's scoring items
+    result = dsr_task.process_results_32frame(doc, ["Answer: B"])
+    assert sorted(result) == ["abs_dis", "absolute", "accuracy"]
+    assert result["accuracy"]["row"] == "dsr_bench_32frame"
+    assert (result["accuracy"]["letter"], result["accuracy"]["record"]["category"]) == ("B",
+                                                                                       "abs_dis")  # fmt: skip
+
+
+def test_tasks_without_a_dsr_folder_say_how_to_build_one(built, monkeypatch, tmp_path):
+    from vlm4d_tasks.lmms import data as lmms_data
+    from vlm4d_tasks.lmms import dsr_task
+
+    monkeypatch.delenv("VLM4D_DATASET", raising=False)
+    with pytest.raises(lmms_data.DatasetNotFoundError, match="--benchmark dsr-bench --source"):
+        dsr_task.load_docs(SOURCE)
+    # a folder of another benchmark: named, with the recipe
+    other = tmp_path / "other"
+    (other / "data" / "real").mkdir(parents=True)
+    readme = (built / "README.md").read_text(encoding="utf-8").replace("dsr_bench", "real")
+    (other / "README.md").write_text(readme, encoding="utf-8")
+    (other / "data" / "real" / "test.parquet").write_bytes(
+        (built / "data" / "dsr_bench" / "test.parquet").read_bytes()
+    )
+    monkeypatch.setenv("VLM4D_DATASET", str(other))
+    with pytest.raises(ValueError, match=r"no config 'dsr_bench' \(it has \['real'\]\)"):
+        dsr_task.load_docs(SOURCE)
