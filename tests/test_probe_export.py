@@ -291,6 +291,7 @@ def test_hf_export_loads_with_datasets_and_has_a_publishable_card(
     assert config["data_files"] == [{"split": "train", "path": "data/train.parquet"}]
     assert card.data.dataset_info[0]["splits"][0]["num_examples"] == len(records)
     assert "does not claim" in card.text and "No model was fine-tuned" in card.text
+    assert "split `train`." in card.text and "**test**" not in card.text
     summary = json.loads((out / "export_summary.json").read_text())
     assert summary["examples"] == len(records) and summary["splits"] == {"train": len(records)}
     assert summary["free_form_fallbacks"] == 0 and "option text" not in err
@@ -479,6 +480,21 @@ def test_the_test_split_works_with_fallbacks_and_warns(test_folder, tmp_path, ca
     assert f"{len(items)} of {len(items)} free-form answers are the option text" in err
     summary = json.loads((tmp_path / "o" / "export_summary.json").read_text())
     assert summary["free_form_fallbacks"] == len(items)
+    code, _, err = export(
+        capsys,
+        "--from",
+        str(test_folder),
+        "--format",
+        "hf",
+        "--out",
+        str(tmp_path / "h"),
+        "--answer",
+        "free",
+    )
+    assert code == 0, err
+    card = (tmp_path / "h" / "README.md").read_text()
+    assert "split `test`. They are the questions of the **test** probe set" in card
+    assert f"without it: {len(items)} here" in card
     code, _, err = export(
         capsys,
         "--from",
