@@ -1,4 +1,5 @@
-"""`vlm4d generate-probe`: write the procedural 4D probe subset (videos + annotations)."""
+"""`vlm4d generate-probe`: write the procedural 4D probe subset (videos + annotations), or a
+training split of it, in shards if asked (`--shard i/N`, then `--merge`)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,11 @@ import argparse
 import json
 import os
 import sys
-from dataclasses import asdict
 
-# About 2 s per clip on 2 cores (bench/probe_speed.py): 10,000 clips is most of a day, so a
-# larger count is a typo, not a plan; numpy's seeds are 0..2**32-1.
-MAX_SCENES = 10_000
+# A training split is sharded over machines (`--shard`); a million clips is far beyond any
+# fine-tuning mix the paper describes, so a larger count is a typo, not a plan. numpy's seeds
+# are 0..2**32-1.
+MAX_SCENES = 1_000_000
 
 
 def _bounded(low: int, high: int):
@@ -24,6 +25,20 @@ def _bounded(low: int, high: int):
         return value
 
     return parse
+
+
+def _shard(text: str):
+    from vlm4d_tasks.probe.generate import Shard
+
+    index, sep, count = text.partition("/")
+    try:
+        if not sep:
+            raise ValueError
+        return Shard(int(index), int(count))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not i/N with 0 <= i < N (e.g. 0/2 and 1/2)"
+        ) from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,17 +63,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=d.seed,
         help=f"random seed, 0-{2**32 - 1} (default {d.seed})",
     )
+    # None: the --config file's clip value if it gives one, else the default.
+    parser.add_argument("--width", type=int, help=f"frame width, even (default {d.width})")
+    parser.add_argument("--height", type=int, help=f"frame height, even (default {d.height})")
+    parser.add_argument("--fps", type=int, help=f"frames per second (default {d.fps})")
+    parser.add_argument("--seconds", type=float, help=f"clip length (default {d.seconds})")
     parser.add_argument(
-        "--width", type=int, default=d.width, help=f"frame width, even (default {d.width})"
+        "--config",
+        metavar="FILE",
+        help="generator configuration (YAML): object shapes, colours, floors, palettes, "
+        "walls, lighting, camera paths, speeds, occlusion, clip size/fps/length; see "
+        "vlm4d_tasks/probe/config.py. Its defaults are the test probe set's; flags given "
+        "here win over its clip values",
     )
     parser.add_argument(
-        "--height", type=int, default=d.height, help=f"frame height, even (default {d.height})"
+        "--split",
+        choices=("test", "train"),
+        default=d.split,
+        help="test: the probe set (default); train: scenes from a disjoint seed space, "
+        "checked against the test set (exit 2 on a leak), with free-form answers and "
+        "rationales in probe_records.jsonl",
     )
     parser.add_argument(
-        "--fps", type=int, default=d.fps, help=f"frames per second (default {d.fps})"
+        "--shard",
+        type=_shard,
+        help="i/N: render only shard i of N (scene pairs k with k %% N == i) into --out; "
+        "combine the N shard folders with --merge",
     )
     parser.add_argument(
-        "--seconds", type=float, default=d.seconds, help=f"clip length (default {d.seconds})"
+        "--merge",
+        nargs="+",
+        metavar="DIR",
+        help="write into --out the set that the shard folders DIR... (made with --shard) "
+        "make together: byte for byte what one unsharded run writes; other settings come "
+        "from the shards",
     )
     parser.add_argument(
         "--crf", type=int, default=d.crf, help=f"x264 quality, lower is better (default {d.crf})"
@@ -81,23 +119,64 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _merge(args: argparse.Namespace) -> int:
+    from vlm4d_tasks.data.outdir import OutputFolderError
+    from vlm4d_tasks.probe.generate import ProbeRunError, merge_shards
+
+    try:
+        result = merge_shards(args.merge, args.out, force=args.force)
+    except (OutputFolderError, ProbeRunError) as exc:
+        print(f"vlm4d generate-probe: {exc}", file=sys.stderr)
+        return 2
+    for note in result.notes:
+        print(f"vlm4d generate-probe: warning: {note}", file=sys.stderr)
+    if result.moved_aside is not None:
+        print(f"moved the earlier {args.out} aside to {result.moved_aside} (nothing deleted)")
+    print(
+        f"merged {len(args.merge)} shard(s): {result.n_scenes} clips and {result.n_questions} "
+        f"questions to {result.out_dir} ({result.seconds_total:.1f} s)"
+    )
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from vlm4d_tasks.data.outdir import OutputFolderError
-    from vlm4d_tasks.probe.generate import ProbeSettings, generate_probe
+    from vlm4d_tasks.probe.generate import ProbeRunError, ProbeSettings, generate_probe
+
+    if args.merge:
+        if args.shard is not None:
+            print("vlm4d generate-probe: --merge combines shards; it takes no --shard")
+            return 2
+        return _merge(args)
 
     jobs = args.jobs if args.jobs is not None else min(2, os.cpu_count() or 1)
     if jobs < 1:
         print(f"vlm4d generate-probe: --jobs must be >= 1, got {jobs}")
         return 2
+    from vlm4d_tasks.probe.config import ConfigError, GeneratorConfig, load_config
+
+    generator, clip = GeneratorConfig(), {}
+    if args.config:
+        try:
+            generator, clip = load_config(args.config)
+        except ConfigError as exc:
+            print(f"vlm4d generate-probe: --config {exc}", file=sys.stderr)
+            return 2
+    d = ProbeSettings()
+    size = {
+        name: next(
+            v for v in (getattr(args, name), clip.get(name), getattr(d, name)) if v is not None
+        )
+        for name in ("width", "height", "fps", "seconds")
+    }
     settings = ProbeSettings(
         n_scenes=args.n_scenes,
         seed=args.seed,
-        width=args.width,
-        height=args.height,
-        fps=args.fps,
-        seconds=args.seconds,
         jobs=jobs,
         crf=args.crf,
+        split=args.split,
+        generator=generator,
+        **size,
     )
     try:
         settings.check()
@@ -105,8 +184,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"vlm4d generate-probe: {exc}")
         return 2
     try:
-        result = generate_probe(args.out, settings, progress=not args.quiet, force=args.force)
-    except OutputFolderError as exc:
+        result = generate_probe(
+            args.out, settings, progress=not args.quiet, force=args.force, shard=args.shard
+        )
+    except (OutputFolderError, ProbeRunError) as exc:
         # One line, the last one on stderr: the cause, then the fix.
         print(f"vlm4d generate-probe: {exc}", file=sys.stderr)
         return 2
@@ -115,10 +196,15 @@ def run(args: argparse.Namespace) -> int:
     if result.moved_aside is not None:
         print(f"moved the earlier {args.out} aside to {result.moved_aside} (nothing deleted)")
     per_clip = result.mean_seconds_per_clip
+    shard = f" (shard {result.shard} of the {settings.split} split)" if result.shard else ""
     print(
         f"wrote {result.n_scenes} clips ({settings.width}x{settings.height}, {settings.fps} fps, "
-        f"{result.n_frames} frames) and {result.n_questions} questions to {result.out_dir}"
+        f"{result.n_frames} frames) and {result.n_questions} questions to {result.out_dir}{shard}"
     )
+    if result.n_skipped:
+        print(f"resumed: {result.n_skipped} clip(s) finished by an earlier run were kept")
+    if settings.split != "test":
+        print("leak check: no trajectory, camera path, scene or question of the test set repeated")
     print(
         f"categories: {result.by_category}; perspectives: {result.by_perspective}; answers: {result.by_letter}"
     )
@@ -128,7 +214,7 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.json:
         summary = {
-            "settings": asdict(settings),
+            "settings": settings.to_record() | {"jobs": settings.jobs},
             "n_scenes": result.n_scenes,
             "n_questions": result.n_questions,
             "by_category": result.by_category,
@@ -136,6 +222,8 @@ def run(args: argparse.Namespace) -> int:
             "by_letter": result.by_letter,
             "seconds_total": round(result.seconds_total, 3),
             "seconds_per_clip": [round(s, 3) for s in result.seconds_per_clip],
+            "shard": None if result.shard is None else str(result.shard),
+            "n_skipped": result.n_skipped,
         }
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump(summary, fh, indent=1)

@@ -7,8 +7,10 @@ tracks). Scenes come in pairs, the same object motion under a static and a movin
 to test the paper's finding that models confuse camera motion with object motion.
 
 Modules: `scene` (geometry), `render` (numpy ray caster + H.264), `questions` (answers from
-geometry), `sampling` (random scene pairs), `generate` (the subset on disk), `strips` (doc
-figures). Importing this package loads none of them.
+geometry), `answers` (free-form answers and rationales), `sampling` (random scene pairs),
+`config` (the generator's YAML configuration), `generate` (the subset on disk: test or train
+split, shards, merge, resume), `leaks` (train/test leak check), `strips` (doc figures).
+Importing this package loads none of them.
 """
 
 from __future__ import annotations
@@ -40,12 +42,15 @@ def load_probe_records(directory: str | Path) -> list[Record]:
     return load_probe_record_file(path).records
 
 
-def generate_probe(out_dir, settings=None, progress: bool = True, force: bool = False):
-    """Write a probe set; see `vlm4d_tasks.probe.generate.generate_probe`."""
+def generate_probe(out_dir, settings=None, progress: bool = True, force: bool = False, **options):
+    """Write a probe set; see `vlm4d_tasks.probe.generate.generate_probe` (`options`: shard,
+    leak_reference)."""
     from vlm4d_tasks.probe.generate import ProbeSettings
     from vlm4d_tasks.probe.generate import generate_probe as _generate
 
-    return _generate(out_dir, settings or ProbeSettings(), progress=progress, force=force)
+    return _generate(
+        out_dir, settings or ProbeSettings(), progress=progress, force=force, **options
+    )
 
 
 def __getattr__(name: str):

@@ -4,7 +4,7 @@ Every pixel casts one ray through a pinhole camera (no OpenGL): the floor is a t
 plane, optional walls close an arena, and each object is an analytic primitive (sphere,
 box, cylinder, cone) intersected in its own local frame. Depth order between objects uses a
 z-buffer; objects are always in front of floor and walls (they stand inside the arena, above
-the floor). Shading is flat Lambert plus ambient, with a soft blob shadow under each object.
+the floor). Shading is flat Lambert plus ambient (the scene's `ambient` and `diffuse`), with a soft blob shadow under each object.
 A white stripe marks every object's front so that its heading, and so its rotation, shows.
 
 Speed: the camera keeps a constant height and pitch, so the ray of a pixel only turns with
@@ -26,8 +26,6 @@ from vlm4d_tasks.probe.scene import COLOURS, MARKER_COLOUR, Scene, SceneObject, 
 from vlm4d_tasks.video.encode import encode_mp4
 
 LIGHT = np.array([-0.45, 1.0, -0.6]) / np.linalg.norm([-0.45, 1.0, -0.6])
-AMBIENT = 0.45
-DIFFUSE = 0.55
 TEX_BITS = 8
 TEX_SIZE = 1 << TEX_BITS  # texels per texture side (a power of two: wrap with a bit mask)
 TEX_PER_M = 32.0  # texels per metre, so one texture covers 8 m x 8 m
@@ -124,7 +122,7 @@ class FrameRenderer:
         w_mip = np.clip((footprint - 0.12) / 0.3, 0, 1)
         dist = t * np.sqrt(self.dy[rows] ** 2 + self.dz[rows] ** 2)
         w_fog = 1.0 - np.exp(-np.maximum(dist - 10.0, 0.0) / 45.0)
-        shade = AMBIENT + DIFFUSE * LIGHT[1]
+        shade = scene.ambient + scene.diffuse * LIGHT[1]
         light, dark = (np.array(c, np.float64) for c in PALETTES[scene.palette][:2])
         mix = floor_texture(scene.floor, scene.texture_seed).ravel()
         self.floor_level = np.round(mix / MIX_MAX * (MIX_LEVELS - 1)).astype(np.int32)
@@ -155,7 +153,7 @@ class FrameRenderer:
         self.wall_level = self.wall_level.astype(np.int32)
         self.wall_tones = len(tones)
         normals = np.array([[-1.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 0.0, 1.0]])
-        shade = AMBIENT + DIFFUSE * np.maximum(0.0, normals @ LIGHT)
+        shade = scene.ambient + scene.diffuse * np.maximum(0.0, normals @ LIGHT)
         rgb = shade[:, None, None] * tones[None, :, None] * np.array(PALETTES[scene.palette][2])
         rgba = np.concatenate([rgb, np.zeros(rgb.shape[:2] + (1,))], axis=-1)
         self.wall_lut = (
@@ -343,7 +341,9 @@ class FrameRenderer:
         light = (LIGHT[0] * ch - LIGHT[2] * sh, LIGHT[1], LIGHT[0] * sh + LIGHT[2] * ch)
         nx, ny, nz = (n[hit] for n in normal)
         lambert = np.maximum(0.0, nx * light[0] + ny * light[1] + nz * light[2])
-        colour = (AMBIENT + DIFFUSE * lambert)[:, None] * np.array(COLOURS[obj.colour], float)
+        colour = (self.scene.ambient + self.scene.diffuse * lambert)[:, None] * np.array(
+            COLOURS[obj.colour], float
+        )
         # The marker is nearly self-lit so that it stays the brightest thing in the frame.
         on_marker = marker[hit]
         colour[on_marker] = (0.94 + 0.06 * lambert[on_marker])[:, None] * np.array(

@@ -16,10 +16,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from vlm4d_tasks.probe import questions as q
+from vlm4d_tasks.probe.config import MOVING_CAMERAS as MOVING_CAMERAS  # where callers look
+from vlm4d_tasks.probe.config import GeneratorConfig
 from vlm4d_tasks.probe.scene import (
     ABSENT_SHAPES,
-    COLOURS,
-    SHAPES,
     CameraPath,
     Motion,
     Scene,
@@ -29,7 +29,7 @@ from vlm4d_tasks.probe.scene import (
 
 KINDS: tuple[str, ...] = ("translate", "rotate", "count")
 COUNT_KINDS: tuple[str, ...] = ("bounces", "turns", "passes")
-MOVING_CAMERAS: tuple[str, ...] = ("pan", "walk", "truck", "turn", "arc")
+DEFAULT = GeneratorConfig()
 MAX_TRIES = 400
 
 
@@ -63,18 +63,18 @@ def _heading_to_camera(x: float, z: float) -> float:
     return math.degrees(math.atan2(0.0 - x, 0.0 - z))
 
 
-def _linear(rng, direction: str) -> Motion:
+def _linear(rng, direction: str, speed: float = 1.0) -> Motion:
     """A straight path in a camera-frame direction (the static camera looks north)."""
     jitter = math.radians(rng.uniform(-10, 10))
     if direction == "still":
         x, z = rng.uniform(-1.6, 1.6), rng.uniform(4.5, 8.0)
         return Motion((x, z), (x, z))
     if direction in ("left", "right"):
-        length = rng.uniform(1.6, 2.4)
+        length = rng.uniform(1.6, 2.4) * speed
         mid = (rng.uniform(-0.7, 0.7), rng.uniform(5.0, 7.5))
         angle = (90.0 if direction == "right" else -90.0) + math.degrees(jitter)
     else:
-        length = rng.uniform(2.0, 3.0)
+        length = rng.uniform(2.0, 3.0) * speed
         mid = (rng.uniform(-1.2, 1.2), rng.uniform(5.6, 6.6))
         angle = (0.0 if direction == "away" else 180.0) + math.degrees(jitter)
     dx = math.sin(math.radians(angle)) * length / 2
@@ -97,41 +97,46 @@ def _add_still(rng, objects: list[SceneObject], spec, fits) -> None:
             return
 
 
-def _objects(rng, n: int) -> list[tuple[str, str, float]]:
-    shapes = rng.permutation(SHAPES)[:n]
-    colours = rng.permutation(sorted(COLOURS))[:n]
+def _objects(rng, n: int, config: GeneratorConfig) -> list[tuple[str, str, float]]:
+    shapes = rng.permutation(config.shapes)[:n]
+    colours = rng.permutation(sorted(config.colours))[:n]
     return [
-        (str(s), str(c), float(rng.uniform(0.7, 1.05)))
+        (str(s), str(c), float(rng.uniform(*config.size)))
         for s, c in zip(shapes, colours, strict=True)
     ]
 
 
-def _absent_name(rng, objects: list[SceneObject]) -> str:
+def _absent_name(rng, objects: list[SceneObject], config: GeneratorConfig) -> str:
     used_colours = {o.colour for o in objects}
     present = {o.name for o in objects}
     if rng.random() < 0.5:
         # A present shape in a colour that is nowhere in the scene: the harder distractor.
         shape = objects[int(rng.integers(len(objects)))].shape
-        colour = str(rng.choice(sorted(set(COLOURS) - used_colours)))
+        colour = str(rng.choice(sorted(set(config.colours) - used_colours)))
     else:
         shape = str(rng.choice(ABSENT_SHAPES))
-        colour = str(rng.choice(sorted(COLOURS)))
+        colour = str(rng.choice(sorted(config.colours)))
     name = f"{colour} {shape}"
     assert name not in present
     return name
 
 
-def _story_objects(rng, kind: str, count_kind: str | None, n_frames: int, fits):
+def _story_objects(
+    rng, kind: str, count_kind: str | None, n_frames: int, fits, config: GeneratorConfig
+):
     """Objects and the story about them; still extras are placed where `fits` accepts them."""
     with_fp = rng.random() < 0.3
     if kind == "translate":
         n = int(rng.choice([1, 2, 3], p=[0.25, 0.45, 0.3]))
-        specs = _objects(rng, n)
+        specs = _objects(rng, n, config)
         direction = str(rng.choice(list(q.CAMERA_DIRECTIONS)))
         facing = rng.choice(["towards", "away"])
         heading = (180.0 if facing == "towards" else 0.0) + rng.uniform(-15, 15)
         objects = [
-            SceneObject(*specs[0], replace(_linear(rng, direction), heading0=float(heading)))
+            SceneObject(
+                *specs[0],
+                replace(_linear(rng, direction, config.object_speed), heading0=float(heading)),
+            )
         ]
         second = None
         if n > 1 and rng.random() < 0.5:
@@ -139,7 +144,9 @@ def _story_objects(rng, kind: str, count_kind: str | None, n_frames: int, fits):
             other = str(
                 rng.choice([d for d in q.CAMERA_DIRECTIONS if d not in (direction, "still")])
             )
-            motion = replace(_linear(rng, other), heading0=float(rng.uniform(0, 360)))
+            motion = replace(
+                _linear(rng, other, config.object_speed), heading0=float(rng.uniform(0, 360))
+            )
             objects.append(SceneObject(*specs[1], motion))
             second = objects[1].name
         for spec in specs[len(objects) :]:
@@ -149,16 +156,18 @@ def _story_objects(rng, kind: str, count_kind: str | None, n_frames: int, fits):
         story = Story("translate", objects[0].name, second=second)
     elif kind == "rotate":
         n = int(rng.choice([1, 2, 3], p=[0.3, 0.4, 0.3]))
-        specs = _objects(rng, n)
+        specs = _objects(rng, n, config)
         sense = str(rng.choice(list(q.ROTATIONS), p=[0.3, 0.3, 0.16, 0.12, 0.12]))
         x, z = rng.uniform(-1.2, 1.2), rng.uniform(4.5, 7.0)
         heading0 = float(rng.uniform(0, 360))
         if sense in ("cw", "ccw"):
-            spin, mode = rng.uniform(300, 600) * (1 if sense == "cw" else -1), "constant"
+            spin = rng.uniform(300, 600) * config.object_speed * (1 if sense == "cw" else -1)
+            mode = "constant"
         elif sense == "none":
             spin, mode = 0.0, "none"
         else:
-            spin, mode = rng.uniform(240, 330) * (1 if sense == "cw_ccw" else -1), "reverse"
+            spin = rng.uniform(240, 330) * config.object_speed * (1 if sense == "cw_ccw" else -1)
+            mode = "reverse"
         objects = [
             SceneObject(
                 *specs[0],
@@ -172,7 +181,7 @@ def _story_objects(rng, kind: str, count_kind: str | None, n_frames: int, fits):
     elif count_kind == "passes":
         count = int(rng.integers(1, count_limit(count_kind, n_frames) + 1))
         n = int(rng.choice([2, 3], p=[0.6, 0.4]))
-        specs = _objects(rng, n)
+        specs = _objects(rng, n, config)
         xr, zr = rng.uniform(-0.6, 0.6), rng.uniform(6.8, 8.2)
         zm = zr - rng.uniform(1.8, 2.4)
         width = rng.uniform(1.1, 1.5)
@@ -192,7 +201,7 @@ def _story_objects(rng, kind: str, count_kind: str | None, n_frames: int, fits):
     else:
         count = int(rng.integers(1, count_limit(count_kind, n_frames) + 1))
         n = int(rng.choice([1, 2, 3], p=[0.4, 0.4, 0.2]))
-        specs = _objects(rng, n)
+        specs = _objects(rng, n, config)
         x, z = rng.uniform(-1.2, 1.2), rng.uniform(4.8, 7.0)
         if count_kind == "bounces":
             end = (x + rng.uniform(-0.6, 0.6), z) if rng.random() < 0.5 else (x, z)
@@ -220,30 +229,36 @@ def _story_objects(rng, kind: str, count_kind: str | None, n_frames: int, fits):
             _add_still(rng, objects, spec, fits)
         story = Story("count", objects[0].name, count_kind=count_kind)
     if with_fp:
-        story = replace(story, absent=_absent_name(rng, objects))
+        story = replace(story, absent=_absent_name(rng, objects, config))
     return objects, story
 
 
-def _moving_camera(rng, base: CameraPath, motion: str | None = None) -> CameraPath:
-    motion = motion or str(rng.choice(MOVING_CAMERAS))
+def _moving_camera(
+    rng, base: CameraPath, motion: str | None = None, config: GeneratorConfig = DEFAULT
+) -> CameraPath:
+    motion = motion or str(rng.choice(config.camera_motions))
     sign = 1.0 if rng.random() < 0.5 else -1.0
+    k = config.camera_speed  # 1.0 leaves every draw as it was: x * 1.0 == x
     if motion == "pan":
-        return replace(base, motion=motion, yaw1=sign * rng.uniform(12, 20))
+        return replace(base, motion=motion, yaw1=sign * rng.uniform(12, 20) * k)
     if motion == "walk":
-        return replace(base, motion=motion, end=(0.0, rng.uniform(0.9, 1.6)))
+        return replace(base, motion=motion, end=(0.0, rng.uniform(0.9, 1.6) * k))
     if motion == "truck":
-        return replace(base, motion=motion, end=(sign * rng.uniform(0.8, 1.4), 0.0))
+        return replace(base, motion=motion, end=(sign * rng.uniform(0.8, 1.4) * k, 0.0))
     if motion == "turn":
-        end = (rng.uniform(-0.3, 0.3), rng.uniform(0.6, 1.2))
-        return replace(base, motion=motion, end=end, yaw1=sign * rng.uniform(8, 15))
+        end = (rng.uniform(-0.3, 0.3) * k, rng.uniform(0.6, 1.2) * k)
+        return replace(base, motion=motion, end=end, yaw1=sign * rng.uniform(8, 15) * k)
     # arc: slide sideways while turning to keep looking at the middle of the scene
-    dx = sign * rng.uniform(1.0, 1.6)
+    dx = sign * rng.uniform(1.0, 1.6) * k
     end = (dx, rng.uniform(0.0, 0.4))
     return replace(base, motion=motion, end=end, yaw1=math.degrees(math.atan2(-dx, 6.0 - end[1])))
 
 
-def in_view(scene: Scene, allowed_overlaps: set[frozenset[str]] = frozenset()) -> bool:
-    """Every object fully on screen, not too close, and apart from the others all along."""
+def in_view(
+    scene: Scene, allowed_overlaps: set[frozenset[str]] = frozenset(), occlusion: bool = False
+) -> bool:
+    """Every object fully on screen, not too close, and (unless `occlusion`) apart from the
+    others all along."""
     box = screen_boxes(scene)
     margin = 0.01 * scene.width
     if np.any(box["depth"] < 1.5):
@@ -252,6 +267,8 @@ def in_view(scene: Scene, allowed_overlaps: set[frozenset[str]] = frozenset()) -
         return False
     if np.any(box["v0"] < margin) or np.any(box["v1"] > scene.height - margin):
         return False
+    if occlusion:
+        return True
     names = [o.name for o in scene.objects]
     gap = 0.01 * scene.width
     for i in range(len(names)):
@@ -329,6 +346,7 @@ def sample_pair(
     geometry: Geometry,
     ids: tuple[str, str],
     camera_motion: str | None = None,
+    config: GeneratorConfig = DEFAULT,
 ) -> tuple[Scene, Scene, Story]:
     """A (static camera, moving camera) pair of scenes about one story.
 
@@ -345,25 +363,28 @@ def sample_pair(
             n_frames=geometry.n_frames,
             camera=base,
             objects=(),
-            floor=str(rng.choice(["checker", "tiles"])),
-            palette=int(rng.integers(3)),
-            walls=bool(rng.random() < 0.25),
+            floor=str(rng.choice(list(config.floors))),
+            palette=config.palettes[int(rng.integers(len(config.palettes)))],
+            walls=bool(rng.random() < config.walls_probability),
             texture_seed=int(rng.integers(2**31)),
+            ambient=config.ambient,
+            diffuse=config.diffuse,
         )
 
         def fits(objects: list[SceneObject], template: Scene = template) -> bool:
-            return in_view(replace(template, objects=tuple(objects)))
+            return in_view(replace(template, objects=tuple(objects)), occlusion=config.occlusion)
 
-        objects, story = _story_objects(rng, kind, count_kind, geometry.n_frames, fits)
+        objects, story = _story_objects(rng, kind, count_kind, geometry.n_frames, fits, config)
         static = replace(template, objects=tuple(objects))
         allowed = {frozenset((story.target, story.reference))} if story.reference else set()
-        if not (in_view(static, allowed) and labels_ok(static, story)):
+        if not (in_view(static, allowed, config.occlusion) and labels_ok(static, story)):
             continue
         expected = story_labels(static, story)
         for attempt in range(25):
             motion = camera_motion if attempt < 15 else None
-            moving = replace(static, scene_id=ids[1], camera=_moving_camera(rng, base, motion))
-            if not (in_view(moving, allowed) and labels_ok(moving, story)):
+            camera = _moving_camera(rng, base, motion, config)
+            moving = replace(static, scene_id=ids[1], camera=camera)
+            if not (in_view(moving, allowed, config.occlusion) and labels_ok(moving, story)):
                 continue
             # The pair must agree on every answer: only the camera differs.
             if story_labels(moving, story) == expected:

@@ -156,6 +156,9 @@ class Scene:
     palette: int = 0  # index of the floor/wall palette
     walls: bool = False
     texture_seed: int = 0
+    # Flat Lambert shading: colour = (ambient + diffuse * max(0, n . light)) * albedo.
+    ambient: float = 0.45
+    diffuse: float = 0.55
 
     def times(self) -> np.ndarray:
         """Normalised time of every frame: the first frame is s=0, the last s=1."""
