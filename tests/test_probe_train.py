@@ -135,6 +135,17 @@ def test_the_command_refuses_a_train_split_that_repeats_the_test_set(tmp_path, m
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
+def test_the_train_split_defaults_to_the_training_clip(tmp_path):
+    from vlm4d_tasks.cli import main
+
+    out = tmp_path / "t"
+    flags = ["--split", "train", "--n-scenes", "2", "--seconds", "0.5", "--jobs", "1", "--quiet"]
+    assert main(["generate-probe", "--out", str(out), *flags]) == 0
+    settings = json.loads((out / gen.LABELS_FILE).read_text())["settings"]
+    assert (settings["width"], settings["height"], settings["fps"]) == (448, 252, 8)
+    assert settings["split"] == "train" and settings["seconds"] == 0.5
+
+
 def test_the_test_split_writes_exactly_the_fields_it_always_did():
     plan = plan_probe(ProbeSettings(n_scenes=4, **SMALL))
     rows = gen.record_rows(plan)

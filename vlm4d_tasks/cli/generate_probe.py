@@ -7,6 +7,7 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import asdict
 
 # A training split is sharded over machines (`--shard`); a million clips is far beyond any
 # fine-tuning mix the paper describes, so a larger count is a typo, not a plan. numpy's seeds
@@ -42,7 +43,7 @@ def _shard(text: str):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from vlm4d_tasks.probe.generate import ProbeSettings
+    from vlm4d_tasks.probe.generate import TRAIN_CLIP, ProbeSettings
 
     d = ProbeSettings()
     parser.add_argument(
@@ -64,10 +65,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"random seed, 0-{2**32 - 1} (default {d.seed})",
     )
     # None: the --config file's clip value if it gives one, else the default.
-    parser.add_argument("--width", type=int, help=f"frame width, even (default {d.width})")
-    parser.add_argument("--height", type=int, help=f"frame height, even (default {d.height})")
-    parser.add_argument("--fps", type=int, help=f"frames per second (default {d.fps})")
-    parser.add_argument("--seconds", type=float, help=f"clip length (default {d.seconds})")
+    t = TRAIN_CLIP
+    parser.add_argument(
+        "--width", type=int, help=f"frame width, even (default {d.width}; train {t['width']})"
+    )
+    parser.add_argument(
+        "--height", type=int, help=f"frame height, even (default {d.height}; train {t['height']})"
+    )
+    parser.add_argument(
+        "--fps", type=int, help=f"frames per second (default {d.fps}; train {t['fps']})"
+    )
+    parser.add_argument(
+        "--seconds", type=float, help=f"clip length (default {d.seconds}; train {t['seconds']})"
+    )
     parser.add_argument(
         "--config",
         metavar="FILE",
@@ -141,7 +151,7 @@ def _merge(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from vlm4d_tasks.data.outdir import OutputFolderError
-    from vlm4d_tasks.probe.generate import ProbeRunError, ProbeSettings, generate_probe
+    from vlm4d_tasks.probe.generate import TRAIN_CLIP, ProbeRunError, ProbeSettings, generate_probe
 
     if args.merge:
         if args.shard is not None:
@@ -162,11 +172,9 @@ def run(args: argparse.Namespace) -> int:
         except ConfigError as exc:
             print(f"vlm4d generate-probe: --config {exc}", file=sys.stderr)
             return 2
-    d = ProbeSettings()
+    d = TRAIN_CLIP if args.split == "train" else asdict(ProbeSettings())
     size = {
-        name: next(
-            v for v in (getattr(args, name), clip.get(name), getattr(d, name)) if v is not None
-        )
+        name: next(v for v in (getattr(args, name), clip.get(name), d[name]) if v is not None)
         for name in ("width", "height", "fps", "seconds")
     }
     settings = ProbeSettings(

@@ -71,6 +71,10 @@ SPLITS = ("test", "train")
 # Appended (as a spawn key) to every training draw's entropy: a test draw never has one, so
 # no training draw can be seeded like a test draw ("trai" in ASCII, for the record).
 TRAIN_SPAWN_KEY = (0x74726169,)
+# The clip of the train split when neither a flag nor --config sets it: what video LLMs
+# consume after their own resizing and frame sampling (Qwen2-VL: 448 px, a few fps), at a
+# ninth of the test clip's pixels per second (bench/probe_speed.py measures both).
+TRAIN_CLIP = {"width": 448, "height": 252, "fps": 8, "seconds": 4.0}
 # The fields a training record has beyond `Record`'s (the contract with the exporters).
 TRAIN_FIELDS = ("split", "camera_motion", "answer_free_form", "rationale")
 # Files of an unfinished run, in `.OUT.partial`; never in a finished folder.
