@@ -421,7 +421,14 @@ def test_label_matches_official_format() -> None:
 
 def test_confidence_flags_what_a_judge_should_see() -> None:
     assert extract("Therefore, the final answer is: B", DIRECTION).confident
-    assert not extract("Therefore, the final answer is: D: left", DIRECTION).confident
+    # A letter labelled with another option's text is decided (the reference judge marked
+    # all 33 development answers of this shape wrong): no answer, confidently.
+    conflict = extract("Therefore, the final answer is: D: left", DIRECTION)
+    assert (conflict.letter, conflict.rule, conflict.confident) == (
+        None,
+        "letter_text_conflict",
+        True,
+    )
     # Read from reasoning that never reached an answer: a judge should confirm.
     unfinished = extract("<think>The car ends on the right, so C", DIRECTION)
     assert (unfinished.letter, unfinished.confident) == ("C", False)
@@ -558,7 +565,8 @@ def test_a_plural_answer_phrase_naming_one_letter_commits() -> None:
     verdict = extract("Therefore, the final answers are: A.", DIRECTION)
     assert (verdict.letter, verdict.rule) == ("A", "final_answer_phrase")
     several = extract("So the final answers are A and B.", DIRECTION)
-    assert (several.letter, several.confident) == (None, False)
+    # Two letters are no answer, decided (none of 22 such development answers disagreed).
+    assert (several.letter, several.rule, several.confident) == (None, "several_letters", True)
     listing = extract("The options are: A) not moving, B) left. I pick C.", DIRECTION)
     assert listing.letter == "C"  # "options are" lists the options, commits to none
 
@@ -771,3 +779,104 @@ def test_a_long_label_still_conflicts_or_agrees_by_its_first_words() -> None:
     assert extract(f"C: left, {tail}", DIRECTION).rule == "letter_text_conflict"
     assert extract(f"C: right, {tail}", DIRECTION).letter == "C"
     assert extract(f"C: {tail}", DIRECTION).letter == "C"  # a sentence: the letter counts
+
+
+# Issue 25: conflict shapes decided on purpose, and confidence where a judge should look.
+DIRECTION_AWAY = ["not moving", "there are no buses in the video", "left", "right"]
+
+
+def test_decided_no_answers_are_confident() -> None:
+    for text, rule in (
+        ("Therefore, the final answer is: B or C", "several_letters"),
+        ("B\nC", "contradictory_letters"),
+        ("A. left\nB. right\nC. not moving\nD. away", "enumeration_only"),
+    ):
+        verdict = extract(text, DIRECTION)
+        assert (verdict.letter, verdict.rule, verdict.confident) == (None, rule, True), text
+
+
+def test_letter_labelled_in_passing_with_another_option_is_a_conflict() -> None:
+    text = (
+        'If I must choose, option B: "Away" would be the best choice.  '
+        "Therefore, the final answer is: B"
+    )
+    verdict = extract(text, DIRECTION_AWAY)
+    assert (verdict.letter, verdict.rule) == (None, "letter_text_conflict")
+    # Its own label, or a label of another letter, is no conflict of the chosen letter.
+    same = 'Option B: "there are no buses" fits.  Therefore, the final answer is: B'
+    assert extract(same, DIRECTION_AWAY).letter == "B"
+
+
+def test_answer_phrase_that_goes_on_to_another_option_is_not_confident() -> None:
+    options = ["both counter-clockwise", "one clockwise, one counter-clockwise", "both clockwise"]
+    options.append("not spinning")
+    mixed = extract("So, the answer is both counter-clockwise, one clockwise.", options)
+    assert (mixed.letter, mixed.confident) == ("A", False)
+    plain = extract("So, the answer is both counter-clockwise.", options)
+    assert (plain.letter, plain.confident) == ("A", True)
+
+
+def test_a_bound_on_a_count_is_not_a_confident_count() -> None:
+    options = ["2", "3", "1", "0"]
+    bound = extract("The player has hit the ball to the right at least once.", options)
+    assert (bound.letter, bound.confident) == ("C", False)
+    exact = extract("The player has hit the ball to the right once.", options)
+    assert (exact.letter, exact.confident) == ("C", True)
+
+
+def test_no_instance_is_a_zero_count_read_from_prose() -> None:
+    options = ["3", "0", "1", "2"]
+    text = "There does not appear to be any instances where the motorbike lands and turns right."
+    verdict = extract(text, options)
+    assert (verdict.letter, verdict.rule, verdict.confident) == ("B", "zero_count", False)
+
+
+def test_another_limb_is_not_a_confident_match() -> None:
+    options = ["No", "The brushes were already on the easel", "They used their right foot instead"]
+    options.append("Yes")
+    hand = extract("The artist is seen picking up brushes with their right hand.", options)
+    assert hand.confident is False
+    foot = extract("The artist used their right foot instead.", options)
+    assert (foot.letter, foot.confident) == ("C", True)
+
+
+def test_a_long_option_matched_by_one_idea_is_not_confident() -> None:
+    options = ["No", "At first yes, but then he passes the pedestrian and is getting further away."]
+    options += ["the cyclist is staying at the same distance", "Yes"]
+    text = "Therefore, the correct answer is that the cyclist is getting further away."
+    assert extract(text, options).confident is False
+
+
+def test_relisted_options_under_the_chosen_letter_make_it_not_confident() -> None:
+    options = ["not moving", "right", "left", "no robotic scorpion there"]
+    text = (
+        "Let's discuss each option:\nA) It is moving towards the right.\n"
+        "B) It is moving towards the left.\nC) It's not possible to determine the direction.\n"
+        "D) There is no robotic scorpion.\n\nTherefore, the final answer is: C"
+    )
+    assert extract(text, options).confident is False
+    faithful = text.replace("C) It's not possible to determine the direction.", "C) left.")
+    assert extract(faithful, options).confident is True
+
+
+def test_garbled_mixed_script_without_commitment_is_a_confident_no_answer() -> None:
+    text = (
+        "In image 2 the car seems to go left 当所有图片都完成后. Image 3 我得出结论 the frame. "
+        "Image 4 综上所述 the road. Image 5 在画面中央和右侧 goes on 我们可以看出 or"
+    )
+    clean = (
+        "In image 2 the car seems to go left. Image 3 shows the frame. Image 4 the road. Image 5"
+    )
+    assert extract(clean, DIRECTION).confident is False  # English reasoning: a judge may read it
+    verdict = extract(text, DIRECTION)
+    assert (verdict.letter, verdict.rule, verdict.confident) == (None, "no_commitment", True)
+
+
+def test_definitive_claim_in_unfinished_reasoning_is_read_not_confidently() -> None:
+    text = (
+        "The first image shows a police car. The second image shows it again. Its lights are on. "
+        "Since the lights are illuminated, it is definitively moving to the right. "
+        "Thus, the movement of the car in each frame can be deduced to coordinate with its"
+    )
+    verdict = extract(text, DIRECTION)
+    assert (verdict.letter, verdict.rule, verdict.confident) == ("C", "late_conclusion", False)

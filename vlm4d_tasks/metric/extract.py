@@ -9,7 +9,10 @@ judged responses show how that judge decides, and the rules below follow it:
 - an explicit commitment ("Therefore, the final answer is: C", "Answer: B", a bare "D")
   chooses that option; when a response commits more than once, the last commitment counts;
 - a letter whose attached option label names a different option ("D: left" while D is
-  "right") is no valid answer: the judge marks it wrong whichever of the two is correct.
+  "right", or in passing: 'option B: "Away" would be the best choice') is no valid answer:
+  the judge marks it wrong whichever of the two is correct. Such decided no-answers (also
+  "A or B", "B\nC", a bare list of the options) are confident: the reference judge agreed on
+  all 72 development answers of these shapes.
   An explanatory sentence after the letter that names another option ("Answer: B. The bus
   moves towards the camera" while B is "right") keeps the letter, as the reference judge did
   in 156 of the 166 such development answers, and is not confident: the other 10 went the
@@ -49,7 +52,9 @@ Rules, in the order they are tried (the `rule` field of a verdict):
    `option_reference` ("consistent with option D"), `closing_letter` ("... (B)" at the end).
    A commitment can still yield no answer: `several_letters` ("A or B"),
    `contradictory_letters` ("B\nC"), `enumeration_only` (the options listed line by line),
-   `letter_text_conflict` ("D: left" while D is "right").
+   `letter_text_conflict` ("D: left" while D is "right"). Not confident: a letter whose
+   line in the response's own list of the options states another option ("C) It's not
+   possible to determine" while C is "left").
 3. Prose without a letter: `answer_phrase_text` ("the final answer is: not moving"),
    `final_answer_unresolved` ("the final answer is: N/A"), `option_text` (the conclusion, or
    any sentence of a short answer, names exactly one option, literally or by a synonym such
@@ -61,6 +66,12 @@ Rules, in the order they are tried (the `rule` field of a verdict):
    options, or when a short plain answer shares an option's words: "moving towards the dart
    board" for "coming toward"). With the question given, `yes_no_restatement`: a yes/no
    question answered by restating it ("... the ball did hit the rim." is Yes).
+   `zero_count`: "there are no instances where ..." is the count 0 (not confident). Not
+   confident either: an answer phrase that goes on to another option ("both
+   counter-clockwise, one clockwise"), a bound on a count ("at least once"), another limb
+   than the option's, a long option matched by one of its ideas, a place ("to the left of
+   the suitcase"). An answer of mixed scripts that commits to nothing is a confident
+   `no_commitment` (the garbled output of a broken generation).
    A purpose clause that restates the question ("To determine whether it moves left or
    right, we ...") names no claim; Chinese direction words ("向右") read as their English.
 
@@ -580,14 +591,14 @@ def _from_commits(text: str, options: Options, commits: list[_Commit]) -> Extrac
     evidence = text[last.start : last.line_end]
     more = _MORE_LETTERS.match(tail)
     if more and more.group(1) != last.letter:
-        return _no_answer("several_letters", evidence, False)  # "A or B", "(A B C D)"
+        return _no_answer("several_letters", evidence)  # "A or B", "(A B C D)"
     if len(commits) >= 2 and commits[-2].letter != last.letter:
         between = text[commits[-2].end : last.start]
         if not re.search(r"[A-Za-z]{3,}", between):
             # "B\nC" or "Answer: C\nD": two answers and no words that explain the change.
-            return _no_answer("contradictory_letters", text[commits[-2].start : last.end], False)
+            return _no_answer("contradictory_letters", text[commits[-2].start : last.end])
     if last.rule == "letter_line" and len(_enumerated(text)) >= 3:
-        return _no_answer("enumeration_only", evidence, False)  # "A. left\nB. right\nC. ..."
+        return _no_answer("enumeration_only", evidence)  # "A. left\nB. right\nC. ..."
     checked: dict[tuple[str, bool], bool] = {}  # a looping answer repeats the same labels
     windows: dict[str, tuple[str, bool]] = {}  # ... and the same windows around them
     for c in commits:  # every commitment to the chosen letter must agree with its label
@@ -597,14 +608,31 @@ def _from_commits(text: str, options: Options, commits: list[_Commit]) -> Extrac
         if label not in checked:
             checked[label] = _label_conflicts(*label, c.letter, options)
         if checked[label]:
-            return _no_answer("letter_text_conflict", text[c.start : c.line_end], False)
+            return _no_answer("letter_text_conflict", text[c.start : c.line_end])
+    for m in _LABELLED_REFERENCE.finditer(text):
+        # 'option B: "Away" would be the best choice ... the final answer is: B' while B is "no
+        # bus there": the chosen letter is given another option's label in passing.
+        label = m.group(2).strip()
+        if m.group(1) == last.letter and len(label.split()) <= _SHORT_LABEL_WORDS:
+            if _label_conflicts(label, True, last.letter, options):
+                return _no_answer("letter_text_conflict", m.group(0))
     # "Answer: B. The bus moves towards the camera" while B is "right": the judge mostly keeps
     # the letter, but not always; let a hybrid scorer ask it.
     confident = _explained_as_chosen(text, commits, last.letter, options)
+    if confident and _relisted_as_other(text, last.letter, options):
+        confident = False
     if last.rule in _WEAK_RULES:
         confident = False
     return _answer(last.letter, options, last.rule, evidence, confident)
 
+
+# A letter given a label in passing: 'option B: "Away"', "(C) towards", "D - left". The label is
+# read up to 40 characters, so the scan is linear.
+_LABELLED_REFERENCE = re.compile(
+    r"(?:\b(?:option|choice)\s+|(?<![A-Za-z'])\(?)([A-D])\s*(?:\)|:|\s-\s)\s*[\"'\u201c\u2018]?"
+    r"([A-Za-z][^\"'\u201d\u2019.,;:\n()]{0,40})"
+)
+_SHORT_LABEL_WORDS = 3  # a longer label is a sentence about the option, not a name for it
 
 _EXPLANATION_CHARS = 300  # a sentence explaining a letter is read this far: linear in a loop
 
@@ -632,6 +660,23 @@ def _explained_as_chosen(
         if named and options.by_letter(letter) not in named:
             return False
     return True
+
+
+def _relisted_as_other(text: str, letter: str, options: Options) -> bool:
+    """The response lists the options again in its own words, and the line it labels with the
+    chosen letter states something else ("C) It's not possible to determine the direction"
+    while C is "left"): its letter may point into its own list, not the question's."""
+    chosen = options.by_letter(letter)
+    if not chosen.concepts:
+        return False
+    for line in text.split("\n"):
+        m = _LINE_LABEL.match(line)
+        if not m or m.group(1).upper() != letter:
+            continue
+        said = {n for _, _, n in concept_spans(normalise(line[m.end() :], options.numeric))}
+        if said and not said & chosen.concepts:
+            return True
+    return False
 
 
 def _enumerated(text: str) -> set[str]:
@@ -670,10 +715,53 @@ def _decide_sentence(sentence: str, options: Options, rule: str, confident: bool
         if len(named) == 1 and "UNSURE" in named[0].concepts:
             rule = "refusal_option"
     if len(named) == 1:
+        if options.numeric and _COUNT_BOUND.search(sentence):
+            confident = False  # "hit the ball at least once" bounds the count, does not give it
+        if _other_limb(sentence, named[0].text) or _LOCATIVE_SIDE.search(sentence):
+            confident = False
+        if _partly_said(sentence, named[0], options):
+            confident = False
         return _answer(named[0].letter, options, rule, sentence, confident)
     if len(named) > 1:
         return _no_answer("several_options_named", sentence, False)
     return None
+
+
+_LIMB = re.compile(r"\b(hand|arm|leg|foot|feet|finger|knee|elbow|shoulder)s?\b", re.IGNORECASE)
+
+
+_NO_INSTANCE = re.compile(
+    r"\b(?:no|not (?:\w+ ){0,3}any|never any) (?:instances?|occurrences?|occasions?|times)\b",
+    re.IGNORECASE,
+)
+# "on the sidewalk to the left of the suitcase" places something; it does not move it.
+_LOCATIVE_SIDE = re.compile(r"\bto (?:the )?(?:left|right) of\b", re.IGNORECASE)
+
+
+_LONG_OPTION_WORDS = 9  # "there are no people in the video" (7) is a short option
+
+
+def _partly_said(sentence: str, option, options: Options) -> bool:
+    """A long option ("At first yes, but then he passes the pedestrian and is getting further
+    away.") matched by one of its ideas ("the cyclist is getting further away"), not in its
+    own words: the sentence may leave out the rest of it, so a judge should read it."""
+    if len(option.text.split()) < _LONG_OPTION_WORDS:
+        return False
+    return option.stem.strip() not in stem_words(normalise(sentence, options.numeric))
+
+
+def _other_limb(sentence: str, option: str) -> bool:
+    """ "picking up brushes with their right hand" does not say "They used their right foot
+    instead": the direction matches, the limb does not."""
+    wanted = {m.group(1).lower() for m in _LIMB.finditer(option)}
+    said = {m.group(1).lower() for m in _LIMB.finditer(sentence)}
+    return bool(wanted) and bool(said) and not wanted & said
+
+
+_COUNT_BOUND = re.compile(
+    r"\b(?:at (?:least|most)|more than|less than|fewer than|up to|no more than)\s+\w+",
+    re.IGNORECASE,
+)
 
 
 _BUT = re.compile(r",?\s+(?:but|however|though|although)\b[^.]*$", re.IGNORECASE)
@@ -710,6 +798,14 @@ def _from_prose(text: str, options: Options) -> Extraction | None:
         phrase = phrases[-1]  # "The final answer is: not moving."
         claim = _SENTENCE_END.split(phrase.group(1))[0]
         verdict = _decide_sentence(claim, options, "answer_phrase_text", True)
+        if verdict is not None and verdict.letter is not None and verdict.confident:
+            # "So, the answer is both counter-clockwise, one clockwise.": the phrase goes on to
+            # say more than the option it names, so a judge should read it.
+            chosen = options.by_letter(verdict.letter)
+            said = {n for _, _, n in concept_spans(normalise(claim, options.numeric))}
+            others = set().union(*(o.concepts for o in options.items if o is not chosen))
+            if not options.numeric and (said - chosen.concepts) & others:
+                return replace(verdict, confident=False)
         if verdict is not None:
             return verdict
         if re.search(r"final answer|answer is", phrase.group(0), re.IGNORECASE) and re.search(
@@ -744,7 +840,7 @@ def _from_prose(text: str, options: Options) -> Extraction | None:
 _INFERENCE = re.compile(
     r"\b(?:it(?:'s| is) (?:clear|evident|apparent|obvious)|(?:this|which|that) (?:clearly )?"
     r"(?:indicates|suggests|shows|means|confirms)|indicating|suggesting|therefore|thus|hence|"
-    r"in conclusion|we can conclude|it can be concluded)\b",
+    r"in conclusion|we can conclude|it can be concluded|definitively|definitely)\b",
     re.IGNORECASE,
 )
 _LATE_WINDOW = 3  # sentences before the end in which an unfinished answer may conclude
@@ -783,6 +879,21 @@ def _content_words(
     """The stems (`stem_word`: "towards" and "toward", "bending" and "bends" meet) of the words
     of `shortest` letters or more, the `ignore`d words left out; linear."""
     return {stem_word(w) for w in _WORDS[shortest].findall(text.lower()) if w not in ignore}
+
+
+# Where a response that commits to nothing would state its conclusion: options named only
+# before its last 600 characters are the reasoning's, and the reference judge found no answer
+# in all but one of the 5 such development answers (that one a loop of "Pick").
+_CONCLUSION_CHARS = 600
+
+
+def _mixed_up(text: str) -> bool:
+    """English interleaved with other scripts ("a movement across的心态.However,当所有图片"): the
+    garbled output of a broken generation. Without a commitment the reference judge found no
+    answer in any of the 11 development answers with 5-50% non-ASCII characters, so a hybrid
+    scorer need not ask. An answer written in another script (more than half) is not garbled."""
+    share = sum(not ch.isascii() for ch in text) / len(text)
+    return 0.05 < share < 0.5
 
 
 def _describes_an_option(text: str, options: Options) -> bool:
@@ -891,11 +1002,17 @@ def _extract(response: object, opts: Options, question: str | None = None) -> Ex
             if len(unsure) == 1:
                 return _answer(unsure[0].letter, opts, "refusal_option", refusal.group(0), False)
             return _no_answer("refusal", refusal.group(0))
+        zero = [o for o in opts.items if o.concepts == {"ZERO"}] if opts.numeric else []
+        none_seen = _NO_INSTANCE.search(text)
+        if len(zero) == 1 and none_seen:
+            # "there does not appear to be any instances where the motorbike lands and shifts
+            # to the right": no instance is a count of 0, read from prose, so not confident.
+            return _answer(zero[0].letter, opts, "zero_count", none_seen.group(0), False)
         # Reasoning that names options without concluding, or a short plain description in
         # an option's words ("The person is moving towards the dart board" for "coming
         # toward"): a judge may still read a choice, and the reference judge often did.
-        unsure = bool(opts.named(text)) or _describes_an_option(text, opts)
-        return _no_answer("no_commitment", text[-200:], confident=not unsure)
+        unsure = bool(opts.named(text[-_CONCLUSION_CHARS:])) or _describes_an_option(text, opts)
+        return _no_answer("no_commitment", text[-200:], confident=not unsure or _mixed_up(text))
     if reasoning_only and verdict.letter is not None:
         # Read from unfinished or unanswered reasoning: let a judge confirm it.
         return Extraction(
