@@ -42,7 +42,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vlm4d_tasks.data.annotations import (
     FLAG_DUPLICATE_ID,
@@ -55,6 +55,9 @@ from vlm4d_tasks.data.annotations import (
 from vlm4d_tasks.data.files import read_regular
 from vlm4d_tasks.data.paths import unsafe_reason
 from vlm4d_tasks.data.schema import LETTERS, same_text_key
+
+if TYPE_CHECKING:
+    from vlm4d_tasks.data.dataset_repo import BuildResult
 
 # The `subset` of every DSR-Bench record: the report's question set and the table rows'
 # subset, never one of VLM4D's (`schema.Subset`), so the two benchmarks never pool.
@@ -514,7 +517,7 @@ def render_card(bench: DsrBench, rows: int, size: int) -> str:
 def build_dsr_repo(
     bench: DsrBench, out: str | Path, *, videos: str | Path | None = None,
     copy_videos: bool = False, force: bool = False,
-):  # fmt: skip
+) -> BuildResult:  # fmt: skip
     """Write the dataset folder `out` (one config, `dsr_bench`, split `test`) with the same
     writer as VLM4D's (`dataset_repo`: staged beside `out`, swapped in, marker, videos linked
     or copied under their `video` paths and kept inside `videos`). Returns a
