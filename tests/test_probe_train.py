@@ -200,7 +200,8 @@ def test_rationales_state_facts_consistent_with_the_labels(train_plan):
         # The objects: how many, and which.
         n = len(scene["objects"])
         assert f"holds {n} object{'s' if n > 1 else ''}:" in text
-        assert all(f"a {o['name']}" in text for o in scene["objects"])
+        article = {o["name"]: "an" if o["name"][0] in "aeiou" else "a" for o in scene["objects"]}
+        assert all(f"{article[n]} {n}" in text for n in article)
         kind, facts, answer = label["kind"], label["facts"], row["answer_text"]
         if kind == "direction_camera":
             moved = "stays in the same place" if facts["label"] == "still" else f"moves {answer}"
@@ -217,7 +218,8 @@ def test_rationales_state_facts_consistent_with_the_labels(train_plan):
             numbers = [int(x) for x in re.findall(r"\b(\d+) (?:times?|full turns?)\b", text)]
             assert numbers == [facts["count"]], text
         elif kind.startswith("absent_"):
-            assert f"None of them is a {facts['absent']}." in text
+            absent = facts["absent"]
+            assert f"No object in the scene is a{'n' * (absent[0] in 'aeiou')} {absent}." in text
 
 
 def test_rationale_of_a_hand_built_scene():
@@ -490,3 +492,14 @@ def test_a_fifo_as_configuration_is_refused_at_once(tmp_path):
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert done.returncode == 2 and "FIFO" in done.stderr.splitlines()[-1]
+
+
+def test_a_link_in_place_of_the_working_folder_is_never_followed(tmp_path):
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "key").write_text("private\n")
+    (tmp_path / ".run.partial").symlink_to(victim, target_is_directory=True)
+    settings = ProbeSettings(n_scenes=2, **TINY)
+    with pytest.raises(ProbeRunError, match=r"\.run\.partial is in the way.*Fix: move"):
+        generate_probe(tmp_path / "run", settings, progress=False)
+    assert [p.name for p in victim.iterdir()] == ["key"] and not (tmp_path / "run").exists()

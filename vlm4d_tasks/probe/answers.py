@@ -57,8 +57,13 @@ def camera_sentence(camera: CameraPath) -> str:
     raise ValueError(f"unknown camera motion {camera.motion!r}")
 
 
+def indefinite(name: str) -> str:
+    """`name` with its indefinite article: "a red cube", "an orange cone"."""
+    return f"{'an' if name[:1] in 'aeiou' else 'a'} {name}"
+
+
 def _listing(names: list[str]) -> str:
-    items = [f"a {name}" for name in names]
+    items = [indefinite(name) for name in names]
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
@@ -174,7 +179,7 @@ def rationale(scene: Scene, draft: q.Draft) -> str:
     """A short chain of thought from the scene's facts, ending with the answer text."""
     steps = [camera_sentence(scene.camera), objects_sentence(scene)]
     if draft.category == "false_positive":
-        steps.append(f"None of them is a {draft.target}.")
+        steps.append(f"No object in the scene is {indefinite(draft.target)}.")
     elif draft.kind in ("direction_camera", "direction_object"):
         steps += _translation(scene, draft)
     elif draft.kind == "rotation":
