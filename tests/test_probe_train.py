@@ -120,7 +120,7 @@ def _settings_of(plan) -> ProbeSettings:
     )  # fmt: skip
 
 
-def test_the_command_refuses_a_train_split_that_repeats_the_test_set(tmp_path, monkeypatch):
+def test_the_command_refuses_a_train_split_that_repeats_the_test_set(tmp_path, monkeypatch, capsys):
     """The leak check runs inside `generate-probe --split train`: with the train draws
     crafted to be the test draws, it exits 2 before writing anything."""
     from vlm4d_tasks.cli import main
@@ -133,6 +133,9 @@ def test_the_command_refuses_a_train_split_that_repeats_the_test_set(tmp_path, m
     )
     assert code == 2
     assert not out.exists() and list(tmp_path.iterdir()) == []
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert "leak check:" in last and "train_000001" in last and "scene_0001" in last
+    assert "nothing was rendered. Fix:" in last
 
 
 def test_the_train_split_defaults_to_the_training_clip(tmp_path):

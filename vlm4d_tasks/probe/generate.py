@@ -758,7 +758,8 @@ def merge_shards(
 
     Every shard must be there once, made with the same settings by the same code (the plan's
     SHA-256 agrees), and every video must still hold the bytes its shard recorded; anything
-    else raises `ProbeRunError` naming the file and the field, and nothing is written."""
+    else raises `ProbeRunError` naming the file and the field, and nothing is written. The
+    leak check is not run again: each shard ran it on its own scenes before rendering them."""
     start = time.perf_counter()
     if not shard_dirs:
         raise ProbeRunError("no shard folders to merge. Fix: pass --merge DIR [DIR ...]")
