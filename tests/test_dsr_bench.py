@@ -289,7 +289,9 @@ def test_tasks_read_the_folder_and_decode_vlmevalkits_frames(built, monkeypatch,
     assert [read_frame_number(f) for f in frames] == list(range(24))
     # metrics: accuracy, its viewpoint, its type; the items are VLM4D's scoring items
     result = dsr_task.process_results_32frame(doc, ["Answer: B"])
-    assert sorted(result) == ["abs_dis", "absolute", "accuracy"]
+    assert sorted(result) == ["abs_dis", "absolute", "accuracy", "vlmevalkit_accuracy"]
+    assert result["vlmevalkit_accuracy"]["letter"] == "B"
+    assert result["vlmevalkit_accuracy"]["score"] == int(doc["answer"] == "B")
     assert result["accuracy"]["row"] == "dsr_bench_32frame"
     assert (result["accuracy"]["letter"], result["accuracy"]["record"]["category"]) == ("B",
                                                                                        "abs_dis")  # fmt: skip
@@ -313,3 +315,49 @@ def test_tasks_without_a_dsr_folder_say_how_to_build_one(built, monkeypatch, tmp
     monkeypatch.setenv("VLM4D_DATASET", str(other))
     with pytest.raises(ValueError, match=r"no config 'dsr_bench' \(it has \['real'\]\)"):
         dsr_task.load_docs(SOURCE)
+
+
+# --------------------------------------------------------------------------------------------
+# VLMEvalKit's letter matcher (`metric.vlmevalkit_mcq`): each step on a literal answer, with the
+# letter VLMEvalKit's own `can_match_option` (matching_func.py at e8e78f0) returns for it
+
+
+@pytest.mark.parametrize(
+    ("answer", "letter"),
+    [
+        ("<answer> b. because it moves left </answer> The answer is C", "B"),  # 2: the block
+        ("I think it is (C) </answer>", "C"),  # 3: before </answer>
+        ("Reasoning...\n<think>maybe A</think>\nD", "A"),  # 3: before </think>, in the tail
+        ("The options are A and B.\nB) moves away\n", "B"),  # 4: a labelled line
+        ("**C**", "C"),  # 4: a line that is one letter
+        (
+            "Looking at the car.\nIt moves left, so the answer is D, not A or B.\n"
+            "So option C looks wrong but A fits",
+            "D",
+        ),  # 6: the first phrase  # fmt: skip
+        ("Final answer: b", "B"),  # 6: case-insensitive, as compiled
+        ("answer" + " " * 50 + "c.", "C"),  # 6 across a run of spaces
+        ("Option A: left\nOption B: right\nI pick B because", "B"),  # 7: option lines left out
+        ("The car goes left (see A) and then B happens?", None),  # two letters: none
+        ("I cannot tell.", None),
+    ],
+)
+def test_vlmevalkit_matcher_reads_what_vlmevalkit_reads(answer, letter):
+    from vlm4d_tasks.metric import vlmevalkit_mcq
+
+    assert vlmevalkit_mcq.can_match_option(answer) == letter
+    assert vlmevalkit_mcq.hit(answer, "A") is (letter == "A")
+
+
+def test_vlmevalkit_matcher_is_linear_where_the_original_backtracks():
+    """VLMEvalKit's patterns take about a minute on "answer" + 3,000 spaces + "x" (nested
+    whitespace groups); the port reads 100 KB adversarial answers at once."""
+    import time
+
+    from vlm4d_tasks.metric import vlmevalkit_mcq
+
+    for text in ["answer" + " " * 100_000 + "x", "<answer" * 20_000 + ">", "*" * 100_000 + "A",
+                 "A" + " " * 100_000 + "<x", "A " * 50_000]:  # fmt: skip
+        start = time.perf_counter()
+        vlmevalkit_mcq.can_match_option(text)
+        assert time.perf_counter() - start < 2.0, text[:20]

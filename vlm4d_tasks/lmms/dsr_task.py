@@ -19,9 +19,11 @@ at e8e78f0, `vlmeval/dataset/dsrbench.py`):
 * breakdowns (lines 42-57, 207-220): accuracy overall and per `task_type`, here also per
   absolute / relative viewpoint.
 
-What is not done: VLMEvalKit's letter matcher (`can_match_option`) is not re-implemented; the
-project's extraction reads the answers (a model asked for a letter answers with one, where the
-two agree). The last second of a clip is not hidden for direction-prediction questions: neither
+* scoring (cal_scores.py 77-92): VLMEvalKit's letter matcher (`metric.vlmevalkit_mcq`) reads
+  every answer too, reported as `vlmevalkit_accuracy` beside our `accuracy` (which goes
+  through the project's extraction and judge modes, and into the score document).
+
+What is not done: the last second of a clip is not hidden for direction-prediction questions: neither
 VLMEvalKit's `DSRBench` nor DSR Suite's evaluation code (`spatial_reasoning.py`) cuts the clip,
 so the release does not confirm that rule (see the README).
 """
@@ -37,6 +39,7 @@ from vlm4d_tasks.lmms import data as lmms_data
 from vlm4d_tasks.lmms import metric as lmms_metric
 
 OVERALL = lmms_metric.OVERALL
+VLMEVALKIT = "vlmevalkit_accuracy"  # VLMEvalKit's own reading of the same answers
 CONFIG = "dsr_bench"
 DSR_RECIPE = (
     "Build one with `vlm4d build-dataset --benchmark dsr-bench --source benchmark.parquet "
@@ -190,6 +193,7 @@ def process_results(doc: Mapping[str, Any], results: Sequence[Any], *, row: str)
     """One item per metric of `doc`, in the shape of `lmms.metric.process_results` (the record
     as `schema.Record` reads it), so the run's verdicts, judge and score document are VLM4D's."""
     from vlm4d_tasks.data.schema import Record
+    from vlm4d_tasks.metric import vlmevalkit_mcq
     from vlm4d_tasks.metric.extract import extract
 
     record = Record.from_dict(dict(doc))
@@ -208,7 +212,12 @@ def process_results(doc: Mapping[str, Any], results: Sequence[Any], *, row: str)
         "video": record.video,
         "frame": doc.get("frame"),
     }
-    return {name: item for name in metric_names(doc)}
+    # An item of its own: lmms-eval's standard error of a metric reads its items' `score`, which
+    # the aggregation of `accuracy` sets on the shared item from our verdict.
+    hit = vlmevalkit_mcq.hit(response, record.answer)
+    vlmevalkit = {"uid": record.uid, "video": record.video, "score": int(hit),
+                  "letter": vlmevalkit_mcq.can_match_option(response)}  # fmt: skip
+    return {**{name: item for name in metric_names(doc)}, VLMEVALKIT: vlmevalkit}
 
 
 process_results_video = functools.partial(process_results, row="dsr_bench")
@@ -216,6 +225,11 @@ process_results_64frame = functools.partial(process_results, row="dsr_bench_64fr
 process_results_32frame = functools.partial(process_results, row="dsr_bench_32frame")
 process_results_30frame = functools.partial(process_results, row="dsr_bench_30frame")
 process_results_1fps = functools.partial(process_results, row="dsr_bench_1fps")
+
+
+def aggregate_vlmevalkit_accuracy(items: Sequence[Mapping[str, Any]], args: Any = None) -> float:
+    """VLMEvalKit's accuracy: the share of hits (`vlmevalkit_mcq.hit`) over every question."""
+    return lmms_metric.CountedAccuracy(sum(int(it["score"]) for it in items), len(items))
 
 
 @functools.cache
