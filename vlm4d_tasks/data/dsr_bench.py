@@ -5,7 +5,8 @@ spatial reasoning. It is published in two forms, both read here:
 
 * the release's `benchmark.parquet` (Hugging Face `TencentARC/DSR_Suite-Data`). What is known
   of its columns comes from the code that reads it, DSR Suite's own VLMEvalKit copy
-  (github.com/TencentARC/DSR_Suite, read at the mirror commit 56a60bc of 2026-01-07,
+  (github.com/TencentARC/DSR_Suite, read in its fork Tiamat-Tech/DSR_Suite at 56a60bc of
+  2026-01-07, the original being unavailable here;
   `model/qwen-vl-finetune/VLMEvalKit_mine/vlmeval/dataset/spatial_reasoning.py` lines 61-68):
   `videoID`, `question`, `options` (an array, `.tolist()`), `answer`; the video is
   `<video root>/<videoID>.mp4` (line 64) and the question index is the row number (line 62).
