@@ -506,14 +506,14 @@ def test_modes_rule_llm_hybrid_and_crosscheck(tmp_path):
 
     items = make_items(8)
     records = [_record(item) for item in items]
-    # Half the responses state the answer plainly; the other half name a letter with the
-    # text of another option, which extraction should not decide on its own.
+    # Half the responses state the answer plainly; the other half explain a letter with a
+    # sentence naming another option, which extraction should not decide on its own.
     responses = {}
     for i, item in enumerate(items):
         letter = expected_letter(i)
         responses[item.key] = (
             f"After watching the clip, my answer is {letter}." if i % 2 == 0
-            else f"Answer: {letter}: {OPTIONS[(i + 1) % 4]}"
+            else f"Answer: {letter}. The object is {OPTIONS[(i + 1) % 4]} in this clip."
         )  # fmt: skip
     unsure = [k for k, r in responses.items() if not extract(r, OPTIONS).confident]
     assert 0 < len(unsure) < len(items), "need both confident and unsure extractions"
