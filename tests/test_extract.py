@@ -880,3 +880,16 @@ def test_definitive_claim_in_unfinished_reasoning_is_read_not_confidently() -> N
     )
     verdict = extract(text, DIRECTION)
     assert (verdict.letter, verdict.rule, verdict.confident) == ("C", "late_conclusion", False)
+
+
+def test_a_partial_restatement_of_a_yes_no_question_makes_another_option_unsure() -> None:
+    options = ["The person is standing still", "Not enough information in the scene to answer"]
+    options += ["Yes", "No"]
+    question = "Is the person lifting the weights moving toward the mirror?"
+    text = "The person is not moving towards the mirror. They are standing still and lifting."
+    verdict = extract(text, options, question)
+    assert (verdict.letter, verdict.confident) == ("A", False)
+    # Without the question, or without a denial, the description stands.
+    assert extract(text, options).confident is True
+    plain = "They are standing still and lifting the weights."
+    assert extract(plain, options, question).confident is True

@@ -928,6 +928,26 @@ def _claim_words(text: str) -> set[str]:
     return _content_words(text, 3, _QUESTION_WORDS | _COMMON_WORDS)
 
 
+def _partly_restated(text: str, options: Options, question: str, verdict: Extraction) -> bool:
+    """A yes/no question, a verdict for another option, and a sentence that restates most of
+    the question with a denial: "Is the person lifting the weights moving toward the mirror?"
+    "The person is not moving towards the mirror. They are standing still ..." reads as "No"
+    as well as "standing still"."""
+    plain = {o.text.strip(" .").lower() for o in options.items}
+    if not {"yes", "no"} <= plain or verdict.letter is None:
+        return False
+    if verdict.option_text.strip(" .").lower() in {"yes", "no"}:
+        return False
+    asked = _claim_words(question)
+    if len(asked) < 3:
+        return False
+    for sentence in (s.strip() for s in _SENTENCE_END.split(text)[:_SHORT_RESPONSE]):
+        said = _claim_words(sentence)
+        if _DENIAL.search(sentence) and 2 * len(asked & said) >= len(asked):
+            return True
+    return False
+
+
 def _yes_no_restatement(
     text: str, options: Options, question: str, verdict: Extraction | None
 ) -> Extraction | None:
@@ -994,7 +1014,11 @@ def _extract(response: object, opts: Options, question: str | None = None) -> Ex
     commits = _find_commits(text, opts)
     verdict = _from_commits(text, opts, commits) if commits else _from_prose(text, opts)
     if not commits and question is not None:
-        verdict = _yes_no_restatement(text, opts, question, verdict) or verdict
+        restated = _yes_no_restatement(text, opts, question, verdict)
+        if restated is None and verdict is not None and verdict.confident:
+            if _partly_restated(text, opts, question, verdict):
+                verdict = replace(verdict, confident=False)
+        verdict = restated or verdict
     if verdict is None:
         refusal = _REFUSAL.search(text)
         if refusal:
