@@ -70,8 +70,9 @@ def main(argv: list[str] | None = None) -> int:
             kinds[erratum.kind] += 1
             response = entry["response"]
             text = response if isinstance(response, str) else str(response)
-            if erratum.span not in text:
-                problems.append(f"{name} {entry['id']}: span not in the answer: {erratum.span!r}")
+            for span in (erratum.span, *(r.span for r in erratum.readers)):
+                if span not in text:
+                    problems.append(f"{name} {entry['id']}: span not in the answer: {span!r}")
             if erratum.reference_correct != bool(entry["correct"]):
                 problems.append(f"{name} {entry['id']}: recorded reference label differs")
         if corrected_right != reference_right:
@@ -92,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    print(f"errata complete: {len(used)} entries, every span found")
+    print(f"errata complete: {len(used)} entries, every reader's span found")
     return 0
 
 

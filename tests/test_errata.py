@@ -12,6 +12,7 @@ import pytest
 from vlm4d_tasks.data.schema import LETTERS
 from vlm4d_tasks.metric.errata import (
     CLASSES,
+    READER_CLASSES,
     ErrataError,
     load_errata,
     parse_errata,
@@ -31,7 +32,20 @@ def _document(**change) -> dict:
         "why": "a loop of one word",
     }
     entry.update(change)
-    return {"format": 1, "about": "", "method": "", "entries": [entry]}
+    if "readers" not in change:
+        entry["readers"] = _readers_of(entry["class"], entry["reading"])
+    return {"format": 2, "about": "", "method": "", "entries": [entry]}
+
+
+def _readers_of(kind: object, reading: object) -> list[dict]:
+    """Readers whose classifications give `kind` (two that differ for "disputed")."""
+    if kind == "disputed":
+        return [
+            {"class": "ours_wrong", "reading": None, "span": "Pick", "why": "one reader"},
+            {"class": "ambiguous", "reading": None, "span": "Pick", "why": "another reader"},
+        ]
+    one = {"class": kind if kind in READER_CLASSES else "ours_wrong", "reading": reading}
+    return [{**one, "span": "Pick", "why": "a reader"}, {**one, "span": "Pick", "why": "another"}]
 
 
 def test_the_shipped_errata_are_well_formed() -> None:
@@ -89,12 +103,12 @@ def test_how_each_class_changes_the_label() -> None:
 def _errata_for(*entries: tuple[str, str, str, str | None]):
     """Errata of (question id, response, class, reading) made up for a test."""
     return parse_errata({
-        "format": 1, "about": "", "method": "",
+        "format": 2, "about": "", "method": "",
         "entries": [
             {"file": "real_mc_cot/m.json", "id": qid,
              "response_sha256": hashlib.sha256(text.encode()).hexdigest(),
              "reference": {"correct": True}, "class": kind, "reading": reading,
-             "span": text[:5], "why": "made up"}
+             "span": text[:5], "why": "made up", "readers": _readers_of(kind, reading)}
             for qid, text, kind, reading in entries
         ],
     })  # fmt: skip
@@ -144,7 +158,7 @@ def test_vlm4d_score_reports_agreement_with_the_errata_applied(tmp_path, monkeyp
     # conflict: no valid answer, as the reference).
     assert (run["agreement"], run["agreement_n"]) == (round(8 / 11, 6), 11)
     assert run["errata"] == {
-        "entries": 4, "ours_wrong": 1, "reference_wrong": 2, "ambiguous": 1,
+        "entries": 4, "ours_wrong": 1, "reference_wrong": 2, "ambiguous": 1, "disputed": 0,
         "agreement": round(9 / 10, 6), "agreement_n": 10, "disagreements": 1,
         "reference_accuracy": round(8 / 11, 6),  # 10 of 11 accepted, two of them wrongly
     }  # fmt: skip
@@ -169,3 +183,47 @@ def test_a_file_the_errata_do_not_cover_gets_no_errata_block(tmp_path) -> None:
     )
     assert "errata" not in document["runs"][0]
     assert "agreement_with_errata" not in document["summary"]
+
+
+def test_an_entry_class_must_follow_from_its_readers() -> None:
+    """Only what both readers agree on is applied: a class the readers do not give is refused,
+    and two readers who differ make the entry disputed."""
+    differ = _readers_of("disputed", None)
+    with pytest.raises(ErrataError, match=r"entries\[0\]\.class: 'ambiguous' does not follow"):
+        parse_errata(_document(**{"class": "ambiguous", "readers": differ}))
+    assert parse_errata(_document(**{"class": "disputed", "readers": differ})).entries[0]
+    other_reading = _readers_of("reference_wrong", "B")
+    other_reading[1]["reading"] = "C"
+    with pytest.raises(ErrataError, match="does not follow"):
+        parse_errata(_document(reading="B", readers=other_reading))
+    with pytest.raises(ErrataError, match=r"entries\[0\]\.readers: expected a non-empty list"):
+        parse_errata(_document(readers=[]))
+    with pytest.raises(ErrataError, match=r"entries\[0\]\.readers\[1\]\.class"):
+        parse_errata(_document(readers=[*_readers_of("reference_wrong", None)[:1], {}]))
+
+
+def test_a_disputed_answer_keeps_its_reference_label() -> None:
+    disputed = parse_errata(_document(**{"class": "disputed"})).entries[0]
+    assert disputed.corrected(("C",)) is True  # the reference's own label (True here)
+
+
+def test_vlm4d_score_says_how_many_disputed_answers_stay_disagreements(
+    tmp_path, monkeypatch
+) -> None:
+    from vlm4d_tasks.metric import errata as errata_module
+    from vlm4d_tasks.pipeline import score as pipeline
+    from vlm4d_tasks.report.score_report import markdown_report
+
+    answers = [("validation_1", "Answer: B", True), ("validation_2", "Answer: A", True)]
+    errata = _errata_for(("validation_1", "Answer: B", "disputed", None))
+    monkeypatch.setattr(errata_module, "load_errata", lambda: errata)
+    path = _judged_file(tmp_path / "real_mc_cot" / "m.json", answers)
+    document = pipeline.score_response_files(
+        [path], pipeline.judge_config(None, {}), progress=False
+    )
+    run = document["runs"][0]
+    assert run["errata"]["disputed"] == 1 and run["errata"]["disagreements"] == 1
+    assert run["errata"]["agreement"] == 0.5  # the disputed answer stays a disagreement
+    text = markdown_report(document)
+    assert "1 on which its two readers differ kept as disagreements): 50.00%" in text
+    assert "published accuracy" not in text  # no agreed reference error moves anything

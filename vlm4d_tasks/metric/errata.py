@@ -9,7 +9,13 @@ every disagreement of the development sample, classified by reading the answer:
 - `reference_wrong`: the reference label is wrong (a word salad accepted as "not moving");
   `reading` is what the answer does say (an option letter, or null for no valid answer);
 - `ambiguous`: careful readers could go either way (a letter and the sentence explaining it
-  name different options).
+  name different options);
+- `disputed`: the file's two readers classified it differently. Only what both readers agree
+  on changes a label: a disputed answer keeps its reference label (it stays a disagreement).
+
+Each entry keeps every reader's own classification (`readers`: class, reading, span, why); its
+`class` is theirs when they agree (for a reference error, on the same reading too), else
+`disputed`, and `parse_errata` refuses an entry whose class does not follow from its readers.
 
 An entry is keyed by the question id and the SHA-256 of the response text, so it applies to
 that exact answer only, whatever the file is called. Pure functions; the file is read once.
@@ -28,13 +34,36 @@ from typing import Any
 from vlm4d_tasks.data.schema import LETTERS
 
 ERRATA_FILE = "reference_errata.json"
-ERRATA_FORMAT = 1
-CLASSES = ("ours_wrong", "reference_wrong", "ambiguous")
+ERRATA_FORMAT = 2
+READER_CLASSES = ("ours_wrong", "reference_wrong", "ambiguous")  # what one reader can say
+CLASSES = (*READER_CLASSES, "disputed")  # an entry's class: the readers', or disputed
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 class ErrataError(ValueError):
     """The errata file does not have the shape this module reads."""
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One reader's classification of a disagreement."""
+
+    kind: str  # one of READER_CLASSES
+    reading: str | None
+    span: str
+    why: str
+
+
+def agreed_class(readers: tuple[Reading, ...] | list[Reading]) -> str:
+    """The entry's class its readers give: theirs when all agree (a reference error only on
+    the same reading), else disputed."""
+    kinds = {r.kind for r in readers}
+    if len(kinds) != 1:
+        return "disputed"
+    kind = kinds.pop()
+    if kind == "reference_wrong" and len({r.reading for r in readers}) != 1:
+        return "disputed"
+    return kind
 
 
 @dataclass(frozen=True)
@@ -48,9 +77,12 @@ class Erratum:
     span: str  # the answer's text that decides it, quoted exactly
     why: str
 
+    readers: tuple[Reading, ...] = ()
+
     def corrected(self, gold: tuple[str, ...] | list[str]) -> bool | None:
         """The label with this erratum applied: the reading's correctness for a reference
-        error, the reference's own label for our error, None (no label) when ambiguous."""
+        error, None (no label) when ambiguous, and the reference's own label for our error or
+        a disputed answer."""
         if self.kind == "reference_wrong":
             return self.reading is not None and self.reading in gold
         if self.kind == "ambiguous":
@@ -109,15 +141,43 @@ def parse_errata(data: Any, where: str = ERRATA_FILE) -> Errata:
         reference = entry.get("reference")
         if not isinstance(reference, Mapping) or not isinstance(reference.get("correct"), bool):
             raise ErrataError(f"{at}.reference.correct: expected true or false")
+        readers = _readers(entry.get("readers"), at)
+        if entry["class"] != agreed_class(readers):
+            raise ErrataError(
+                f"{at}.class: {entry['class']!r} does not follow from its readers "
+                f"({', '.join(r.kind for r in readers)}): expected {agreed_class(readers)!r}"
+            )
+        if entry["class"] == "reference_wrong" and reading != readers[0].reading:
+            raise ErrataError(f"{at}.reading: expected its readers' reading")
         key = (entry["id"], entry["response_sha256"])
         if key in seen:
             raise ErrataError(f"{at}: a second entry for {entry['id']} with the same response")
         seen.add(key)
         out.append(Erratum(
             entry["file"], entry["id"], entry["response_sha256"], reference["correct"],
-            entry["class"], reading, entry["span"], entry["why"],
+            entry["class"], reading, entry["span"], entry["why"], readers,
         ))  # fmt: skip
     return Errata(str(data.get("about", "")), str(data.get("method", "")), tuple(out))
+
+
+def _readers(data: Any, at: str) -> tuple[Reading, ...]:
+    if not isinstance(data, list) or not data:
+        raise ErrataError(f"{at}.readers: expected a non-empty list")
+    out = []
+    for j, reader in enumerate(data):
+        where = f"{at}.readers[{j}]"
+        if not isinstance(reader, Mapping):
+            raise ErrataError(f"{where}: expected an object")
+        if reader.get("class") not in READER_CLASSES:
+            raise ErrataError(f"{where}.class: expected one of {', '.join(READER_CLASSES)}")
+        reading = reader.get("reading")
+        if reading is not None and reading not in LETTERS:
+            raise ErrataError(f"{where}.reading: expected a letter A-D or null")
+        for key in ("span", "why"):
+            if not isinstance(reader.get(key), str) or not reader[key]:
+                raise ErrataError(f"{where}.{key}: expected a non-empty string")
+        out.append(Reading(reader["class"], reading, reader["span"], reader["why"]))
+    return tuple(out)
 
 
 @functools.lru_cache(maxsize=1)
@@ -151,7 +211,7 @@ def agreement_with_errata(
     answer_of: record uid -> (the file's question id, the response as given). A reference
     error takes its reading's correctness; an ambiguous answer is left out of the agreement
     (its reference label stays in the reference's accuracy, as published); our own errors
-    stay disagreements. `reference_accuracy` is the reference's accuracy with its known errors
+    and disputed answers stay disagreements. `reference_accuracy` is the reference's accuracy with its known errors
     corrected: how far they move the published number."""
     errata = load_errata() if errata is None else errata
     kinds: dict[str, int] = dict.fromkeys(CLASSES, 0)

@@ -220,6 +220,7 @@ class Errata(Part):
     ours_wrong: Count
     reference_wrong: Count
     ambiguous: Count
+    disputed: Count = Field(0, description="classified differently by the errata's two readers")
     agreement: Fraction | None
     agreement_n: Count
     disagreements: Count

@@ -132,6 +132,7 @@ def _errata(summary: dict[str, Any], runs: list[dict[str, Any]]) -> dict[str, An
         "percent": _two_decimals(summary["agreement_with_errata"]),
         "runs": summary["errata_runs"],
         "ambiguous": sum(run["errata"]["ambiguous"] for run in runs if run.get("errata")),
+        "disputed": sum(run["errata"].get("disputed", 0) for run in runs if run.get("errata")),
         "moved": moved,
     }
 
