@@ -292,7 +292,9 @@ def test_metadata_says_which_declared_settings_were_not_applied_and_why():
     assert declared["model_settings"] == "InternVideo2-Chat-8B_1fps"
     why = declared["not_applied"]["frames[vlm4d_mc_frames_official]"]["why"]
     assert "16 segment-centre frames" in why
-    assert declared["applied"]["decoding.do_sample"] is False
+    # the random baseline passes no decoding setting on: none is recorded as applied
+    assert "decoding.do_sample" not in declared["applied"]
+    assert "answers without decoding" in declared["not_applied"]["decoding.do_sample"]["why"]
     assert "frames[vlm4d_mc_frames_official]" in markdown_line(block)
     # dsr-suite with the user's own frames and a class that takes the pixel budget
     block = describe_run(

@@ -103,7 +103,12 @@ def test_dsr_suite_run_records_its_declaration_and_reports_both_readers(runs):
     declared = protocol["declared"]["dsr-suite"]
     assert declared["name"] == "dsr-suite" and declared["differs"] == {}
     applied, missing = declared["applied"], declared["not_applied"]
-    assert applied["decoding.top_k"] == 5 and applied["decoding.max_new_tokens"] == 20
+    # passed as declared, but the random baseline decodes nothing: not applied, with why
+    for key in ("top_k", "max_new_tokens", "temperature", "top_p", "do_sample"):
+        assert f"decoding.{key}" not in applied, key
+        assert "answers without decoding" in missing[f"decoding.{key}"]["why"], key
+    assert missing["decoding.top_k"]["run"] == 5
+    assert "vlm4d_random" in declared["decoding_checked_against"]
     assert applied["scorer"].startswith("dsr-regex")
     assert applied["prompt"] == decl.prompt["templates"]
     # the random baseline takes no frame or pixel argument: said, with why
@@ -112,6 +117,7 @@ def test_dsr_suite_run_records_its_declaration_and_reports_both_readers(runs):
     assert "max_pixels" in missing[f"resolution[{row}]"]["why"]
     table = run.file("*_vlm4d_table.md").read_text()
     assert "Settings of the dsr-suite declaration not applied" in table
+    assert "passed but not applied by the model class" in table
 
     # both readers over the same logged answers, each recomputed here
     samples = _samples(run)
@@ -142,11 +148,13 @@ def test_official_run_of_a_mapped_model_records_what_it_applied(runs):
     assert declared["model_named_by"].startswith("VLM4D_PROTOCOL_MODEL")
     assert declared["differs"] == {}
     applied, missing = declared["applied"], declared["not_applied"]
-    assert applied["decoding.do_sample"] is False
-    assert applied["decoding.max_new_tokens"] == 1000
+    # passed as the script says (no difference), yet the random baseline decodes nothing
+    assert missing["decoding.do_sample"]["run"] is False
+    assert missing["decoding.max_new_tokens"]["run"] == 1000
+    assert "answers without decoding" in missing["decoding.max_new_tokens"]["why"]
     # the frames: 16 uniform frames for the *_frames task (VLM4D_FRAMES set by vlm4d eval) ...
     assert applied["frames[vlm4d_mc_frames_official]"].startswith("uniform-16 PIL frames")
     assert meta["visual_input"]["frames"] == "uniform-16 PIL frames"
     # ... and not for the video task, whose model class samples its own
     assert "vlm4d_random" in missing["frames[vlm4d_mc_official]"]["why"]
-    assert not any(key.startswith("decoding.") for key in missing)
+    assert not any(key.startswith("decoding.") for key in applied)

@@ -44,11 +44,11 @@ def _published_models() -> set[str]:
 # The declarations
 
 
-def test_the_three_protocols_are_declared_with_every_section_and_decoding_key():
+def test_the_protocols_are_declared_with_every_section_and_decoding_key():
     from vlm4d_tasks.lmms.protocol import DECODING_KEYS, SECTIONS, declaration
 
     decls = _decls()
-    assert {"default", "official", "dsr-suite"} <= set(decls)
+    assert {"default", "official", "dsr-suite", "vlmevalkit-dsrbench"} <= set(decls)
     for decl in decls.values():
         for section in SECTIONS:
             if section == "resolution" and decl.resolution["max_pixels"] is None:
@@ -311,6 +311,7 @@ def test_cli_lists_one_line_per_protocol_and_prints_json_deterministically(capsy
         "default",
         "dsr-suite",
         "official",
+        "vlmevalkit-dsrbench",
     ]
     assert "23 per-model settings" in lines[2]
 

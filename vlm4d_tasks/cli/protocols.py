@@ -24,13 +24,26 @@ def _line(decl) -> str:
         f"decoding {sampling}",
         f"temperature {_v(d['temperature'])}",
         f"max_new_tokens {_v(d['max_new_tokens'])}",
-        f"frames {decl.frames.get('rule')}",
+        f"frames {_frames(decl.frames)}",
         f"scorer {decl.scorer.get('name')}",
     ]
     if decl.models:
         parts.append(f"{len(decl.models)} per-model settings")
     alias = f" (alias {', '.join(decl.aliases)})" if decl.aliases else ""
     return f"{decl.name}{alias}: {'; '.join(parts)} - {decl.summary}"
+
+
+def _frames(frames) -> str:
+    if frames.get("rule") != "per_task":
+        return str(frames.get("rule"))
+    # each task fixes its own: name them all, so that one line says which task samples what
+    from vlm4d_tasks.lmms.protocol import per_task_frames_key
+
+    parts = [
+        f"{task} {'the model' if want.get('rule') == 'model' else per_task_frames_key(want)}"
+        for task, want in sorted(frames.get("tasks", {}).items())
+    ]
+    return f"per task ({', '.join(parts)})"
 
 
 def _v(value) -> str:

@@ -40,6 +40,8 @@ from vlm4d_tasks.video.sampler import Fps, Uniform, fps, uniform
 GREEDY = "greedy"
 OFFICIAL = "official"
 DSR_SUITE = "dsr-suite"
+VLMEVALKIT_DSRBENCH = "vlmevalkit-dsrbench"  # the DSR-Bench tasks: VLMEvalKit's DSRBench rules
+DSR_BENCH_TASK = "dsr_bench"  # DSR-Bench's task (and row) names: dsr_bench, dsr_bench_<frames>
 OFFICIAL_SUFFIX = "_official"  # task (and table row) names of the official protocol
 DSR_SUITE_SUFFIX = "_dsr_suite"  # task (and table row) names of the DSR Suite protocol
 OFFICIAL_SEED = 215  # utils/constant.py GENERATION_SEED
@@ -114,16 +116,19 @@ DSR_SUITE_VARIANTS: dict[str, str] = {
     "vlm4d_probe_mc": "vlm4d_probe_mc",
 }  # fmt: skip
 SUFFIXES: dict[str, str] = {OFFICIAL: OFFICIAL_SUFFIX, DSR_SUITE: DSR_SUITE_SUFFIX}
-PROTOCOL_NAMES: tuple[str, ...] = (GREEDY, OFFICIAL, DSR_SUITE)
+PROTOCOL_NAMES: tuple[str, ...] = (GREEDY, OFFICIAL, DSR_SUITE, VLMEVALKIT_DSRBENCH)
 
 
 def get_protocol(name: str) -> Protocol:
-    """The protocol named `name`: `greedy`, `official` (both in `PROTOCOLS`) or `dsr-suite`,
-    whose decoding is read from its declaration (loaded then, never at import)."""
+    """The protocol named `name`: `greedy`, `official` (both in `PROTOCOLS`), `dsr-suite` or
+    `vlmevalkit-dsrbench`, whose decoding is read from their declarations (loaded then, never
+    at import)."""
     if name in PROTOCOLS:
         return PROTOCOLS[name]
     if name == DSR_SUITE:
         return _dsr_suite_protocol()
+    if name == VLMEVALKIT_DSRBENCH:
+        return _vlmevalkit_dsrbench_protocol()
     raise ValueError(f"unknown protocol {name!r}; expected one of {', '.join(PROTOCOL_NAMES)}")
 
 
@@ -134,6 +139,21 @@ def _dsr_suite_protocol() -> Protocol:
         DSR_SUITE, {"direct": DSR_SUITE, "cot": DSR_SUITE}, generation_kwargs_of(decl), None,
         decl.summary,
     )  # fmt: skip
+
+
+@functools.lru_cache(maxsize=1)
+def _vlmevalkit_dsrbench_protocol() -> Protocol:
+    decl = declaration(VLMEVALKIT_DSRBENCH)
+    template = decl.prompt["templates"]["direct"]  # one prompt: the letter only
+    return Protocol(
+        VLMEVALKIT_DSRBENCH, {"direct": template, "cot": template}, generation_kwargs_of(decl),
+        None, decl.summary,
+    )  # fmt: skip
+
+
+def is_dsr_bench(name: str) -> bool:
+    """A DSR-Bench task or row (`dsr_bench`, `dsr_bench_32frame`, ...): VLMEvalKit's rules."""
+    return name == DSR_BENCH_TASK or name.startswith(DSR_BENCH_TASK + "_")
 
 
 def generation_kwargs_of(decl: Declaration) -> dict[str, Any]:
@@ -150,7 +170,9 @@ def generation_kwargs_of(decl: Declaration) -> dict[str, Any]:
 
 def protocol_of(name: str) -> Protocol:
     """The protocol of a task or table row name: `..._official` is official, `..._dsr_suite`
-    DSR Suite's, else greedy."""
+    DSR Suite's, `dsr_bench...` VLMEvalKit's DSRBench (`vlmevalkit-dsrbench`), else greedy."""
+    if is_dsr_bench(name):
+        return get_protocol(VLMEVALKIT_DSRBENCH)
     if name.endswith(DSR_SUITE_SUFFIX):
         return get_protocol(DSR_SUITE)
     return PROTOCOLS[OFFICIAL if name.endswith(OFFICIAL_SUFFIX) else GREEDY]
@@ -171,6 +193,19 @@ def task_for(name: str, protocol: str) -> str:
     for other, suffix in SUFFIXES.items():
         if name.endswith(suffix):
             base, has = name.removesuffix(suffix), other
+    if is_dsr_bench(name):
+        # DSR-Bench's tasks are VLMEvalKit's protocol and have no variant of another
+        if protocol != VLMEVALKIT_DSRBENCH:
+            raise ValueError(
+                f"task {name} is of the {VLMEVALKIT_DSRBENCH} protocol, not {protocol}; "
+                "it has no variant of another protocol"
+            )
+        return name
+    if protocol == VLMEVALKIT_DSRBENCH:
+        raise ValueError(
+            f"task {name} has no {protocol} variant; the {protocol} protocol covers the "
+            f"DSR-Bench tasks ({DSR_BENCH_TASK}, {DSR_BENCH_TASK}_<frames>)"
+        )
     if protocol == GREEDY:
         if has != GREEDY:
             raise ValueError(f"task {name} is of the {has} protocol, not greedy")
@@ -260,16 +295,21 @@ def describe_run(
     model_class: str | None = None,
     protocol_model: str | None = None,
     frames: str | None = None,
+    force_simple: bool = False,
+    lmms_eval_version: str | None = None,
 ) -> dict[str, Any]:
     """The protocol block of a run's metadata: which protocol each table row used, and how.
 
     `gen_kwargs` is lmms-eval's `--gen_kwargs` (it updates every task's `generation_kwargs`),
     `seed` its `--seed`, `model_args` its `--model_args` (the frame arguments are kept),
-    `model_class` its `--model`, `frames` the run's `VLM4D_FRAMES`. The model whose per-model
+    `model_class` its `--model` (`force_simple` its `--force_simple`; `lmms_eval_version` the
+    installed lmms-eval, against which the classes' decoding tables are checked), `frames` the
+    run's `VLM4D_FRAMES`. The model whose per-model
     settings apply is `protocol_model` (`VLM4D_PROTOCOL_MODEL`, `vlm4d eval --protocol-model`)
     when given, else `pretrained=` of `model_args`. `declared` holds, per protocol, what its
     declaration says for that model and which of those settings the run applied
-    (`applied`) or not (`not_applied`, each with the reason).
+    (`applied`), passed without a way to know whether the model used them
+    (`passed_unverified`) or did not apply (`not_applied`, each with the reason).
     """
     by_row = {row: protocol_of(row).name for row in sorted(rows)}
     used = sorted(set(by_row.values()))
@@ -289,6 +329,7 @@ def describe_run(
                 block, decoding[name], override,
                 [row for row, protocol in by_row.items() if protocol == name],
                 model_class=model_class, model_args=parsed_model_args, frames=frames,
+                force_simple=force_simple, lmms_eval_version=lmms_eval_version,
             )
         )  # fmt: skip
         if protocol_model:
@@ -336,6 +377,242 @@ def _decoding_keys(decoding: Mapping[str, Any]) -> list[str]:
         {"temperature", "top_p", "top_k"} if decoding.get("do_sample") is False else set()
     )
     return [k for k in DECODING_KEYS if k not in ignored and decoding.get(k) is not None]
+
+
+# --------------------------------------------------------------------------------------------
+# Which generation kwargs each model class hands to its backend
+
+# Passing a key in `gen_kwargs` does not make a model use it: lmms-eval's classes each build
+# their own call to generate() (or to an API) from a few keys and drop the rest. The table
+# below was read from lmms-eval 0.7.3 as installed (`LMMS_EVAL_READ`), file:line under
+# `lmms_eval/models/`, for the classes `MODEL_CLASS_ARGS` names, the backends of
+# `SEED_BACKENDS` and our baselines. How a class treats one key:
+#   forwards          the value reaches the backend as given;
+#   from_temperature  the class passes no do_sample of its own choosing: it (or the API, or
+#                     vLLM) samples exactly when temperature > 0;
+#   if_sampling       forwarded only while do_sample is true (popped otherwise);
+#   drops             never read: the checkpoint's or the API's own default applies;
+#   capped            forwarded up to `limit`;
+#   at_least          the class takes the larger of the value and a model argument (`arg`,
+#                     default `limit`).
+# A class not in the table is "not known": what it passes is recorded as passed, unverified.
+LMMS_EVAL_READ = "0.7.3"
+FORWARDS, FROM_TEMPERATURE = "forwards", "from_temperature"
+IF_SAMPLING, DROPS = "if_sampling", "drops"
+CAPPED, AT_LEAST = "capped", "at_least"
+
+
+@dataclass(frozen=True)
+class KeyHandling:
+    """How a model class treats one generation kwarg, and where its code says so."""
+
+    how: str
+    where: str  # file:line under lmms_eval/models/ (ours: under vlm4d_tasks/)
+    limit: int | None = None  # `capped`: the cap; `at_least`: the model argument's default
+    arg: str | None = None  # `at_least`: the model argument
+
+
+@dataclass(frozen=True)
+class ClassDecoding:
+    """The generation kwargs of one model class (`GENERATION_KWARGS`)."""
+
+    file: str
+    keys: Mapping[str, KeyHandling]
+    decodes: bool = True  # False: the class answers without decoding (our baselines)
+
+
+def _keys(file: str, **how: tuple) -> ClassDecoding:
+    keys = {}
+    for key, (kind, line, *extra) in how.items():
+        where = line if ":" in line else f"{file}:{line}"
+        keys[key] = KeyHandling(kind, where, *extra)
+    return ClassDecoding(file, keys)
+
+
+def _baseline(name: str, line: int) -> ClassDecoding:
+    return ClassDecoding(f"vlm4d_tasks/lmms/models/{name}.py:{line}", {}, decodes=False)
+
+
+# (lmms-eval model name, implementation) -> its decoding. `--model NAME` resolves to the chat
+# implementation when NAME has one, else to the simple one; `--force_simple` picks the simple
+# one of a name that has both (lmms_eval/models/registry_v2.py:82-97).
+GENERATION_KWARGS: dict[tuple[str, str], ClassDecoding] = {
+    ("qwen2_vl", "simple"): _keys(
+        "simple/qwen2_vl.py", do_sample=(FROM_TEMPERATURE, "416"), temperature=(FORWARDS, "417"),
+        top_p=(FORWARDS, "418"), max_new_tokens=(FORWARDS, "420"),
+        top_k=(DROPS, "412-421"),  # the generate() call names no top_k
+    ),
+    ("qwen2_5_vl", "chat"): _keys(
+        "chat/qwen2_5_vl.py", do_sample=(FROM_TEMPERATURE, "131-134"),
+        temperature=(FORWARDS, "145"), top_p=(FORWARDS, "146"), top_k=(FORWARDS, "149"),
+        max_new_tokens=(FORWARDS, "148"),
+    ),
+    ("qwen2_5_vl", "simple"): _keys(
+        "simple/qwen2_5_vl.py", do_sample=(FROM_TEMPERATURE, "327-330"),
+        temperature=(FORWARDS, "339"), top_p=(FORWARDS, "340"), max_new_tokens=(FORWARDS, "342"),
+        top_k=(DROPS, "334-344"),
+    ),
+    ("llava_onevision", "simple"): _keys(
+        "simple/llava_onevision.py", do_sample=(FORWARDS, "596"), max_new_tokens=(FORWARDS, "596"),
+        temperature=(IF_SAMPLING, "584-587"), top_p=(IF_SAMPLING, "584-587"),
+        top_k=(IF_SAMPLING, "584-587"),
+    ),
+    ("claude", "simple"): _keys(
+        "simple/claude.py", do_sample=(FROM_TEMPERATURE, "210"), temperature=(FORWARDS, "210"),
+        top_p=(FORWARDS, "210"), top_k=(DROPS, "210"), max_new_tokens=(CAPPED, "198-199", 4096),
+    ),
+    ("internvideo2_5", "simple"): _keys(
+        # only DEFAULT_GEN_KWARGS' keys (26-30) survive (277-287), handed to the checkpoint's own
+        # chat() (its remote code, not lmms-eval's: "forwards" stops at lmms-eval's side)
+        "simple/internvideo2_5.py", do_sample=(FORWARDS, "26-30"),
+        max_new_tokens=(FORWARDS, "26-30"), temperature=(DROPS, "281-287"),
+        top_p=(DROPS, "281-287"), top_k=(DROPS, "281-287"),
+    ),
+    ("videollama3", "simple"): _keys(
+        "simple/videollama3.py", do_sample=(FORWARDS, "204"), temperature=(FORWARDS, "205"),
+        top_p=(FORWARDS, "206"), top_k=(FORWARDS, "207"), max_new_tokens=(FORWARDS, "208"),
+    ),
+    ("gemini", "chat"): _keys(
+        # chat/gemini.py:266 builds the request's config with simple/gemini.py:215-227
+        "simple/gemini.py", do_sample=(FROM_TEMPERATURE, "217-221"),
+        temperature=(FORWARDS, "217"), max_new_tokens=(FORWARDS, "216"),
+        top_p=(DROPS, "219-227"), top_k=(DROPS, "219-227"),
+    ),
+    ("gemini", "simple"): _keys(
+        "simple/gemini.py", do_sample=(FROM_TEMPERATURE, "217-221"),
+        temperature=(FORWARDS, "217"), max_new_tokens=(FORWARDS, "216"),
+        top_p=(DROPS, "219-227"), top_k=(DROPS, "219-227"),
+    ),
+    ("phi4_multimodal", "chat"): _keys(
+        "chat/phi4_multimodal.py", do_sample=(FROM_TEMPERATURE, "111"),
+        temperature=(FORWARDS, "112"), top_p=(FORWARDS, "113"), max_new_tokens=(FORWARDS, "115"),
+        top_k=(DROPS, "109-118"),
+    ),
+    ("openai", "chat"): _keys(
+        "chat/openai.py", do_sample=(FROM_TEMPERATURE, "207"), temperature=(FORWARDS, "207"),
+        max_new_tokens=(FORWARDS, "206"), top_p=(FORWARDS, "209-212"),
+        top_k=(DROPS, "209-212"),
+    ),
+    ("vllm", "chat"): _keys(
+        # chat/vllm.py:73-76 -> simple/vllm.py:355-377 (SamplingParams have no do_sample)
+        "simple/vllm.py", do_sample=(FROM_TEMPERATURE, "360-364"),
+        temperature=(FORWARDS, "362"), top_p=(FORWARDS, "363"), top_k=(FORWARDS, "365-376"),
+        max_new_tokens=(AT_LEAST, "simple/vllm.py:333-341", 4096, "max_new_tokens"),
+    ),
+    ("vllm", "simple"): _keys(
+        "simple/vllm.py", do_sample=(FROM_TEMPERATURE, "360-364"),
+        temperature=(FORWARDS, "362"), top_p=(FORWARDS, "363"), top_k=(FORWARDS, "365-376"),
+        max_new_tokens=(AT_LEAST, "333-341", 1024, "max_new_tokens"),
+    ),
+    ("vllm_generate", "chat"): _keys(
+        "simple/vllm.py", do_sample=(FROM_TEMPERATURE, "360-364"),
+        temperature=(FORWARDS, "362"), top_p=(FORWARDS, "363"), top_k=(FORWARDS, "365-376"),
+        max_new_tokens=(AT_LEAST, "chat/vllm_generate.py:90", 4096, "max_new_tokens"),
+    ),
+    # our baselines answer without a model: no generation kwarg reaches anything
+    ("vlm4d_random", "simple"): _baseline("vlm4d_random", 31),
+    ("vlm4d_prior", "simple"): _baseline("vlm4d_prior", 45),
+    ("vlm4d_replay", "simple"): _baseline("vlm4d_replay", 144),
+}  # fmt: skip
+# lmms-eval 0.7.3 names (models/__init__.py) of the table with a chat implementation: both
+# (AVAILABLE_SIMPLE_MODELS and AVAILABLE_CHAT_TEMPLATE_MODELS) or chat only; and aliases.
+_CHAT_AND_SIMPLE = frozenset({"qwen2_5_vl", "gemini", "phi4_multimodal", "openai", "vllm"})
+_CHAT_ONLY = frozenset({"vllm_generate"})
+_MODEL_ALIASES = {"openai_compatible": "openai", "openai_compatible_chat": "openai",
+                  "gemini_api": "gemini"}  # fmt: skip
+
+
+def class_decoding(
+    model_class: str | None, *, force_simple: bool = False, lmms_eval_version: str | None = None
+) -> tuple[ClassDecoding | None, str]:
+    """The decoding table entry of lmms-eval's `--model` (None when not known) and a phrase
+    naming it, or saying why it is not known (another lmms-eval than the table was read
+    from: its code may differ, so nothing is claimed for it but our baselines)."""
+    if not model_class:
+        return None, "no model class recorded"
+    name = _MODEL_ALIASES.get(str(model_class), str(model_class))
+    impl = (
+        "chat"
+        if name in _CHAT_ONLY or (name in _CHAT_AND_SIMPLE and not force_simple)
+        else "simple"
+    )
+    found = GENERATION_KWARGS.get((name, impl))
+    if found is None:
+        return None, (
+            f"model class {model_class!r} ({impl}) is not in vlm4d_tasks.lmms.protocol."
+            f"GENERATION_KWARGS (read from lmms-eval {LMMS_EVAL_READ})"
+        )
+    if found.decodes and lmms_eval_version not in (None, LMMS_EVAL_READ):
+        return None, (
+            f"model class {model_class!r} was read in lmms-eval {LMMS_EVAL_READ}; this run "
+            f"has lmms-eval {lmms_eval_version}"
+        )
+    where = found.file if not found.decodes else f"lmms_eval {LMMS_EVAL_READ} models/{found.file}"
+    return found, f"model class {model_class!r} ({where})"
+
+
+def decoding_state(
+    key: str, want: Any, run_decoding: Mapping[str, Any], found: ClassDecoding | None,
+    named: str, model_args: Mapping[str, Any] | None = None,
+) -> tuple[str, Any]:  # fmt: skip
+    """Whether declared decoding setting `key` = `want`, which the run passed as declared,
+    reached the model: ("applied", file:line), ("not_applied", why) or ("passed_unverified",
+    why). `found`, `named`: `class_decoding`'s answer."""
+    if found is None:
+        return (
+            "passed_unverified",
+            f"passed in gen_kwargs; whether it reaches the model is not known: {named}",
+        )
+    if not found.decodes:
+        return (
+            "not_applied",
+            f"{named} answers without decoding: no generation kwarg reaches a model",
+        )
+    handling = found.keys.get(key)
+    if handling is None or handling.how == DROPS:
+        where = f" ({handling.where})" if handling else ""
+        return "not_applied", (
+            f"{named} does not hand {key} to the backend{where}: the backend's own default applies"
+        )
+    where = f"lmms_eval {LMMS_EVAL_READ} models/{handling.where}"
+    if handling.how == FORWARDS:
+        return "applied", where
+    if handling.how == FROM_TEMPERATURE:
+        temperature = run_decoding.get("temperature")
+        samples = (
+            isinstance(temperature, (int, float))
+            and not isinstance(temperature, bool)
+            and temperature > 0
+        )
+        if samples == bool(want):
+            return "applied", f"{where} (sampling follows temperature {temperature})"
+        return "not_applied", (
+            f"{named} samples exactly when temperature > 0 ({where}), whatever do_sample says: "
+            f"temperature {temperature} gives do_sample={samples}"
+        )
+    if handling.how == IF_SAMPLING:
+        if run_decoding.get("do_sample"):
+            return "applied", where
+        return "not_applied", f"{named} drops {key} when do_sample is false ({where})"
+    value = run_decoding.get(key)
+    if handling.how == CAPPED:
+        if isinstance(value, int) and value <= int(handling.limit or 0):
+            return "applied", where
+        return "not_applied", f"{named} caps {key} at {handling.limit} ({where})"
+    if handling.how == AT_LEAST:
+        given = (model_args or {}).get(handling.arg, handling.limit)
+        try:
+            effective = max(int(value), int(given))
+        except (TypeError, ValueError):
+            effective = None
+        if effective == want:
+            return "applied", f"{where} (the larger of {value} and {handling.arg}={given})"
+        return "not_applied", (
+            f"{named} takes the larger of the task's {key} and its model argument "
+            f"{handling.arg} ({where}): {value} and {given} give {effective}; "
+            f"`--model_args {handling.arg}={want}` applies the declared {key}"
+        )
+    return "passed_unverified", f"{named}: handling {handling.how!r} of {key} is not checked"
 
 
 # --------------------------------------------------------------------------------------------
@@ -429,53 +706,78 @@ def check_settings(
     model_class: str | None = None,
     model_args: Mapping[str, Any] | None = None,
     frames: str | None = None,
+    force_simple: bool = False,
+    lmms_eval_version: str | None = None,
 ) -> dict[str, Any]:
-    """`applied` and `not_applied` (setting -> why) of a declaration block (`declared_for`)
-    against what the run had: its decoding (task YAML plus `--gen_kwargs`), its model class
-    and arguments, its `VLM4D_FRAMES`, the rows of this protocol (a `*_frames` row samples
-    frames itself, the others hand the model the video file)."""
+    """`applied`, `passed_unverified` and `not_applied` (setting -> why) of a declaration
+    block (`declared_for`) against what the run had: its decoding (task YAML plus
+    `--gen_kwargs`), its model class (`--force_simple` picks the simple implementation) and
+    arguments, its `VLM4D_FRAMES`, the rows of this protocol (a `*_frames` row samples frames
+    itself, the others hand the model the video file).
+
+    A decoding setting passed as declared is `applied` only when the class is known to hand it
+    to its backend (`GENERATION_KWARGS`; the file:line in `applied_evidence`), `not_applied`
+    when it is known not to (a class that drops top_k), `passed_unverified` when the class is
+    not known. `applied` keeps its shape (setting -> declared value) for older readers."""
     applied: dict[str, Any] = {}
     missing: dict[str, Any] = {}
+    unverified: dict[str, Any] = {}
+    evidence: dict[str, str] = {}
     model_args = model_args or {}
     applied["prompt"] = block["prompt"].get("templates")
+    found, named = class_decoding(
+        model_class, force_simple=force_simple, lmms_eval_version=lmms_eval_version
+    )
     for key in _decoding_keys(block["decoding"]):
         want = block["decoding"][key]
+        label = f"decoding.{key}"
         if key in block.get("differs", {}):
             have = block["differs"][key]["run"]
             where = "--gen_kwargs" if key in override else "the task's generation_kwargs"
-            missing[f"decoding.{key}"] = {
+            missing[label] = {
                 "run": have,
                 "declared": want,
                 "why": f"{where} set {json.dumps(have)}",
             }
+            continue
+        # passed as declared: whether the model class hands it on decides the rest
+        state, note = decoding_state(key, want, run_decoding, found, named, model_args)
+        if state == "applied":
+            applied[label] = want
+            evidence[label] = note
+        elif state == "not_applied":
+            missing[label] = {"run": run_decoding.get(key), "declared": want, "why": note}
         else:
-            applied[f"decoding.{key}"] = want
+            unverified[label] = {"run": run_decoding.get(key), "why": note}
     for row in sorted(set(rows)):
         frames_task = FRAMES_TASK in row
-        kind, request = frames_request(block["frames"], model_class, frames_task)
-        label = f"frames[{row}]"
-        if kind == "env":
-            used = frames or _task_frames(row)
-            origin = f"VLM4D_FRAMES={used}" if frames else "the task's frames"
-            try:
-                have = frame_setting(used).key
-            except ValueError:
-                have = None  # the task itself refused it: no frames were sampled this way
-            want = frame_setting(request).key
-            if have == want:
-                applied[label] = f"{have} PIL frames ({origin})"
-            else:
-                missing[label] = {
-                    "run": have, "declared": want,
-                    "why": f"the run sampled {used!r} ({origin}); `vlm4d eval --frames "
-                    f"{request}` applies the declared frames",
-                }  # fmt: skip
-        elif kind == "model_args":
-            _check_args(request, model_args, label, applied, missing, "frames")
-            if not request:
-                applied[label] = "the video file, as the declaration says"
-        elif request:
-            missing[label] = {"why": request}
+        if block["frames"].get("rule") == PER_TASK:
+            _per_task_frames(block["frames"], row, applied, missing)
+        else:
+            kind, request = frames_request(block["frames"], model_class, frames_task)
+            label = f"frames[{row}]"
+            if kind == "env":
+                used = frames or _task_frames(row)
+                origin = f"VLM4D_FRAMES={used}" if frames else "the task's frames"
+                try:
+                    have = frame_setting(used).key
+                except ValueError:
+                    have = None  # the task itself refused it: no frames were sampled this way
+                want = frame_setting(request).key
+                if have == want:
+                    applied[label] = f"{have} PIL frames ({origin})"
+                else:
+                    missing[label] = {
+                        "run": have, "declared": want,
+                        "why": f"the run sampled {used!r} ({origin}); `vlm4d eval --frames "
+                        f"{request}` applies the declared frames",
+                    }  # fmt: skip
+            elif kind == "model_args":
+                _check_args(request, model_args, label, applied, missing, "frames")
+                if not request:
+                    applied[label] = "the video file, as the declaration says"
+            elif request:
+                missing[label] = {"why": request}
         kind, request = resolution_request(block["resolution"], model_class, frames_task)
         label = f"resolution[{row}]"
         if kind == "model_args":
@@ -486,7 +788,50 @@ def check_settings(
         # the DSR Suite tasks report it as a metric of their own; any other reader is the
         # run's judge mode (the metadata's `judge` block)
         applied["scorer"] = "dsr-regex: the tasks' dsr_suite_accuracy, beside our accuracy"
-    return {"applied": applied, "not_applied": missing}
+    elif block["scorer"].get("name") == "can_match_option":
+        applied["scorer"] = (
+            "can_match_option: the tasks' vlmevalkit_accuracy (metric.vlmevalkit_mcq), beside "
+            "our accuracy"
+        )
+    return {
+        "applied": applied,
+        "applied_evidence": evidence,
+        "passed_unverified": unverified,
+        "not_applied": missing,
+        "decoding_checked_against": named,
+    }
+
+
+PER_TASK = "per_task"  # a declaration whose tasks each fix their own frames (`frames.tasks`)
+
+
+def _per_task_frames(
+    frames: Mapping[str, Any], row: str, applied: dict[str, Any], missing: dict[str, Any]
+) -> None:
+    """The frames of task `row` under a per-task frame rule: each task samples what its YAML
+    fixes (VLM4D_FRAMES does not change it; tests check that each YAML says what the
+    declaration says), or hands a video model the file."""
+    label = f"frames[{row}]"
+    want = (frames.get("tasks") or {}).get(row)
+    if want is None:
+        missing[label] = {"why": f"the declaration names no frames for task {row}"}
+    elif want.get("rule") == "model":
+        applied[label] = f"the video file ({want.get('variant')}); the model samples its frames"
+    else:
+        applied[label] = (
+            f"{per_task_frames_key(want)} PIL frames (the task's, {want.get('variant')})"
+        )
+
+
+def per_task_frames_key(want: Mapping[str, Any]) -> str:
+    """The frame policy key (`video.sampler` / `lmms.dsr_task`) of a per-task frame setting."""
+    if want.get("rule") == "uniform":
+        return f"uniform-{int(want['count'])}"
+    if want.get("rule") == "vlmevalkit_fps":
+        return f"vlmevalkit-fps-{float(want['fps']):g}"
+    raise ValueError(
+        f"per-task frame rule {want.get('rule')!r}: expected uniform or vlmevalkit_fps"
+    )
 
 
 def _task_frames(row: str) -> str:
@@ -556,10 +901,31 @@ def markdown_line(block: Mapping[str, Any] | None) -> str:
             )
     for name, declared in sorted((block.get("declared") or {}).items()):
         missing = sorted(k for k in declared.get("not_applied") or {} if "decoding." not in k)
-        if missing and (declared.get("model_settings") or name == DSR_SUITE):
+        if missing and (declared.get("model_settings") or name in (DSR_SUITE, VLMEVALKIT_DSRBENCH)):
             line += (
                 f" Settings of the {name} declaration not applied (the metadata says why): "
                 f"{', '.join(missing)}."
+            )
+        if name == GREEDY:
+            continue  # the project's own decoding: a declared protocol's is what is at stake
+        differs = declared.get("differs") or {}
+        dropped = sorted(
+            k.removeprefix("decoding.")
+            for k in declared.get("not_applied") or {}
+            if k.startswith("decoding.") and k.removeprefix("decoding.") not in differs
+        )
+        if dropped:
+            line += (
+                f" Decoding settings of the {name} declaration passed but not applied by the "
+                f"model class (the metadata says why): {', '.join(dropped)}."
+            )
+        unverified = sorted(
+            k.removeprefix("decoding.") for k in declared.get("passed_unverified") or {}
+        )
+        if unverified:
+            line += (
+                f" Passed as the {name} declaration says, not known to reach the model "
+                f"({declared.get('decoding_checked_against')}): {', '.join(unverified)}."
             )
     override = block.get("gen_kwargs_override")
     if override:

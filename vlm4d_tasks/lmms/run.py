@@ -138,6 +138,10 @@ class Run:
                 model_class=getattr(args, "model", None),
                 protocol_model=settings.protocol_model,
                 frames=settings.frames,
+                # which implementation `--model` runs, and against which lmms-eval its
+                # generation kwargs were checked (`protocol.GENERATION_KWARGS`)
+                force_simple=bool(getattr(args, "force_simple", False)),
+                lmms_eval_version=lmms_version,
             ),
             "visual_input": run_settings(),
             "judge": {"mode": judge["mode"], "models": judge["models"]},
