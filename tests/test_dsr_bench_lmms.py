@@ -172,9 +172,9 @@ def test_report_shows_dsr_bench_beside_vlm4d_in_its_own_table(world):
     board = json.loads((out / "leaderboard.json").read_text(encoding="utf-8"))
     groups = {r["label"]: r["group"] for r in board["measured"]}
     dsr_rows = {label: group for label, group in groups.items() if "[dsr_bench" in label}
-    assert len(dsr_rows) == 4 and set(dsr_rows.values()) == {"dsr_bench/39/greedy"}
+    assert len(dsr_rows) == 4 and set(dsr_rows.values()) == {"dsr_bench/39/vlmevalkit-dsrbench"}
     others = {group for label, group in groups.items() if label not in dsr_rows}
     assert others and not any(g.startswith("dsr_bench") for g in others)
     text = (out / "report.md").read_text(encoding="utf-8")
     assert "### DSR-Bench (another benchmark's questions" in text
-    assert "39 questions; protocol `greedy`" in text
+    assert "39 questions; protocol `vlmevalkit-dsrbench`" in text
