@@ -161,8 +161,9 @@ def _vlm4d_score(root: Path) -> Path:
 
 def test_report_shows_dsr_bench_beside_vlm4d_in_its_own_table(world):
     root = world["root"]
-    _finish(world["runs"]["random"], root / "random")
-    _finish(world["runs"]["prior"], root / "prior")
+    results = {**_finish(world["runs"]["random"], root / "random")["results"],
+               **{f"prior {k}": v for k, v in
+                  _finish(world["runs"]["prior"], root / "prior")["results"].items()}}  # fmt: skip
     vlm4d = _vlm4d_score(root)
     out = root / "report"
     result = subprocess.run([*VLM4D, "report", str(root / "random"), str(root / "prior"),
@@ -178,3 +179,73 @@ def test_report_shows_dsr_bench_beside_vlm4d_in_its_own_table(world):
     text = (out / "report.md").read_text(encoding="utf-8")
     assert "### DSR-Bench (another benchmark's questions" in text
     assert "39 questions; protocol `vlmevalkit-dsrbench`" in text
+    _dsr_breakdowns_in_their_own_tables(out, text, board, results)
+
+
+def _dsr_breakdowns_in_their_own_tables(out: Path, text: str, board: dict, results: dict):
+    """The DSR rows' table shows DSR-Bench's breakdowns, each equal to what lmms-eval
+    computed from the items (the report reads them from the score documents); the VLM4D
+    tables, notes and figures keep to VLM4D's rows."""
+    import csv
+    import io
+
+    from vlm4d_tasks.data.dsr_bench import DsrType
+
+    def lmms(label: str) -> dict[str, float]:  # "vlm4d_prior [dsr_bench]" -> its results
+        model, task = label[:-1].split(" [")
+        return _values(results[f"prior {task}" if model == "vlm4d_prior" else task])
+
+    def pct(value: float) -> str:
+        return f"{100 * value:.1f}"
+
+    leaderboard = text.split("## Leaderboard (measured here)")[1].split("## By category")[0]
+    vlm4d_table, _, dsr_table = leaderboard.partition("### DSR-Bench (another benchmark's")
+    dsr_table = dsr_table.split("\n\n")[1]  # the table under the heading
+    assert dsr_table.splitlines()[0] == (
+        "| # | Model | Absolute | Relative | Overall | Chance-corr. | Questions | Protocol |"
+    )
+    assert "Real Ego" not in dsr_table and "Debiased" not in dsr_table
+    labels = [r["label"] for r in board["measured"] if "[dsr_bench" in r["label"]]
+    for label in labels:
+        got = lmms(label)
+        line = next(x for x in dsr_table.splitlines() if f"| `{label}` |" in x)
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        assert cells[2:4] == [pct(got["absolute"]), pct(got["relative"])], label
+        assert cells[4].startswith(pct(got["accuracy"]) + " ["), label
+    assert "[dsr_bench" not in vlm4d_table
+    # no VLM4D-only note names a DSR row: the debiased set's reasons, the paper's categories
+    notes = text.split("## Published rows")[0]
+    assert not [x for x in notes.splitlines() if x.startswith("Debiased –") and "dsr_bench" in x]
+    by_category = text.split("## By category (measured here)")[1].split("## Published rows")[0]
+    vlm4d_categories, _, types = by_category.partition("### DSR-Bench by question type")
+    assert "| Translational |" in vlm4d_categories and "dsr_bench" not in vlm4d_categories
+    assert "Abs distance" not in vlm4d_categories and "Translational" not in types
+    from vlm4d_tasks.report.breakdowns import dsr_type_titles
+
+    titles = dsr_type_titles()
+    assert types.split("\n\n")[1].splitlines()[0] == "| Model | " + " | ".join(
+        titles.values()) + " |"  # fmt: skip
+    for label in labels:
+        got = lmms(label)
+        line = next(x for x in types.splitlines() if f"| `{label}` |" in x)
+        cells = [c.strip() for c in line.strip("|").split("|")][1:]
+        assert cells == [f"{pct(got[t.value])} (n=3)" for t in DsrType], label
+
+    # leaderboard.csv and .json carry the same breakdowns
+    csv_rows = {r["model"]: r for r in csv.DictReader(io.StringIO(
+        (out / "leaderboard.csv").read_text(encoding="utf-8")))}  # fmt: skip
+    for label in labels:
+        got = lmms(label)
+        for key in ("absolute", "relative", *(t.value for t in DsrType)):
+            assert float(csv_rows[label][f"dsr_{key}_percent"]) == pytest.approx(
+                100 * got[key], abs=5e-5), (label, key)  # fmt: skip
+        measured = next(r for r in board["measured"] if r["label"] == label)
+        assert {k: c["accuracy"] for k, c in measured["categories"].items()} == pytest.approx(
+            {t.value: got[t.value] for t in DsrType}, abs=1e-6)  # fmt: skip
+    assert csv_rows["fixture-model (cot)"]["dsr_absolute_percent"] == ""
+    group = next(g for g in board["groups"] if g["questions"] == "dsr_bench")
+    assert group["categories"] == list(titles)
+    # the figures are VLM4D's: the DSR rows are in none of them, and a note says so
+    figures_part = text.split("## Figures")[1].split("## Protocols")[0]
+    assert "direction_confusion_other" not in figures_part
+    assert "the DSR-Bench rows are in none of them" in figures_part

@@ -300,3 +300,114 @@ def test_no_literature_module_renders_nothing(small_release, monkeypatch):
     assert "Published elsewhere" not in render.report_markdown(board)
     assert not [r for r in csv.DictReader(io.StringIO(render.leaderboard_csv(board)))
                 if r["table"].startswith("literature:")]  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------
+# Another benchmark's rows: DSR-Bench's breakdowns in its own tables (issue 29)
+
+
+def dsr_document(tmp_path, label: str, task: str, skill: int) -> tuple[dict, list]:
+    """An lmms-eval run's document over the DSR-Bench fixture's questions (read by
+    `data.dsr_bench`, scored by the pipeline): every `skill`-th question answered right, the
+    others wrong; with its scored items, to count the expected breakdowns from."""
+    import _dsr_bench_fixture
+
+    from vlm4d_tasks.data import dsr_bench
+
+    bench = dsr_bench.load_dsr_bench(_dsr_bench_fixture.write_parquet(tmp_path / f"{task}.pq"))
+    records = [Record.from_dict(r.to_dict()) for r in bench.records]
+    verdicts = [
+        Verdict.chosen(
+            r.uid, r.answer if i % skill == 0 else "ABCD"[(r.answer_index + 1) % 4], "rule:t"
+        )  # fmt: skip
+        for i, r in enumerate(records)
+    ]
+    scored = pipeline.scoring.join(verdicts, records)
+    runs, models = pipeline.rows_to_runs({task: scored}, label, "rule", resamples=50, seed=0)
+    meta = {"protocol": {"rows": {task: "greedy"}}, "model": label, "limit": None}
+    document = pipeline.score_document(runs, models, judge={"mode": "rule", "models": []},
+                                       resamples=50, seed=0, run=meta, judge_batches=[])  # fmt: skip
+    return document, scored
+
+
+def _share(items, keep) -> str:
+    chosen = [it for it in items if keep(it.record)]
+    return f"{100 * sum(it.correct for it in chosen) / len(chosen):.1f}"
+
+
+def _cells(line: str) -> list[str]:
+    return [c.strip() for c in line.strip().strip("|").split("|")]
+
+
+def test_dsr_bench_rows_show_their_types_and_viewpoints_in_their_own_tables(
+    small_release, tmp_path
+):
+    from vlm4d_tasks.data.dsr_bench import DsrType, split_type
+    from vlm4d_tasks.report.breakdowns import dsr_type_titles
+
+    vlm4d = mixed_sources()[0]
+    documents = {"m": dsr_document(tmp_path, "m", "dsr_bench", 2),
+                 "n": dsr_document(tmp_path, "n", "dsr_bench", 3)}  # fmt: skip
+    sources = [vlm4d, *(Source(f"{k}_vlm4d_score.json", d) for k, (d, _) in documents.items())]
+    board = lb.build(sources, resamples=50, literature={"rows": []})
+    assert [g.key.id for g in board.groups] == ["full/5/undeclared", "dsr_bench/39/greedy"]
+    text = render.report_markdown(board)
+
+    leaderboard = text.split("## Leaderboard (measured here)")[1].split("## By category")[0]
+    vlm4d_part, _, dsr_part = leaderboard.partition("### DSR-Bench (another benchmark's")
+    dsr_lines = [x for x in dsr_part.splitlines() if x.startswith("| ")]
+    assert _cells(dsr_lines[0]) == ["#", "Model", "Absolute", "Relative", "Overall",
+                                    "Chance-corr.", "Questions", "Protocol"]  # fmt: skip
+    by_type = text.split("### DSR-Bench by question type")[1].split("## Published rows")[0]
+    type_lines = [x for x in by_type.splitlines() if x.startswith("| ")]
+    assert _cells(type_lines[0]) == ["Model", *dsr_type_titles().values()]
+    for model, (_, scored) in documents.items():
+        label = f"{model} [dsr_bench]"
+        line = _cells(next(x for x in dsr_lines if f"`{label}`" in x))
+        views = [_share(scored, lambda r, v=v: split_type(DsrType(r.category))[0].value == v)
+                 for v in ("absolute", "relative")]  # fmt: skip
+        assert line[2:4] == views and line[4].startswith(_share(scored, bool) + " [")
+        types = _cells(next(x for x in type_lines if f"`{label}`" in x))[1:]
+        assert types == [f"{_share(scored, lambda r, t=t: r.category == t.value)} (n=3)"
+                         for t in DsrType]  # fmt: skip
+    # the VLM4D table keeps its columns and rows; the DSR one has no debiased column
+    assert "Absolute" not in vlm4d_part and "dsr_bench" not in vlm4d_part
+    assert "| Real Ego |" in vlm4d_part and "Debiased" not in dsr_lines[0]
+    categories = text.split("## By category (measured here)")[1].split("### DSR-Bench by")[0]
+    assert "`a (cot)`" in categories and "dsr_bench" not in categories
+    assert not any(t in categories for t in dsr_type_titles().values())
+    # no VLM4D-only note for the DSR rows: why a row has no debiased accuracy
+    assert not [x for x in text.splitlines() if x.startswith("Debiased –") and "dsr_bench" in x]
+    assert "**DSR-Bench** (DSR Suite, arXiv 2512.20557) is another benchmark" in text
+    # without them, none of it: the VLM4D report stays as it was
+    board = lb.build([vlm4d], resamples=50, literature={"rows": []})
+    header = render.leaderboard_csv(board).splitlines()[0].split(",")
+    assert header[-1] == "other_numbers" and not [h for h in header if h.startswith("dsr_")]
+    assert "DSR-Bench" not in render.report_markdown(board)
+    assert all("categories" not in g for g in render.leaderboard_json(board)["groups"])
+
+
+def test_a_report_of_dsr_bench_rows_alone_has_no_vlm4d_table_note_or_figure(tmp_path):
+    documents = [dsr_document(tmp_path, m, "dsr_bench", s)[0] for m, s in (("m", 2), ("n", 3))]
+    sources = [Source(f"{i}_vlm4d_score.json", d) for i, d in enumerate(documents)]
+    board = lb.build(sources, resamples=50, literature={"rows": []})
+    text = render.report_markdown(board)
+    for vlm4d_only in ("| Translational |", "Real Ego |", "pools every question of both subsets",
+                       "Debiased –", "**Debiased** is", "### Baselines"):  # fmt: skip
+        assert vlm4d_only not in text.split("## Published rows")[0], vlm4d_only
+    assert "### DSR-Bench by question type" in text
+    # The figures are VLM4D's: before, the DSR rows' option texts ("left to front") were read
+    # as directions and drawn as a direction confusion matrix of their own
+    assert figures.direction_groups(documents) == []
+    assert figures.write_figures(documents, tmp_path / "png", progress=False) == []
+    [note] = figures.figure_notes(documents)
+    assert "the DSR-Bench rows are in none of them" in note and "`m [dsr_bench]`" in note
+
+    rows = list(csv.DictReader(io.StringIO(render.leaderboard_csv(board))))
+    measured = [r for r in rows if r["table"] == "measured"]
+    assert [r["model"] for r in measured] == ["m [dsr_bench]", "n [dsr_bench]"]
+    assert all(r["dsr_abs_dis_n"] == "3" and r["dsr_absolute_n"] == "18" for r in measured)
+    assert {r["dsr_non_temp_percent"] for r in rows if r["table"] != "measured"} == {""}
+    data = render.leaderboard_json(board)
+    assert data["measured"][0]["debiased_status"].startswith("not applicable")
+    assert list(data["measured"][0]["columns"]) == ["absolute", "relative", "overall"]

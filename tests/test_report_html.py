@@ -605,3 +605,36 @@ def test_the_leaderboard_with_its_validity_columns_fits_the_page(tmp_path: Path)
     assert load.state["tables"] >= 3  # leaderboard, baselines, categories (and published)
     assert load.state["wideTables"] == 0
     assert load.state["scrollWidth"] <= load.state["innerWidth"] == 1280
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium "
+                    "(apt-get install chromium; .ci/run installs it)")  # fmt: skip
+def test_a_report_with_dsr_bench_rows_stays_self_contained_and_fits_the_page(
+    tmp_path: Path,
+) -> None:
+    """VLM4D and DSR-Bench rows in one report (documents written by the pipeline): the page
+    makes no request, its link to the DSR-Bench type table lands on that table, and the
+    table of the 13 types fits 1280 pixels beside a model name as long as the release's."""
+    from test_report_groups import dsr_document
+
+    from vlm4d_tasks.pipeline.rows import Source
+    from vlm4d_tasks.report import leaderboard as lb
+    from vlm4d_tasks.report import leaderboard_render as render
+
+    long_name = "Llama-4-Scout-17B-16E-Instruct_10frame"
+    dsr = [dsr_document(tmp_path, long_name, task, skill)[0]
+           for task, skill in (("dsr_bench_32frame", 2), ("dsr_bench_1fps", 3))]  # fmt: skip
+    sources = [Source("s.json", score_doc()), *(Source(f"d{i}.json", d) for i, d in enumerate(dsr))]
+    markdown = render.report_markdown(lb.build(sources, resamples=20, literature={"rows": []}))
+    page = write_html(markdown, [], tmp_path / "report.html")
+    browser = DevTools(tmp_path)
+    try:
+        load = load_in_chromium(browser, page.as_uri())
+    finally:
+        browser.close()
+    assert load.requests == [page.as_uri()]
+    assert load.failures == [] and load.errors == [], (load.failures, load.errors)
+    assert ["#dsr-bench-by-question-type", True] in load.state["links"]
+    assert load.state["wideTables"] == 0
+    assert load.state["scrollWidth"] <= load.state["innerWidth"] == 1280

@@ -29,6 +29,9 @@ matplotlib's default style whatever the user's matplotlibrc says, a fixed dpi an
 - `probe_twins.png` (`probe_twin_figure`): on the probe set, the static/moving camera twins
   (`probe.diagnose.ProbeDiagnosis`): pair outcomes and accuracy by camera motion. The report
   draws it for the rows that answered the probe set (`leaderboard.probe_diagnoses`).
+
+The figures are VLM4D's: rows of another benchmark (DSR-Bench, `breakdowns`) are in none of
+them (`figure_notes` names them); their breakdowns are the report's tables.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from vlm4d_tasks.data.schema import Category
+from vlm4d_tasks.report.breakdowns import dsr_set
 
 DPI = 110
 MANY_MODELS = 12  # above this, `write_figures` shows a progress bar (progress=None)
@@ -186,6 +190,7 @@ class _Model:
     # in the report's main leaderboard (`leaderboard.order_groups`): the shared figures (by
     # category, the prompt settings, the directions) show only those rows
     shared: bool = True
+    other: bool = False  # a row of another benchmark (DSR-Bench): in no figure of VLM4D's
 
     def overall(self) -> float:
         acc = (self.columns.get("overall") or {}).get("accuracy")
@@ -217,18 +222,21 @@ def _models(scores: Sequence[Mapping[str, Any]]) -> list[_Model]:
         for run in document.get("runs", []):
             mine[run["model"]].runs.append(run)
         for name, model in mine.items():
-            model.shared = main is None or group_key(document, name) == main
+            key = group_key(document, name)
+            model.other = key.questions == dsr_set()
+            model.shared = not model.other and (main is None or key == main)
             models[model.label] = model
     return list(models.values())
 
 
 def _main_group(scores: Sequence[Mapping[str, Any]]) -> Any:
     """The report's main leaderboard (`leaderboard.GroupKey`: the first of `order_groups`
-    over the documents' table rows), or None without rows."""
+    over the documents' table rows of VLM4D's questions), or None without such rows."""
     from vlm4d_tasks.report.leaderboard import group_key, order_groups
 
     keys = [group_key(d, row["model"]) for d in scores for row in d.get("models", [])]
-    return order_groups(keys)[0] if keys else None
+    ours = [key for key in keys if key.questions != dsr_set()]  # the figures are VLM4D's
+    return order_groups(ours)[0] if ours else None
 
 
 def _shared(models: Sequence[_Model]) -> list[_Model]:
@@ -810,7 +818,7 @@ def figure_notes(scores: Sequence[Mapping[str, Any]]) -> list[str]:
     everyone = _models(scores)
     models = _shared(everyone)
     notes = []
-    left = [m for m in everyone if not m.shared]
+    left = [m for m in everyone if not m.shared and not m.other]
     if left:
         main = _main_group(scores)
         probe = any(_direction_group(run) == "probe" for m in left for run in m.runs)
@@ -819,6 +827,13 @@ def figure_notes(scores: Sequence[Mapping[str, Any]]) -> list[str]:
             f"rows of the first leaderboard ({main.title()}) only; left out, as not comparable "
             f"(see their own tables): {_names([m.label for m in left])}."
             + (" The probe set's rows keep their own direction matrix." if probe else "")
+        )
+    other = [m.label for m in everyone if m.other]
+    if other:
+        notes.append(
+            "The figures are VLM4D's (its categories, prompt settings and directions): the "
+            f"DSR-Bench rows are in none of them ({_names(other)}); their accuracy per "
+            "question type is the table DSR-Bench by question type."
         )
     if models and not _prompt_pairs(models):
         notes.append(

@@ -47,6 +47,7 @@ from vlm4d_tasks.pipeline.rows import (
     measured_rows,
     validity_block,
 )
+from vlm4d_tasks.report.breakdowns import DSR_NO_DEBIASED, DsrCells, dsr_cells, dsr_set
 
 PUBLISHED_MARK = "†"
 
@@ -617,6 +618,9 @@ class Leaderboard:
     # published numbers of other papers (`literature.load_literature()`), never ranked; None:
     # the package has none
     literature: dict[str, Any] | None = None
+    # the breakdowns of each DSR-Bench row by label (`breakdowns.dsr_cells`): its tables show
+    # these in place of VLM4D's columns and categories
+    dsr: dict[str, DsrCells] = field(default_factory=dict)
 
 
 def build(
@@ -632,6 +636,7 @@ def build(
     rows = measured_rows(sources)
     groups = group_rows(sources, rows)
     rows = [row for group in groups for row in group.rows]
+    dsr = _dsr_breakdowns(sources, groups)
     full = {row.label for g in groups if g.key.questions == "full" for row in g.rows}
     by_label = {row.label: row for row in rows}
     chosen = default_pairs(rows)
@@ -655,8 +660,23 @@ def build(
         compare_rows(chosen, resamples=resamples, seed=seed, progress=progress),
         {"resamples": resamples, "seed": seed, "level": CI_LEVEL, "cluster": "video"},
         baseline_rows(sources), consistency_rows(sources), groups,
-        load_literature_rows() if literature is None else dict(literature),
+        load_literature_rows() if literature is None else dict(literature), dsr,
     )  # fmt: skip
+
+
+def _dsr_breakdowns(sources: Sequence[Source], groups: Sequence[Group]) -> dict[str, DsrCells]:
+    """The breakdowns of the rows of DSR-Bench groups by label (`breakdowns.dsr_cells`); each
+    such row's debiased status says the set is VLM4D's (`DSR_NO_DEBIASED`), not why VLM4D
+    questions have none."""
+    documents = {source.path: source.document for source in sources}
+    out = {}
+    for group in groups:
+        if group.key.questions != dsr_set():
+            continue
+        for row in group.rows:
+            out[row.label] = dsr_cells(documents[row.source], row.model)
+            row.debiased_status = DSR_NO_DEBIASED
+    return out
 
 
 def load_literature_rows() -> dict[str, Any] | None:

@@ -25,6 +25,7 @@ from vlm4d_tasks.pipeline.rows import (
     unavailable_subsets,
     validity_block,
 )
+from vlm4d_tasks.report.breakdowns import dsr_set, dsr_type_titles, dsr_viewpoint_titles
 from vlm4d_tasks.report.leaderboard import (
     CONSISTENCY_VARIANTS,
     LEADERBOARD_FORMAT_VERSION,
@@ -159,7 +160,8 @@ def _validity(board: Leaderboard) -> dict[str, Any]:
 
     missing: dict[str, list[str]] = {}
     for row in board.rows:
-        if row.debiased_status != DEBIASED_MEASURED:
+        # another benchmark's row: the debiased set is VLM4D's, nothing to explain
+        if row.debiased_status != DEBIASED_MEASURED and row.label not in board.dsr:
             missing.setdefault(row.debiased_status, []).append(row.label)
 
     blocks = {s.path: validity_block(s) for s in board.sources}
@@ -309,6 +311,9 @@ def report_context(
     # a board built without `group_rows` (a caller of its own): its rows as one table
     boards = board.groups or [Group(None, list(rows))]  # type: ignore[arg-type]
     for group in boards:
+        if group.key is not None and group.key.questions == dsr_set():
+            leaderboards.append(_dsr_leaderboard(board, group))
+            continue
         body = []
         for row in group.rows:
             overall = row.columns.get("overall")
@@ -325,15 +330,17 @@ def report_context(
         })  # fmt: skip
 
     header = ["Model", *CATEGORY_TITLES.values()]
+    ours = [row for row in rows if row.label not in board.dsr]  # VLM4D's categories
     body = [
         [md_code(row.label), *(
             MISSING if row.categories.get(c) is None
             else f"{_cell_text(row.categories[c], interval=False)} (n={row.categories[c].n})"
             for c in CATEGORY_TITLES
         )]
-        for row in rows
+        for row in ours
     ]  # fmt: skip
     categories = md_table(header, body, "l" + "r" * len(CATEGORY_TITLES))
+    vlm4d = bool(ours) or not rows  # any table of VLM4D's questions (an empty report: one)
 
     # The published rows are the package's own `published.json` (written by us, Markdown as it
     # stands), so their texts go in as they are.
@@ -411,7 +418,9 @@ def report_context(
             for g in boards
         ),
         "validity": _validity(board),
-        "categories": _lines(categories),
+        "vlm4d": vlm4d,
+        "categories": _lines(categories) if vlm4d else None,
+        "dsr": _dsr_context(board),
         "published_notes": pub["notes"],
         "literature": literature_context(board.literature),
         "published": published,
@@ -436,6 +445,49 @@ def report_context(
             }
             for (text, verdicts, source), labels in groups.items()
         ],
+    }
+
+
+def _dsr_leaderboard(board: Leaderboard, group: Group) -> dict[str, Any]:
+    """A DSR-Bench group's table: its viewpoints (`breakdowns.dsr_cells`) where VLM4D's table
+    has the paper's subsets, no debiased column (the set is VLM4D's)."""
+    views = dsr_viewpoint_titles()
+    header = ["#", "Model", *views.values(), "Overall", "Chance-corr.", "Questions", "Protocol"]
+    body = []
+    for row in group.rows:
+        overall = row.columns.get("overall")
+        cells = board.dsr[row.label].viewpoints
+        body.append([
+            str(row.rank) if row.rank is not None else MISSING, md_code(row.label),
+            *(_cell_text(cells.get(v)) for v in views), _cell_text(overall),
+            _pct(overall.chance_corrected if overall else None),
+            str(overall.n) if overall else "0", md_text(row.protocol or "not recorded"),
+        ])  # fmt: skip
+    return {
+        "title": group.key.title(),
+        "table": _lines(md_table(header, body, "ll" + "r" * (len(views) + 3) + "l")),
+    }
+
+
+def _dsr_context(board: Leaderboard) -> dict[str, Any] | None:
+    """The DSR-Bench rows' table by question type (`breakdowns.dsr_type_titles`, VLMEvalKit's
+    order), one line per row in report order; None without such rows."""
+    if not board.dsr:
+        return None
+    titles = dsr_type_titles()
+    body = []
+    for row in board.rows:
+        cells = board.dsr.get(row.label)
+        if cells is None:
+            continue
+        body.append([md_code(row.label), *(
+            MISSING if cells.types.get(t) is None
+            else f"{_cell_text(cells.types[t], interval=False)} (n={cells.types[t].n})"
+            for t in titles
+        )])  # fmt: skip
+    return {
+        "types": _lines(md_table(["Model", *titles.values()], body, "l" + "r" * len(titles))),
+        "viewpoints": ", ".join(dsr_viewpoint_titles().values()),
     }
 
 
@@ -518,8 +570,10 @@ def leaderboard_csv(board: Leaderboard) -> str:
     debiased accuracy with its interval and status, its leaderboard `group`), then the baseline
     rows (table `baseline`, their score documents as source), then the published rows (their
     table, source and protocol; no interval), then the other papers' rows (table
-    `literature:<arXiv id>`, their numbers without a column of ours in `other_numbers`). Text
-    cells pass `csv_cell` (no spreadsheet formula)."""
+    `literature:<arXiv id>`, their numbers without a column of ours in `other_numbers`). With
+    DSR-Bench rows, two columns per viewpoint and question type of theirs at the end
+    (`dsr_<name>_percent`, `dsr_<name>_n`: `dsr_absolute_percent`, `dsr_abs_dis_n`...), blank
+    on every other line. Text cells pass `csv_cell` (no spreadsheet formula)."""
     header = ["table", "rank", "model", "setting", "protocol", "source"]
     for c in COLUMNS:
         header += [f"{c}_percent", f"{c}_ci_low", f"{c}_ci_high", f"{c}_n"]
@@ -531,6 +585,11 @@ def leaderboard_csv(board: Leaderboard) -> str:
     # the row's leaderboard (its rank counts within it); a literature row's numbers that have
     # no column of ours ("vlm4d=52.3")
     header += ["group", "other_numbers"]
+    # With DSR-Bench rows, their breakdowns (`breakdowns.dsr_cells`) at the very end: a report
+    # without them keeps its columns as they were
+    dsr = [*dsr_viewpoint_titles(), *dsr_type_titles()] if board.dsr else []
+    header += [f"dsr_{key}_{what}" for key in dsr for what in ("percent", "n")]
+    dsr_blank = [""] * (2 * len(dsr))
     validity_blank = [""] * 9
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -571,6 +630,11 @@ def leaderboard_csv(board: Leaderboard) -> str:
         line += validity(row.columns.get("overall"), row.debiased, row.debiased_status,
                          row.clusters or "questions")  # fmt: skip
         line += [row.group or "", ""]
+        cells = board.dsr.get(row.label)
+        found = {} if cells is None else {**cells.viewpoints, **cells.types}
+        for key in dsr:
+            cell = found.get(key)
+            line += [num(cell.percent if cell else None), cell.n if cell else ""]
         write(line)
     for baseline in board.baselines:
         line = ["baseline", "", baseline.label, "", "baseline: no model, never sees the video",
@@ -583,7 +647,7 @@ def leaderboard_csv(board: Leaderboard) -> str:
         line += [""] * (2 * len(CATEGORY_TITLES))
         status = DEBIASED_MEASURED if baseline.debiased is not None else "no debiased set"
         line += validity(baseline.columns.get("overall"), baseline.debiased, status, "video")
-        line += ["", ""]
+        line += ["", ""] + dsr_blank
         write(line)
     for table in board.published["tables"]:
         for r in table["rows"]:
@@ -593,7 +657,7 @@ def leaderboard_csv(board: Leaderboard) -> str:
                 value = r["percent"].get(c)
                 line += ["" if value is None else CsvNumber(f"{value:.1f}"), "", "", ""]
             line += [""] * (2 * len(CATEGORY_TITLES))
-            line += validity_blank + ["", ""]
+            line += validity_blank + ["", ""] + dsr_blank
             write(line)
     for r in (board.literature or {}).get("rows") or []:
         line = [f"literature:{r['arxiv']}", "", r["model"], r.get("setting") or "",
@@ -604,8 +668,26 @@ def leaderboard_csv(board: Leaderboard) -> str:
         line += [""] * (2 * len(CATEGORY_TITLES)) + validity_blank + [""]
         line.append("; ".join(f"{key}={'' if value is None else f'{value:.1f}'}"
                               for key, value in r["numbers"].items() if key not in COLUMNS))  # fmt: skip
-        write(line)
+        write(line + dsr_blank)
     return out.getvalue()
+
+
+def _dsr_names() -> dict[str, list[str]]:
+    """What a DSR-Bench group's rows carry in place of the top level's `columns` and
+    `categories` (VLM4D's)."""
+    return {"columns": [*dsr_viewpoint_titles(), "overall"], "categories": [*dsr_type_titles()]}
+
+
+def _measured_dict(board: Leaderboard, row: MeasuredRow) -> dict[str, Any]:
+    """A measured row of leaderboard.json; a DSR-Bench row's `columns` gain its viewpoints
+    and its `categories` are its question types (`breakdowns.dsr_cells`)."""
+    entry = row.to_dict()
+    cells = board.dsr.get(row.label)
+    if cells is not None:
+        entry["columns"] = {**{k: c.to_dict() for k, c in cells.viewpoints.items()},
+                            **entry["columns"]}  # fmt: skip
+        entry["categories"] = {k: c.to_dict() for k, c in cells.types.items()}
+    return entry
 
 
 def leaderboard_json(board: Leaderboard) -> dict[str, Any]:
@@ -614,7 +696,9 @@ def leaderboard_json(board: Leaderboard) -> dict[str, Any]:
     question set, count, protocol and rows), the baseline rows, the published tables and the
     other papers' rows (`literature`, null without them) apart (published: percent, as
     published), consistency, standings, comparisons, inputs (each with its bootstrap settings
-    and debiased set)."""
+    and debiased set). The top level's `columns` and `categories` are VLM4D's; a DSR-Bench
+    group names its own (`columns`: its viewpoints and overall; `categories`: its question
+    types), and its rows carry those."""
     return {
         "format_version": LEADERBOARD_FORMAT_VERSION,
         "columns": list(COLUMNS),
@@ -637,10 +721,11 @@ def leaderboard_json(board: Leaderboard) -> dict[str, Any]:
                 "count": g.key.count,
                 "protocol": g.key.protocol,
                 "rows": [row.label for row in g.rows],
+                **(_dsr_names() if g.key.questions == dsr_set() else {}),
             }
             for g in board.groups
         ],  # fmt: skip
-        "measured": [row.to_dict() for row in board.rows],
+        "measured": [_measured_dict(board, row) for row in board.rows],
         "baselines": [row.to_dict() for row in board.baselines],
         "consistency": list(board.consistency),
         "published": board.published,
