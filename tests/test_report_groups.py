@@ -411,3 +411,31 @@ def test_a_report_of_dsr_bench_rows_alone_has_no_vlm4d_table_note_or_figure(tmp_
     data = render.leaderboard_json(board)
     assert data["measured"][0]["debiased_status"].startswith("not applicable")
     assert list(data["measured"][0]["columns"]) == ["absolute", "relative", "overall"]
+
+
+def test_one_scores_markdown_keeps_dsr_bench_rows_out_of_the_papers_table(tmp_path):
+    """`vlm4d score --markdown` / an lmms-eval run's table, for a run of a VLM4D task and a
+    DSR-Bench task: the DSR row is not a line of the paper's table (blanks there), it has
+    its own with its viewpoints."""
+    from vlm4d_tasks.data.dsr_bench import DsrType, split_type
+    from vlm4d_tasks.report.score_report import markdown_report
+
+    _, scored = dsr_document(tmp_path, "m", "dsr_bench", 2)
+    runs, models = pipeline.rows_to_runs({"vlm4d_mc": items(BENCHMARK, 3), "dsr_bench": scored},
+                                         "m", "rule", resamples=50, seed=0)  # fmt: skip
+    meta = {"protocol": {"rows": {"vlm4d_mc": "greedy", "dsr_bench": "greedy"}}, "model": "m"}
+    document = pipeline.score_document(runs, models, judge={"mode": "rule", "models": []},
+                                       resamples=50, seed=0, run=meta, judge_batches=[])  # fmt: skip
+    text = markdown_report(document)
+    tables = [[_cells(x) for x in block.splitlines()] for block in text.split("\n\n")
+              if block.startswith("| ")]  # fmt: skip
+    paper, dsr = tables[:2]
+    assert paper[0][1] == "Real Ego" and [row[0] for row in paper[2:]] == ["m [vlm4d_mc]"]
+    assert dsr[0] == ["Model", "Absolute", "Relative", "Overall", "95% CI", "Chance-corr."]
+    views = [_share(scored, lambda r, v=v: split_type(DsrType(r.category))[0].value == v)
+             for v in ("absolute", "relative")]  # fmt: skip
+    assert dsr[2][:4] == ["m [dsr_bench]", *views, _share(scored, bool)]
+    # a document of DSR-Bench rows alone: no paper's table, nor its "both subsets"
+    alone = markdown_report(dsr_document(tmp_path, "n", "dsr_bench", 3)[0])
+    assert "Real Ego" not in alone and "both subsets" not in alone
+    assert "| n [dsr_bench] |" in alone

@@ -16,6 +16,7 @@ from typing import Any
 from vlm4d_tasks.metric.grading import JUDGES_NEEDED
 from vlm4d_tasks.metric.text import figure_label, md_code, md_table, md_text
 from vlm4d_tasks.pipeline.rows import COLUMN_TITLES
+from vlm4d_tasks.report.breakdowns import dsr_set
 from vlm4d_tasks.report.output import OutputError, write_output
 
 MISSING = "–"
@@ -71,11 +72,16 @@ def score_context(score: dict[str, Any]) -> dict[str, Any]:
     summary = score.get("summary", {})
     agreement = summary.get("agreement")
     worst = summary.get("agreement_min") if agreement is not None else None
+    dsr = {r["model"] for r in runs if r.get("subset") == dsr_set()}
+    ours = [row for row in score["models"] if row["model"] not in dsr]
     return {
         "judge": _judge(score),
+        # VLM4D's rows in the paper's columns; DSR-Bench's apart, in theirs (`_dsr_table`)
         "models_table": _lines(_table(
-            score["models"], debiased, lambda row: validity["models"].get(row["model"])
-        )),
+            ours, debiased, lambda row: validity["models"].get(row["model"])
+        )) if ours or not dsr else None,
+        "dsr_table": _lines(_dsr_table(score, [r for r in score["models"] if r["model"] in dsr]))
+        if dsr else None,
         "baselines_table": _lines(_table(validity["baselines"], debiased, lambda row: row))
         if debiased else None,
         "comparisons_table": _lines(_comparison_table(score["comparisons"]))
@@ -241,6 +247,27 @@ def _table(rows: list[dict[str, Any]], validity: bool, extra) -> list[str]:
             control = (extra(row) or {}).get("random_removed") or {}
             cells.append(percent(control.get("accuracy")))
         body.append(cells)
+    return md_table(header, body, "l" + "r" * (len(header) - 1))
+
+
+def _dsr_table(score: dict[str, Any], rows: list[dict[str, Any]]) -> list[str]:
+    """DSR-Bench rows (`breakdowns.dsr_cells`): the two viewpoints, then the overall accuracy,
+    its interval and the chance-corrected accuracy; no debiased column (the set is VLM4D's)."""
+    from vlm4d_tasks.report.breakdowns import dsr_cells, dsr_viewpoint_titles
+
+    views = dsr_viewpoint_titles()
+    header = ["Model", *views.values(), "Overall", "95% CI", "Chance-corr."]
+    body = []
+    for row in rows:
+        cells = dsr_cells(score, row["model"]).viewpoints
+        overall = row["columns"].get("overall") or {}
+        ci = overall.get("ci95")
+        body.append([
+            md_text(row["model"]),
+            *(MISSING if cells.get(v) is None else percent(cells[v].accuracy) for v in views),
+            percent(overall.get("accuracy")), f"{percent(ci[0])}–{percent(ci[1])}" if ci else MISSING,
+            percent(overall.get("chance_corrected")),
+        ])  # fmt: skip
     return md_table(header, body, "l" + "r" * (len(header) - 1))
 
 
