@@ -506,3 +506,12 @@ def test_a_link_in_place_of_the_working_folder_is_never_followed(tmp_path):
     with pytest.raises(ProbeRunError, match=r"\.run\.partial is in the way.*Fix: move"):
         generate_probe(tmp_path / "run", settings, progress=False)
     assert [p.name for p in victim.iterdir()] == ["key"] and not (tmp_path / "run").exists()
+
+
+def test_an_out_folder_whose_parents_do_not_exist_is_made(tmp_path):
+    """`make demo` in a fresh clone writes `demo-out/probe`: the working folder's parents are
+    made, as the finished folder's always were."""
+    out = tmp_path / "new" / "nested" / "probe"
+    generate_probe(out, ProbeSettings(n_scenes=2, **TINY), progress=False)
+    assert (out / "probe_mc.json").is_file()
+    assert not (out.parent / ".probe.partial").exists()

@@ -534,6 +534,9 @@ def _open_partial(folder: Path, identity: dict, wanted: set[str]) -> dict[str, d
     {size, sha256}); a new folder if there is none. Any doubt renders the clip again."""
     if not os.path.lexists(folder):
         try:
+            # `--out demo-out/probe` in a fresh clone: its parents are this command's to make,
+            # as `outdir.commit` makes them for the finished folder.
+            folder.parent.mkdir(parents=True, exist_ok=True)
             folder.mkdir()
             (folder / VIDEO_DIR).mkdir()
             outdir.write_new(folder / _PARTIAL_RUN, json.dumps(identity, indent=1) + "\n")
