@@ -330,6 +330,18 @@ def _place_videos(
     return missing, copied
 
 
+def refuse_videos_inside(videos: str | Path | None, output: outdir.Output, out: object) -> None:
+    """A build replaces --out whole: videos read from inside it would go with it."""
+    if videos is None:
+        return
+    source = Path(videos).resolve()
+    if source == output.target or output.target in source.parents:
+        raise BuildError(
+            f"--videos {videos} is inside --out {out}, which the build replaces; nothing "
+            "was written. Fix: keep the videos in a folder of their own and pass that"
+        )
+
+
 def build_dataset_repo(
     annotations: Annotations,
     out: str | Path,
@@ -361,13 +373,7 @@ def build_dataset_repo(
             "Fix: pass the folder with the release's real_mc.json / synthetic_mc.json"
         )
     output = outdir.prepare(out, MADE_BY, force)
-    if videos is not None:
-        source = Path(videos).resolve()
-        if source == output.target or output.target in source.parents:
-            raise BuildError(
-                f"--videos {videos} is inside --out {out}, which the build replaces; nothing "
-                "was written. Fix: keep the videos in a folder of their own and pass that"
-            )
+    refuse_videos_inside(videos, output, out)
     with outdir.staged(output) as tmp:
         file_bytes = {
             data_file(subset): _write_parquet(

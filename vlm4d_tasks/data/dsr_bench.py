@@ -532,6 +532,7 @@ def build_dsr_repo(
         BuildError,
         BuildResult,
         _place_videos,
+        refuse_videos_inside,
         validation_markdown,
     )
 
@@ -539,13 +540,7 @@ def build_dsr_repo(
     if not bench.records:
         raise BuildError(f"{bench.file}: no questions to write; nothing was written")
     output = outdir.prepare(out, MADE_BY, force)
-    if videos is not None:
-        source = Path(videos).resolve()
-        if source == output.target or output.target in source.parents:
-            raise BuildError(
-                f"--videos {videos} is inside --out {out}, which the build replaces; nothing "
-                "was written. Fix: keep the videos in a folder of their own and pass that"
-            )
+    refuse_videos_inside(videos, output, out)
     with outdir.staged(output) as tmp:
         (tmp / DATA_FILE).parent.mkdir(parents=True, exist_ok=True)
         dataset = Dataset.from_list([r.to_dict() for r in bench.records], features=hf_features())

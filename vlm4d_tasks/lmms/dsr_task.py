@@ -194,24 +194,10 @@ def process_results(doc: Mapping[str, Any], results: Sequence[Any], *, row: str)
     as `schema.Record` reads it), so the run's verdicts, judge and score document are VLM4D's."""
     from vlm4d_tasks.data.schema import Record
     from vlm4d_tasks.metric import vlmevalkit_mcq
-    from vlm4d_tasks.metric.extract import extract
 
     record = Record.from_dict(dict(doc))
     response = lmms_metric.response_text(results)
-    found = extract(response, record.options, record.question)
-    item = {
-        "row": row,
-        "uid": record.uid,
-        "record": record.to_dict(),
-        "response": response,
-        "extracted": found.label,
-        "letter": found.letter,
-        "rule": found.rule,
-        "confident": bool(found.confident),
-        "evidence": found.evidence,
-        "video": record.video,
-        "frame": doc.get("frame"),
-    }
+    item = {**lmms_metric.verdict_item(record, response, row), "frame": doc.get("frame")}
     # An item of its own: lmms-eval's standard error of a metric reads its items' `score`, which
     # the aggregation of `accuracy` sets on the shared item from our verdict.
     hit = vlmevalkit_mcq.hit(response, record.answer)

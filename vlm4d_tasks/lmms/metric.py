@@ -91,12 +91,18 @@ def response_text(results: Sequence[Any]) -> str:
 
 def process_results(doc: Mapping[str, Any], results: Sequence[Any], *, row: str) -> dict:
     """One item per metric of `doc`; `row` names the line of the paper table it feeds."""
+    record = Record.from_dict(doc)
+    item = verdict_item(record, response_text(results), row)
+    return {name: item for name in metric_names(record)}
+
+
+def verdict_item(record: Record, response: str, row: str) -> dict[str, Any]:
+    """The item every metric of one answer shares: the record, the response and the rule's
+    verdict on it (what the aggregations and the score document read)."""
     from vlm4d_tasks.metric.extract import extract
 
-    record = Record.from_dict(doc)
-    response = response_text(results)
     found = extract(response, record.options, record.question)
-    item = {
+    return {
         "row": row,
         "uid": record.uid,
         "record": record.to_dict(),
@@ -108,7 +114,6 @@ def process_results(doc: Mapping[str, Any], results: Sequence[Any], *, row: str)
         "evidence": found.evidence,
         "video": record.video,  # the cluster of lmms-eval's clustered standard error
     }
-    return {name: item for name in metric_names(record)}
 
 
 # --------------------------------------------------------------------------------------------
