@@ -1,7 +1,8 @@
 """DSR-Bench (DSR Suite, arXiv 2512.20557) questions -> normalized records, and its dataset folder.
 
-DSR-Bench is 1,484 four-option questions on 575 in-the-wild Koala-36M clips about dynamic
-spatial reasoning. It is published in two forms, both read here:
+DSR-Bench is 1,484 four-option questions (the data card and the project README say so) on
+in-the-wild Koala-36M clips about dynamic spatial reasoning (the issue's 575 clips is not
+confirmed by anything read here). It is published in two forms, both read here:
 
 * the release's `benchmark.parquet` (Hugging Face `TencentARC/DSR_Suite-Data`). What is known
   of its columns comes from the code that reads it, DSR Suite's own VLMEvalKit copy

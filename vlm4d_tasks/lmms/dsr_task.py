@@ -11,8 +11,9 @@ at e8e78f0, `vlmeval/dataset/dsrbench.py`):
 * prompt (lines 21-25 and 181-192): the instruction, the frames, then
   "Question: <question>\\n<options, one a line>\\nAnswer: " (`dsr_bench_prompt.jinja`);
 * frames (lines 141-151; the variants of `vlmeval/dataset/video_dataset_config.py` 375-383,
-  64frame, 32frame, 30frame and 1fps, the last marked there as the paper's setting while the
-  paper itself reports 32 uniform frames: both are tasks here, and the run records which):
+  64frame, 32frame, 30frame and 1fps, the last marked there as the paper's setting, while the
+  issue names 32 uniform frames (not confirmed: what could be read of the paper states no
+  frame setting): both are tasks here, and the run records which):
   N frames at `numpy.linspace(0, count - 1, N, dtype=int)` (`video.uniform(N)` gives the same
   indices) or, at 1 fps, frame `int(i * video_fps)` for each whole second i (`VlmEvalKitFps`,
   which differs from VLM4D's 1 fps rule);
