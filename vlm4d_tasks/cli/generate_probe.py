@@ -81,7 +81,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config",
         metavar="FILE",
-        help="generator configuration (YAML): object shapes, colours, floors, palettes, "
+        help="generator configuration (YAML): object shapes, colours, textures, floors, palettes, "
         "walls, lighting, camera paths, speeds, occlusion, clip size/fps/length; see "
         "vlm4d_tasks/probe/config.py. Its defaults are the test probe set's; flags given "
         "here win over its clip values",

@@ -19,6 +19,8 @@ before it renders anything. Training records carry four more fields in probe_rec
 `split`, `camera_motion`, `answer_free_form` and `rationale` (`probe.answers`), all from the
 same geometry as the letter. The test split's records do NOT carry them, so that the test
 probe set stays byte-identical to earlier versions (the same facts are in probe_labels.json).
+For the same reason only the train split's probe_labels.json gives each object's `rgb` and
+`texture` (`probe.config`).
 
 Scale. Every scene's draws depend only on (split, seed, pair index), and the letters and
 question ids on the whole plan, which is cheap (no pixels), so `shard=(i, n)` renders the
@@ -272,7 +274,12 @@ def _round(values, digits: int = 4) -> list:
 
 
 def _scene_label(
-    scene: Scene, story: Story, twin: str | None, question_ids: list[str], video: str
+    scene: Scene,
+    story: Story,
+    twin: str | None,
+    question_ids: list[str],
+    video: str,
+    split: str = "test",
 ) -> dict:
     s = scene.times()
     cx, cz, yaw = scene.camera.state(s)
@@ -281,17 +288,21 @@ def _scene_label(
     objects = []
     for obj in scene.objects:
         x, y, z, heading = obj.motion.state(s)
-        objects.append(
-            {
-                "name": obj.name,
-                "shape": obj.shape,
-                "colour": obj.colour,
-                "size": round(obj.size, 4),
-                "height": round(obj.height, 4),
-                "motion": asdict(obj.motion),
-                "track_xyz_heading": _round(np.stack([x, y, z, heading], axis=-1)),
-            }
-        )
+        label = {
+            "name": obj.name,
+            "shape": obj.shape,
+            "colour": obj.colour,
+            "size": round(obj.size, 4),
+            "height": round(obj.height, 4),
+            "motion": asdict(obj.motion),
+            "track_xyz_heading": _round(np.stack([x, y, z, heading], axis=-1)),
+        }
+        if split != "test":
+            # What a study of which properties help needs per object; not in the test
+            # split's labels, which keep their earlier bytes (a non-default configuration
+            # is in their settings.generator).
+            label |= {"rgb": list(obj.albedo), "texture": obj.texture}
+        objects.append(label)
     return {
         "scene_id": scene.scene_id,
         "video": video,
@@ -413,7 +424,7 @@ def plan_probe(settings: ProbeSettings) -> ProbePlan:
                 )
             twin_scene = members[1 - m].scene_id if len(members) == 2 else None
             scene_labels.append(
-                _scene_label(scene, story, twin_scene, ids, video_name(index, split))
+                _scene_label(scene, story, twin_scene, ids, video_name(index, split), split)
             )
             scenes.append(scene)
     labels = {

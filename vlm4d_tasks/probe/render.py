@@ -6,6 +6,8 @@ box, cylinder, cone) intersected in its own local frame. Depth order between obj
 z-buffer; objects are always in front of floor and walls (they stand inside the arena, above
 the floor). Shading is flat Lambert plus ambient (the scene's `ambient` and `diffuse`), with a soft blob shadow under each object.
 A white stripe marks every object's front so that its heading, and so its rotation, shows.
+An object's texture (`texture_factor`) scales its colour's brightness by a pattern fixed in
+its own frame, computed only for the pixels it covers; the marker is drawn over it.
 
 Speed: the camera keeps a constant height and pitch, so the ray of a pixel only turns with
 the yaw; floor hit distances, mip level and fog are per-row constants computed once per
@@ -22,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vlm4d_tasks.probe.scene import COLOURS, MARKER_COLOUR, Scene, SceneObject, project
+from vlm4d_tasks.probe.scene import MARKER_COLOUR, TEXTURES, Scene, SceneObject, project
 from vlm4d_tasks.video.encode import encode_mp4
 
 LIGHT = np.array([-0.45, 1.0, -0.6]) / np.linalg.norm([-0.45, 1.0, -0.6])
@@ -35,6 +37,10 @@ MIX_MAX = 1.3  # the darkest level (grout lines)
 FAR = 400.0  # floor hits beyond this are pure fog
 ARENA_HALF = 11.0
 WALL_HEIGHT = 3.2
+# Textures only darken, down to this share of the colour: brightness alone changes, so the
+# hue and saturation a question's colour name refers to stay, and the white front marker
+# stays the brightest part of the object.
+TEXTURE_DARK = 0.72
 
 # (floor light, floor dark, wall, fog/horizon, zenith); all unsaturated (HSV saturation < 0.3)
 PALETTES: tuple[tuple[tuple[int, int, int], ...], ...] = (
@@ -341,9 +347,16 @@ class FrameRenderer:
         light = (LIGHT[0] * ch - LIGHT[2] * sh, LIGHT[1], LIGHT[0] * sh + LIGHT[2] * ch)
         nx, ny, nz = (n[hit] for n in normal)
         lambert = np.maximum(0.0, nx * light[0] + ny * light[1] + nz * light[2])
-        colour = (self.scene.ambient + self.scene.diffuse * lambert)[:, None] * np.array(
-            COLOURS[obj.colour], float
-        )
+        shade = self.scene.ambient + self.scene.diffuse * lambert
+        if obj.texture != "plain":
+            th = t[hit]
+            point = (
+                origin[0] + th * lx[hit],
+                origin[1] + th * np.broadcast_to(dy, lx.shape)[hit],
+                origin[2] + th * lz[hit],
+            )
+            shade = shade * texture_factor(obj, *point)
+        colour = shade[:, None] * np.array(obj.albedo, float)
         # The marker is nearly self-lit so that it stays the brightest thing in the frame.
         on_marker = marker[hit]
         colour[on_marker] = (0.94 + 0.06 * lambert[on_marker])[:, None] * np.array(
@@ -351,6 +364,51 @@ class FrameRenderer:
         )
         region = img[v0:v1, u0:u1, :3]
         region[hit] = np.clip(colour, 0, 255).astype(np.uint8)
+
+
+def _cells(coordinate: np.ndarray, cell: float) -> np.ndarray:
+    """Lattice index of each coordinate. The cell sizes below put the flat faces (a cube's
+    sides at +-size/2, its base and top, a cylinder's caps) inside cells, never on a cell
+    border, where rounding would speckle the face."""
+    return np.floor(coordinate / np.float32(cell)).astype(np.int64)
+
+
+def _hash01(ix: np.ndarray, iy: np.ndarray, iz: np.ndarray) -> np.ndarray:
+    """A value in [0, 1] per integer lattice cell (a spatial hash; int64 products wrap)."""
+    with np.errstate(over="ignore"):
+        h = (ix * 73856093) ^ (iy * 19349663) ^ (iz * 83492791)
+        h = (h ^ (h >> 13)) * 1274126177
+    return ((h >> 7) & 1023).astype(np.float32) / np.float32(1023)
+
+
+def texture_factor(obj: SceneObject, px: np.ndarray, py: np.ndarray, pz: np.ndarray):
+    """Brightness factor in [TEXTURE_DARK, 1] of `obj`'s texture at points of its surface,
+    given in its local frame (base centre at the origin, y up, +z = front), metres.
+
+    checker: a solid 3D checker, three cells across the object; stripes: horizontal bands a
+    fifth of its width (across the vertical front marker, never along it); noise: two
+    scales of hashed cells, blotchy. Fixed to the object, so the pattern turns with it."""
+    size = obj.size
+    dark = np.float32(1.0 - TEXTURE_DARK)
+    # Heights from below the base: the base (y = 0) is then inside a cell.
+    if obj.texture == "checker":
+        cell = size / 3.0
+        parity = (_cells(px, cell) + _cells(py + cell / 2, cell) + _cells(pz, cell)) & 1
+        return np.float32(1.0) - dark * parity.astype(np.float32)
+    if obj.texture == "stripes":
+        cell = size / 5.0  # a quarter cell up: a cylinder's top (5.5 cells) stays inside one
+        return np.float32(1.0) - dark * (_cells(py + cell / 4, cell) & 1).astype(np.float32)
+    if obj.texture == "noise":
+        blotches = []
+        for cell in (size / 2.6, size / 7.4):
+            y = py + cell / 2
+            blotches.append(_hash01(_cells(px, cell), _cells(y, cell), _cells(pz, cell)))
+        return np.float32(1.0) - dark * (
+            np.float32(0.6) * blotches[0] + np.float32(0.4) * blotches[1]
+        )
+    if obj.texture == "plain":
+        return np.ones_like(px)
+    raise ValueError(f"unknown texture {obj.texture!r}: use one of {', '.join(TEXTURES)}")
 
 
 def intersect(obj: SceneObject, origin, direction):

@@ -99,7 +99,7 @@ def _add_still(rng, objects: list[SceneObject], spec, fits) -> None:
 
 def _objects(rng, n: int, config: GeneratorConfig) -> list[tuple[str, str, float]]:
     shapes = rng.permutation(config.shapes)[:n]
-    colours = rng.permutation(sorted(config.colours))[:n]
+    colours = rng.permutation(sorted(config.colour_names()))[:n]
     return [
         (str(s), str(c), float(rng.uniform(*config.size)))
         for s, c in zip(shapes, colours, strict=True)
@@ -112,10 +112,10 @@ def _absent_name(rng, objects: list[SceneObject], config: GeneratorConfig) -> st
     if rng.random() < 0.5:
         # A present shape in a colour that is nowhere in the scene: the harder distractor.
         shape = objects[int(rng.integers(len(objects)))].shape
-        colour = str(rng.choice(sorted(set(config.colours) - used_colours)))
+        colour = str(rng.choice(sorted(set(config.colour_names()) - used_colours)))
     else:
         shape = str(rng.choice(ABSENT_SHAPES))
-        colour = str(rng.choice(sorted(config.colours)))
+        colour = str(rng.choice(sorted(config.colour_names())))
     name = f"{colour} {shape}"
     assert name not in present
     return name
@@ -231,6 +231,22 @@ def _story_objects(
     if with_fp:
         story = replace(story, absent=_absent_name(rng, objects, config))
     return objects, story
+
+
+def _dress(rng, objects: tuple[SceneObject, ...], config: GeneratorConfig):
+    """The objects with their configured RGB and a texture each. Drawn after every geometric
+    draw, so textures never change a scene's geometry or questions; with one texture (the
+    default) nothing is drawn."""
+    own = config.own_colours()
+    textures = config.textures
+    if len(textures) > 1:
+        picks = [textures[int(i)] for i in rng.integers(len(textures), size=len(objects))]
+    else:
+        picks = [textures[0]] * len(objects)
+    return tuple(
+        replace(obj, rgb=own.get(obj.colour), texture=texture)
+        for obj, texture in zip(objects, picks, strict=True)
+    )
 
 
 def _moving_camera(
@@ -388,5 +404,10 @@ def sample_pair(
                 continue
             # The pair must agree on every answer: only the camera differs.
             if story_labels(moving, story) == expected:
-                return static, moving, story
+                objects = _dress(rng, static.objects, config)
+                return (
+                    replace(static, objects=objects),
+                    replace(moving, objects=objects),
+                    story,
+                )
     raise RuntimeError(f"no valid {kind} scene pair for {ids} after {MAX_TRIES} draws")

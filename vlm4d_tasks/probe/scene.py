@@ -32,6 +32,8 @@ COLOURS: dict[str, tuple[int, int, int]] = {
 }
 # The marker stripe that makes an object's front (and so its rotation) visible.
 MARKER_COLOUR: tuple[int, int, int] = (250, 250, 250)
+# Surface patterns of objects (`render.texture_factor`); "plain" is the probe set's.
+TEXTURES: tuple[str, ...] = ("plain", "checker", "stripes", "noise")
 
 CAMERA_MOTIONS: tuple[str, ...] = ("static", "pan", "walk", "truck", "turn", "arc")
 
@@ -97,10 +99,16 @@ class SceneObject:
     colour: str
     size: float  # footprint width (cube edge, sphere/cylinder/cone base diameter), metres
     motion: Motion
+    rgb: tuple[int, int, int] | None = None  # a configured colour's; None: COLOURS[colour]
+    texture: str = "plain"  # one of TEXTURES
 
     @property
     def name(self) -> str:
         return f"{self.colour} {self.shape}"
+
+    @property
+    def albedo(self) -> tuple[int, int, int]:
+        return self.rgb if self.rgb is not None else COLOURS[self.colour]
 
     @property
     def half_width(self) -> float:
