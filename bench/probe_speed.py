@@ -1,12 +1,16 @@
 """Speed of the probe generator: seconds per clip, and where the time goes (render vs encode).
 
     .venv/bin/python bench/probe_speed.py [--n-scenes 40] [--jobs 2] [--json out.json]
+                                          [--cases NAME ...]
 
 Cases: the test default (854x480, 24 fps, 4 s, the probe set), the training default
 (`generate.TRAIN_CLIP`, what `--split train` renders unless told otherwise: 448x252, 8 fps,
-4 s, what video LLMs consume after their own resizing and frame sampling), and a tiny clip. For each: a whole `generate_probe` run with `--jobs`
-processes (wall time per clip, what a user waits for), then, in this process alone, the
-same clips rendered to memory and encoded from memory, timed apart (render vs encode).
+4 s, what video LLMs consume after their own resizing and frame sampling), the same with
+every object textured (`objects.textures: [checker, stripes, noise]`; the textured/plain
+ratio is printed: goal within 1.5x), and a tiny clip. For each: a whole `generate_probe` run
+with `--jobs` processes (wall time per clip, what a user waits for), then, in this process
+alone, the same clips rendered to memory and encoded from memory, timed apart (render vs
+encode). `--cases` runs only the cases named.
 
 Goals: issue 6, `vlm4d generate-probe --n-scenes 40` under two minutes on 2 cores; issue 28,
 10,000 training clips in under an hour on 2 cores at the training default (0.72 s of wall
@@ -23,12 +27,16 @@ import os
 import tempfile
 import time
 
+from vlm4d_tasks.probe.config import GeneratorConfig
 from vlm4d_tasks.probe.generate import TRAIN_CLIP, ProbeSettings, generate_probe, plan_probe
 
 TRAIN_DEFAULT = {"split": "train", **TRAIN_CLIP}  # what `--split train` renders by default
+# Textures are drawn after the geometry: the same scenes as TRAIN_DEFAULT, only the pixels differ.
+TEXTURED = GeneratorConfig(textures=("checker", "stripes", "noise"))
 CASES = {
     "test_default_854x480_24fps_4s": {},
     "train_default_448x252_8fps_4s": TRAIN_DEFAULT,
+    "train_textured_448x252_8fps_4s": {**TRAIN_DEFAULT, "generator": TEXTURED},
     "tiny_160x120_8fps_2s": {"width": 160, "height": 120, "fps": 8, "seconds": 2.0},
 }
 TARGET_CLIPS = 10_000
@@ -56,9 +64,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-scenes", type=int, default=40)
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--json", help="write the numbers here too")
+    parser.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES))
     args = parser.parse_args(argv)
     rows = {}
-    for name, overrides in CASES.items():
+    for name in args.cases:
+        overrides = CASES[name]
         settings = ProbeSettings(n_scenes=args.n_scenes, jobs=args.jobs, **overrides)
         start = time.perf_counter()
         plan_probe(settings)
@@ -92,6 +102,16 @@ def main(argv: list[str] | None = None) -> int:
             f"process: render {r['render_seconds_per_clip']} s + encode "
             f"{r['encode_seconds_per_clip']} s per clip (render/encode "
             f"{r['render_over_encode']}); load {r['load_average_1min']}"
+        )
+    plain, textured = "train_default_448x252_8fps_4s", "train_textured_448x252_8fps_4s"
+    if plain in rows and textured in rows:
+        # Render time, one process: the whole runs' wall times also hold the process pool's
+        # start and the leak check, which the first case run pays more of.
+        a, b = rows[plain]["render_seconds_per_clip"], rows[textured]["render_seconds_per_clip"]
+        rows["textured_over_plain_render"] = round(b / a, 2)
+        print(
+            f"textured / plain training clip: render {b} vs {a} s per clip = "
+            f"{rows['textured_over_plain_render']}x (goal: within 1.5x)"
         )
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
