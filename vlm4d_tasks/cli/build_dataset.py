@@ -97,7 +97,6 @@ EXIT_BAD_INPUT = 2
 
 def run_dsr_bench(args: argparse.Namespace) -> int:
     """`--benchmark dsr-bench`: one source file (Parquet or TSV) -> a DSR-Bench dataset folder."""
-    from vlm4d_tasks.data.dataset_repo import REPORT_MARKDOWN
     from vlm4d_tasks.data.dsr_bench import DsrBenchError, build_dsr_repo, load_dsr_bench
     from vlm4d_tasks.data.outdir import OutputFolderError
 
@@ -124,15 +123,7 @@ def run_dsr_bench(args: argparse.Namespace) -> int:
                                 force=args.force)  # fmt: skip
     except OutputFolderError as exc:
         return fail(str(exc))
-    for note in result.notes:
-        print(f"vlm4d build-dataset: warning: {note}", file=sys.stderr)
-    if result.moved_aside is not None:
-        print(f"moved the earlier {out} aside to {result.moved_aside} (nothing deleted)")
-    print(f"wrote {Path(out)} ({bench.form} source, sha256 {bench.sha256}):")
-    for name, rows in result.counts.items():
-        print(f"  config {name}: {rows} rows")
-    print((Path(out) / REPORT_MARKDOWN).read_text(encoding="utf-8"))
-    return 0
+    return _report_built(result, out, f" ({bench.form} source, sha256 {bench.sha256})")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -142,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
         return _fail("--source is read only with --benchmark dsr-bench; nothing was written. "
                      "Fix: add --benchmark dsr-bench, or pass VLM4D's --annotations DIR")  # fmt: skip
     from vlm4d_tasks.data.annotations import AnnotationError, load_annotations
-    from vlm4d_tasks.data.dataset_repo import REPORT_MARKDOWN, build_dataset_repo
+    from vlm4d_tasks.data.dataset_repo import build_dataset_repo
     from vlm4d_tasks.data.hub import HubUnavailableError
     from vlm4d_tasks.data.outdir import OutputFolderError
     from vlm4d_tasks.validity.baselines import debiased_config
@@ -182,12 +173,20 @@ def run(args: argparse.Namespace) -> int:
         )
     except OutputFolderError as exc:
         return _fail(str(exc))
+    return _report_built(result, args.out)
+
+
+def _report_built(result, out: str | Path, source: str = "") -> int:
+    """What a build wrote: its warnings, an earlier folder moved aside, the configs and the
+    validation report (`dataset_repo.BuildResult`, for VLM4D and DSR-Bench alike)."""
+    from vlm4d_tasks.data.dataset_repo import REPORT_MARKDOWN
+
     for note in result.notes:
         print(f"vlm4d build-dataset: warning: {note}", file=sys.stderr)
     if result.moved_aside is not None:
-        print(f"moved the earlier {args.out} aside to {result.moved_aside} (nothing deleted)")
-    print(f"wrote {Path(args.out)}:")
+        print(f"moved the earlier {out} aside to {result.moved_aside} (nothing deleted)")
+    print(f"wrote {Path(out)}{source}:")
     for name, rows in result.counts.items():
         print(f"  config {name}: {rows} rows")
-    print((Path(args.out) / REPORT_MARKDOWN).read_text(encoding="utf-8"))
+    print((Path(out) / REPORT_MARKDOWN).read_text(encoding="utf-8"))
     return 0
