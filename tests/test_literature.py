@@ -37,6 +37,25 @@ def test_every_number_appears_in_its_quote() -> None:
                 assert f"{value:.1f}" in row["quote"], (row["model"], column, value)
 
 
+def test_no_text_of_the_file_is_a_link() -> None:
+    # Its texts are printed in the self-contained report, which carries no address at all
+    # (tests/test_report_validity.py): papers are named by their arXiv id, not by a URL.
+    texts: list[str] = []
+
+    def walk(value: object) -> None:
+        if isinstance(value, str):
+            texts.append(value)
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(_shipped())
+    assert texts and not [t for t in texts if "http" in t or "www." in t]
+
+
 def test_load_returns_a_fresh_copy() -> None:
     first = load_literature()
     first["rows"][0]["numbers"]["real"] = -1
