@@ -44,7 +44,7 @@ ALL_NAMES = [
     *OFFICIAL_GROUPS, "vlm4d_real_mc_official", "vlm4d_synthetic_mc_official",
     "vlm4d_real_mc_direct_official", "vlm4d_synthetic_mc_direct_official",
     "vlm4d_real_mc_frames_official", "vlm4d_synthetic_mc_frames_official",
-    "vlm4d_mc_blind", "vlm4d_real_mc_blind", "vlm4d_synthetic_mc_blind",
+    "vlm4d_probe_mc_official", "vlm4d_mc_blind", "vlm4d_real_mc_blind", "vlm4d_synthetic_mc_blind",
     *(f"vlm4d_{s}mc_{k}" for k in ("mirror", "reverse", "circular", "identity")
       for s in ("", "real_", "synthetic_")),
     *(f"vlm4d_{s}mc{f}_dsr_suite" for s in ("", "real_", "synthetic_") for f in ("", "_frames")),

@@ -24,7 +24,7 @@ ALL_TASKS = [
 OFFICIAL_TASKS = [
     "vlm4d_real_mc_official", "vlm4d_synthetic_mc_official", "vlm4d_real_mc_direct_official",
     "vlm4d_synthetic_mc_direct_official", "vlm4d_real_mc_frames_official",
-    "vlm4d_synthetic_mc_frames_official",
+    "vlm4d_synthetic_mc_frames_official", "vlm4d_probe_mc_official",
 ]  # fmt: skip
 ALL_GROUPS = ["vlm4d_mc", "vlm4d_mc_direct", "vlm4d_mc_frames", "vlm4d_mc_blind"]
 # The consistency variants (tests/test_lmms_variants.py covers their docs and visual input).

@@ -140,6 +140,8 @@ def test_task_names_per_protocol():
     assert task_for("vlm4d_mc", "official") == "vlm4d_mc_official"
     assert task_for("vlm4d_real_mc_frames", "official") == "vlm4d_real_mc_frames_official"
     assert task_for("vlm4d_mc_official", "official") == "vlm4d_mc_official"
+    assert task_for("vlm4d_probe_mc", "official") == "vlm4d_probe_mc_official"
+    assert protocol_of("vlm4d_probe_mc_official").name == "official"
     assert task_for("vlm4d_mc_direct", "greedy") == "vlm4d_mc_direct"
     assert protocol_of("vlm4d_mc_direct_official").name == "official"
     assert protocol_of("vlm4d_counting").name == "greedy"
@@ -279,8 +281,12 @@ def test_eval_protocol_official_selects_the_official_tasks_and_seed():
         "--tasks=vlm4d_mc_official", "--seed", "1",
     ]  # fmt: skip
     assert apply_protocol(["--tasks", "list"], "official") == ["--tasks", "list", "--seed", "215"]
-    with pytest.raises(ValueError, match="vlm4d_probe_mc has no official variant"):
-        apply_protocol(["--tasks", "vlm4d_probe_mc"], "official")
+    # the probe set has its official variant (offline runs of the protocol); a category not
+    assert apply_protocol(["--tasks", "vlm4d_probe_mc"], "official") == [
+        "--tasks", "vlm4d_probe_mc_official", "--seed", "215",
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match="vlm4d_counting has no official variant"):
+        apply_protocol(["--tasks", "vlm4d_counting"], "official")
     with pytest.raises(ValueError, match="of the official protocol, not greedy"):
         apply_protocol(["--tasks", "vlm4d_mc_official"], "greedy")
 

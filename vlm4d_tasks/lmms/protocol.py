@@ -77,12 +77,14 @@ PROTOCOLS: dict[str, Protocol] = {
     ),
 }
 
-# The tasks that have an `_official` variant: the release's questions in the paper's settings.
-# The category entry points and the probe set are ours: they have no official counterpart.
+# The tasks that have an `_official` variant: the release's questions in the paper's settings,
+# and the probe set (chain of thought), so that the protocol can be run offline. The category
+# entry points are ours: they have no official counterpart.
 OFFICIAL_VARIANTS: tuple[str, ...] = (
     "vlm4d_mc", "vlm4d_mc_direct", "vlm4d_mc_frames",
     "vlm4d_real_mc", "vlm4d_synthetic_mc", "vlm4d_real_mc_direct",
     "vlm4d_synthetic_mc_direct", "vlm4d_real_mc_frames", "vlm4d_synthetic_mc_frames",
+    "vlm4d_probe_mc",
 )  # fmt: skip
 
 # lmms-eval 0.7.3 model names whose class hands `gen_kwargs["seed"]` to the backend (checked in

@@ -155,6 +155,9 @@ process_results_mc_direct_official = functools.partial(
 process_results_mc_frames_official = functools.partial(
     lmms_metric.process_results, row="vlm4d_mc_frames_official"
 )
+process_results_probe_mc_official = functools.partial(
+    lmms_metric.process_results, row="vlm4d_probe_mc_official"
+)
 
 
 def process_results_category(doc: Mapping[str, Any], results) -> dict:
