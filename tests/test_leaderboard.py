@@ -408,7 +408,7 @@ def test_compare_clusters_by_video():
 
 def _lmms_document(label: str, task: str, answers: dict[str, bool | None]) -> dict:
     """An lmms-eval run's score document, made as `lmms.run.Run.document` makes it."""
-    from vlm4d_tasks.lmms.protocol import describe_run
+    from vlm4d_tasks.lmms.protocol_run import describe_run
 
     items = []
     for uid, right in answers.items():

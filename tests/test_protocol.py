@@ -202,7 +202,7 @@ def test_fps_setting_is_the_official_reader():
 
 
 def test_describe_run_one_protocol():
-    from vlm4d_tasks.lmms.protocol import describe_run, markdown_line
+    from vlm4d_tasks.lmms.protocol_run import describe_run, markdown_line
 
     block = describe_run(
         ["vlm4d_mc_official"], gen_kwargs="", seed=[215, 215, 215, 215],
@@ -225,7 +225,7 @@ def test_describe_run_one_protocol():
 
 
 def test_describe_run_mixed_protocols_and_an_override():
-    from vlm4d_tasks.lmms.protocol import describe_run, markdown_line
+    from vlm4d_tasks.lmms.protocol_run import describe_run, markdown_line
 
     block = describe_run(
         ["vlm4d_mc_official", "vlm4d_mc", "vlm4d_counting"], gen_kwargs="max_new_tokens=8,seed=215"

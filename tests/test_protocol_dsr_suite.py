@@ -61,7 +61,7 @@ def test_the_templates_on_disk_are_what_the_declaration_makes():
 def test_a_changed_declaration_changes_the_templates(monkeypatch):
     """The decoding and frames come from the declaration, not from text written here."""
     from vlm4d_tasks.lmms import protocol_tasks
-    from vlm4d_tasks.lmms.protocol import declaration
+    from vlm4d_tasks.lmms.protocol_declarations import declaration
 
     decl = declaration("dsr-suite")
     changed = dataclasses.replace(
@@ -162,7 +162,8 @@ def test_the_dsr_suite_tasks_load_with_the_declarations_prompt_and_decoding(
     task_manager, dataset, monkeypatch
 ):
     from vlm4d_tasks.lmms.metric import METRICS
-    from vlm4d_tasks.lmms.protocol import declaration, generation_kwargs_of
+    from vlm4d_tasks.lmms.protocol import generation_kwargs_of
+    from vlm4d_tasks.lmms.protocol_declarations import declaration
 
     monkeypatch.setenv("VLM4D_DATASET", str(dataset))
     monkeypatch.delenv("VLM4D_FRAMES", raising=False)
@@ -280,7 +281,7 @@ def test_eval_sets_the_frames_variable_and_protocol_model_for_lmms_eval(monkeypa
 
 
 def test_metadata_says_which_declared_settings_were_not_applied_and_why():
-    from vlm4d_tasks.lmms.protocol import describe_run, markdown_line
+    from vlm4d_tasks.lmms.protocol_run import describe_run, markdown_line
 
     # InternVideo2: 16 segment-centre frames, which no *_frames setting gives
     block = describe_run(
@@ -318,7 +319,7 @@ def test_metadata_says_which_declared_settings_were_not_applied_and_why():
 
 def test_frames_the_task_refused_are_recorded_not_raised():
     """A VLM4D_FRAMES the *_frames task cannot read fails that task, not the run's metadata."""
-    from vlm4d_tasks.lmms.protocol import describe_run
+    from vlm4d_tasks.lmms.protocol_run import describe_run
 
     block = describe_run(["vlm4d_mc_frames_dsr_suite"], frames="many")
     missing = block["declared"]["dsr-suite"]["not_applied"]["frames[vlm4d_mc_frames_dsr_suite]"]

@@ -92,7 +92,7 @@ def _samples(run: Run) -> list[dict]:
 
 
 def test_dsr_suite_run_records_its_declaration_and_reports_both_readers(runs):
-    from vlm4d_tasks.lmms.protocol import declaration
+    from vlm4d_tasks.lmms.protocol_declarations import declaration
     from vlm4d_tasks.metric.dsr_scorer import read_answer
 
     run = runs["dsr"]

@@ -1,5 +1,5 @@
 """What a run records of a declared decoding: applied only when the model class is known to hand
-the setting to its backend (`protocol.GENERATION_KWARGS`, read from the installed lmms-eval),
+the setting to its backend (`protocol_run.GENERATION_KWARGS`, read from the installed lmms-eval),
 not applied when it is known not to (with why), passed but unverified otherwise.
 
 Pure tests: `describe_run` on what lmms-eval would pass, and the table's citations checked
@@ -21,7 +21,7 @@ DSR_ROW = (
 
 
 def _declared(model_class, gen_kwargs="", model_args="pretrained=q", **kwargs):
-    from vlm4d_tasks.lmms.protocol import describe_run
+    from vlm4d_tasks.lmms.protocol_run import describe_run
 
     block = describe_run([DSR_ROW], gen_kwargs, None, model_args, model_class=model_class,
                          **kwargs)  # fmt: skip
@@ -29,7 +29,7 @@ def _declared(model_class, gen_kwargs="", model_args="pretrained=q", **kwargs):
 
 
 def test_a_class_that_drops_top_k_records_it_as_not_applied_with_why():
-    from vlm4d_tasks.lmms.protocol import markdown_line
+    from vlm4d_tasks.lmms.protocol_run import markdown_line
 
     block, declared = _declared("qwen2_vl")
     assert declared["differs"] == {}  # the task passed every declared value
@@ -51,7 +51,7 @@ def test_a_class_that_drops_top_k_records_it_as_not_applied_with_why():
 
 
 def test_an_unknown_class_records_what_it_passed_as_unverified():
-    from vlm4d_tasks.lmms.protocol import markdown_line
+    from vlm4d_tasks.lmms.protocol_run import markdown_line
 
     block, declared = _declared("my_plugin_model")
     keys = {"decoding.do_sample", "decoding.temperature", "decoding.top_p", "decoding.top_k",
@@ -149,7 +149,7 @@ def _lines(where: str) -> str:
 
 
 def test_every_cited_line_of_the_installed_lmms_eval_says_what_the_table_says():
-    from vlm4d_tasks.lmms import protocol as p
+    from vlm4d_tasks.lmms import protocol_run as p
 
     if version("lmms_eval") != p.LMMS_EVAL_READ:
         pytest.skip(f"the table was read from lmms-eval {p.LMMS_EVAL_READ}")

@@ -39,7 +39,7 @@ def _task_yaml(name: str) -> dict:
 
 
 def _decl():
-    from vlm4d_tasks.lmms.protocol import declaration
+    from vlm4d_tasks.lmms.protocol_declarations import declaration
 
     return declaration(NAME)
 
@@ -66,7 +66,7 @@ def test_every_dsr_bench_task_is_of_this_protocol_and_no_vlm4d_task_is():
 
 def test_declared_frames_are_each_tasks_own_frames():
     from vlm4d_tasks.lmms.dsr_task import frame_policy
-    from vlm4d_tasks.lmms.protocol import per_task_frames_key
+    from vlm4d_tasks.lmms.protocol_run import per_task_frames_key
 
     frames = _decl().frames
     assert frames["rule"] == "per_task" and set(frames["tasks"]) == set(DSR_TASKS)
@@ -120,7 +120,7 @@ def test_declared_scorer_is_the_tasks_vlmevalkit_metric():
 
 
 def test_a_dsr_bench_run_records_vlmevalkits_protocol_and_frames():
-    from vlm4d_tasks.lmms.protocol import describe_run, markdown_line
+    from vlm4d_tasks.lmms.protocol_run import describe_run, markdown_line
 
     rows = ["dsr_bench", "dsr_bench_32frame", "dsr_bench_1fps"]
     block = describe_run(rows, "", None, "pretrained=Qwen/Qwen2-VL-7B-Instruct",
@@ -147,7 +147,7 @@ def test_a_dsr_bench_run_records_vlmevalkits_protocol_and_frames():
 
 
 def test_a_run_of_vlm4d_and_dsr_bench_rows_records_two_protocols():
-    from vlm4d_tasks.lmms.protocol import describe_run, markdown_line
+    from vlm4d_tasks.lmms.protocol_run import describe_run, markdown_line
 
     block = describe_run(["vlm4d_mc", "dsr_bench_64frame"], model_class="vlm4d_random")
     assert block["name"] == "mixed"
@@ -181,7 +181,7 @@ def test_vlm4d_protocols_lists_it_with_each_tasks_frames(capsys):
 def test_the_report_groups_dsr_bench_rows_under_this_protocol():
     from vlm4d_tasks.data import dsr_bench as dsr
     from vlm4d_tasks.data.schema import Record
-    from vlm4d_tasks.lmms.protocol import describe_run
+    from vlm4d_tasks.lmms.protocol_run import describe_run
     from vlm4d_tasks.metric.scoring import Verdict, join
     from vlm4d_tasks.pipeline import score as pipeline
     from vlm4d_tasks.report import leaderboard as lb

@@ -29,7 +29,7 @@ GREEDY_OFFICIAL = {
 
 
 def _decls():
-    from vlm4d_tasks.lmms.protocol import declarations
+    from vlm4d_tasks.lmms.protocol_declarations import declarations
 
     return declarations()
 
@@ -45,7 +45,7 @@ def _published_models() -> set[str]:
 
 
 def test_the_protocols_are_declared_with_every_section_and_decoding_key():
-    from vlm4d_tasks.lmms.protocol import DECODING_KEYS, SECTIONS, declaration
+    from vlm4d_tasks.lmms.protocol_declarations import DECODING_KEYS, SECTIONS, declaration
 
     decls = _decls()
     assert {"default", "official", "dsr-suite", "vlmevalkit-dsrbench"} <= set(decls)
@@ -149,7 +149,7 @@ def _write_protocols(tmp_path: Path, doc) -> Path:
 
 
 def test_loader_names_the_file_protocol_and_field_of_a_bad_declaration(tmp_path):
-    from vlm4d_tasks.lmms.protocol import DeclarationError, load_declarations
+    from vlm4d_tasks.lmms.protocol_declarations import DeclarationError, load_declarations
 
     shipped = json.loads((ROOT / "vlm4d_tasks/lmms/protocols.json").read_text("utf-8"))
     assert set(load_declarations(_write_protocols(tmp_path, shipped))) == set(_decls())
@@ -172,7 +172,7 @@ def test_loader_names_the_file_protocol_and_field_of_a_bad_declaration(tmp_path)
 
 def test_loader_refuses_a_fifo_at_once(tmp_path):
     from vlm4d_tasks.data.files import InputFileError
-    from vlm4d_tasks.lmms.protocol import load_declarations
+    from vlm4d_tasks.lmms.protocol_declarations import load_declarations
 
     fifo = tmp_path / "protocols.json"
     os.mkfifo(fifo)
@@ -394,7 +394,7 @@ def test_run_metadata_names_the_official_settings_of_a_mapped_model(monkeypatch)
     import argparse
 
     from vlm4d_tasks.lmms import run as lmms_run
-    from vlm4d_tasks.lmms.protocol import markdown_line
+    from vlm4d_tasks.lmms.protocol_run import markdown_line
 
     monkeypatch.delenv("VLM4D_JUDGE", raising=False)
     args = argparse.Namespace(
@@ -419,7 +419,7 @@ def test_run_metadata_names_the_official_settings_of_a_mapped_model(monkeypatch)
 
 
 def test_run_metadata_without_differences_for_a_sampled_official_model():
-    from vlm4d_tasks.lmms.protocol import describe_run, markdown_line
+    from vlm4d_tasks.lmms.protocol_run import describe_run, markdown_line
 
     block = describe_run(["vlm4d_mc_official"], "", 215, "pretrained=OpenGVLab/InternVL2_5-8B")
     assert block["declared"]["official"]["model_settings"] == "InternVL2_5-8B_4frame"
@@ -457,7 +457,7 @@ def test_eval_official_applies_the_models_own_decoding(pretrained, added):
     """Issue 27: the five models the official scripts decode otherwise get that decoding, and
     the run's metadata then finds nothing that differs from the script."""
     from vlm4d_tasks.cli.eval import apply_protocol
-    from vlm4d_tasks.lmms.protocol import describe_run
+    from vlm4d_tasks.lmms.protocol_run import describe_run
 
     args = ["--model", "hf", "--model_args", f"pretrained={pretrained}", "--tasks", "vlm4d_mc"]
     out = apply_protocol(args, "official")

@@ -272,7 +272,7 @@ def _static_only(record: Record) -> str:
 
 def _probe_document(records: list[Record], dataset: dict | None) -> dict:
     """An lmms-eval run of the probe task, made as `lmms.run.Run.document` makes it."""
-    from vlm4d_tasks.lmms.protocol import describe_run
+    from vlm4d_tasks.lmms.protocol_run import describe_run
 
     items = join([Verdict.chosen(r.uid, _static_only(r), "given") for r in records], records)
     runs, models = pipeline.rows_to_runs({"vlm4d_probe_mc": items}, "m (x)", "rule",

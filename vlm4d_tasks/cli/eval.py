@@ -150,9 +150,10 @@ def apply_protocol(
     added where the user gave none: a published model's decoding (`official`, the model
     `protocol_model` or `pretrained=` names) in `--gen_kwargs`, the declared frames and pixel
     budget in `--model_args` for the video model classes that take them
-    (`protocol.MODEL_CLASS_ARGS`). The frames of the `*_frames` tasks are a variable
+    (`protocol_run.MODEL_CLASS_ARGS`). The frames of the `*_frames` tasks are a variable
     (`protocol_frames`). What could not be applied is recorded by the run (`protocol.declared`)."""
     from vlm4d_tasks.lmms import protocol as protocols
+    from vlm4d_tasks.lmms import protocol_declarations
 
     args = [a for a in passthrough if a != "--"]
     if protocol_model is not None:
@@ -161,8 +162,8 @@ def apply_protocol(
                 f"--protocol-model {protocol_model} names a model of a declared protocol: "
                 "give --protocol official (or dsr-suite) with it"
             )
-        if protocols.declaration(protocol).model_settings(protocol_model) is None:
-            known = sorted(protocols.declaration(protocol).models)
+        if protocol_declarations.declaration(protocol).model_settings(protocol_model) is None:
+            known = sorted(protocol_declarations.declaration(protocol).models)
             raise ValueError(
                 f"--protocol-model {protocol_model!r} names no model of the {protocol} "
                 f"protocol's per-model settings ({len(known)}: {', '.join(known) or 'none'}); "
@@ -208,11 +209,14 @@ def apply_protocol(
 
 def _declared_block(args: list[str], protocol: str, protocol_model: str | None) -> dict:
     from vlm4d_tasks.lmms import protocol as protocols
+    from vlm4d_tasks.lmms import protocol_declarations
 
     model = protocol_model or protocols.parse_args_string(_option(args, "--model_args")).get(
         "pretrained"
     )
-    return protocols.declaration(protocol).applied(None if model is None else str(model))
+    return protocol_declarations.declaration(protocol).applied(
+        None if model is None else str(model)
+    )
 
 
 def _task_names(args: list[str]) -> list[str]:
@@ -223,17 +227,18 @@ def _model_frames(args: list[str], protocol: str, protocol_model: str | None) ->
     """`args` with the declared frames and pixel budget in `--model_args`, for the video
     tasks of a model class that takes them; the user's own model arguments win."""
     from vlm4d_tasks.lmms import protocol as protocols
+    from vlm4d_tasks.lmms import protocol_run
 
     names = _task_names(args)
-    if not any(protocols.FRAMES_TASK not in n for n in names):
+    if not any(protocol_run.FRAMES_TASK not in n for n in names):
         return args  # only *_frames tasks: their frames are VLM4D_FRAMES
     block = _declared_block(args, protocol, protocol_model)
     model_class = _option(args, "--model")
     wanted: dict[str, Any] = {}
-    kind, request = protocols.frames_request(block["frames"], model_class, False)
+    kind, request = protocol_run.frames_request(block["frames"], model_class, False)
     if kind == "model_args":
         wanted.update(request)
-    kind, request = protocols.resolution_request(block["resolution"], model_class, False)
+    kind, request = protocol_run.resolution_request(block["resolution"], model_class, False)
     if kind == "model_args":
         wanted.update(request)
     given = _option(args, "--model_args")
@@ -252,14 +257,14 @@ def protocol_frames(
     """The `VLM4D_FRAMES` value that applies `protocol`'s frame rule to the `*_frames` tasks of
     `passthrough` (after `apply_protocol`), or None (no such task, or no rule they can take:
     the run records why)."""
-    from vlm4d_tasks.lmms import protocol as protocols
+    from vlm4d_tasks.lmms import protocol_run
 
     if protocol in (None, "greedy"):
         return None
-    if not any(protocols.FRAMES_TASK in n for n in _task_names(passthrough)):
+    if not any(protocol_run.FRAMES_TASK in n for n in _task_names(passthrough)):
         return None
     block = _declared_block(passthrough, protocol, protocol_model)
-    kind, request = protocols.frames_request(block["frames"], None, True)
+    kind, request = protocol_run.frames_request(block["frames"], None, True)
     return request if kind == "env" else None
 
 
@@ -273,14 +278,15 @@ def _model_decoding(args: list[str], protocol_model: str | None = None) -> list[
     model classes decide sampling from the temperature alone. Frames stay the model's
     arguments (`--frames`); the run's metadata records what differs (`protocol.declared`)."""
     from vlm4d_tasks.lmms import protocol as protocols
+    from vlm4d_tasks.lmms import protocol_declarations
 
     model_args = protocols.parse_args_string(_option(args, "--model_args"))
     model = protocol_model or model_args.get("pretrained")
-    matched = protocols.declaration("official").model_settings(model)
+    matched = protocol_declarations.declaration("official").model_settings(model)
     if matched is None:
         return args
     decoding = matched[1].get("decoding") or {}
-    task = protocols.declaration("official").decoding
+    task = protocol_declarations.declaration("official").decoding
     wanted: dict[str, Any] = {}
     if decoding.get("do_sample") is False and task.get("do_sample") is not False:
         wanted.update(do_sample=False, temperature=0)

@@ -1,7 +1,7 @@
 """`vlm4d protocols`: the evaluation protocols, one line each, or `--json` whole.
 
 The declarations are `vlm4d_tasks/lmms/protocols.json` (checked on load by
-`vlm4d_tasks.lmms.protocol.load_declarations`): each setting with the repository, file and line
+`vlm4d_tasks.lmms.protocol_declarations.load_declarations`): each setting with the repository, file and line
 it was read from. `--json` prints them sorted, so two runs give the same bytes.
 """
 
@@ -37,7 +37,7 @@ def _frames(frames) -> str:
     if frames.get("rule") != "per_task":
         return str(frames.get("rule"))
     # each task fixes its own: name them all, so that one line says which task samples what
-    from vlm4d_tasks.lmms.protocol import per_task_frames_key
+    from vlm4d_tasks.lmms.protocol_run import per_task_frames_key
 
     parts = [
         f"{task} {'the model' if want.get('rule') == 'model' else per_task_frames_key(want)}"
@@ -51,7 +51,7 @@ def _v(value) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vlm4d_tasks.lmms.protocol import DeclarationError, declaration, declarations
+    from vlm4d_tasks.lmms.protocol_declarations import DeclarationError, declaration, declarations
 
     try:
         chosen = [declaration(args.name)] if args.name else list(declarations().values())

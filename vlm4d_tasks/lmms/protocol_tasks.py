@@ -4,7 +4,7 @@ the task templates made from its declaration.
 DSR Suite (arXiv 2512.20557; github.com/TencentARC/DSR_Suite, `model/qwen_test_vlm4d_baseline.py`)
 evaluates VLM4D with a one-line prompt appended to the question, its own decoding (temperature
 0.4, top-p 0.9, top-k 5, 20 new tokens), 32 frames spread over the clip and a regex reader of its
-own. All of it is declared once, in `protocols.json` (`protocol.declaration("dsr-suite")`):
+own. All of it is declared once, in `protocols.json` (`protocol_declarations.declaration("dsr-suite")`):
 
 * the prompt is rendered from the declaration's template (`Declaration.render_prompt`);
 * the decoding and the frames of the `*_frames` variants are written into the task templates

@@ -106,7 +106,7 @@ class Run:
     def metadata(self) -> dict[str, Any]:
         """Versions, data, protocol, decoding, frames, judge and model of this run.
 
-        `protocol` (`vlm4d_tasks.lmms.protocol.describe_run`) says which protocol each table
+        `protocol` (`vlm4d_tasks.lmms.protocol_run.describe_run`) says which protocol each table
         row used, the generation kwargs the tasks passed (YAML, updated by `--gen_kwargs`), the
         seeds and the frame arguments of `--model_args`.
         """
@@ -114,7 +114,7 @@ class Run:
 
         from vlm4d_tasks import __version__
         from vlm4d_tasks.lmms.data import current_source, run_settings
-        from vlm4d_tasks.lmms.protocol import describe_run
+        from vlm4d_tasks.lmms.protocol_run import describe_run
         from vlm4d_tasks.pipeline.score import judge_config
         from vlm4d_tasks.settings import Settings
 
@@ -139,7 +139,7 @@ class Run:
                 protocol_model=settings.protocol_model,
                 frames=settings.frames,
                 # which implementation `--model` runs, and against which lmms-eval its
-                # generation kwargs were checked (`protocol.GENERATION_KWARGS`)
+                # generation kwargs were checked (`protocol_run.GENERATION_KWARGS`)
                 force_simple=bool(getattr(args, "force_simple", False)),
                 lmms_eval_version=lmms_version,
             ),
@@ -170,7 +170,7 @@ class Run:
         lmms-eval's `<stamp>_results.json` so that a run's files sort together (aggregation
         cannot see lmms-eval's stamp: they are renamed to it when lmms-eval saves,
         `plugin.install_run_id`); the table says under its title which protocol its rows used."""
-        from vlm4d_tasks.lmms.protocol import markdown_line
+        from vlm4d_tasks.lmms.protocol_run import markdown_line
         from vlm4d_tasks.pipeline.score import score_json
         from vlm4d_tasks.report.score_report import score_markdown
 

@@ -368,7 +368,7 @@ class Comparison(Part):
 
 
 class Protocol(Part):
-    """Which protocol each table row used, and how (`lmms.protocol.describe_run`)."""
+    """Which protocol each table row used, and how (`lmms.protocol_run.describe_run`)."""
 
     rows: dict[str, Text] = Field(None, description="table row -> protocol")
     decoding: dict[str, dict[str, Any]] = Field(None, description="protocol -> decoding")
