@@ -470,6 +470,17 @@ def test_lighting_reaches_the_pixels():
         ("clip: {frames: 9}\n", "clip.frames", "clip.seconds"),
         ("objects: [cube]\n", "objects", "mapping"),
         ("objects: {shapes: [cube, sphere\n", "line", "YAML syntax"),
+        # textures and colours of one's own (tests/test_probe_textures.py)
+        ("objects: {textures: [plain, marble]}\n", "objects.textures", "use only"),
+        ("objects: {textures: []}\n", "objects.textures", "at least 1"),
+        ("objects: {colours: [red, blue, green, pink]}\n", "objects.colours entry 4", "{name: NAME, rgb: [R, G, B]}"),
+        ("objects: {colours: [red, blue, green, {name: blue, rgb: [250, 0, 200]}]}\n", "objects.colours entry 4", "its own name"),
+        ("objects: {colours: [red, blue, green, {name: teal, rgb: [0, 300, 150]}]}\n", "objects.colours entry 4", "whole numbers from 0 to 255"),
+        ("objects: {colours: [red, blue, green, {name: Teal, rgb: [0, 150, 150]}]}\n", "objects.colours entry 4", "'sky blue'"),
+        ("objects: {colours: [red, blue, green, {name: teal}]}\n", "objects.colours entry 4", "{name: NAME, rgb: [R, G, B]}"),
+        ("objects: {colours: [red, blue, green, {name: ash, rgb: [128, 128, 128]}]}\n", "objects.colours entry 4", "saturation >= 0.4"),
+        ("objects: {colours: [red, blue, green, {name: crimson, rgb: [200, 30, 40]}]}\n", "objects.colours entry 4", "at least 60 apart"),
+        ("objects: {colours: [red, blue, {name: teal, rgb: [0, 150, 150]}]}\n", "objects.colours", "at least 4"),
     ],
 )  # fmt: skip
 def test_a_bad_configuration_names_file_field_and_fix(tmp_path, text, field, fix):
