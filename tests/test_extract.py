@@ -11,6 +11,7 @@ import random
 import pytest
 
 from vlm4d_tasks.metric.extract import LETTERS, NO_ANSWER, Extraction, extract
+from vlm4d_tasks.metric.mentions import asks_motion, question_anchor, stem_word
 
 DIRECTION = ["not moving", "left", "right", "no car there"]
 CAMERA = [
@@ -650,8 +651,9 @@ def test_a_conclusion_naming_one_option_is_confident() -> None:
 
 
 def test_a_short_plain_description_in_an_options_words_is_unsure() -> None:
-    """Issue 25: "The person is moving towards the dart board." commits to no option, yet the
-    reference judge read "coming toward" in such answers: a hybrid scorer asks."""
+    """Issue 25: without the question (which names the dart board as its point of reference),
+    "The person is moving towards the dart board." commits to no option, yet the reference
+    judge read "coming toward" in such answers: a hybrid scorer asks."""
     options = ["right", "left", "coming toward", "going away"]
     described = extract("The person is moving towards the dart board.", options)
     assert (described.letter, described.rule, described.confident) == (None, "no_commitment", False)
@@ -893,3 +895,110 @@ def test_a_partial_restatement_of_a_yes_no_question_makes_another_option_unsure(
     assert extract(text, options).confident is True
     plain = "They are standing still and lifting the weights."
     assert extract(plain, options, question).confident is True
+
+
+def test_irregular_and_doubled_verb_forms_meet_their_stem() -> None:
+    assert stem_word("sitting") == stem_word("sit")
+    assert stem_word("stopped") == stem_word("stop")
+    assert stem_word("bent") == stem_word("bending")
+    assert stem_word("rolling") == "roll"  # a double of the stem itself stays
+    options = ["He sat down", "He stood up straight", "He bent over.", "He stretched his arms out"]
+    sitting = extract("The cook is seen sitting down near the table.", options)
+    assert (sitting.letter, sitting.confident) == ("A", True)
+    bending = extract("In the last frames the chef is bending over the counter.", options)
+    assert (bending.letter, bending.confident) == ("C", True)
+
+
+def test_the_questions_point_of_reference_plays_the_cameras_part() -> None:
+    options = ["left", "right", "coming toward", "going away"]
+    question = "Which way does the cyclist move with respect to the traffic light?"
+    assert question_anchor(question) == "traffic light"
+    assert question_anchor("Which way does the cyclist move with respect to the camera?") == ""
+    towards = extract("The cyclist rides towards the traffic light.", options, question)
+    assert (towards.letter, towards.confident) == ("C", True)
+    away = extract("The cyclist rides away from the trafficlight.", options, question)
+    assert away.letter == "D"
+    # Without the question the light is just a place; a direction still is a direction.
+    assert extract("The cyclist rides towards the traffic light.", options).letter is None
+    assert extract("The cyclist rides towards the left.", options, question).letter == "A"
+
+
+def test_motion_towards_oneself_is_towards() -> None:
+    options = ["down", "to the right", "away from their selves", "towards their selves to eat"]
+    verdict = extract("The woman pulls the bowl towards herself to eat from it.", options)
+    assert verdict.letter == "D"
+    assert extract("He pushes the bowl away from himself.", options).letter == "C"
+
+
+def test_both_the_left_and_right_is_both_ways_when_an_option_says_so() -> None:
+    options = ["right", "left", "not moving", "both ways"]
+    text = "The dog turns to the left first. So the dog runs in both the left and right directions."
+    verdict = extract(text, options)
+    assert (verdict.letter, verdict.confident) == ("D", True)
+    assert extract("The swing goes back and forth all the time.", options).letter == "D"
+    # Without such an option it still names two: no answer.
+    assert extract("So the car moves both left and right.", DIRECTION).letter is None
+
+
+def test_a_however_after_an_undecided_conclusion_settles_it() -> None:
+    options = ["forwards", "both ways", "not moving", "backwards"]
+    text = (
+        "The train is on the track. Its front is hidden by trees. "
+        "Therefore, it is not shown whether it moves forwards or backwards. "
+        "However, it most probably moves forwards."
+    )
+    verdict = extract(text, options)
+    assert (verdict.letter, verdict.rule, verdict.confident) == (
+        "A",
+        "settled_after_conclusion",
+        False,
+    )
+    undecided = text.replace("However, it most probably moves forwards.", "It is far away.")
+    assert extract(undecided, options).letter is None
+
+
+def test_the_count_of_one_image_is_a_running_tally() -> None:
+    options = ["1", "2", "3", "0"]
+    text = (
+        "Step 1: look at each image in turn. Step 2: count the cats that walk to the left. "
+        "Looking at the frames: image 1 shows one cat walking to the left"
+    )
+    assert extract(text, options).letter is None
+    total = text.replace("image 1 shows one cat", "in all frames there is one cat")
+    assert extract(total, options).letter == "A"
+
+
+def test_a_hedged_letter_commits_without_confidence() -> None:
+    text = (
+        "B is likely the correct answer because the car faces left. Before I can be certain, "
+        "I would have to check that it is driving (B) and not parked (A)."
+    )
+    verdict = extract(text, DIRECTION)
+    assert (verdict.letter, verdict.rule, verdict.confident) == ("B", "hedged_letter", False)
+
+
+def test_a_start_of_motion_or_run_together_words_are_not_confident() -> None:
+    options = ["to the right", "down", "up", "to the left"]
+    source = extract("The ruler is moved away from the right edge of the page.", options)
+    assert (source.letter, source.confident) == ("A", False)
+    assert extract("The ruler is moved to the right of the page.", options).confident is False
+    glued = extract("The box is not moving, and its motion isriceadence windowsSo", DIRECTION)
+    assert (glued.letter, glued.confident) == ("A", False)
+    assert extract("The box is not moving, and it rests on the table.", DIRECTION).confident
+
+
+def test_a_side_where_something_is_does_not_answer_which_way_it_moves() -> None:
+    moving = "What direction is the drone moving towards?"
+    assert asks_motion(moving)
+    assert not asks_motion("Which direction is the person who made the first move sitting?")
+    assert not asks_motion("On which side of the road is the car parked?")
+    text = "The drone has four rotors. The rotors on the left side are blurred."
+    assert extract(text, DIRECTION, moving).letter is None
+    assert extract(text, DIRECTION).letter == "B"  # no question: the side is all it says
+    parked = extract(
+        "The car is parked on the left side of the road.",
+        DIRECTION,
+        "On which side of the road is the car parked?",
+    )
+    assert parked.letter == "B"
+    assert extract("The drone flies to the left.", DIRECTION, moving).letter == "B"

@@ -176,7 +176,7 @@ def test_identity_task_asks_the_base_questions_about_the_re_encoded_clip(
         assert task.doc_to_text(doc) == base.doc_to_text(original)
         assert task.doc_to_target(doc) == base.doc_to_target(original)
     assert task.config.generation_kwargs == PROTOCOLS["greedy"].generation_kwargs
-    assert task.config.metadata["version"] == 1.1
+    assert task.config.metadata["version"] == 1.2
     assert set(task.aggregation()) == set(base.aggregation())
     assert task.config.doc_to_visual.__name__ == "doc_to_identity_video"
     (path,) = task.doc_to_visual(docs[0])

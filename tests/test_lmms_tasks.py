@@ -422,7 +422,7 @@ def test_every_task_loads_and_renders_a_prompt(name, task_manager, use_dataset):
     start = "\nQuestion: " if name.endswith("_official") else "Question: "
     assert isinstance(text, str) and text.startswith(start)
     assert task.doc_to_target(docs[0]) in "ABCD"
-    assert task.config.metadata["version"] == 1.1
+    assert task.config.metadata["version"] == 1.2
     assert set(task.aggregation()) == set(METRICS)
 
 

@@ -149,7 +149,7 @@ def test_every_variant_task_loads_as_a_chain_of_thought_task(name, task_manager,
     assert task.doc_to_text(docs[0]) == render_prompt(docs[0], "cot")
     assert task.doc_to_target(docs[0]) == docs[0]["answer"]
     assert task.config.generation_kwargs == PROTOCOLS["greedy"].generation_kwargs
-    assert task.config.metadata["version"] == 1.1
+    assert task.config.metadata["version"] == 1.2
     circular = name.endswith("_circular")
     assert set(task.aggregation()) == METRICS | ({"circular_accuracy"} if circular else set())
     visual = {"mirror": "doc_to_mirrored_video", "reverse": "doc_to_reversed_video",

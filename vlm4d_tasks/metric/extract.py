@@ -48,7 +48,8 @@ Rules, in the order they are tried (the `rule` field of a verdict):
 2. Letter commitments; the last one counts. Strong: `final_answer_phrase` ("the final answer
    is: C", "Answer: B", "答案是 C", "Therefore, B."), `choose_phrase` ("I choose D"),
    `letter_is_correct` ("B is the correct answer"), `letter_line` (a line that is just a
-   letter, optionally with its option text). Weak, only when no strong one exists:
+   letter, optionally with its option text), `hedged_letter` ("D is likely the correct
+   answer", not confident). Weak, only when no strong one exists:
    `option_reference` ("consistent with option D"), `closing_letter` ("... (B)" at the end).
    A commitment can still yield no answer: `several_letters` ("A or B"),
    `contradictory_letters` ("B\nC"), `enumeration_only` (the options listed line by line),
@@ -63,14 +64,20 @@ Rules, in the order they are tried (the `rule` field of a verdict):
    inference such as "this indicates that ..." naming exactly one option),
    `several_options_named`, `refusal_option` (a refusal when "not sure" / "not enough
    information" is an option), `refusal`, `no_commitment` (not confident when it discusses
-   options, or when a short plain answer shares an option's words: "moving towards the dart
-   board" for "coming toward"). With the question given, `yes_no_restatement`: a yes/no
-   question answered by restating it ("... the ball did hit the rim." is Yes).
+   options, or when a short plain answer shares an option's words: "holding the smartphone"
+   for "pick up the phone"), `settled_after_conclusion` (an undecided conclusion, then "However,
+   it is probably moving forwards."; not confident). With the question given,
+   `yes_no_restatement`: a yes/no question answered by restating it ("... the ball did hit
+   the rim." is Yes); the question's point of reference ("... with respect to the dart
+   board?") is read as the camera ("moving towards the dart board" is "coming toward"), and
+   in a question of which way something moves a side ("the rotors on the left side") is a
+   place, not an answer.
    `zero_count`: "there are no instances where ..." is the count 0 (not confident). Not
    confident either: an answer phrase that goes on to another option ("both
    counter-clockwise, one clockwise"), a bound on a count ("at least once"), another limb
    than the option's, a long option matched by one of its ideas, a place ("to the left of
-   the suitcase"). An answer of mixed scripts that commits to nothing is a confident
+   the suitcase"), where a motion starts ("away from the right side"), words run together
+   (a broken generation). An answer of mixed scripts that commits to nothing is a confident
    `no_commitment` (the garbled output of a broken generation).
    A purpose clause that restates the question ("To determine whether it moves left or
    right, we ...") names no claim; Chinese direction words ("向右") read as their English.
@@ -93,9 +100,11 @@ from vlm4d_tasks.metric.mentions import (
     ARTICLES,
     TYPOGRAPHY,
     Options,
+    asks_motion,
     concept_spans,
     normalise,
     options_for,
+    question_anchor,
     stem_word,
     stem_words,
 )
@@ -263,6 +272,15 @@ _COMMIT_PATTERNS: tuple[_Pattern, ...] = (
             r"(?<![A-Za-z0-9])" + _L + r"\s+is\s+the\s+(?:answer|option|choice)\b", re.IGNORECASE
         ),
         ("is the answer", "is the option", "is the choice"),
+    ),
+    _Pattern(  # "D is likely the correct answer ... before I can be certain": a judge confirms
+        "hedged_letter",
+        re.compile(
+            _LETTER_FIRST + r"\s*(?:is|seems)\s+(?:most\s+)?(?:likely|probably)\s+(?:to\s+be\s+)?"
+            r"(?:the\s+)?(?:correct|right|best)\s+(?:answer|option|choice)\b",
+            re.IGNORECASE,
+        ),
+        ("likely", "probably"),
     ),
 )
 _REFERENCE = (
@@ -621,7 +639,7 @@ def _from_commits(text: str, options: Options, commits: list[_Commit]) -> Extrac
     confident = _explained_as_chosen(text, commits, last.letter, options)
     if confident and _relisted_as_other(text, last.letter, options):
         confident = False
-    if last.rule in _WEAK_RULES:
+    if last.rule in _WEAK_RULES or last.rule == "hedged_letter":
         confident = False
     return _answer(last.letter, options, last.rule, evidence, confident)
 
@@ -721,6 +739,8 @@ def _decide_sentence(sentence: str, options: Options, rule: str, confident: bool
             confident = False
         if _partly_said(sentence, named[0], options):
             confident = False
+        if _GLUED.search(sentence) or _AWAY_FROM_SIDE.search(sentence):
+            confident = False
         return _answer(named[0].letter, options, rule, sentence, confident)
     if len(named) > 1:
         return _no_answer("several_options_named", sentence, False)
@@ -736,6 +756,13 @@ _NO_INSTANCE = re.compile(
 )
 # "on the sidewalk to the left of the suitcase" places something; it does not move it.
 _LOCATIVE_SIDE = re.compile(r"\bto (?:the )?(?:left|right) of\b", re.IGNORECASE)
+
+
+# Words run together ("its motion isriceadence within tight windowsSo clearly"): a broken
+# generation, whose sentence may not say what its words seem to.
+_GLUED = re.compile(r"[a-z]{3}[A-Z][a-z]")
+# "moves the ruler away from the right side": where the motion starts, not where it goes.
+_AWAY_FROM_SIDE = re.compile(r"\baway from (?:the |its |his |her |their )?(?:left|right)\b", re.I)
 
 
 _LONG_OPTION_WORDS = 9  # "there are no people in the video" (7) is a short option
@@ -781,6 +808,21 @@ def _claim_before_but(sentence: str, refusal_at: int, options: Options):
     return named[0] if len(named) == 1 else None
 
 
+_SETTLING = re.compile(r"^(?:however|but|still|nevertheless|that said)\b,?", re.IGNORECASE)
+
+
+def _settled_after(sentences: list[str], conclusion: str, options: Options) -> Extraction | None:
+    """The one option the last sentence names when the conclusion before it named several or
+    refused and it begins "However, ...": a judge should confirm it."""
+    if len(sentences) < 2 or sentences[-2] != conclusion:
+        return None
+    last = sentences[-1]
+    if not _SETTLING.match(last) or _REFUSAL.search(last):
+        return None
+    verdict = _decide_sentence(last, options, "settled_after_conclusion", False)
+    return verdict if verdict is not None and verdict.letter is not None else None
+
+
 def _absence_claim(sentences: list[str], options: Options) -> Extraction | None:
     absent = [o for o in options.items if "ABSENT" in o.concepts]
     if len(absent) != 1:
@@ -817,6 +859,10 @@ def _from_prose(text: str, options: Options) -> Extraction | None:
     conclusions = [s for s in sentences if _CONCLUSION.search(s)]
     if conclusions:
         verdict = _decide_sentence(conclusions[-1], options, "option_text", True)
+        if verdict is not None and verdict.letter is None:
+            # "Therefore, it is not known if it moves forwards or backwards. However, we can
+            # assume it is probably moving forwards.": the hedge after the conclusion settles.
+            verdict = _settled_after(sentences, conclusions[-1], options) or verdict
         if verdict is not None and verdict.rule == "refusal":
             # "There are no dogs in the video. So the question is not applicable": the
             # refusal rests on the absence that the "no dog there" option states.
@@ -825,15 +871,21 @@ def _from_prose(text: str, options: Options) -> Extraction | None:
             return verdict
     if len(sentences) <= _SHORT_RESPONSE:
         for sentence in sentences:
+            if options.numeric and _FRAME_TALLY.search(sentence):
+                continue
             verdict = _decide_sentence(sentence, options, "option_text", True)
             if verdict is not None:
                 return verdict
         return None
-    if not conclusions:
+    if not conclusions and not (options.numeric and _FRAME_TALLY.search(sentences[-1])):
         verdict = _decide_sentence(sentences[-1], options, "option_text", False)
         if verdict is not None:
             return verdict
     return _late_conclusion(sentences, options)
+
+
+# A count in one image ("Image 1 confirms one deer ...") is a running tally, not the total.
+_FRAME_TALLY = re.compile(r"\b(?:image|frame|picture)[ _]?\d", re.IGNORECASE)
 
 
 # An inference drawn from the observations: "it's clear that ...", "this indicates ...".
@@ -993,7 +1045,9 @@ def extract(response: object, options: Sequence[object], question: str | None = 
     confident). question: the question asked, when known; it lets a yes/no question be
     answered by restating it ("Does the ball hit the rim?" "... the ball did hit the rim.").
     """
-    opts = options_for(tuple(str(o) for o in options))
+    opts = options_for(
+        tuple(str(o) for o in options), question_anchor(question), asks_motion(question)
+    )
     verdict = _extract(response, opts, question)
     if opts.capped:
         return replace(verdict, confident=False, options_capped=True)
@@ -1033,8 +1087,8 @@ def _extract(response: object, opts: Options, question: str | None = None) -> Ex
             # to the right": no instance is a count of 0, read from prose, so not confident.
             return _answer(zero[0].letter, opts, "zero_count", none_seen.group(0), False)
         # Reasoning that names options without concluding, or a short plain description in
-        # an option's words ("The person is moving towards the dart board" for "coming
-        # toward"): a judge may still read a choice, and the reference judge often did.
+        # an option's words ("The left hand is holding the smartphone" for "pick up the
+        # phone"): a judge may still read a choice, and the reference judge often did.
         unsure = bool(opts.named(text[-_CONCLUSION_CHARS:])) or _describes_an_option(text, opts)
         return _no_answer("no_commitment", text[-200:], confident=not unsure or _mixed_up(text))
     if reasoning_only and verdict.letter is not None:

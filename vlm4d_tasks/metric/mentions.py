@@ -92,6 +92,16 @@ _ABSTRACT = (
     r"reason|doubt|mention|definitive|specific|obvious|apparent|significant|noticeable|"
     r"further|additional|other|direction|visible|real|correct|answer|option)\b"
 )
+# "on the left (side)", "on its right": a place (named() reads "left side" as "left").
+_ON_A_SIDE = re.compile(r"\bon (?:(?:the|its|his|her|their) )?$")
+# The one who acts, in an egocentric clip the camera: "pulls the lid towards themselves".
+_SELF = r"(?:themselves|themself|himself|herself|oneself|their selves|their self|his self)"
+# Motion one way and back: "both ways" (not "both the left and right hands").
+_BOTH_WAYS_WORDS = (
+    r"both (?:ways|directions)|both (?:the )?(?:left and (?:the )?right|right and (?:the )?left)"
+    r"(?! (?:hand|arm|leg|foot|feet|side|eye|ear)s? )|back and forth|to and fro"
+)
+_BOTH_WAYS = re.compile(rf" (?:in )?(?:{_BOTH_WAYS_WORDS})(?: directions?)? ")
 # Phrases that mean the same thing. Order matters: earlier, more specific patterns win an
 # overlap, so "counter-clockwise" is never read as "clockwise".
 _CONCEPTS: tuple[tuple[str, str], ...] = (
@@ -127,13 +137,16 @@ _CONCEPTS: tuple[tuple[str, str], ...] = (
     (
         "TOWARD",
         r"(?:towards?|approaching|closer to|nearer to) (?:the )?(?:camera|viewer|observer)|"
+        r"(?:towards?|closer to) " + _SELF + "|"
         r"coming (?:closer|toward|towards)|getting closer|closer towards|towards?(?= *$)",
     ),
     (
         "AWAY",
-        r"away from (?:the )?(?:camera|viewer|observer)|(?:going|moving|getting) (?:further|"
+        r"away from (?:the )?(?:camera|viewer|observer)|away from " + _SELF + "|"
+        r"(?:going|moving|getting) (?:further|"
         r"farther) away|further away|farther away|moving away|going away|receding|away(?= *$)",
     ),
+    ("BOTHWAYS", _BOTH_WAYS_WORDS),
     ("LEFT", r"left(?:ward|wards)?"),
     ("RIGHT", r"right(?:ward|wards)?"),
     ("UPHILL", r"uphill"),
@@ -201,13 +214,53 @@ def normalise(text: str, numeric: bool) -> str:
     return " " + " ".join(text.split()) + " "
 
 
+# Irregular past forms read as their present ("bending over" is "He bent over."). Not "left":
+# it is a direction far more often than the past of "leave".
+_IRREGULAR = {
+    "bent": "bend",
+    "sat": "sit",
+    "stood": "stand",
+    "held": "hold",
+    "took": "take",
+    "taken": "take",
+    "ran": "run",
+    "threw": "throw",
+    "thrown": "throw",
+    "fell": "fall",
+    "fallen": "fall",
+    "came": "come",
+    "rode": "ride",
+    "drove": "drive",
+    "flew": "fly",
+    "swam": "swim",
+    "rose": "rise",
+    "spun": "spin",
+    "caught": "catch",
+    "brought": "bring",
+    "gave": "give",
+    "got": "get",
+}
+# A doubled consonant left by a suffix is single in the word's stem ("sitting" is "sit"), but
+# not these, which double in the stem itself ("rolling" is "roll").
+_KEPT_DOUBLES = frozenset({"ll", "ss", "ff", "zz"})
+
+
 @functools.lru_cache(maxsize=1 << 16)  # answers repeat their words
 def stem_word(word: str) -> str:
-    """A crude stemmer so that "holding the plate" matches "hold the plate"."""
+    """A crude stemmer so that "holding the plate" matches "hold the plate", "sitting" matches
+    "sit" and "bent" matches "bending"."""
+    word = _IRREGULAR.get(word, word)
     if len(word) >= 4:
         for suffix in ("ing", "ed", "es", "s"):
             if word.endswith(suffix) and len(word) - len(suffix) >= 3:
                 word = word[: -len(suffix)]
+                if (
+                    suffix in ("ing", "ed")
+                    and word[-1] == word[-2]
+                    and word[-1] not in "aeiou"
+                    and word[-2:] not in _KEPT_DOUBLES
+                ):
+                    word = word[:-1]
                 break
         if word.endswith("e") and len(word) >= 4:
             word = word[:-1]
@@ -313,6 +366,11 @@ def _drop_negated(text: str, spans: list, is_negative) -> list:
     return kept
 
 
+# An option that starts with a pronoun ("He bent over.") describes what its subject did; a
+# response names the subject ("The baker is seen bending over"), so it is matched without it.
+_SUBJECT_PRONOUN = re.compile(r"^ (?:he|she|they|it|it's|it is) (?=\w)")
+
+
 @dataclass(frozen=True)
 class Option:
     letter: str
@@ -324,8 +382,25 @@ class Option:
 class Options:
     """The four options of one question, prepared for matching."""
 
-    def __init__(self, options: Sequence[object]) -> None:
+    def __init__(self, options: Sequence[object], anchor: str = "", motion: bool = False) -> None:
+        """anchor: the question's point of reference, normalised ("dart board" for "... moving
+        with respect to the dart board?"); "" when it names none (then the camera). motion: the
+        question asks which way something moves (`asks_motion`), so "the propellers on the
+        left side" says where a part is, not the answer."""
+        self.motion = motion
         full = [str(o).strip() for o in options]
+        # "towards the dart board" answers "coming toward" when the question moves things with
+        # respect to the dart board: its reference plays the camera's part in the concepts.
+        self.anchor = (
+            # "dartboard" is "dart board"
+            re.compile(
+                rf"\b(towards?|away from|closer to|nearer to) (?:{_OWNERS})?"
+                + re.escape(anchor).replace(r"\ ", " ?")
+                + " "
+            )
+            if anchor
+            else None
+        )
         # Every bound below (label windows, words read after a letter, needles) follows the
         # longest option: cut, they stay small whatever a response file puts in its options.
         self.capped = any(len(t) > MAX_OPTION_CHARS for t in full)
@@ -337,11 +412,17 @@ class Options:
         self.about_limbs = any(re.search(r"\b(?:both|hands?)\b", t.lower()) for t in texts)
         self.items: list[Option] = []
         for letter, text, whole in zip(LETTERS, texts, full):
-            normalised = normalise(text.rstrip(" ."), self.numeric)
+            normalised = _BOTH_WAYS.sub(
+                " both ways ", self._anchored(normalise(text.rstrip(" ."), self.numeric))
+            )
             concepts = {n for _, _, n in concept_spans(normalised) if n != "ZERO"}
             if self.numeric and text == "0":
                 concepts = {"ZERO"}
-            self.items.append(Option(letter, whole, stem_words(normalised), frozenset(concepts)))
+            stem = stem_words(_SUBJECT_PRONOUN.sub(" ", normalised, count=1))
+            if len(stem.split()) < 2:
+                stem = stem_words(normalised)  # "It's stationary" stays whole
+            self.items.append(Option(letter, whole, stem, frozenset(concepts)))
+        self.both_ways = any("BOTHWAYS" in o.concepts for o in self.items)
         # The most words (stemmed, commas counted) in an option: a label with more is none.
         self.stem_words = max((len(o.stem.split()) for o in self.items), default=0)
         # A label longer than this many characters cannot be an option's text, whatever its
@@ -350,13 +431,24 @@ class Options:
         # Option A's text, which "A" before a word may spell out ("A not moving").
         self.first_text = normalise(texts[0], self.numeric).rstrip(", ") if texts else ""
 
+    def _anchored(self, normalised: str) -> str:
+        return normalised if self.anchor is None else self.anchor.sub(r"\1 the camera ", normalised)
+
+    def _prepared(self, text: str) -> str:
+        """`text` normalised, the question's reference read as the camera's, and "both the left
+        and right" read as "both ways" when an option says so (else it names left and right)."""
+        normalised = self._anchored(normalise(text, self.numeric))
+        if self.both_ways:
+            normalised = _BOTH_WAYS.sub(" both ways ", normalised)
+        return normalised
+
     def by_letter(self, letter: str) -> Option:
         return self.items[LETTERS.index(letter)]
 
     def named(self, text: str) -> list[Option]:
         """Options that `text` claims, in order of mention: whole option texts first, else
         options whose every concept the text mentions (synonyms: "stationary" = "not moving")."""
-        normalised = normalise(text, self.numeric)
+        normalised = self._prepared(text)
         # "from the right end to the left end" is "right to left".
         normalised = re.sub(r"\b(left|right|top|bottom) (?:end|side|edge)\b", r"\1", normalised)
         if not self.has_paths:
@@ -400,6 +492,8 @@ class Options:
                         _BODY_PART.match(stemmed, end) and _ends_with(_LOCATIVE, stemmed, start, 2)
                     )
                 ]  # "in their right hand" says which hand, not which way
+            if needle in {"left", "right"} and self.motion:
+                accepted = [s for s in accepted if not _ends_with(_ON_A_SIDE, stemmed, s[0], 2)]
             if accepted:
                 spans = sorted(spans + accepted, key=lambda s: s[0])
         spans = _drop_negated(stemmed, spans, lambda _, o: bool(o.concepts & _NEGATIVE_CONCEPTS))
@@ -441,6 +535,12 @@ class Options:
             or not _BODY_PART.match(normalised, e)
             or not _ends_with(_LOCATIVE, normalised, s, 2)
         ]
+        if self.motion:
+            spans = [
+                (s, e, n)
+                for s, e, n in spans
+                if n not in {"LEFT", "RIGHT"} or not _ends_with(_ON_A_SIDE, normalised, s, 2)
+            ]
         mentioned = {n for _, _, n in spans}
         fits = [o for o in self.items if o.concepts and o.concepts <= mentioned]
         if not fits:
@@ -452,6 +552,45 @@ class Options:
 
 
 @functools.lru_cache(maxsize=4096)
-def options_for(texts: tuple[str, ...]) -> Options:
+def options_for(texts: tuple[str, ...], anchor: str = "", motion: bool = False) -> Options:
     """Prepared options; a benchmark asks the same question of many models."""
-    return Options(texts)
+    return Options(texts, anchor, motion)
+
+
+# "What direction is the drone moving towards?": the answer is a way of moving, not a side.
+_MOTION_QUESTION = re.compile(
+    r"^\s*(?:what|which) (?:direction|way) (?:(?:is|are|was|were) [^?]*\b(?:moving|going|heading|"
+    r"travell?ing|driving|flying|swimming|running|walking|rolling)|(?:does|do|did) [^?]*\b(?:move|"
+    r"go|head|travel|drive|fly|swim|run|walk|roll))\b",
+    re.IGNORECASE,
+)
+
+
+def asks_motion(question: str | None) -> bool:
+    """Whether a question asks which way something moves (and not on which side it is)."""
+    if not question:
+        return False
+    return bool(_MOTION_QUESTION.match(question[:300])) and "side" not in question.lower()
+
+
+_OWNERS = r"(?:the|a|an|his|her|their|its) "
+# "... moving with respect to the dart board?", "... relative to the cook?": the point the
+# question measures motion from. Read from the question's end, so the scan is linear.
+_ANCHOR = re.compile(
+    r"\b(?:with respect to|relative to|in relation to) (?:"
+    + _OWNERS
+    + r")?([a-z]+(?: [a-z]+){0,2}?)"
+    r" ?(?:at first|throughout the video|at the (?:start|end) of the video)? ?\?\s*$",
+    re.IGNORECASE,
+)
+
+
+def question_anchor(question: str | None) -> str:
+    """The reference point a question names at its end ("dart board"), normalised, or ""."""
+    if not question:
+        return ""
+    m = _ANCHOR.search(question[-200:])
+    if m is None:
+        return ""
+    anchor = normalise(m.group(1), False).strip(" ,")
+    return "" if anchor in ("camera", "") else anchor
