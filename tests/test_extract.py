@@ -1002,3 +1002,9 @@ def test_a_side_where_something_is_does_not_answer_which_way_it_moves() -> None:
     )
     assert parked.letter == "B"
     assert extract("The drone flies to the left.", DIRECTION, moving).letter == "B"
+
+
+def test_a_question_that_is_not_text_is_ignored() -> None:
+    text = "Does the car move? The car did move to the left."
+    for question in (7, ["Does the car move?"], {"q": 1}):
+        assert extract(text, DIRECTION, question) == extract(text, DIRECTION)  # type: ignore[arg-type]

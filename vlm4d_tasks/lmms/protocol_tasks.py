@@ -36,7 +36,7 @@ TEMPLATE = "_dsr_suite_template_yaml"
 FRAMES_TEMPLATE = "_dsr_suite_frames_template_yaml"
 GROUP_TEMPLATE = "_dsr_suite_group_template_yaml"
 TASK_MODULE = "vlm4d_tasks.lmms.task"
-VERSION = 1.1  # the metric's version, as every VLM4D task's (_default_template_yaml)
+VERSION = 1.2  # the metric's version, as every VLM4D task's (_default_template_yaml)
 
 
 def doc_to_text(doc: Mapping[str, Any], lmms_eval_specific_kwargs=None) -> str:

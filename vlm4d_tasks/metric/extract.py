@@ -1043,8 +1043,12 @@ def extract(response: object, options: Sequence[object], question: str | None = 
     (counting questions) and compared as text; each is matched on its first
     MAX_OPTION_CHARS characters (a longer one makes the verdict `options_capped`, not
     confident). question: the question asked, when known; it lets a yes/no question be
-    answered by restating it ("Does the ball hit the rim?" "... the ball did hit the rim.").
+    answered by restating it ("Does the ball hit the rim?" "... the ball did hit the rim."),
+    and names the point motion is measured from ("... with respect to the dart board?"). A
+    question that is not text is ignored.
     """
+    if not isinstance(question, str):
+        question = None  # a response file's field, not to be trusted
     opts = options_for(
         tuple(str(o) for o in options), question_anchor(question), asks_motion(question)
     )

@@ -568,7 +568,7 @@ _MOTION_QUESTION = re.compile(
 
 def asks_motion(question: str | None) -> bool:
     """Whether a question asks which way something moves (and not on which side it is)."""
-    if not question:
+    if not isinstance(question, str) or not question:
         return False
     return bool(_MOTION_QUESTION.match(question[:300])) and "side" not in question.lower()
 
@@ -587,7 +587,7 @@ _ANCHOR = re.compile(
 
 def question_anchor(question: str | None) -> str:
     """The reference point a question names at its end ("dart board"), normalised, or ""."""
-    if not question:
+    if not isinstance(question, str) or not question:
         return ""
     m = _ANCHOR.search(question[-200:])
     if m is None:
