@@ -106,7 +106,8 @@ def download_video(
 def push_dataset(
     folder: str | Path, repo_id: str, *, private: bool = False, token: str | None = None
 ) -> str:
-    """Upload a folder made by `vlm4d build-dataset` as a dataset repo; return its URL."""
+    """Upload a folder made by `vlm4d build-dataset` (VLM4D or DSR-Bench) or `vlm4d export-train
+    --format hf` as a dataset repo; return its URL."""
     from huggingface_hub import HfApi
 
     from vlm4d_tasks.data.dataset_repo import MARKER
@@ -117,7 +118,7 @@ def push_dataset(
         folder_path=str(folder),
         repo_id=repo_id,
         repo_type="dataset",
-        commit_message="Upload VLM4D dataset built by vlm4d-tasks",
+        commit_message="Upload a dataset built by vlm4d-tasks",
         ignore_patterns=[MARKER],  # the local build's ownership list, not part of the dataset
     )
     return str(getattr(commit, "commit_url", commit))

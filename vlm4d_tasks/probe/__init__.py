@@ -9,7 +9,8 @@ to test the paper's finding that models confuse camera motion with object motion
 Modules: `scene` (geometry), `render` (numpy ray caster + H.264), `questions` (answers from
 geometry), `answers` (free-form answers and rationales), `sampling` (random scene pairs),
 `config` (the generator's YAML configuration), `generate` (the subset on disk: test or train
-split, shards, merge, resume), `leaks` (train/test leak check), `strips` (doc figures).
+split, shards, merge, resume), `leaks` (train/test leak check), `export` (fine-tuning data
+for LLaMA-Factory, LLaVA or a hub dataset), `strips` (doc figures).
 Importing this package loads none of them.
 """
 
