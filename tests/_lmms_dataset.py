@@ -14,6 +14,21 @@ import sys
 from pathlib import Path
 
 HUB = "https://huggingface.co/datasets/shijiezhou/VLM4D/resolve/main/"
+# One record as the built dataset stores it, for tests of the prompts and results per document.
+EGO_DOC = {
+    "uid": "real/validation_930",
+    "question_id": "validation_930",
+    "subset": "real",
+    "source": "ego4d",
+    "perspective": "egocentric",
+    "category": "translational",
+    "question": "What direction is the cup moving towards?",
+    "options": ["left", "right", "towards the camera", "away from the camera"],
+    "answer": "B",
+    "answer_text": "right",
+    "video": "videos_real/ego4d/clip_1.mp4",
+    "flags": [],
+}
 LETTERS = "ABCD"
 FRAMES = 16
 FPS = 8

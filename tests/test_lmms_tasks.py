@@ -12,6 +12,7 @@ import pickle
 from pathlib import Path
 
 import pytest
+from _lmms_dataset import EGO_DOC
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = ROOT / "vlm4d_tasks" / "lmms" / "tasks"
@@ -47,21 +48,6 @@ METRICS = [
     "synthetic_false_positive", "synthetic", "translational", "rotational", "counting",
     "false_positive",
 ]  # fmt: skip
-
-EGO_DOC = {
-    "uid": "real/validation_930",
-    "question_id": "validation_930",
-    "subset": "real",
-    "source": "ego4d",
-    "perspective": "egocentric",
-    "category": "translational",
-    "question": "What direction is the cup moving towards?",
-    "options": ["left", "right", "towards the camera", "away from the camera"],
-    "answer": "B",
-    "answer_text": "right",
-    "video": "videos_real/ego4d/clip_1.mp4",
-    "flags": [],
-}
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from _lmms_dataset import EGO_DOC
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = ROOT / "vlm4d_tasks" / "lmms" / "tasks"
@@ -21,21 +22,6 @@ DSR_TASKS = [
     "vlm4d_synthetic_mc_frames_dsr_suite", "vlm4d_probe_mc_dsr_suite",
 ]  # fmt: skip
 DSR_GROUPS = ["vlm4d_mc_dsr_suite", "vlm4d_mc_frames_dsr_suite"]
-
-DOC = {
-    "uid": "real/validation_930",
-    "question_id": "validation_930",
-    "subset": "real",
-    "source": "ego4d",
-    "perspective": "egocentric",
-    "category": "translational",
-    "question": "What direction is the cup moving towards?",
-    "options": ["left", "right", "towards the camera", "away from the camera"],
-    "answer": "B",
-    "answer_text": "right",
-    "video": "videos_real/ego4d/clip_1.mp4",
-    "flags": [],
-}
 
 
 # --------------------------------------------------------------------------------------------
@@ -111,8 +97,8 @@ def test_prompt_is_the_scripts_with_the_models_pre_and_post_prompt():
         "following 4 candidates and only output your choice as one of A,B,C,D: A: left; "
         "B: right; C: towards the camera; D: away from the camera"
     )
-    assert doc_to_text_dsr_suite(DOC) == expected
-    assert doc_to_text_dsr_suite(DOC, {"pre_prompt": "<v>", "post_prompt": None}) == (
+    assert doc_to_text_dsr_suite(EGO_DOC) == expected
+    assert doc_to_text_dsr_suite(EGO_DOC, {"pre_prompt": "<v>", "post_prompt": None}) == (
         "<v>" + expected
     )
 
@@ -134,7 +120,7 @@ def test_each_answer_is_read_by_both_readers(response, ours, theirs):
         process_results_mc_dsr_suite,
     )
 
-    out = process_results_mc_dsr_suite(DOC, [response])
+    out = process_results_mc_dsr_suite(EGO_DOC, [response])
     item = out["accuracy"]
     assert item["row"] == "vlm4d_mc_dsr_suite"
     assert item["letter"] == ours
