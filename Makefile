@@ -35,11 +35,11 @@ test: install check-env
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The suite without the tests that start another process (markers in setup.cfg: lmms-eval runs,
-# `vlm4d` subprocesses, pip, Chromium) or are marked slow. VLM4D_TEST_TIER=fast arms the guard in
-# tests/conftest.py: an unmarked test that starts a process fails instead of slowing the tier.
+# `vlm4d` subprocesses, pip, Chromium) or are marked slow. The guard in tests/conftest.py fails an
+# unmarked test that starts a process (in `make test` too), so the tier stays fast.
 FAST_TIER := not (lmms or subprocess or pip or browser or slow)
 test-fast: install check-env
-	VLM4D_TEST_TIER=fast $(BIN)/python -m pytest -m "$(FAST_TIER)" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "$(FAST_TIER)" $(PYTEST_ARGS)
 
 demo: install
 	$(BIN)/python -m vlm4d_tasks.demo --out $(DEMO_OUT)

@@ -62,8 +62,9 @@ def task_manager(tmp_path_factory):
 
 # Test tiers (`make test-fast`): a test that starts another process carries one of these
 # markers (registered in setup.cfg), and the fast tier deselects them all. The guard below keeps
-# the markers true: in the fast tier an unmarked test that starts a process fails at once,
-# instead of silently making the tier slow.
+# the markers true: an unmarked test that starts a process fails at once, instead of silently
+# making the fast tier slow. It runs in the whole suite too, so that CI (`make test`) sees an
+# unmarked test before `make test-fast` does.
 PROCESS_MARKERS = ("lmms", "subprocess", "pip", "browser")
 # Probes that libraries run once per process, in milliseconds, whatever the test: `uname -p`
 # (platform.processor(), via openai's client headers) and `ldconfig -p` (ctypes.util.find_library,
@@ -72,10 +73,8 @@ LIBRARY_PROBES = frozenset({"uname", "ldconfig"})
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    # Only `make test-fast` sets the tier: elsewhere (the whole suite) the markers select nothing
-    # and nothing is patched.
-    if os.environ.get("VLM4D_TEST_TIER") == "fast":
-        config.pluginmanager.register(_ProcessGuard(), "vlm4d-process-guard")
+    # Marked tests run untouched; only unmarked ones are patched, in every tier.
+    config.pluginmanager.register(_ProcessGuard(), "vlm4d-process-guard")
 
 
 class _ProcessGuard:

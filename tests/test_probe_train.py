@@ -40,6 +40,20 @@ SMALL = {"width": 160, "height": 120, "fps": 8, "seconds": 2.0}
 VLM4D = [sys.executable, "-m", "vlm4d_tasks.cli", "generate-probe"]
 
 
+def _generate_probe(capsys, *args: str) -> tuple[int, str]:
+    """`vlm4d generate-probe ARGS` run in this process (an error exits before any rendering):
+    its exit code and the last line it wrote to stderr."""
+    from vlm4d_tasks.cli import main
+
+    capsys.readouterr()
+    try:
+        code = main(["generate-probe", *args])
+    except SystemExit as exit:  # argparse's own refusals
+        code = exit.code
+    lines = capsys.readouterr().err.splitlines()
+    return code, lines[-1] if lines else ""
+
+
 def _digest(folder: Path) -> dict[str, str]:
     """Relative path -> SHA-256 of every file under `folder`, dot files included."""
     return {
@@ -269,7 +283,7 @@ def test_shards_merge_into_exactly_the_unsharded_run(tmp_path, split):
     assert _digest(tmp_path / "cli") == one
 
 
-def test_merge_refuses_a_missing_repeated_or_changed_shard(tmp_path):
+def test_merge_refuses_a_missing_repeated_or_changed_shard(tmp_path, capsys):
     settings = ProbeSettings(n_scenes=4, split="train", **TINY)
     for i in (0, 1):
         generate_probe(tmp_path / f"s{i}", settings, progress=False, shard=Shard(i, 2))
@@ -286,12 +300,11 @@ def test_merge_refuses_a_missing_repeated_or_changed_shard(tmp_path):
     with pytest.raises(ProbeRunError, match=r"train_000003.mp4: its SHA-256 .*Fix: make shard 1/2"):
         merge_shards([tmp_path / "s0", tmp_path / "s1"], tmp_path / "m")
     assert not (tmp_path / "m").exists()
-    done = subprocess.run(
-        VLM4D + ["--out", str(tmp_path / "m"), "--merge", str(tmp_path / "s0")],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert done.returncode == 2
-    assert "missing" in done.stderr.splitlines()[-1] and "Fix:" in done.stderr.splitlines()[-1]
+    code, last = _generate_probe(
+        capsys, "--out", str(tmp_path / "m"), "--merge", str(tmp_path / "s0")
+    )
+    assert code == 2
+    assert "missing" in last and "Fix:" in last
 
 
 def test_an_interrupted_run_resumes_and_writes_the_same_bytes(tmp_path, monkeypatch):
@@ -347,12 +360,9 @@ def test_a_clip_cut_short_is_rendered_again(tmp_path, monkeypatch):
     assert json.loads((tmp_path / "run" / RECORDS_FILE).read_text().splitlines()[0])["split"]
 
 
-def test_shard_option_is_checked_at_once(tmp_path):
-    done = subprocess.run(
-        VLM4D + ["--out", str(tmp_path / "x"), "--shard", "2/2", "--quiet"],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert done.returncode == 2 and "0 <= i < N" in done.stderr.splitlines()[-1]
+def test_shard_option_is_checked_at_once(tmp_path, capsys):
+    code, last = _generate_probe(capsys, "--out", str(tmp_path / "x"), "--shard", "2/2", "--quiet")
+    assert code == 2 and "0 <= i < N" in last
     assert not (tmp_path / "x").exists()
 
 
@@ -483,19 +493,18 @@ def test_lighting_reaches_the_pixels():
         ("objects: {colours: [red, blue, {name: teal, rgb: [0, 150, 150]}]}\n", "objects.colours", "at least 4"),
     ],
 )  # fmt: skip
-def test_a_bad_configuration_names_file_field_and_fix(tmp_path, text, field, fix):
+def test_a_bad_configuration_names_file_field_and_fix(tmp_path, capsys, text, field, fix):
     path = tmp_path / "bad.yaml"
     path.write_text(text)
-    done = subprocess.run(
-        VLM4D + ["--out", str(tmp_path / "o"), "--config", str(path), "--quiet"],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert done.returncode == 2 and "Traceback" not in done.stderr
-    last = done.stderr.splitlines()[-1]
+    code, last = _generate_probe(
+        capsys, "--out", str(tmp_path / "o"), "--config", str(path), "--quiet"
+    )
+    assert code == 2
     assert str(path) in last and field in last and "Fix:" in last and fix in last, last
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.subprocess  # in its own process: were the FIFO opened, the wait would hang the suite
 def test_a_fifo_as_configuration_is_refused_at_once(tmp_path):
     import os
 

@@ -22,8 +22,7 @@ Variables we read that are not ours stay beside their readers, by their owners' 
 `huggingface_hub` finds it; `video/cache.py`: the frame cache's default folder, the XDG rule),
 `OPENAI_CUSTOM_HEADERS` (`metric/judge_transport.py`: the openai client would send those
 headers of the model under test to the judge, so each is named to be omitted), and the variable
-`--judge-api-key-env` names (`pipeline/score.py`: a name the user chooses). `VLM4D_TEST_TIER` is
-read by tests/conftest.py only, not by the package.
+`--judge-api-key-env` names (`pipeline/score.py`: a name the user chooses).
 
 This module imports nothing of ours, so every floor may import it; nothing is read at import.
 """
