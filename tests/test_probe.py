@@ -578,7 +578,7 @@ def test_cli_writes_a_loadable_probe_set(tmp_path):
 
     bad_cmd = cmd[:5] + [str(tmp_path / "x"), "--width", "161", "--quiet"]
     bad = subprocess.run(bad_cmd, capture_output=True, text=True, timeout=120)
-    assert bad.returncode == 2 and "even" in bad.stdout
+    assert bad.returncode == 2 and "even" in bad.stderr.splitlines()[-1]
 
 
 def test_load_probe_records_names_file_and_line(tmp_path):

@@ -535,3 +535,11 @@ def test_an_out_folder_whose_parents_do_not_exist_is_made(tmp_path):
     generate_probe(out, ProbeSettings(n_scenes=2, **TINY), progress=False)
     assert (out / "probe_mc.json").is_file()
     assert not (out.parent / ".probe.partial").exists()
+
+
+def test_option_errors_are_the_last_line_on_stderr(tmp_path, capsys):
+    out = str(tmp_path / "o")
+    code, last = _generate_probe(capsys, "--out", out, "--merge", out, "--shard", "0/2")
+    assert code == 2 and "takes no --shard" in last and "Fix:" in last
+    code, last = _generate_probe(capsys, "--out", out, "--jobs", "0", "--quiet")
+    assert code == 2 and "--jobs must be >= 1" in last

@@ -129,6 +129,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _report_notes(result, out: str) -> None:
+    """A run's warnings (stderr) and where an earlier folder went: the same for a merge."""
+    for note in result.notes:
+        print(f"vlm4d generate-probe: warning: {note}", file=sys.stderr)
+    if result.moved_aside is not None:
+        print(f"moved the earlier {out} aside to {result.moved_aside} (nothing deleted)")
+
+
 def _merge(args: argparse.Namespace) -> int:
     from vlm4d_tasks.data.outdir import OutputFolderError
     from vlm4d_tasks.probe.generate import ProbeRunError, merge_shards
@@ -138,10 +146,7 @@ def _merge(args: argparse.Namespace) -> int:
     except (OutputFolderError, ProbeRunError) as exc:
         print(f"vlm4d generate-probe: {exc}", file=sys.stderr)
         return 2
-    for note in result.notes:
-        print(f"vlm4d generate-probe: warning: {note}", file=sys.stderr)
-    if result.moved_aside is not None:
-        print(f"moved the earlier {args.out} aside to {result.moved_aside} (nothing deleted)")
+    _report_notes(result, args.out)
     print(
         f"merged {len(args.merge)} shard(s): {result.n_scenes} clips and {result.n_questions} "
         f"questions to {result.out_dir} ({result.seconds_total:.1f} s)"
@@ -155,13 +160,17 @@ def run(args: argparse.Namespace) -> int:
 
     if args.merge:
         if args.shard is not None:
-            print("vlm4d generate-probe: --merge combines shards; it takes no --shard")
+            print(
+                "vlm4d generate-probe: --merge combines shards; it takes no --shard. "
+                "Fix: drop --shard",
+                file=sys.stderr,
+            )
             return 2
         return _merge(args)
 
     jobs = args.jobs if args.jobs is not None else min(2, os.cpu_count() or 1)
     if jobs < 1:
-        print(f"vlm4d generate-probe: --jobs must be >= 1, got {jobs}")
+        print(f"vlm4d generate-probe: --jobs must be >= 1, got {jobs}", file=sys.stderr)
         return 2
     from vlm4d_tasks.probe.config import ConfigError, GeneratorConfig, load_config
 
@@ -189,7 +198,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings.check()
     except ValueError as exc:
-        print(f"vlm4d generate-probe: {exc}")
+        print(f"vlm4d generate-probe: {exc}", file=sys.stderr)
         return 2
     try:
         result = generate_probe(
@@ -199,10 +208,7 @@ def run(args: argparse.Namespace) -> int:
         # One line, the last one on stderr: the cause, then the fix.
         print(f"vlm4d generate-probe: {exc}", file=sys.stderr)
         return 2
-    for note in result.notes:
-        print(f"vlm4d generate-probe: warning: {note}", file=sys.stderr)
-    if result.moved_aside is not None:
-        print(f"moved the earlier {args.out} aside to {result.moved_aside} (nothing deleted)")
+    _report_notes(result, args.out)
     per_clip = result.mean_seconds_per_clip
     shard = f" (shard {result.shard} of the {settings.split} split)" if result.shard else ""
     print(
