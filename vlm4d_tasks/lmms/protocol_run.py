@@ -176,6 +176,11 @@ def _baseline(name: str, line: int) -> ClassDecoding:
 # (lmms-eval model name, implementation) -> its decoding. `--model NAME` resolves to the chat
 # implementation when NAME has one, else to the simple one; `--force_simple` picks the simple
 # one of a name that has both (lmms_eval/models/registry_v2.py:82-97).
+_GEMINI = _keys(
+    "simple/gemini.py", do_sample=(FROM_TEMPERATURE, "217-221"),
+    temperature=(FORWARDS, "217"), max_new_tokens=(FORWARDS, "216"),
+    top_p=(DROPS, "219-227"), top_k=(DROPS, "219-227"),
+)  # fmt: skip
 GENERATION_KWARGS: dict[tuple[str, str], ClassDecoding] = {
     ("qwen2_vl", "simple"): _keys(
         "simple/qwen2_vl.py", do_sample=(FROM_TEMPERATURE, "416"), temperature=(FORWARDS, "417"),
@@ -212,17 +217,9 @@ GENERATION_KWARGS: dict[tuple[str, str], ClassDecoding] = {
         "simple/videollama3.py", do_sample=(FORWARDS, "204"), temperature=(FORWARDS, "205"),
         top_p=(FORWARDS, "206"), top_k=(FORWARDS, "207"), max_new_tokens=(FORWARDS, "208"),
     ),
-    ("gemini", "chat"): _keys(
-        # chat/gemini.py:266 builds the request's config with simple/gemini.py:215-227
-        "simple/gemini.py", do_sample=(FROM_TEMPERATURE, "217-221"),
-        temperature=(FORWARDS, "217"), max_new_tokens=(FORWARDS, "216"),
-        top_p=(DROPS, "219-227"), top_k=(DROPS, "219-227"),
-    ),
-    ("gemini", "simple"): _keys(
-        "simple/gemini.py", do_sample=(FROM_TEMPERATURE, "217-221"),
-        temperature=(FORWARDS, "217"), max_new_tokens=(FORWARDS, "216"),
-        top_p=(DROPS, "219-227"), top_k=(DROPS, "219-227"),
-    ),
+    # chat/gemini.py:266 builds the request's config with simple/gemini.py:215-227
+    ("gemini", "chat"): _GEMINI,
+    ("gemini", "simple"): _GEMINI,
     ("phi4_multimodal", "chat"): _keys(
         "chat/phi4_multimodal.py", do_sample=(FROM_TEMPERATURE, "111"),
         temperature=(FORWARDS, "112"), top_p=(FORWARDS, "113"), max_new_tokens=(FORWARDS, "115"),

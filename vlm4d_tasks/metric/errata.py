@@ -128,16 +128,12 @@ def parse_errata(data: Any, where: str = ERRATA_FILE) -> Errata:
         at = f"{where}: entries[{i}]"
         if not isinstance(entry, Mapping):
             raise ErrataError(f"{at}: expected an object")
-        for key in ("file", "id", "span", "why"):
-            if not isinstance(entry.get(key), str) or not entry[key]:
-                raise ErrataError(f"{at}.{key}: expected a non-empty string")
+        _check_texts(entry, ("file", "id", "span", "why"), at)
         if not _SHA256.fullmatch(str(entry.get("response_sha256"))):
             raise ErrataError(f"{at}.response_sha256: expected 64 lower-case hex digits")
         if entry.get("class") not in CLASSES:
             raise ErrataError(f"{at}.class: expected one of {', '.join(CLASSES)}")
-        reading = entry.get("reading")
-        if reading is not None and reading not in LETTERS:
-            raise ErrataError(f"{at}.reading: expected a letter A-D or null")
+        reading = _reading(entry, at)
         reference = entry.get("reference")
         if not isinstance(reference, Mapping) or not isinstance(reference.get("correct"), bool):
             raise ErrataError(f"{at}.reference.correct: expected true or false")
@@ -160,6 +156,19 @@ def parse_errata(data: Any, where: str = ERRATA_FILE) -> Errata:
     return Errata(str(data.get("about", "")), str(data.get("method", "")), tuple(out))
 
 
+def _check_texts(item: Mapping, keys: tuple[str, ...], at: str) -> None:
+    for key in keys:
+        if not isinstance(item.get(key), str) or not item[key]:
+            raise ErrataError(f"{at}.{key}: expected a non-empty string")
+
+
+def _reading(item: Mapping, at: str) -> str | None:
+    reading = item.get("reading")
+    if reading is not None and reading not in LETTERS:
+        raise ErrataError(f"{at}.reading: expected a letter A-D or null")
+    return reading
+
+
 def _readers(data: Any, at: str) -> tuple[Reading, ...]:
     if not isinstance(data, list) or not data:
         raise ErrataError(f"{at}.readers: expected a non-empty list")
@@ -170,12 +179,8 @@ def _readers(data: Any, at: str) -> tuple[Reading, ...]:
             raise ErrataError(f"{where}: expected an object")
         if reader.get("class") not in READER_CLASSES:
             raise ErrataError(f"{where}.class: expected one of {', '.join(READER_CLASSES)}")
-        reading = reader.get("reading")
-        if reading is not None and reading not in LETTERS:
-            raise ErrataError(f"{where}.reading: expected a letter A-D or null")
-        for key in ("span", "why"):
-            if not isinstance(reader.get(key), str) or not reader[key]:
-                raise ErrataError(f"{where}.{key}: expected a non-empty string")
+        reading = _reading(reader, where)
+        _check_texts(reader, ("span", "why"), where)
         out.append(Reading(reader["class"], reading, reader["span"], reader["why"]))
     return tuple(out)
 
