@@ -442,6 +442,18 @@ class Options:
             normalised = _BOTH_WAYS.sub(" both ways ", normalised)
         return normalised
 
+    def _a_place(self, text: str, start: int, end: int) -> bool:
+        """Whether the "left"/"right" at text[start:end] says where something is rather than
+        which way it goes: "in their right hand" (unless the options are about hands), and in a
+        question of which way something moves, "on the left side"."""
+        if (
+            not self.about_limbs
+            and _BODY_PART.match(text, end)
+            and _ends_with(_LOCATIVE, text, start, 2)
+        ):
+            return True
+        return self.motion and _ends_with(_ON_A_SIDE, text, start, 2)
+
     def by_letter(self, letter: str) -> Option:
         return self.items[LETTERS.index(letter)]
 
@@ -480,20 +492,8 @@ class Options:
                     if not _ends_with(_NUMBER_LABEL_RE, stemmed, start - 1, 0)  # before its space
                     and not _NOT_A_COUNT.match(stemmed, end)
                 ]  # "frame 3", "one of them", "one by one", "one option" are no counts
-            if (
-                needle in {"left", "right"}
-                and not self.about_limbs
-                and any(part in stemmed for part in _BODY_PARTS)  # else no mention is a hand
-            ):
-                accepted = [
-                    (start, end, o)
-                    for start, end, o in accepted
-                    if not (
-                        _BODY_PART.match(stemmed, end) and _ends_with(_LOCATIVE, stemmed, start, 2)
-                    )
-                ]  # "in their right hand" says which hand, not which way
-            if needle in {"left", "right"} and self.motion:
-                accepted = [s for s in accepted if not _ends_with(_ON_A_SIDE, stemmed, s[0], 2)]
+            if needle in {"left", "right"}:
+                accepted = [s for s in accepted if not self._a_place(stemmed, s[0], s[1])]
             if accepted:
                 spans = sorted(spans + accepted, key=lambda s: s[0])
         spans = _drop_negated(stemmed, spans, lambda _, o: bool(o.concepts & _NEGATIVE_CONCEPTS))
@@ -530,17 +530,8 @@ class Options:
         spans = [
             (s, e, n)
             for s, e, n in concept_spans(normalised)
-            if n not in {"LEFT", "RIGHT"}
-            or self.about_limbs
-            or not _BODY_PART.match(normalised, e)
-            or not _ends_with(_LOCATIVE, normalised, s, 2)
+            if n not in {"LEFT", "RIGHT"} or not self._a_place(normalised, s, e)
         ]
-        if self.motion:
-            spans = [
-                (s, e, n)
-                for s, e, n in spans
-                if n not in {"LEFT", "RIGHT"} or not _ends_with(_ON_A_SIDE, normalised, s, 2)
-            ]
         mentioned = {n for _, _, n in spans}
         fits = [o for o in self.items if o.concepts and o.concepts <= mentioned]
         if not fits:
