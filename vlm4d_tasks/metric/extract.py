@@ -314,6 +314,8 @@ _CLOSING_PATTERNS: tuple[_Pattern, ...] = (
     _Pattern("closing_letter", re.compile(r"\((?P<letter>[A-D])\)[\s.!]*$"), closing=True),
 )
 _WEAK_RULES = frozenset(p.rule for p in _WEAK_PATTERNS + _CLOSING_PATTERNS)
+# Commitments a judge should confirm: the weak ones, and a letter given as likely.
+_UNSURE_RULES = _WEAK_RULES | {"hedged_letter"}
 _CLOSING_SPAN = 80  # characters searched by closing patterns
 _STANDALONE = re.compile(
     r"^(?:(?:final\s+)?answer\s*:?\s*|letter\s*)?" + _L + r"\s*(?:[.:)\-,]|$)", re.IGNORECASE
@@ -639,7 +641,7 @@ def _from_commits(text: str, options: Options, commits: list[_Commit]) -> Extrac
     confident = _explained_as_chosen(text, commits, last.letter, options)
     if confident and _relisted_as_other(text, last.letter, options):
         confident = False
-    if last.rule in _WEAK_RULES or last.rule == "hedged_letter":
+    if last.rule in _UNSURE_RULES:
         confident = False
     return _answer(last.letter, options, last.rule, evidence, confident)
 
@@ -735,11 +737,9 @@ def _decide_sentence(sentence: str, options: Options, rule: str, confident: bool
     if len(named) == 1:
         if options.numeric and _COUNT_BOUND.search(sentence):
             confident = False  # "hit the ball at least once" bounds the count, does not give it
-        if _other_limb(sentence, named[0].text) or _LOCATIVE_SIDE.search(sentence):
+        if _other_limb(sentence, named[0].text) or _partly_said(sentence, named[0], options):
             confident = False
-        if _partly_said(sentence, named[0], options):
-            confident = False
-        if _GLUED.search(sentence) or _AWAY_FROM_SIDE.search(sentence):
+        if _SIDE_NOT_GOAL.search(sentence) or _GLUED.search(sentence):
             confident = False
         return _answer(named[0].letter, options, rule, sentence, confident)
     if len(named) > 1:
@@ -754,15 +754,15 @@ _NO_INSTANCE = re.compile(
     r"\b(?:no|not (?:\w+ ){0,3}any|never any) (?:instances?|occurrences?|occasions?|times)\b",
     re.IGNORECASE,
 )
-# "on the sidewalk to the left of the suitcase" places something; it does not move it.
-_LOCATIVE_SIDE = re.compile(r"\bto (?:the )?(?:left|right) of\b", re.IGNORECASE)
-
-
+# A side that is not where the motion goes: "on the sidewalk to the left of the suitcase"
+# places something, "moves the ruler away from the right side" says where the motion starts.
+_SIDE_NOT_GOAL = re.compile(
+    r"\bto (?:the )?(?:left|right) of\b|\baway from (?:the |its |his |her |their )?(?:left|right)\b",
+    re.IGNORECASE,
+)
 # Words run together ("its motion isriceadence within tight windowsSo clearly"): a broken
 # generation, whose sentence may not say what its words seem to.
 _GLUED = re.compile(r"[a-z]{3}[A-Z][a-z]")
-# "moves the ruler away from the right side": where the motion starts, not where it goes.
-_AWAY_FROM_SIDE = re.compile(r"\baway from (?:the |its |his |her |their )?(?:left|right)\b", re.I)
 
 
 _LONG_OPTION_WORDS = 9  # "there are no people in the video" (7) is a short option
